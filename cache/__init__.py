@@ -1,0 +1,1 @@
+"""The geographic cache node (issue "Geographic caches"); nothing is built here yet."""

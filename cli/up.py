@@ -1,0 +1,126 @@
+"""`qreg up`: start a local cluster in the foreground, with embedded defaults.
+
+Replica i serves on 127.0.0.1:P+i with its data under DIR/replica-i. One line
+beginning `ready ` lists the URLs once every replica answers /v2/. SIGINT or
+SIGTERM stops every replica cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from typing import Any
+
+import httpx
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "up", help="start a local cluster in the foreground",
+        description="Start a local registry cluster on loopback ports, for trying the product "
+                    "and for tests. Replica i serves on 127.0.0.1:PORT+i with its data under "
+                    "DATA/replica-i; a line starting with 'ready ' lists the URLs once every "
+                    "replica answers. Ctrl-C stops it cleanly; run it again to resume with the "
+                    "same data.",
+        epilog="example:\n  qreg up --data ./data --port 5000\n"
+               "  skopeo copy --dest-tls-verify=false oci:./img docker://127.0.0.1:5000/img:1",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--replicas", type=int, default=1, metavar="N",
+                   help="number of replicas (default 1; only 1 until replicated metadata lands)")
+    p.add_argument("--data", default="./data", metavar="DIR", help="data directory (default ./data)")
+    p.add_argument("--port", type=int, default=5000, metavar="P",
+                   help="HTTP port of replica 0; replica i gets P+i (default 5000)")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="serve plain HTTP (the only mode so far)")
+    p.add_argument("--admin-password", metavar="PW",
+                   help="password of the admin account (accounts arrive with the security issue)")
+    p.set_defaults(func=run)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _write_config(directory: str, index: int, http_port: int) -> str:
+    """The replica's config file; its Raft address is chosen once and then kept."""
+    path = os.path.join(directory, "replica.toml")
+    raft_address = f"127.0.0.1:{_free_port()}"
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            raft_address = tomllib.load(f).get("raft", {}).get("address", raft_address)
+    with open(path + ".tmp", "w") as f:
+        f.write(f'[replica]\nid = "replica-{index}"\ndata_dir = "{directory}"\n\n'
+                f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n\n'
+                f'[raft]\naddress = "{raft_address}"\npeers = []\n')
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(url + "/v2/", timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.replicas != 1:
+        print("qreg up: only --replicas 1 is supported until replicated metadata lands",
+              file=sys.stderr)
+        return 2
+    data = os.path.abspath(args.data)
+    processes: list[subprocess.Popen[bytes]] = []
+    urls = []
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for i in range(args.replicas):
+        directory = os.path.join(data, f"replica-{i}")
+        os.makedirs(directory, exist_ok=True)
+        config = _write_config(directory, i, args.port + i)
+        log = open(os.path.join(directory, "replica.log"), "ab")
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--config", config],
+            stdout=log, stderr=log, start_new_session=True))
+        urls.append(f"http://127.0.0.1:{args.port + i}")
+    try:
+        for url, process in zip(urls, processes):
+            if not _wait_until_up(url, process, 90.0):
+                print(f"qreg up: the replica at {url} did not start; see "
+                      f"{data}/replica-*/replica.log", file=sys.stderr)
+                return 1
+        print("ready " + " ".join(urls), flush=True)
+        print(f"try: skopeo copy --dest-tls-verify=false oci:DIR docker://127.0.0.1:{args.port}/NAME:TAG",
+              flush=True)
+        while not stopping and all(p.poll() is None for p in processes):
+            time.sleep(0.2)
+        return 0 if stopping else 1
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in processes:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()

@@ -1,0 +1,6 @@
+"""The replicated metadata store: a deterministic state machine over LMDB, replicated with Raft."""
+
+from consensus.raft import NoQuorum, RaftNode
+from consensus.state import Manifest, MetadataState
+
+__all__ = ["Manifest", "MetadataState", "NoQuorum", "RaftNode"]

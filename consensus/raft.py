@@ -1,0 +1,196 @@
+"""Raft wiring: the only module that imports pysyncobj.
+
+The rest of the code sees `RaftNode.propose(command) -> Result` and `status()`.
+Each log entry is one serialized `proto.commands.Command`, handed to
+`MetadataState.apply` with its Raft index.
+
+Snapshots are LMDB copies, not pickles of Python objects: pysyncobj's custom
+serializer hook writes a small JSON header (the last two applied entries and the
+cluster's members, which pysyncobj needs to resume) followed by a compacted copy
+of the LMDB environment. Loading a snapshot replaces the LMDB environment only
+when it is behind the snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import shutil
+import struct
+import time
+from typing import Any
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.node import TCPNode
+
+from consensus.state import MetadataState
+from proto import commands_pb2 as pb
+
+log = logging.getLogger("qreg.consensus")
+
+_HEADER = struct.Struct(">Q")
+
+
+class NoQuorum(Exception):
+    """The command could not be committed: no leader or no majority reachable."""
+
+
+class _Machine(SyncObj):  # type: ignore[misc]
+    def __init__(self, state: MetadataState, self_address: str, peers: list[str],
+                 conf: SyncObjConf) -> None:
+        self._state = state
+        super().__init__(self_address, peers, conf)
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802 (pysyncobj's name)
+        super()._onTick(timeToWait)
+        # pysyncobj advances the commit index before it appends the tick's new
+        # commands, so a lone node would commit them only at its next tick (~20 ms
+        # later). A second, non-blocking tick commits them now.
+        if self._isLeader() and not self.otherNodes:
+            super()._onTick(0.0)
+
+    @replicated
+    def apply_entry(self, data: bytes) -> bytes:
+        # pysyncobj increments its applied index after the call returns.
+        return self._state.apply(self.raftLastApplied + 1, data)
+
+
+class RaftNode:
+    """One member of the metadata Raft group, with its journal under `raft_dir`."""
+
+    def __init__(self, state: MetadataState, raft_dir: str, self_address: str,
+                 peers: list[str], password: str | None = None) -> None:
+        os.makedirs(raft_dir, exist_ok=True)
+        self._state = state
+        self._snapshot_path = os.path.join(raft_dir, "snapshot")
+        conf = SyncObjConf(
+            journalFile=os.path.join(raft_dir, "journal"),
+            fullDumpFile=self._snapshot_path,
+            serializer=self._write_snapshot,
+            deserializer=self._read_snapshot,
+            # Batching makes every synchronous write wait for the next tick (~100 ms).
+            appendEntriesUseBatch=False,
+            dynamicMembershipChange=True,
+            password=password,
+            # A leader cut off from the majority steps down in seconds, not 30 s.
+            leaderFallbackTimeout=5.0,
+            raftMinTimeout=0.4,
+            raftMaxTimeout=1.4,
+            logCompactionMinEntries=20000,
+        )
+        self._machine = _Machine(state, self_address, peers, conf)
+
+    # ---- proposing ------------------------------------------------------------
+
+    async def propose(self, command: pb.Command, timeout: float = 5.0) -> pb.Result:
+        """Replicate `command` and return what applying it gave, once committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes] = loop.create_future()
+
+        def done(result: Any, error: int) -> None:
+            def settle() -> None:
+                if future.done():
+                    return
+                if error == FAIL_REASON.SUCCESS:
+                    future.set_result(result)
+                else:
+                    future.set_exception(NoQuorum(_FAIL_NAMES.get(error, str(error))))
+            loop.call_soon_threadsafe(settle)
+
+        command.version = command.version or 1
+        self._machine.apply_entry(command.SerializeToString(), callback=done)
+        try:
+            raw = await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise NoQuorum("timed out waiting for a majority") from None
+        return pb.Result.FromString(raw)
+
+    # ---- status -------------------------------------------------------------------
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until this node has applied the log it found at start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._machine.isReady() and self._machine._getLeader() is not None:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def status(self) -> dict[str, Any]:
+        m = self._machine
+        raw = m.getStatus()
+        leader = raw.get("leader")
+        state = {0: "follower", 1: "candidate", 2: "leader"}.get(raw.get("state"), "unknown")
+        return {
+            "role": state,
+            "leader": str(leader) if leader is not None else None,
+            "term": raw.get("raft_term"),
+            "commit_index": raw.get("commit_idx"),
+            "applied_index": raw.get("last_applied"),
+            "has_quorum": bool(raw.get("has_quorum")),
+        }
+
+    def close(self) -> None:
+        self._machine.destroy_synchronous()
+
+    # ---- snapshots ------------------------------------------------------------------
+
+    def _write_snapshot(self, path: str, data: tuple[Any, Any, Any]) -> None:
+        last, before_last, cluster = data
+        header = json.dumps({
+            "last": _entry_to_json(last),
+            "before_last": _entry_to_json(before_last),
+            "cluster": sorted(node.address for node in cluster),
+        }).encode()
+        self._state.sync()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, _HEADER.pack(len(header)) + header)
+            self._state.copy_to_fd(fd)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        log.info("snapshot written at index %d", last[1])
+
+    def _read_snapshot(self, path: str) -> tuple[Any, Any, Any]:
+        with open(path, "rb") as f:
+            (length,) = _HEADER.unpack(f.read(_HEADER.size))
+            header = json.loads(f.read(length))
+            last = _entry_from_json(header["last"])
+            if self._state.applied_index() < last[1]:
+                self._restore_lmdb(f)
+        cluster = {TCPNode(address) for address in header["cluster"]}
+        return last, _entry_from_json(header["before_last"]), cluster
+
+    def _restore_lmdb(self, snapshot: Any) -> None:
+        target = self._state.path
+        staging = target + ".restore"
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+        with open(os.path.join(staging, "data.mdb"), "wb") as out:
+            shutil.copyfileobj(snapshot, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        self._state.replace_with(staging)
+        log.info("metadata restored from snapshot")
+
+
+_FAIL_NAMES = {
+    FAIL_REASON.QUEUE_FULL: "queue full",
+    FAIL_REASON.MISSING_LEADER: "no leader",
+    FAIL_REASON.DISCARDED: "discarded by a new leader",
+    FAIL_REASON.NOT_LEADER: "not leader",
+    FAIL_REASON.LEADER_CHANGED: "leader changed",
+    FAIL_REASON.REQUEST_DENIED: "request denied",
+}
+
+
+def _entry_to_json(entry: tuple[bytes, int, int]) -> list[Any]:
+    return [base64.b64encode(entry[0]).decode(), entry[1], entry[2]]
+
+
+def _entry_from_json(raw: list[Any]) -> tuple[bytes, int, int]:
+    return base64.b64decode(raw[0]), int(raw[1]), int(raw[2])

@@ -1,0 +1,260 @@
+"""The metadata state machine, materialised in LMDB.
+
+`MetadataState.apply(index, command)` is deterministic: it reads and writes LMDB and
+nothing else, so applying the same log twice gives byte-identical state. The index
+of the last applied entry is stored in the same transaction as the entry's effect,
+which makes replaying the journal after a restart idempotent.
+
+Key layout of the single LMDB database (``\\0`` separates fields; repository
+names, tags and digests can never contain it):
+
+    m\\0applied                         -> last applied Raft index, 8 bytes big-endian
+    r\\0<repo>                          -> b"" (the repository exists)
+    l\\0<repo>\\0<digest>                -> blob size, 8 bytes (the repository links the blob)
+    b\\0<digest>                        -> BlobRecord: size and the replicas holding it
+    M\\0<repo>\\0<digest>                -> ManifestRecord
+    t\\0<repo>\\0<tag>                   -> manifest digest
+    f\\0<repo>\\0<subject>\\0<digest>     -> b"" (the manifest refers to subject)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import lmdb
+
+from proto import commands_pb2 as pb
+
+_APPLIED = b"m\0applied"
+_SEP = b"\0"
+# Sparse file: LMDB only uses what it writes.
+_MAP_SIZE = 1 << 36
+
+
+def _key(prefix: bytes, *parts: str) -> bytes:
+    return prefix + _SEP + _SEP.join(p.encode() for p in parts)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    body: bytes
+    subject_digest: str
+    referrer: pb.Descriptor
+
+
+class MetadataState:
+    """Reads are safe from any thread; `apply` runs only on the Raft thread."""
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        self.path = path
+        # sync=False: the Raft journal, not LMDB, is the durable record; an LMDB
+        # that lost its tail is brought forward by replaying the journal.
+        self._env = self._open()
+
+    def _open(self) -> lmdb.Environment:
+        return lmdb.open(self.path, map_size=_MAP_SIZE, sync=False, metasync=False,
+                         max_readers=1024, readahead=False)
+
+    def close(self) -> None:
+        self._env.close()
+
+    def replace_with(self, staging: str) -> None:
+        """Swap in the LMDB environment at `staging` (a restored snapshot)."""
+        self._env.close()
+        old = self.path + ".old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(self.path, old)
+        os.rename(staging, self.path)
+        shutil.rmtree(old, ignore_errors=True)
+        self._env = self._open()
+
+    def sync(self) -> None:
+        self._env.sync(True)
+
+    def copy_to_fd(self, fd: int) -> None:
+        self._env.copyfd(fd, compact=True)
+
+    # ---- applying commands -------------------------------------------------
+
+    def applied_index(self) -> int:
+        with self._env.begin() as txn:
+            raw = txn.get(_APPLIED)
+        return struct.unpack(">Q", raw)[0] if raw else 0
+
+    def apply(self, index: int, data: bytes) -> bytes:
+        """Apply the serialized Command at Raft `index`; returns a serialized Result."""
+        with self._env.begin(write=True) as txn:
+            raw = txn.get(_APPLIED)
+            if raw and struct.unpack(">Q", raw)[0] >= index:
+                return pb.Result(error_code="", message="replayed").SerializeToString()
+            command = pb.Command.FromString(data)
+            result = _apply(txn, command)
+            txn.put(_APPLIED, struct.pack(">Q", index))
+        return result.SerializeToString()
+
+    # ---- queries ------------------------------------------------------------
+
+    def repository_exists(self, repo: str) -> bool:
+        with self._env.begin() as txn:
+            return txn.get(_key(b"r", repo)) is not None
+
+    def blob_link(self, repo: str, digest: str) -> int | None:
+        """Size of the blob if `repo` links it, else None."""
+        with self._env.begin() as txn:
+            raw = txn.get(_key(b"l", repo, digest))
+        return struct.unpack(">Q", raw)[0] if raw is not None else None
+
+    def blob_holders(self, digest: str) -> list[str]:
+        with self._env.begin() as txn:
+            raw = txn.get(_key(b"b", digest))
+        return list(pb.BlobRecord.FromString(raw).replicas) if raw else []
+
+    def resolve(self, repo: str, reference: str) -> str | None:
+        """Digest of a tag, or the reference itself when it is a digest."""
+        if ":" in reference:
+            return reference
+        with self._env.begin() as txn:
+            raw = txn.get(_key(b"t", repo, reference))
+        return raw.decode() if raw is not None else None
+
+    def manifest(self, repo: str, digest: str) -> Manifest | None:
+        with self._env.begin() as txn:
+            raw = txn.get(_key(b"M", repo, digest))
+        if raw is None:
+            return None
+        rec = pb.ManifestRecord.FromString(raw)
+        return Manifest(digest, rec.media_type, rec.body, rec.subject_digest, rec.referrer)
+
+    def tags(self, repo: str, after: str = "", limit: int | None = None) -> list[str]:
+        return list(_scan_suffixes(self._env, _key(b"t", repo) + _SEP, after, limit))
+
+    def repositories(self, after: str = "", limit: int | None = None) -> list[str]:
+        return list(_scan_suffixes(self._env, b"r" + _SEP, after, limit))
+
+    def referrers(self, repo: str, subject: str) -> list[pb.Descriptor]:
+        prefix = _key(b"f", repo, subject) + _SEP
+        out = []
+        with self._env.begin() as txn:
+            for digest in _scan_suffixes_txn(txn, prefix, "", None):
+                raw = txn.get(_key(b"M", repo, digest))
+                if raw is not None:
+                    out.append(pb.ManifestRecord.FromString(raw).referrer)
+        return out
+
+
+def _scan_suffixes(env: lmdb.Environment, prefix: bytes, after: str,
+                   limit: int | None) -> Iterator[str]:
+    with env.begin() as txn:
+        yield from _scan_suffixes_txn(txn, prefix, after, limit)
+
+
+def _scan_suffixes_txn(txn: lmdb.Transaction, prefix: bytes, after: str,
+                       limit: int | None) -> Iterator[str]:
+    """Suffixes of keys under `prefix`, in lexical order, strictly after `after`."""
+    cursor = txn.cursor()
+    start = prefix + after.encode() + (b"\0" if after else b"")
+    if not cursor.set_range(start):
+        return
+    count = 0
+    for key in cursor.iternext(keys=True, values=False):
+        if not key.startswith(prefix):
+            return
+        suffix = key[len(prefix):]
+        if _SEP in suffix:  # a deeper key (e.g. a repository whose name extends this one)
+            continue
+        if limit is not None and count >= limit:
+            return
+        count += 1
+        yield suffix.decode()
+
+
+# ---- deterministic application ------------------------------------------------
+
+def _fail(code: str, message: str) -> pb.Result:
+    return pb.Result(error_code=code, message=message)
+
+
+def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
+    kind = command.WhichOneof("kind")
+    if kind == "link_blob":
+        return _link_blob(txn, command.link_blob)
+    if kind == "unlink_blob":
+        c = command.unlink_blob
+        if not txn.delete(_key(b"l", c.repository, c.digest)):
+            return _fail("BLOB_UNKNOWN", f"blob {c.digest} is not linked in {c.repository}")
+        return pb.Result()
+    if kind == "put_manifest":
+        return _put_manifest(txn, command.put_manifest)
+    if kind == "delete_manifest":
+        return _delete_manifest(txn, command.delete_manifest)
+    if kind == "delete_tag":
+        c = command.delete_tag
+        if not txn.delete(_key(b"t", c.repository, c.tag)):
+            return _fail("MANIFEST_UNKNOWN", f"tag {c.tag} is unknown in {c.repository}")
+        return pb.Result()
+    return _fail("UNSUPPORTED", f"unknown command {kind!r}")
+
+
+def _link_blob(txn: lmdb.Transaction, c: pb.LinkBlob) -> pb.Result:
+    txn.put(_key(b"r", c.repository), b"")
+    txn.put(_key(b"l", c.repository, c.digest), struct.pack(">Q", c.size))
+    key = _key(b"b", c.digest)
+    raw = txn.get(key)
+    holders = set(pb.BlobRecord.FromString(raw).replicas) if raw else set()
+    if raw is None or (c.replica_id and c.replica_id not in holders):
+        holders.add(c.replica_id)
+        rec = pb.BlobRecord(size=c.size, replicas=sorted(holders - {""}))
+        txn.put(key, rec.SerializeToString())
+    return pb.Result()
+
+
+def _put_manifest(txn: lmdb.Transaction, c: pb.PutManifest) -> pb.Result:
+    # Checked here, inside the log's order, so a concurrent delete cannot slip
+    # between the check and the write.
+    for digest in c.blob_digests:
+        if txn.get(_key(b"l", c.repository, digest)) is None:
+            return _fail("MANIFEST_BLOB_UNKNOWN", f"blob {digest} is not in {c.repository}")
+    for digest in c.manifest_digests:
+        if txn.get(_key(b"M", c.repository, digest)) is None:
+            return _fail("MANIFEST_UNKNOWN", f"manifest {digest} is not in {c.repository}")
+    record = pb.ManifestRecord(media_type=c.media_type, body=c.body,
+                               subject_digest=c.subject_digest, referrer=c.referrer,
+                               pushed_at_ms=c.pushed_at_ms)
+    txn.put(_key(b"r", c.repository), b"")
+    txn.put(_key(b"M", c.repository, c.digest), record.SerializeToString())
+    if c.tag:
+        txn.put(_key(b"t", c.repository, c.tag), c.digest.encode())
+    if c.subject_digest:
+        txn.put(_key(b"f", c.repository, c.subject_digest, c.digest), b"")
+    return pb.Result()
+
+
+def _delete_manifest(txn: lmdb.Transaction, c: pb.DeleteManifest) -> pb.Result:
+    key = _key(b"M", c.repository, c.digest)
+    raw = txn.get(key)
+    if raw is None:
+        return _fail("MANIFEST_UNKNOWN", f"manifest {c.digest} is unknown in {c.repository}")
+    record = pb.ManifestRecord.FromString(raw)
+    txn.delete(key)
+    if record.subject_digest:
+        txn.delete(_key(b"f", c.repository, record.subject_digest, c.digest))
+    # Every tag that points at the manifest goes with it.
+    prefix = _key(b"t", c.repository) + _SEP
+    cursor = txn.cursor()
+    doomed = []
+    if cursor.set_range(prefix):
+        for key, value in cursor:
+            if not key.startswith(prefix):
+                break
+            if value == c.digest.encode() and _SEP not in key[len(prefix):]:
+                doomed.append(key)
+    for key in doomed:
+        txn.delete(key)
+    return pb.Result()

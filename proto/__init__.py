@@ -1,0 +1,1 @@
+"""Wire formats: Raft log commands and replica-to-replica messages, generated from .proto files."""

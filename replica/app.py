@@ -1,0 +1,151 @@
+"""The replica's ASGI application: `create_app(config)`, no module-level state.
+
+Repository names contain slashes, so /v2/ paths are matched here by a small table
+of anchored patterns (the last `/blobs/`, `/manifests/`… wins, as the name
+grammar allows those words as components) rather than by path converters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from consensus import MetadataState, RaftNode
+from replica.blobstore import LocalBlobStore
+from replica.config import ReplicaConfig
+from replica.errors import BlobUploadUnknown, NameInvalid, RegistryError, Unsupported
+from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
+from replica.handlers.common import API_HEADERS
+from replica.names import check_name
+from replica.registry import Registry
+from replica.uploads import UploadSessions
+
+log = logging.getLogger("qreg.replica")
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+async def _start_upload(registry: Registry, request: Request, name: str, session: str) -> Any:
+    if session:
+        raise Unsupported("POST starts an upload; it takes no session id")
+    return await uploads.start(registry, request, name)
+
+
+async def _no_session(registry: Registry, request: Request, name: str, session: str) -> Any:
+    raise BlobUploadUnknown("an upload session id is required")
+
+
+def _session(handler: Handler) -> Handler:
+    async def call(registry: Registry, request: Request, name: str, session: str) -> Any:
+        if not session:
+            return await _no_session(registry, request, name, session)
+        return await handler(registry, request, name, session)
+    return call
+
+
+_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
+    (re.compile(r"/v2/(.+)/blobs/uploads(?:/([^/]*))?"), {
+        "POST": _start_upload, "PATCH": _session(uploads.patch), "PUT": _session(uploads.put),
+        "GET": _session(uploads.status), "DELETE": _session(uploads.cancel)}),
+    (re.compile(r"/v2/(.+)/blobs/([^/]+)"), {
+        "GET": blobs.get, "HEAD": blobs.get, "DELETE": blobs.delete}),
+    (re.compile(r"/v2/(.+)/manifests/([^/]+)"), {
+        "GET": manifests.get, "HEAD": manifests.get, "PUT": manifests.put,
+        "DELETE": manifests.delete}),
+    (re.compile(r"/v2/(.+)/tags/list()"), {"GET": lambda r, q, n, _: tags.list_tags(r, q, n)}),
+    (re.compile(r"/v2/(.+)/referrers/([^/]+)"), {"GET": referrers.list_referrers}),
+]
+
+
+def _registry(request: Request) -> Registry:
+    return request.app.state.registry  # type: ignore[no-any-return]
+
+
+async def _dispatch(request: Request) -> Any:
+    path = request.url.path
+    head = request.method == "HEAD"
+    try:
+        for pattern, methods in _ROUTES:
+            m = pattern.fullmatch(path)
+            if m is None:
+                continue
+            name = check_name(m.group(1))
+            handler = methods.get(request.method)
+            if handler is None:
+                raise Unsupported(f"{request.method} is not supported here", status=405)
+            return await handler(_registry(request), request, name, m.group(2) or "")
+        raise NameInvalid("no such endpoint or invalid repository name", status=404,
+                          detail={"path": path[:300]})
+    except RegistryError as e:
+        return e.response(head_only=head)
+
+
+async def _base(request: Request) -> Response:
+    return JSONResponse({}, headers=API_HEADERS)
+
+
+async def _catalog(request: Request) -> Any:
+    try:
+        return await catalog.list_repositories(_registry(request), request)
+    except RegistryError as e:
+        return e.response()
+
+
+async def _ping(request: Request) -> Response:
+    return Response("ok", media_type="text/plain")
+
+
+async def _health(request: Request) -> Response:
+    registry = _registry(request)
+    status = registry.raft.status()
+    body = {"replica_id": registry.replica_id, "pid": os.getpid(), **status}
+    return JSONResponse(body, status_code=200 if status["has_quorum"] else 503)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"errors": [{"code": "UNKNOWN", "message": "internal server error"}]},
+                        status_code=500, headers=API_HEADERS)
+
+
+def create_app(config: ReplicaConfig) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state = MetadataState(config.path("metadata"))
+        raft = RaftNode(state, config.path("raft"), config.raft_address,
+                        list(config.raft_peers), password=config.raft_secret)
+        if not await asyncio.to_thread(raft.wait_ready, 60.0):
+            log.warning("raft is not ready after 60 s; serving anyway")
+        app.state.registry = Registry(
+            replica_id=config.replica_id,
+            store=LocalBlobStore(config.path("storage")),
+            uploads=UploadSessions(config.path("storage")),
+            state=state, raft=raft)
+        log.info("replica %s ready", config.replica_id)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(raft.close)
+            state.sync()
+            state.close()
+
+    routes = [
+        Route("/v2/", _base, methods=["GET", "HEAD"]),
+        Route("/v2/_catalog", _catalog, methods=["GET"]),
+        Route("/v2/{rest:path}", _dispatch,
+              methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/_ping", _ping, methods=["GET", "HEAD"]),
+        Route("/health", _health, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={Exception: _server_error})

@@ -1,0 +1,162 @@
+"""Content-addressed blob storage: one interface, and its local-disk implementation.
+
+On-disk layout of `LocalBlobStore` under its root:
+
+    blobs/sha256/ab/abcdef…      the verified bytes of blob sha256:abcdef…
+    blobs/sha512/12/1234…        likewise for sha512
+    tmp/<random>                 a blob being written; never visible under blobs/
+
+A blob reaches `blobs/` only by `commit`: the writer's file is fsynced, its
+digest compared with the one asked for, and it is renamed into place and its
+directory fsynced. A crash at any point leaves either no blob or a whole one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
+
+from replica.errors import DigestInvalid, SizeInvalid
+from replica.names import new_hasher
+
+
+class BlobWriter:
+    """An append-only file that hashes what is written to it. Not thread-safe."""
+
+    def __init__(self, path: str, algorithm: str = "sha256") -> None:
+        self.path = path
+        self._algorithm = algorithm
+        self._hasher = new_hasher(algorithm + ":")
+        self.size = 0
+        exists = os.path.exists(path)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if exists:
+            self._rehash()
+
+    def _rehash(self) -> None:
+        # hashlib state cannot be saved, so a resumed upload re-reads its bytes.
+        with open(self.path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                self._hasher.update(chunk)
+                self.size += len(chunk)
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._hasher.update(data)
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.size += len(data)
+
+    def digest(self, algorithm: str) -> str:
+        if algorithm == self._algorithm:
+            return f"{algorithm}:{self._hasher.hexdigest()}"
+        # Rare: the client asked for another algorithm than the upload started with.
+        hasher = new_hasher(algorithm + ":")
+        with open(self.path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                hasher.update(chunk)
+        return f"{algorithm}:{hasher.hexdigest()}"
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def discard(self) -> None:
+        self.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class BlobStore(Protocol):
+    """What the registry needs of blob storage, addressed by digest."""
+
+    def stat(self, digest: str) -> int | None: ...
+    def open(self, digest: str) -> BinaryIO: ...
+    def writer(self) -> BlobWriter: ...
+    def commit(self, writer: BlobWriter, digest: str, size: int | None = None) -> int: ...
+    def delete(self, digest: str) -> bool: ...
+    def walk(self) -> Iterator[str]: ...
+
+
+class LocalBlobStore:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._blobs = os.path.join(root, "blobs")
+        self._tmp = os.path.join(root, "tmp")
+        os.makedirs(self._blobs, exist_ok=True)
+        os.makedirs(self._tmp, exist_ok=True)
+        # Leftovers of writes that a crash interrupted are never blobs.
+        for name in os.listdir(self._tmp):
+            os.unlink(os.path.join(self._tmp, name))
+
+    def path(self, digest: str) -> str:
+        # The digest was validated by the grammar (algorithm:hex), so this stays under root.
+        algorithm, hexpart = digest.split(":", 1)
+        return os.path.join(self._blobs, algorithm, hexpart[:2], hexpart)
+
+    def stat(self, digest: str) -> int | None:
+        try:
+            return os.stat(self.path(digest)).st_size
+        except FileNotFoundError:
+            return None
+
+    def open(self, digest: str) -> BinaryIO:
+        return open(self.path(digest), "rb")
+
+    def writer(self) -> BlobWriter:
+        return BlobWriter(os.path.join(self._tmp, secrets.token_hex(16)))
+
+    def commit(self, writer: BlobWriter, digest: str, size: int | None = None) -> int:
+        """Make the writer's bytes the blob `digest`, or raise and discard them."""
+        algorithm = digest.split(":", 1)[0]
+        try:
+            if size is not None and size != writer.size:
+                raise SizeInvalid(detail={"expected": size, "received": writer.size})
+            actual = writer.digest(algorithm)
+            if actual != digest:
+                raise DigestInvalid(detail={"expected": digest, "actual": actual})
+            writer.sync()
+        except Exception:
+            writer.discard()
+            raise
+        writer.close()
+        final = self.path(digest)
+        if os.path.exists(final):
+            os.unlink(writer.path)
+            return writer.size
+        directory = os.path.dirname(final)
+        os.makedirs(directory, exist_ok=True)
+        os.rename(writer.path, final)
+        _fsync_dir(directory)
+        return writer.size
+
+    def delete(self, digest: str) -> bool:
+        try:
+            os.unlink(self.path(digest))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def walk(self) -> Iterator[str]:
+        for algorithm in sorted(os.listdir(self._blobs)):
+            base = os.path.join(self._blobs, algorithm)
+            for prefix in sorted(os.listdir(base)):
+                for name in sorted(os.listdir(os.path.join(base, prefix))):
+                    yield f"{algorithm}:{name}"
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

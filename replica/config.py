@@ -1,0 +1,121 @@
+"""The replica's configuration: one frozen object, read from TOML, overridable by environment.
+
+Example file:
+
+    [replica]
+    id = "replica-0"
+    data_dir = "./data/replica-0"
+
+    [http]
+    host = "127.0.0.1"
+    port = 5000
+
+    [raft]
+    address = "127.0.0.1:6000"   # where peers reach this replica's Raft port
+    peers = []                    # the other replicas' Raft addresses
+
+Every key can be overridden by an environment variable QREG_<SECTION>_<KEY>,
+for example QREG_HTTP_PORT=5001.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ReplicaConfig:
+    replica_id: str
+    data_dir: str
+    http_host: str = "127.0.0.1"
+    http_port: int = 5000
+    raft_address: str = "127.0.0.1:6000"
+    raft_peers: tuple[str, ...] = field(default_factory=tuple)
+    raft_secret: str | None = None
+    log_level: str = "info"
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.data_dir, *parts)
+
+
+# (section, key) -> (field name, type)
+_KEYS: dict[tuple[str, str], tuple[str, type]] = {
+    ("replica", "id"): ("replica_id", str),
+    ("replica", "data_dir"): ("data_dir", str),
+    ("replica", "log_level"): ("log_level", str),
+    ("http", "host"): ("http_host", str),
+    ("http", "port"): ("http_port", int),
+    ("raft", "address"): ("raft_address", str),
+    ("raft", "peers"): ("raft_peers", tuple),
+    ("raft", "secret"): ("raft_secret", str),
+}
+_ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
+
+
+def load(path: str | None = None, environ: dict[str, str] | None = None,
+         **overrides: Any) -> ReplicaConfig:
+    """Read a config file (optional), then environment variables, then keyword overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as f:
+                document = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from None
+        for section, table in document.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"{section}: expected a [{section}] table")
+            for key, value in table.items():
+                values[_field(section, key)] = _coerce(section, key, value)
+    for (section, key), (name, _) in _KEYS.items():
+        env = f"QREG_{section.upper()}_{key.upper()}"
+        if env in environ:
+            raw: Any = environ[env]
+            if name == "raft_peers":
+                raw = [p for p in raw.split(",") if p]
+            values[name] = _coerce(section, key, raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for required in ("replica_id", "data_dir"):
+        if not values.get(required):
+            section, key = next(sk for sk, (n, _) in _KEYS.items() if n == required)
+            raise ConfigError(f"{section}.{key} is required")
+    config = ReplicaConfig(**values)
+    for address, key in [(config.raft_address, "raft.address")] + [
+            (p, "raft.peers") for p in config.raft_peers]:
+        if not _ADDRESS.fullmatch(address):
+            raise ConfigError(f"{key}: {address!r} is not host:port")
+    if not 0 < config.http_port < 65536:
+        raise ConfigError(f"http.port: {config.http_port} is not a TCP port")
+    return config
+
+
+def _field(section: str, key: str) -> str:
+    if (section, key) not in _KEYS:
+        known = ", ".join(f"{s}.{k}" for s, k in _KEYS)
+        raise ConfigError(f"{section}.{key}: unknown setting (known: {known})")
+    return _KEYS[(section, key)][0]
+
+
+def _coerce(section: str, key: str, value: Any) -> Any:
+    name, kind = _KEYS[(section, key)]
+    try:
+        if kind is tuple:
+            if not isinstance(value, (list, tuple)):
+                raise TypeError("expected a list")
+            return tuple(str(v) for v in value)
+        if kind is int and isinstance(value, str):
+            return int(value)
+        if not isinstance(value, kind):
+            raise TypeError(f"expected {kind.__name__}")
+        return value
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{section}.{key}: {e} (got {value!r})") from None

@@ -1,0 +1,1 @@
+"""HTTP handlers, one module per OCI resource: parse the request, call the registry, answer."""

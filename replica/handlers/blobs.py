@@ -1,0 +1,54 @@
+"""GET, HEAD and DELETE of /v2/<name>/blobs/<digest>."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from replica.errors import RangeInvalid
+from replica.handlers.common import API_HEADERS
+from replica.names import check_digest
+from replica.registry import Registry
+from replica.streams import FileRangeResponse
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+async def get(registry: Registry, request: Request, name: str, digest: str) -> object:
+    check_digest(digest)
+    size = registry.blob_size(name, digest)
+    headers = {**API_HEADERS, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
+               "Content-Type": "application/octet-stream", "ETag": f'"{digest}"'}
+    start, length, status = 0, size, 200
+    header = request.headers.get("range")
+    if header:
+        start, length = _parse_range(header, size)
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(length)
+        return Response(status_code=status, headers=headers)
+    return FileRangeResponse(registry.store.path(digest), start, length, status, headers)  # type: ignore[attr-defined]
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int]:
+    m = _RANGE.fullmatch(header.strip())
+    if not m or (m.group(1) == "" and m.group(2) == ""):
+        raise RangeInvalid(headers={"Content-Range": f"bytes */{size}"})
+    if m.group(1) == "":  # suffix: the last N bytes
+        length = min(int(m.group(2)), size)
+        return size - length, length
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.group(2) else size - 1
+    end = min(end, size - 1)
+    if start >= size or end < start:
+        raise RangeInvalid(headers={"Content-Range": f"bytes */{size}"})
+    return start, end - start + 1
+
+
+async def delete(registry: Registry, request: Request, name: str, digest: str) -> Response:
+    check_digest(digest)
+    await registry.delete_blob(name, digest)
+    return Response(status_code=202, headers=API_HEADERS)

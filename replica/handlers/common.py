@@ -1,0 +1,36 @@
+"""What several handlers share: standard headers and pagination."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+
+from replica.errors import PaginationNumberInvalid
+
+API_HEADERS = {"Docker-Distribution-API-Version": "registry/2.0"}
+MAX_PAGE = 10000
+
+
+def pagination(request: Request) -> tuple[int | None, str]:
+    """The `n` and `last` query parameters; n is None when absent."""
+    raw = request.query_params.get("n")
+    last = request.query_params.get("last", "")
+    if raw is None or raw == "":
+        return None, last
+    try:
+        n = int(raw)
+    except ValueError:
+        raise PaginationNumberInvalid(detail={"n": raw[:50]}) from None
+    if n < 0 or n > MAX_PAGE:
+        raise PaginationNumberInvalid(f"n must be between 0 and {MAX_PAGE}", detail={"n": n})
+    return n, last
+
+
+def page(items: list[str], n: int | None, path: str) -> tuple[list[str], dict[str, str]]:
+    """Trim a list fetched with limit n+1 to n, and the Link header when more remain."""
+    if n is None or len(items) <= n:
+        return items, {}
+    items = items[:n]
+    link = f'<{path}?{urlencode({"n": n, "last": items[-1]})}>; rel="next"'
+    return items, {"Link": link}

@@ -1,0 +1,67 @@
+"""GET, HEAD, PUT and DELETE of /v2/<name>/manifests/<reference>."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from replica import manifests
+from replica.errors import ManifestInvalid, ManifestUnknown
+from replica.handlers.common import API_HEADERS
+from replica.names import check_reference
+from replica.registry import Registry
+
+# Clients that do not list these in Accept cannot parse them (distribution's rule):
+# Docker types are always served, OCI types only to clients that ask for them.
+_NEEDS_ACCEPT = (manifests.OCI_MANIFEST, manifests.OCI_INDEX)
+
+
+async def get(registry: Registry, request: Request, name: str, reference: str) -> Response:
+    check_reference(reference)
+    manifest = registry.manifest(name, reference)
+    accept = request.headers.get("accept")
+    if accept and manifest.media_type in _NEEDS_ACCEPT and not _accepts(accept, manifest.media_type):
+        raise ManifestUnknown(f"{manifest.media_type} found, but the Accept header does not allow it")
+    headers = {**API_HEADERS, "Docker-Content-Digest": manifest.digest,
+               "ETag": f'"{manifest.digest}"', "Content-Type": manifest.media_type}
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(manifest.body))
+        return Response(status_code=200, headers=headers)
+    return Response(manifest.body, status_code=200, headers=headers)
+
+
+def _accepts(accept: str, media_type: str) -> bool:
+    for item in accept.split(","):
+        value = item.split(";", 1)[0].strip()
+        if value in (media_type, "*/*", "application/*"):
+            return True
+    return False
+
+
+async def put(registry: Registry, request: Request, name: str, reference: str) -> Response:
+    check_reference(reference)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > manifests.MAX_MANIFEST_BYTES:
+        raise _too_big()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > manifests.MAX_MANIFEST_BYTES:
+            raise _too_big()
+    command = await registry.put_manifest(name, reference, request.headers.get("content-type", ""),
+                                          bytes(body))
+    headers = {**API_HEADERS, "Location": f"/v2/{name}/manifests/{command.digest}",
+               "Docker-Content-Digest": command.digest}
+    if command.subject_digest:
+        headers["OCI-Subject"] = command.subject_digest
+    return Response(status_code=201, headers=headers)
+
+
+def _too_big() -> ManifestInvalid:
+    return ManifestInvalid(f"manifest larger than {manifests.MAX_MANIFEST_BYTES} bytes", status=413)
+
+
+async def delete(registry: Registry, request: Request, name: str, reference: str) -> Response:
+    check_reference(reference)
+    await registry.delete_manifest(name, reference)
+    return Response(status_code=202, headers=API_HEADERS)

@@ -1,0 +1,115 @@
+"""Blob uploads: POST (monolithic, session start, mount), PATCH, PUT, GET status, DELETE."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from replica.errors import BlobUploadInvalid, DigestInvalid, RangeInvalid
+from replica.handlers.common import API_HEADERS
+from replica.names import check_digest, check_name
+from replica.registry import Registry
+from replica.streams import receive_into
+from replica.uploads import Upload
+
+_CONTENT_RANGE = re.compile(r"(?:bytes )?(\d+)-(\d+)(?:/\d+|/\*)?")
+
+
+def _session_headers(name: str, upload: Upload) -> dict[str, str]:
+    size = upload.size
+    return {**API_HEADERS,
+            "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
+            "Range": f"0-{max(size - 1, 0)}",
+            "Docker-Upload-UUID": upload.id}
+
+
+def _created(name: str, digest: str) -> Response:
+    return Response(status_code=201, headers={
+        **API_HEADERS, "Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest})
+
+
+async def start(registry: Registry, request: Request, name: str) -> Response:
+    params = request.query_params
+    mount, source = params.get("mount"), params.get("from")
+    if mount and source:
+        check_digest(mount)
+        check_name(source)
+        if await registry.mount(name, mount, source):
+            return _created(name, mount)
+    digest = params.get("digest")
+    if digest:
+        check_digest(digest)
+        writer = registry.store.writer()
+        try:
+            await receive_into(request, writer)
+        except BaseException:
+            writer.discard()
+            raise
+        size = await asyncio.to_thread(registry.store.commit, writer, digest, _content_length(request))
+        await registry.link_blob(name, digest, size)
+        return _created(name, digest)
+    upload = registry.uploads.create(name)
+    return Response(status_code=202, headers=_session_headers(name, upload))
+
+
+async def patch(registry: Registry, request: Request, name: str, session_id: str) -> Response:
+    upload = registry.uploads.get(name, session_id)
+    async with upload.lock:
+        header = request.headers.get("content-range")
+        if header:
+            m = _CONTENT_RANGE.fullmatch(header.strip())
+            if not m:
+                raise BlobUploadInvalid("malformed Content-Range", detail={"Content-Range": header[:100]})
+            first, last = int(m.group(1)), int(m.group(2))
+            if first != upload.size or last < first:
+                # Out of order: tell the client where the upload stands.
+                raise RangeInvalid("chunk does not start where the upload ends",
+                                   headers=_session_headers(name, upload))
+        before = upload.size
+        received = await receive_into(request, upload.writer)
+        expected = _content_length(request)
+        if expected is not None and received != expected:
+            raise BlobUploadInvalid("body shorter than Content-Length",
+                                    detail={"expected": expected, "received": received})
+        if header and received != last - first + 1:
+            raise BlobUploadInvalid("body length differs from Content-Range",
+                                    detail={"range": header[:100], "received": received,
+                                            "offset": before})
+        return Response(status_code=202, headers=_session_headers(name, upload))
+
+
+async def put(registry: Registry, request: Request, name: str, session_id: str) -> Response:
+    upload = registry.uploads.get(name, session_id)
+    digest = request.query_params.get("digest")
+    if not digest:
+        raise DigestInvalid("the digest query parameter is required to finish an upload")
+    check_digest(digest)
+    async with upload.lock:
+        await receive_into(request, upload.writer)
+        try:
+            size = await asyncio.to_thread(registry.store.commit, upload.writer, digest)
+        finally:
+            # A failed digest check discards the bytes, so the session is over either way.
+            registry.uploads.remove(upload)
+        await registry.link_blob(name, digest, size)
+    return _created(name, digest)
+
+
+async def status(registry: Registry, request: Request, name: str, session_id: str) -> Response:
+    upload = registry.uploads.get(name, session_id)
+    return Response(status_code=204, headers=_session_headers(name, upload))
+
+
+async def cancel(registry: Registry, request: Request, name: str, session_id: str) -> Response:
+    upload = registry.uploads.get(name, session_id)
+    async with upload.lock:
+        registry.uploads.remove(upload)
+    return Response(status_code=204, headers=API_HEADERS)
+
+
+def _content_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    return int(raw) if raw and raw.isdigit() else None

@@ -1,0 +1,84 @@
+"""Moving blob bytes between the network and disk without stalling the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive, Scope, Send
+
+from replica.blobstore import BlobWriter
+from replica.errors import BlobUploadInvalid
+
+# Bytes gathered before one hand-off to a worker thread: large enough that the
+# hop costs nothing, small enough that hashing and writing overlap the network.
+_BATCH = 4 << 20
+READ_CHUNK = 1 << 20
+
+
+async def receive_into(request: Request, writer: BlobWriter) -> int:
+    """Append the request body to `writer`; returns the number of bytes received.
+
+    Hashing and writing run in a worker thread (hashlib and os.write release the
+    GIL) while the event loop gathers the next batch.
+    """
+    received = 0
+    pending: asyncio.Future[Any] | None = None
+    buffer = bytearray()
+    try:
+        async for chunk in request.stream():
+            if not chunk:
+                continue
+            buffer += chunk
+            received += len(chunk)
+            if len(buffer) >= _BATCH:
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(asyncio.to_thread(writer.write, bytes(buffer)))
+                buffer.clear()
+    except ClientDisconnect:
+        if pending is not None:
+            await pending
+        raise BlobUploadInvalid("the client closed the connection before the body ended",
+                                detail={"received": received}) from None
+    if pending is not None:
+        await pending
+    if buffer:
+        await asyncio.to_thread(writer.write, bytes(buffer))
+    return received
+
+
+class FileRangeResponse:
+    """Streams `length` bytes of a file from `offset`, in 1 MiB chunks."""
+
+    def __init__(self, path: str, offset: int, length: int, status_code: int,
+                 headers: dict[str, str]) -> None:
+        self.path = path
+        self.offset = offset
+        self.length = length
+        self.status_code = status_code
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        self.headers.append((b"content-length", str(length).encode()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.headers})
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            remaining, position = self.length, self.offset
+            while remaining > 0:
+                # From the page cache a 1 MiB pread takes ~0.1 ms: cheaper inline
+                # than a hop to a worker thread.
+                chunk = os.pread(fd, min(READ_CHUNK, remaining), position)
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                position += len(chunk)
+                await send({"type": "http.response.body", "body": chunk,
+                            "more_body": remaining > 0})
+        finally:
+            os.close(fd)
+        if self.length == 0:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})

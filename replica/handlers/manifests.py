@@ -19,7 +19,8 @@ _NEEDS_ACCEPT = (manifests.OCI_MANIFEST, manifests.OCI_INDEX)
 async def get(registry: Registry, request: Request, name: str, reference: str) -> Response:
     check_reference(reference)
     manifest = registry.manifest(name, reference)
-    accept = request.headers.get("accept")
+    # Clients such as skopeo send one Accept line per media type.
+    accept = ",".join(request.headers.getlist("accept"))
     if accept and manifest.media_type in _NEEDS_ACCEPT and not _accepts(accept, manifest.media_type):
         raise ManifestUnknown(f"{manifest.media_type} found, but the Accept header does not allow it")
     headers = {**API_HEADERS, "Docker-Content-Digest": manifest.digest,

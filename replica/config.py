@@ -75,7 +75,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
             if not isinstance(table, dict):
                 raise ConfigError(f"{section}: expected a [{section}] table")
             for key, value in table.items():
-                values[_field(section, key)] = _coerce(section, key, value)
+                name = _field(section, key)
+                values[name] = _coerce(section, key, value)
     for (section, key), (name, _) in _KEYS.items():
         env = f"QREG_{section.upper()}_{key.upper()}"
         if env in environ:

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Registry benchmark: Quorum Registry side by side with distribution 2.8, in one run.
+
+Measures, against each registry:
+  - blob push, monolithic (POST + one PUT) and chunked (POST + 16 MiB PATCHes + PUT),
+    for 64 MiB and 512 MiB blobs, in MiB/s;
+  - blob pull, one stream and 8 concurrent streams, in MiB/s;
+  - manifest GET by tag and blob HEAD at 64 concurrent connections, requests/s and p99;
+  - an image of 10 x 16 MiB layers pushed and pulled with skopeo, in seconds.
+
+Big transfers use curl and load uses wrk (GET) and ab (HEAD; wrk hangs on HEAD answers
+that carry a Content-Length), so the client is never the Python under test.
+
+    .venv/bin/python bench/registry_bench.py --reference        # both, with ratios
+    .venv/bin/python bench/registry_bench.py --url http://127.0.0.1:5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tests.cluster import LocalCluster, free_port_block  # noqa: E402
+from tests.images import OCI_MANIFEST, image_layout  # noqa: E402
+
+MiB = 1 << 20
+
+
+def make_blob(directory: str, size: int) -> tuple[str, str]:
+    path = os.path.join(directory, f"blob-{size // MiB}M")
+    hasher = hashlib.sha256()
+    with open(path, "wb") as f:
+        for _ in range(size // MiB):
+            chunk = os.urandom(MiB)
+            hasher.update(chunk)
+            f.write(chunk)
+    return path, "sha256:" + hasher.hexdigest()
+
+
+def absolute(url: str, location: str) -> str:
+    return location if location.startswith("http") else url + location
+
+
+def with_digest(location: str, digest: str) -> str:
+    return location + ("&" if "?" in location else "?") + "digest=" + digest
+
+
+def push_monolithic(url: str, repo: str, path: str, digest: str) -> float:
+    location = absolute(url, httpx.post(f"{url}/v2/{repo}/blobs/uploads/").headers["Location"])
+    start = time.perf_counter()
+    subprocess.run(["curl", "-sf", "-o", "/dev/null", "-X", "PUT", "-T", path,
+                    "-H", "Content-Type: application/octet-stream", with_digest(location, digest)],
+                   check=True)
+    return time.perf_counter() - start
+
+
+def push_chunked(url: str, repo: str, path: str, digest: str, chunk: int = 16 * MiB) -> float:
+    start = time.perf_counter()
+    with httpx.Client(timeout=300) as client, open(path, "rb") as f:
+        location = absolute(url, client.post(f"{url}/v2/{repo}/blobs/uploads/").headers["Location"])
+        offset = 0
+        while data := f.read(chunk):
+            r = client.patch(location, content=data, headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{offset}-{offset + len(data) - 1}"})
+            r.raise_for_status()
+            location = absolute(url, r.headers["Location"])
+            offset += len(data)
+        client.put(with_digest(location, digest)).raise_for_status()
+    return time.perf_counter() - start
+
+
+def pull(url: str, repo: str, digest: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(["curl", "-sf", "-o", "/dev/null", f"{url}/v2/{repo}/blobs/{digest}"], check=True)
+    return time.perf_counter() - start
+
+
+def wrk(url: str, headers: list[str], seconds: int) -> tuple[float, float]:
+    argv = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency"]
+    for h in headers:
+        argv += ["-H", h]
+    out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        sys.exit(f"wrk saw failed requests against {url}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return rps, float(p99.group(1)) * scale
+
+
+def ab_head(url: str, requests: int) -> tuple[float, float]:
+    out = subprocess.run(["ab", "-q", "-k", "-i", "-c", "64", "-n", str(requests), url],
+                         capture_output=True, text=True, check=True).stdout
+    failed = re.search(r"(Failed requests|Non-2xx responses):\s+(\d+)", out)
+    if failed and int(failed.group(2)):
+        sys.exit(f"ab saw failed requests against {url}:\n{out}")
+    rps = float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+    p99 = float(re.search(r"\s99%\s+(\d+)", out).group(1))
+    return rps, p99
+
+
+def skopeo(*args: str) -> None:
+    subprocess.run(["skopeo", "--insecure-policy", *args], check=True, capture_output=True)
+
+
+def measure(name: str, url: str, work: str, blobs: dict[int, tuple[str, str]],
+            layout: str, seconds: int) -> dict[str, float]:
+    results: dict[str, float] = {}
+    host = url.removeprefix("http://")
+    print(f"  {name}: blobs", file=sys.stderr, flush=True)
+    for size, (path, digest) in sorted(blobs.items()):
+        mib = size / MiB
+        results[f"push monolithic {int(mib)} MiB (MiB/s)"] = mib / push_monolithic(url, "bench/mono", path, digest)
+        results[f"push chunked {int(mib)} MiB (MiB/s)"] = mib / push_chunked(url, "bench/chunked", path, digest)
+        pull(url, "bench/mono", digest)  # warm the page cache as a steady server would be
+        results[f"pull {int(mib)} MiB (MiB/s)"] = mib / min(pull(url, "bench/mono", digest) for _ in range(2))
+    size, (path, digest) = min(blobs.items())
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        start = time.perf_counter()
+        list(pool.map(lambda _: pull(url, "bench/mono", digest), range(8)))
+        results[f"pull {size // MiB} MiB x 8 streams (MiB/s)"] = 8 * size / MiB / (time.perf_counter() - start)
+    print(f"  {name}: image push/pull", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{host}/bench/image:1")
+    results["image push 10 x 16 MiB (s)"] = time.perf_counter() - start
+    out = os.path.join(work, f"pulled-{name}")
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    skopeo("copy", "--src-tls-verify=false", f"docker://{host}/bench/image:1", f"dir:{out}")
+    results["image pull 10 x 16 MiB (s)"] = time.perf_counter() - start
+    print(f"  {name}: manifest GET and blob HEAD load", file=sys.stderr, flush=True)
+    rps, p99 = wrk(f"{url}/v2/bench/image/manifests/1", [f"Accept: {OCI_MANIFEST}"], seconds)
+    results["manifest GET by tag (req/s)"] = rps
+    results["manifest GET p99 (ms)"] = p99
+    rps, p99 = ab_head(f"{url}/v2/bench/mono/blobs/{digest}", 20000 * seconds // 5)
+    results["blob HEAD (req/s)"] = rps
+    results["blob HEAD p99 (ms)"] = p99
+    return results
+
+
+def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
+    binary = shutil.which("docker-registry") or shutil.which("registry")
+    if binary is None:
+        sys.exit("distribution is not installed: apt-get install -y docker-registry")
+    port = free_port_block()
+    config = os.path.join(work, "distribution.yml")
+    with open(config, "w") as f:
+        f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+                f"storage:\n  filesystem:\n    rootdirectory: {work}/distribution\n"
+                f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    process = subprocess.Popen([binary, "serve", config], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(url + "/v2/").status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    sys.exit("distribution did not start")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running registry to measure (default: start qreg up)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also measure distribution 2.8 in the same run and print ratios")
+    parser.add_argument("--sizes", default="64,512", help="blob sizes in MiB (default 64,512)")
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each load test")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="qreg-bench-")
+    cluster = None
+    reference = None
+    try:
+        print("preparing blobs and a 10 x 16 MiB image", file=sys.stderr, flush=True)
+        blobs = {int(s) * MiB: make_blob(work, int(s) * MiB) for s in args.sizes.split(",")}
+        layout, _ = image_layout(os.path.join(work, "layout"), "bench", layers=10,
+                                 layer_size=16 * MiB)
+        url = args.url
+        if url is None:
+            cluster = LocalCluster(os.path.join(work, "qreg")).start()
+            url = cluster.url
+        columns = {"quorum": measure("quorum", url, work, blobs, layout, args.seconds)}
+        if args.reference:
+            reference, ref_url = start_distribution(work)
+            columns["distribution"] = measure("distribution", ref_url, work, blobs, layout, args.seconds)
+        print_table(columns)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(columns, f, indent=2)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        if reference is not None:
+            reference.terminate()
+            reference.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def print_table(columns: dict[str, dict[str, float]]) -> None:
+    ours = columns["quorum"]
+    theirs = columns.get("distribution")
+    width = max(len(k) for k in ours)
+    header = f"{'measure':<{width}}  {'quorum':>10}"
+    if theirs:
+        header += f"  {'distribution':>12}  {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    for key, value in ours.items():
+        line = f"{key:<{width}}  {value:>10.1f}"
+        if theirs:
+            other = theirs[key]
+            # For times and latencies lower is better: the ratio is theirs / ours.
+            lower_better = key.endswith("(s)") or key.endswith("(ms)")
+            ratio = (other / value if lower_better else value / other) if value and other else 0.0
+            line += f"  {other:>12.1f}  {ratio:>5.2f}x"
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

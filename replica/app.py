@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -27,7 +28,10 @@ from replica.errors import BlobUploadUnknown, NameInvalid, RegistryError, Unsupp
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
 from replica.names import check_name
+from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from replica.metrics import Metrics
 from replica.registry import Registry
+from replica.streams import RECEIVED_KEY, FileRangeResponse
 from replica.uploads import UploadSessions
 
 log = logging.getLogger("qreg.replica")
@@ -53,17 +57,17 @@ def _session(handler: Handler) -> Handler:
     return call
 
 
-_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
-    (re.compile(r"/v2/(.+)/blobs/uploads(?:/([^/]*))?"), {
+_ROUTES: list[tuple[str, re.Pattern[str], dict[str, Handler]]] = [
+    ("uploads", re.compile(r"/v2/(.+)/blobs/uploads(?:/([^/]*))?"), {
         "POST": _start_upload, "PATCH": _session(uploads.patch), "PUT": _session(uploads.put),
         "GET": _session(uploads.status), "DELETE": _session(uploads.cancel)}),
-    (re.compile(r"/v2/(.+)/blobs/([^/]+)"), {
+    ("blobs", re.compile(r"/v2/(.+)/blobs/([^/]+)"), {
         "GET": blobs.get, "HEAD": blobs.get, "DELETE": blobs.delete}),
-    (re.compile(r"/v2/(.+)/manifests/([^/]+)"), {
+    ("manifests", re.compile(r"/v2/(.+)/manifests/([^/]+)"), {
         "GET": manifests.get, "HEAD": manifests.get, "PUT": manifests.put,
         "DELETE": manifests.delete}),
-    (re.compile(r"/v2/(.+)/tags/list()"), {"GET": lambda r, q, n, _: tags.list_tags(r, q, n)}),
-    (re.compile(r"/v2/(.+)/referrers/([^/]+)"), {"GET": referrers.list_referrers}),
+    ("tags", re.compile(r"/v2/(.+)/tags/list()"), {"GET": lambda r, q, n, _: tags.list_tags(r, q, n)}),
+    ("referrers", re.compile(r"/v2/(.+)/referrers/([^/]+)"), {"GET": referrers.list_referrers}),
 ]
 
 
@@ -72,22 +76,40 @@ def _registry(request: Request) -> Registry:
 
 
 async def _dispatch(request: Request) -> Any:
-    path = request.url.path
-    head = request.method == "HEAD"
+    started = time.perf_counter()
+    route = "unknown"
     try:
-        for pattern, methods in _ROUTES:
-            m = pattern.fullmatch(path)
-            if m is None:
-                continue
-            name = check_name(m.group(1))
-            handler = methods.get(request.method)
-            if handler is None:
-                raise Unsupported(f"{request.method} is not supported here", status=405)
-            return await handler(_registry(request), request, name, m.group(2) or "")
-        raise NameInvalid("no such endpoint or invalid repository name", status=404,
-                          detail={"path": path[:300]})
+        response = await _route(request)
     except RegistryError as e:
-        return e.response(head_only=head)
+        response = e.response(head_only=request.method == "HEAD")
+    metrics: Metrics = request.app.state.metrics
+    route = request.scope.get(_ROUTE_KEY, route)
+    metrics.observe(route, request.method, response.status_code, started)
+    if isinstance(response, FileRangeResponse):
+        metrics.blob_bytes_sent.inc(response.length)
+    received = request.scope.get(RECEIVED_KEY)
+    if received:
+        metrics.blob_bytes_received.inc(received)
+    return response
+
+
+_ROUTE_KEY = "qreg.route"
+
+
+async def _route(request: Request) -> Any:
+    path = request.url.path
+    for route, pattern, methods in _ROUTES:
+        m = pattern.fullmatch(path)
+        if m is None:
+            continue
+        request.scope[_ROUTE_KEY] = route
+        name = check_name(m.group(1))
+        handler = methods.get(request.method)
+        if handler is None:
+            raise Unsupported(f"{request.method} is not supported here", status=405)
+        return await handler(_registry(request), request, name, m.group(2) or "")
+    raise NameInvalid("no such endpoint or invalid repository name", status=404,
+                      detail={"path": path[:300]})
 
 
 async def _base(request: Request) -> Response:
@@ -112,6 +134,11 @@ async def _health(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if status["has_quorum"] else 503)
 
 
+async def _metrics(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"errors": [{"code": "UNKNOWN", "message": "internal server error"}]},
@@ -131,6 +158,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
             store=LocalBlobStore(config.path("storage")),
             uploads=UploadSessions(config.path("storage")),
             state=state, raft=raft)
+        app.state.metrics.watch_raft(raft.status)
         log.info("replica %s ready", config.replica_id)
         try:
             yield
@@ -146,6 +174,9 @@ def create_app(config: ReplicaConfig) -> Starlette:
               methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/_ping", _ping, methods=["GET", "HEAD"]),
         Route("/health", _health, methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={Exception: _server_error})
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={Exception: _server_error})
+    app.state.metrics = Metrics()
+    return app

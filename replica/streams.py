@@ -16,6 +16,8 @@ from replica.errors import BlobUploadInvalid
 # hop costs nothing, small enough that hashing and writing overlap the network.
 _BATCH = 4 << 20
 READ_CHUNK = 1 << 20
+# Where receive_into leaves the byte count for the metrics of the request.
+RECEIVED_KEY = "qreg.received_bytes"
 
 
 async def receive_into(request: Request, writer: BlobWriter) -> int:
@@ -47,6 +49,7 @@ async def receive_into(request: Request, writer: BlobWriter) -> int:
         await pending
     if buffer:
         await asyncio.to_thread(writer.write, bytes(buffer))
+    request.scope[RECEIVED_KEY] = request.scope.get(RECEIVED_KEY, 0) + received
     return received
 
 

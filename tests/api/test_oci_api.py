@@ -319,3 +319,16 @@ def test_deletes(client: httpx.Client) -> None:
 def test_unsupported_method(client: httpx.Client) -> None:
     r = client.request("PATCH", f"/v2/{repo()}/manifests/latest")
     assert r.status_code == 405 and error_code(r) == "UNSUPPORTED"
+
+
+def test_metrics(client: httpx.Client) -> None:
+    name = repo()
+    data = os.urandom(12345)
+    digest = push_blob(client, name, data)
+    client.get(f"/v2/{name}/blobs/{digest}")
+    text = client.get("/metrics").text
+    assert 'qreg_http_requests_total{method="GET",route="blobs",status="200"}' in text
+    assert "qreg_raft_is_leader 1.0" in text
+    sent = float(next(line.split()[1] for line in text.splitlines()
+                      if line.startswith("qreg_blob_bytes_sent_total")))
+    assert sent >= len(data)

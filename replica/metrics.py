@@ -1,0 +1,62 @@
+"""Prometheus metrics of one replica, in a registry of its own (no global state)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _RaftCollector(Collector):
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        status = self._status()
+        for key in ("term", "commit_index", "applied_index"):
+            yield GaugeMetricFamily(f"qreg_raft_{key}", f"Raft {key.replace('_', ' ')}",
+                                    value=status.get(key) or 0)
+        yield GaugeMetricFamily("qreg_raft_is_leader", "1 if this replica is the Raft leader",
+                                value=1 if status.get("role") == "leader" else 0)
+        yield GaugeMetricFamily("qreg_raft_has_quorum", "1 if a majority is reachable",
+                                value=1 if status.get("has_quorum") else 0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("qreg_http_requests", "HTTP requests answered",
+                                ["route", "method", "status"], registry=self.registry)
+        self.latency = Histogram("qreg_http_request_seconds", "Time to the response's headers",
+                                 ["route", "method"], registry=self.registry,
+                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10))
+        self.blob_bytes_sent = Counter("qreg_blob_bytes_sent", "Blob bytes sent to clients",
+                                       registry=self.registry)
+        self.blob_bytes_received = Counter("qreg_blob_bytes_received",
+                                           "Blob bytes received from clients",
+                                           registry=self.registry)
+
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def watch_raft(self, status: Callable[[], dict[str, Any]]) -> None:
+        self.registry.register(_RaftCollector(status))
+
+    def observe(self, route: str, method: str, status: int, started: float) -> None:
+        # labels() hashes, locks and validates on every call: keep the children.
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(route, method, str(status)),
+                        self.latency.labels(route, method))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -332,3 +332,40 @@ def test_metrics(client: httpx.Client) -> None:
     sent = float(next(line.split()[1] for line in text.splitlines()
                       if line.startswith("qreg_blob_bytes_sent_total")))
     assert sent >= len(data)
+
+
+def _raw_request(registry: LocalCluster, head: bytes, body: bytes) -> None:
+    """Send a request whose body stops short of its Content-Length, then hang up."""
+    import socket
+    host, port = registry.host.split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(head + body)
+
+
+def test_truncated_body_changes_nothing(registry: LocalCluster, client: httpx.Client) -> None:
+    import hashlib
+    import time
+    name = repo()
+    data = os.urandom(100_000)
+    digest = sha256(data)
+    _raw_request(registry, (f"POST /v2/{name}/blobs/uploads/?digest={digest} HTTP/1.1\r\n"
+                            f"Host: x\r\nContent-Length: {len(data)}\r\n\r\n").encode(),
+                 data[:40_000])
+    location = client.post(f"/v2/{name}/blobs/uploads/").headers["Location"]
+    _raw_request(registry, (f"PATCH {location} HTTP/1.1\r\nHost: x\r\n"
+                            f"Content-Length: {len(data)}\r\n\r\n").encode(), data[:30_000])
+    time.sleep(0.5)
+    assert client.head(f"/v2/{name}/blobs/{digest}").status_code == 404
+    # The session holds a prefix of what was sent, and says how much.
+    r = client.get(location)
+    received = int(r.headers["Range"].split("-")[1]) + 1 if r.headers["Range"] != "0-0" else 0
+    assert received <= 30_000
+    r = client.put(location, params={"digest": digest}, content=data[received:])
+    assert r.status_code == 201
+    assert client.get(f"/v2/{name}/blobs/{digest}").content == data
+    tmp = os.path.join(registry.data, "replica-0", "storage", "tmp")
+    assert os.listdir(tmp) == []
+    sha512 = "sha512:" + hashlib.sha512(data).hexdigest()
+    r = client.post(f"/v2/{name}/blobs/uploads/", params={"digest": sha512}, content=data)
+    assert r.status_code == 201 and r.headers["Docker-Content-Digest"] == sha512
+    assert client.get(f"/v2/{name}/blobs/{sha512}").content == data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -32,7 +33,7 @@ def register(subparsers: Any) -> None:
                "  skopeo copy --dest-tls-verify=false oci:./img docker://127.0.0.1:5000/img:1",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--replicas", type=int, default=1, metavar="N",
-                   help="number of replicas (default 1; only 1 until replicated metadata lands)")
+                   help="number of replicas (default 1); 3 survive the loss of one, 5 of two")
     p.add_argument("--data", default="./data", metavar="DIR", help="data directory (default ./data)")
     p.add_argument("--port", type=int, default=5000, metavar="P",
                    help="HTTP port of replica 0; replica i gets P+i (default 5000)")
@@ -49,19 +50,37 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _write_config(directory: str, index: int, http_port: int) -> str:
-    """The replica's config file; its Raft address is chosen once and then kept."""
-    path = os.path.join(directory, "replica.toml")
-    raft_address = f"127.0.0.1:{_free_port()}"
-    if os.path.exists(path):
+def _read_config(path: str) -> dict[str, Any]:
+    try:
         with open(path, "rb") as f:
-            raft_address = tomllib.load(f).get("raft", {}).get("address", raft_address)
-    with open(path + ".tmp", "w") as f:
-        f.write(f'[replica]\nid = "replica-{index}"\ndata_dir = "{directory}"\n\n'
-                f'[http]\nhost = "127.0.0.1"\nport = {http_port}\n\n'
-                f'[raft]\naddress = "{raft_address}"\npeers = []\n')
-    os.replace(path + ".tmp", path)
-    return path
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def _write_configs(data: str, replicas: int, port: int) -> list[str]:
+    """One config file per replica. Raft addresses and the cluster secret are chosen
+    on the first run and then kept, so a restarted cluster finds its members again."""
+    existing = [_read_config(os.path.join(data, f"replica-{i}", "replica.toml"))
+                for i in range(replicas)]
+    secret = next((c["raft"]["secret"] for c in existing if c.get("raft", {}).get("secret")),
+                  secrets.token_urlsafe(32))
+    addresses = [c.get("raft", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
+    paths = []
+    for i in range(replicas):
+        directory = os.path.join(data, f"replica-{i}")
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, "replica.toml")
+        peers = ", ".join(f'"{a}"' for j, a in enumerate(addresses) if j != i)
+        with open(path + ".tmp", "w") as f:
+            f.write(f'[replica]\nid = "replica-{i}"\ndata_dir = "{directory}"\n\n'
+                    f'[http]\nhost = "127.0.0.1"\nport = {port + i}\n\n'
+                    f'[raft]\naddress = "{addresses[i]}"\npeers = [{peers}]\n'
+                    f'secret = "{secret}"\n')
+        os.chmod(path + ".tmp", 0o600)  # it holds the cluster secret
+        os.replace(path + ".tmp", path)
+        paths.append(path)
+    return paths
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -79,9 +98,9 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float) -
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.replicas != 1:
-        print("qreg up: only --replicas 1 is supported until replicated metadata lands",
-              file=sys.stderr)
+    if args.replicas < 1 or args.replicas > 9:
+        print("qreg up: --replicas must be between 1 and 9 (3, 5 or 7 tolerate 1, 2 or 3 "
+              "failures)", file=sys.stderr)
         return 2
     data = os.path.abspath(args.data)
     processes: list[subprocess.Popen[bytes]] = []
@@ -94,11 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for i in range(args.replicas):
-        directory = os.path.join(data, f"replica-{i}")
-        os.makedirs(directory, exist_ok=True)
-        config = _write_config(directory, i, args.port + i)
-        log = open(os.path.join(directory, "replica.log"), "ab")
+    for i, config in enumerate(_write_configs(data, args.replicas, args.port)):
+        log = open(os.path.join(data, f"replica-{i}", "replica.log"), "ab")
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--config", config],
             stdout=log, stderr=log, start_new_session=True))
@@ -112,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         print("ready " + " ".join(urls), flush=True)
         print(f"try: skopeo copy --dest-tls-verify=false oci:DIR docker://127.0.0.1:{args.port}/NAME:TAG",
               flush=True)
-        while not stopping and all(p.poll() is None for p in processes):
+        # A replica that dies (or is killed by a test) does not stop the others.
+        while not stopping and any(p.poll() is None for p in processes):
             time.sleep(0.2)
         return 0 if stopping else 1
     finally:

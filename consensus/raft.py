@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import struct
+import threading
 import time
 from typing import Any
 
@@ -40,9 +41,28 @@ class NoQuorum(Exception):
 
 class _Machine(SyncObj):  # type: ignore[misc]
     def __init__(self, state: MetadataState, self_address: str, peers: list[str],
-                 conf: SyncObjConf) -> None:
+                 conf: SyncObjConf, on_applied: Any) -> None:
         self._state = state
+        self._on_applied = on_applied
         super().__init__(self_address, peers, conf)
+
+    def lease_holds(self, window: float) -> bool:
+        """True if this leader heard from a majority within `window` seconds.
+
+        Followers start no election before raftMinTimeout without hearing from
+        the leader, so within a shorter window no other leader can have been
+        elected: the leader's commit index is then safe to serve reads at.
+        """
+        if not self._isLeader():
+            return False
+        # A new leader knows the commit index only once its own no-op is committed.
+        if self.raftCommitIndex < (self._SyncObj__noopIDx or 0):
+            return False
+        others = self.otherNodes
+        deadline = time.monotonic() - window
+        last = self._SyncObj__lastResponseTime  # pysyncobj keeps no public accessor
+        fresh = 1 + sum(1 for node in others if last.get(node, 0) > deadline)
+        return fresh > (len(others) + 1) / 2
 
     def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802 (pysyncobj's name)
         super()._onTick(timeToWait)
@@ -55,7 +75,10 @@ class _Machine(SyncObj):  # type: ignore[misc]
     @replicated
     def apply_entry(self, data: bytes) -> bytes:
         # pysyncobj increments its applied index after the call returns.
-        return self._state.apply(self.raftLastApplied + 1, data)
+        index = self.raftLastApplied + 1
+        result = self._state.apply(index, data)
+        self._on_applied(index)
+        return result
 
 
 class RaftNode:
@@ -81,7 +104,10 @@ class RaftNode:
             raftMaxTimeout=1.4,
             logCompactionMinEntries=20000,
         )
-        self._machine = _Machine(state, self_address, peers, conf)
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._waiters_lock = threading.Lock()
+        self._applied = state.applied_index()
+        self._machine = _Machine(state, self_address, peers, conf, self._notify_applied)
 
     # ---- proposing ------------------------------------------------------------
 
@@ -107,6 +133,55 @@ class RaftNode:
         except asyncio.TimeoutError:
             raise NoQuorum("timed out waiting for a majority") from None
         return pb.Result.FromString(raw)
+
+    # ---- reading at the leader's commit index (ReadIndex) ------------------------
+
+    @property
+    def self_address(self) -> str:
+        return str(self._machine.selfNode.address)
+
+    def leader_address(self) -> str | None:
+        leader = self._machine._getLeader()
+        return str(leader.address) if leader is not None else None
+
+    @property
+    def has_peers(self) -> bool:
+        return bool(self._machine.otherNodes)
+
+    def is_leader(self) -> bool:
+        return bool(self._machine._isLeader())
+
+    def read_index(self) -> int | None:
+        """On a leader whose lease holds, the index that a fresh read must wait for."""
+        if not self._machine.lease_holds(LEASE_S):
+            return None
+        return int(self._machine.raftCommitIndex)
+
+    async def wait_applied(self, index: int, timeout: float = 5.0) -> None:
+        """Wait until this replica's state includes the entry at `index`."""
+        if self._applied >= index:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._waiters_lock:
+            if self._applied >= index:
+                return
+            self._waiters.append((index, loop, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise NoQuorum(f"this replica did not reach index {index} in time") from None
+
+    def _notify_applied(self, index: int) -> None:
+        # A restart replays entries the state already holds: never go backwards.
+        self._applied = max(self._applied, index)
+        if not self._waiters:
+            return
+        with self._waiters_lock:
+            ready = [w for w in self._waiters if w[0] <= index]
+            self._waiters = [w for w in self._waiters if w[0] > index]
+        for _, loop, future in ready:
+            loop.call_soon_threadsafe(_settle, future)
 
     # ---- status -------------------------------------------------------------------
 
@@ -177,6 +252,14 @@ class RaftNode:
         self._state.replace_with(staging)
         log.info("metadata restored from snapshot")
 
+
+def _settle(future: "asyncio.Future[None]") -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+# Shorter than raftMinTimeout (0.4 s), so a leader whose lease holds is the only one.
+LEASE_S = 0.3
 
 _FAIL_NAMES = {
     FAIL_REASON.QUEUE_FULL: "queue full",

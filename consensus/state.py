@@ -15,6 +15,7 @@ names, tags and digests can never contain it):
     M\\0<repo>\\0<digest>                -> ManifestRecord
     t\\0<repo>\\0<tag>                   -> manifest digest
     f\\0<repo>\\0<subject>\\0<digest>     -> b"" (the manifest refers to subject)
+    R\\0<replica id>                    -> RegisterReplica: how to reach the replica
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class MetadataState:
             command = pb.Command.FromString(data)
             result = _apply(txn, command)
             txn.put(_APPLIED, struct.pack(">Q", index))
+        result.index = index
         return result.SerializeToString()
 
     # ---- queries ------------------------------------------------------------
@@ -137,6 +139,17 @@ class MetadataState:
 
     def repositories(self, after: str = "", limit: int | None = None) -> list[str]:
         return list(_scan_suffixes(self._env, b"r" + _SEP, after, limit))
+
+    def replicas(self) -> list[pb.RegisterReplica]:
+        with self._env.begin() as txn:
+            cursor = txn.cursor()
+            out = []
+            if cursor.set_range(b"R" + _SEP):
+                for key, value in cursor:
+                    if not key.startswith(b"R" + _SEP):
+                        break
+                    out.append(pb.RegisterReplica.FromString(value))
+            return out
 
     def referrers(self, repo: str, subject: str) -> list[pb.Descriptor]:
         prefix = _key(b"f", repo, subject) + _SEP
@@ -192,6 +205,10 @@ def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
         return pb.Result()
     if kind == "put_manifest":
         return _put_manifest(txn, command.put_manifest)
+    if kind == "register_replica":
+        c = command.register_replica
+        txn.put(_key(b"R", c.replica_id), c.SerializeToString())
+        return pb.Result()
     if kind == "delete_manifest":
         return _delete_manifest(txn, command.delete_manifest)
     if kind == "delete_tag":

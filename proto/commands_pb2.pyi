@@ -80,29 +80,43 @@ class DeleteTag(_message.Message):
     tag: str
     def __init__(self, repository: _Optional[str] = ..., tag: _Optional[str] = ...) -> None: ...
 
+class RegisterReplica(_message.Message):
+    __slots__ = ("replica_id", "raft_address", "http_url")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_URL_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    raft_address: str
+    http_url: str
+    def __init__(self, replica_id: _Optional[str] = ..., raft_address: _Optional[str] = ..., http_url: _Optional[str] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("version", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag")
+    __slots__ = ("version", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     LINK_BLOB_FIELD_NUMBER: _ClassVar[int]
     UNLINK_BLOB_FIELD_NUMBER: _ClassVar[int]
     PUT_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     DELETE_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     DELETE_TAG_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_REPLICA_FIELD_NUMBER: _ClassVar[int]
     version: int
     link_blob: LinkBlob
     unlink_blob: UnlinkBlob
     put_manifest: PutManifest
     delete_manifest: DeleteManifest
     delete_tag: DeleteTag
-    def __init__(self, version: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ...) -> None: ...
+    register_replica: RegisterReplica
+    def __init__(self, version: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
-    __slots__ = ("error_code", "message")
+    __slots__ = ("error_code", "message", "index")
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     error_code: str
     message: str
-    def __init__(self, error_code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    index: int
+    def __init__(self, error_code: _Optional[str] = ..., message: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
 
 class BlobRecord(_message.Message):
     __slots__ = ("size", "replicas")

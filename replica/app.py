@@ -24,10 +24,12 @@ from starlette.routing import Route
 from consensus import MetadataState, RaftNode
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
-from replica.errors import BlobUploadUnknown, NameInvalid, RegistryError, Unsupported
+from replica.errors import (BlobUnknown, BlobUploadUnknown, Denied, NameInvalid, RegistryError,
+                            Unavailable, Unsupported)
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
-from replica.names import check_name
+from replica.names import check_digest, check_name
+from replica.peers import INTERNAL_HEADER, PeerClient, internal_token, is_internal
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
 from replica.registry import Registry
@@ -130,8 +132,41 @@ async def _ping(request: Request) -> Response:
 async def _health(request: Request) -> Response:
     registry = _registry(request)
     status = registry.raft.status()
+    leader = registry.raft.leader_address()
+    status["leader"] = (registry.replica_id_of(leader) or leader) if leader else None
+    can_write = status["has_quorum"] and leader is not None
     body = {"replica_id": registry.replica_id, "pid": os.getpid(), **status}
-    return JSONResponse(body, status_code=200 if status["has_quorum"] else 503)
+    return JSONResponse(body, status_code=200 if can_write else 503)
+
+
+def _internal(request: Request) -> Registry:
+    if not is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
+        raise Denied("internal endpoint: cluster credentials required")
+    return _registry(request)
+
+
+async def _read_index(request: Request) -> Response:
+    try:
+        registry = _internal(request)
+    except RegistryError as e:
+        return e.response()
+    index = registry.raft.read_index()
+    if index is None:
+        return Unavailable("not the leader, or its lease does not hold").response()
+    return JSONResponse({"index": index})
+
+
+async def _internal_blob(request: Request) -> Any:
+    try:
+        registry = _internal(request)
+        digest = check_digest(request.path_params["digest"])
+        size = registry.store.stat(digest)
+        if size is None:
+            raise BlobUnknown(detail={"digest": digest})
+    except RegistryError as e:
+        return e.response()
+    return FileRangeResponse(registry.store.path(digest), 0, size, 200,  # type: ignore[attr-defined]
+                             {"Docker-Content-Digest": digest})
 
 
 async def _metrics(request: Request) -> Response:
@@ -153,16 +188,20 @@ def create_app(config: ReplicaConfig) -> Starlette:
                         list(config.raft_peers), password=config.raft_secret)
         if not await asyncio.to_thread(raft.wait_ready, 60.0):
             log.warning("raft is not ready after 60 s; serving anyway")
-        app.state.registry = Registry(
+        peers = PeerClient(config.raft_secret)
+        registry = app.state.registry = Registry(
             replica_id=config.replica_id,
             store=LocalBlobStore(config.path("storage")),
             uploads=UploadSessions(config.path("storage")),
-            state=state, raft=raft)
+            state=state, raft=raft, peers=peers)
         app.state.metrics.watch_raft(raft.status)
+        registration = asyncio.create_task(registry.register(config.http_url))
         log.info("replica %s ready", config.replica_id)
         try:
             yield
         finally:
+            registration.cancel()
+            await peers.close()
             await asyncio.to_thread(raft.close)
             state.sync()
             state.close()
@@ -175,8 +214,11 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/_ping", _ping, methods=["GET", "HEAD"]),
         Route("/health", _health, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
+        Route("/_internal/read-index", _read_index, methods=["GET"]),
+        Route("/_internal/blobs/{digest}", _internal_blob, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={Exception: _server_error})
     app.state.metrics = Metrics()
+    app.state.internal_token = internal_token(config.raft_secret)
     return app

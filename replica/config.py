@@ -20,6 +20,7 @@ for example QREG_HTTP_PORT=5001.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -37,6 +38,7 @@ class ReplicaConfig:
     data_dir: str
     http_host: str = "127.0.0.1"
     http_port: int = 5000
+    http_url: str = ""  # how peers reach this replica; default http://host:port
     raft_address: str = "127.0.0.1:6000"
     raft_peers: tuple[str, ...] = field(default_factory=tuple)
     raft_secret: str | None = None
@@ -53,6 +55,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("replica", "log_level"): ("log_level", str),
     ("http", "host"): ("http_host", str),
     ("http", "port"): ("http_port", int),
+    ("http", "url"): ("http_url", str),
     ("raft", "address"): ("raft_address", str),
     ("raft", "peers"): ("raft_peers", tuple),
     ("raft", "secret"): ("raft_secret", str),
@@ -90,6 +93,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
             section, key = next(sk for sk, (n, _) in _KEYS.items() if n == required)
             raise ConfigError(f"{section}.{key} is required")
     config = ReplicaConfig(**values)
+    if not config.http_url:
+        config = dataclasses.replace(config, http_url=f"http://{config.http_host}:{config.http_port}")
     for address, key in [(config.raft_address, "raft.address")] + [
             (p, "raft.peers") for p in config.raft_peers]:
         if not _ADDRESS.fullmatch(address):

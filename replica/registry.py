@@ -6,8 +6,10 @@ Raft; reads come from the local state machine and blob store.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from consensus import Manifest, MetadataState, NoQuorum, RaftNode
 from proto import commands_pb2 as pb
@@ -15,8 +17,16 @@ from replica import manifests
 from replica.blobstore import BlobStore
 from replica.errors import (BlobUnknown, DigestInvalid, ManifestUnknown, NameUnknown,
                             Unavailable, from_code)
+from replica.freshness import ReadBarrier
 from replica.names import digest_of, is_tag
+from replica.peers import PeerClient, PeerError
 from replica.uploads import UploadSessions
+
+log = logging.getLogger("qreg.registry")
+
+# After a failed read barrier, reads are served locally for this long without
+# trying again, so a replica cut off from the leader keeps serving pulls quickly.
+_BARRIER_BACKOFF_S = 2.0
 
 
 @dataclass
@@ -26,34 +36,100 @@ class Registry:
     uploads: UploadSessions
     state: MetadataState
     raft: RaftNode
+    peers: PeerClient
+    _barrier: ReadBarrier = field(init=False)
+    _barrier_failed_until: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self._barrier = ReadBarrier(self._fetch_read_index, self.raft.wait_applied)
+
+    # ---- freshness ------------------------------------------------------------------
+
+    async def fresh(self) -> None:
+        """Bring local state up to the leader's commit index before a read.
+
+        Best effort by design: without a quorum, pulls of what this replica holds
+        keep working from its local state.
+        """
+        if not self.raft.has_peers or time.monotonic() < self._barrier_failed_until:
+            return
+        try:
+            await asyncio.wait_for(self._barrier(), 2.0)
+        except (NoQuorum, PeerError, asyncio.TimeoutError) as e:
+            log.warning("serving a read from local state: %s", e)
+            self._barrier_failed_until = time.monotonic() + _BARRIER_BACKOFF_S
+
+    async def _fetch_read_index(self) -> int:
+        if self.raft.is_leader():
+            index = self.raft.read_index()
+            if index is None:
+                raise NoQuorum("this leader's lease does not hold")
+            return index
+        leader = self.raft.leader_address()
+        url = self.url_of(leader) if leader else None
+        if url is None:
+            raise NoQuorum("no known leader")
+        return await self.peers.read_index(url)
+
+    def url_of(self, raft_address: str) -> str | None:
+        for replica in self.state.replicas():
+            if replica.raft_address == raft_address:
+                return replica.http_url
+        return None
+
+    def replica_id_of(self, raft_address: str) -> str | None:
+        for replica in self.state.replicas():
+            if replica.raft_address == raft_address:
+                return replica.replica_id
+        return None
 
     # ---- reads --------------------------------------------------------------------
 
-    def blob_size(self, repository: str, digest: str) -> int:
-        """Size of a blob the repository links and this replica holds."""
+    async def blob_size(self, repository: str, digest: str) -> int:
+        """Size of a blob the repository links (its bytes may be on a peer only)."""
         size = self.state.blob_link(repository, digest)
-        if size is None or self.store.stat(digest) is None:
+        if size is None:
+            await self.fresh()
+            size = self.state.blob_link(repository, digest)
+        if size is None:
             raise BlobUnknown(detail={"digest": digest})
         return size
 
-    def manifest(self, repository: str, reference: str) -> Manifest:
-        digest = self.state.resolve(repository, reference)
-        found = self.state.manifest(repository, digest) if digest else None
+    def blob_sources(self, digest: str) -> list[str]:
+        """HTTP URLs of the other replicas that hold a blob."""
+        urls = {r.replica_id: r.http_url for r in self.state.replicas()}
+        return [urls[h] for h in self.state.blob_holders(digest)
+                if h != self.replica_id and h in urls]
+
+    async def manifest(self, repository: str, reference: str) -> Manifest:
+        if is_tag(reference):
+            await self.fresh()
+        found = self._manifest(repository, reference)
+        if found is None and not is_tag(reference):
+            await self.fresh()
+            found = self._manifest(repository, reference)
         if found is None:
             if not self.state.repository_exists(repository):
                 raise NameUnknown(detail={"name": repository})
             raise ManifestUnknown(detail={"reference": reference})
         return found
 
-    def tags(self, repository: str, limit: int | None, last: str) -> list[str]:
+    def _manifest(self, repository: str, reference: str) -> Manifest | None:
+        digest = self.state.resolve(repository, reference)
+        return self.state.manifest(repository, digest) if digest else None
+
+    async def tags(self, repository: str, limit: int | None, last: str) -> list[str]:
+        await self.fresh()
         if not self.state.repository_exists(repository):
             raise NameUnknown(detail={"name": repository})
         return self.state.tags(repository, last, limit)
 
-    def catalog(self, limit: int | None, last: str) -> list[str]:
+    async def catalog(self, limit: int | None, last: str) -> list[str]:
+        await self.fresh()
         return self.state.repositories(last, limit)
 
-    def referrers(self, repository: str, digest: str) -> list[pb.Descriptor]:
+    async def referrers(self, repository: str, digest: str) -> list[pb.Descriptor]:
+        await self.fresh()
         return self.state.referrers(repository, digest)
 
     # ---- writes -----------------------------------------------------------------------
@@ -62,10 +138,21 @@ class Registry:
         await self._propose(pb.Command(link_blob=pb.LinkBlob(
             repository=repository, digest=digest, size=size, replica_id=self.replica_id)))
 
+    async def register(self, http_url: str) -> None:
+        """Record how peers reach this replica, once a quorum can commit it."""
+        command = pb.RegisterReplica(replica_id=self.replica_id,
+                                     raft_address=self.raft.self_address, http_url=http_url)
+        while not any(r == command for r in self.state.replicas()):
+            try:
+                await self._propose(pb.Command(register_replica=command))
+            except Unavailable:
+                await asyncio.sleep(1.0)
+
     async def mount(self, repository: str, digest: str, source: str) -> bool:
         """Link a blob of `source` into `repository`; False if there is nothing to mount."""
+        await self.fresh()
         size = self.state.blob_link(source, digest)
-        if size is None or self.store.stat(digest) is None:
+        if size is None:
             return False
         await self.link_blob(repository, digest, size)
         return True
@@ -91,17 +178,23 @@ class Registry:
         else:
             command = pb.Command(delete_manifest=pb.DeleteManifest(
                 repository=repository, digest=reference))
+        await self.fresh()
         if not self.state.repository_exists(repository):
             raise NameUnknown(detail={"name": repository})
         await self._propose(command)
 
     async def delete_blob(self, repository: str, digest: str) -> None:
+        await self.fresh()
         if not self.state.repository_exists(repository):
             raise NameUnknown(detail={"name": repository})
         await self._propose(pb.Command(unlink_blob=pb.UnlinkBlob(
             repository=repository, digest=digest)))
 
     async def _propose(self, command: pb.Command) -> None:
+        if self.raft.has_peers and self.raft.leader_address() is None:
+            # Fail fast: without a leader the command would only wait in a queue.
+            raise Unavailable("the cluster has no quorum: no leader is elected",
+                              headers={"Retry-After": "1"})
         try:
             result = await self.raft.propose(command)
         except NoQuorum as e:

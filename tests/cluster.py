@@ -42,6 +42,8 @@ class LocalCluster:
         self.port = free_port_block(replicas)
         self.process: subprocess.Popen[str] | None = None
         self.urls: list[str] = []
+        self.pids: list[int] = []
+        self._restarted: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
     def url(self) -> str:
@@ -64,13 +66,74 @@ class LocalCluster:
                 raise RuntimeError(f"qreg up exited with {self.process.wait()}")
             if line.startswith("ready "):
                 self.urls = line.split()[1:]
+                self.pids = [int(httpx.get(u + "/health").json()["pid"]) for u in self.urls]
                 return self
         raise RuntimeError("qreg up did not print ready in time")
 
     def replica_pid(self, index: int = 0) -> int:
-        return int(httpx.get(self.urls[index] + "/health").json()["pid"])
+        return self.pids[index]
+
+    def signal(self, index: int, sig: int) -> None:
+        os.kill(self.pids[index], sig)
+
+    def sigkill(self, index: int) -> None:
+        """SIGKILL one replica; `qreg up` keeps the others running."""
+        os.kill(self.pids[index], signal.SIGKILL)
+        process = self._restarted.pop(index, None)
+        if process is not None:
+            process.wait(timeout=10)
+
+    def restart(self, index: int, timeout: float = 60.0) -> None:
+        """Start a killed replica again from its config, outside the launcher."""
+        config = os.path.join(self.data, f"replica-{index}", "replica.toml")
+        log = open(os.path.join(self.data, f"replica-{index}", "replica.log"), "ab")
+        process = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config", config],
+                                   stdout=log, stderr=log)
+        log.close()
+        self._restarted[index] = process
+        self.pids[index] = process.pid
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.urls[index] + "/v2/", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"replica {index} did not come back")
+
+    def health(self, index: int) -> dict:
+        return httpx.get(self.urls[index] + "/health", timeout=5).json()
+
+    def leader(self, timeout: float = 30.0, among: list[int] | None = None,
+               excluding: int | None = None) -> int:
+        """Index of the replica that is leader, once the given replicas agree on one
+        (and it is not `excluding`)."""
+        among = list(range(len(self.urls))) if among is None else among
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                views = [self.health(i) for i in among]
+                leaders = {v["leader"] for v in views}
+                if len(leaders) == 1 and None not in leaders:
+                    index = int(leaders.pop().rsplit("-", 1)[1])
+                    if index != excluding:
+                        return index
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("no agreed leader")
 
     def stop(self) -> int:
+        for pid in self.pids:  # a paused replica would ignore SIGTERM
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        for process in self._restarted.values():
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        self._restarted.clear()
         if self.process is None:
             return 0
         self.process.send_signal(signal.SIGTERM)
@@ -83,9 +146,16 @@ class LocalCluster:
             self.process.stdout.close()
         self.process = None
 
-    def kill_replica(self, index: int = 0) -> None:
-        """SIGKILL one replica process, then stop the launcher around it."""
-        os.kill(self.replica_pid(index), signal.SIGKILL)
+    def kill_all(self) -> None:
+        """SIGKILL every replica at once, then reap the launcher."""
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for process in self._restarted.values():
+            process.wait(timeout=10)
+        self._restarted.clear()
         if self.process is not None:
             self.process.wait(timeout=30)
             self._forget_process()

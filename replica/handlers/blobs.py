@@ -10,6 +10,7 @@ from starlette.responses import Response
 from replica.errors import RangeInvalid
 from replica.handlers.common import API_HEADERS
 from replica.names import check_digest
+from replica.peer_fetch import PeerBlobResponse, fetch_to_disk
 from replica.registry import Registry
 from replica.streams import FileRangeResponse
 
@@ -18,7 +19,7 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 async def get(registry: Registry, request: Request, name: str, digest: str) -> object:
     check_digest(digest)
-    size = registry.blob_size(name, digest)
+    size = await registry.blob_size(name, digest)
     headers = {**API_HEADERS, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
                "Content-Type": "application/octet-stream", "ETag": f'"{digest}"'}
     start, length, status = 0, size, 200
@@ -30,6 +31,12 @@ async def get(registry: Registry, request: Request, name: str, digest: str) -> o
     if request.method == "HEAD":
         headers["Content-Length"] = str(length)
         return Response(status_code=status, headers=headers)
+    if registry.store.stat(digest) is None:
+        if header:  # a range of a blob only peers hold: fetch it whole first
+            await fetch_to_disk(registry, name, digest)
+        else:
+            headers["Content-Length"] = str(size)
+            return PeerBlobResponse(registry, name, digest, headers)
     return FileRangeResponse(registry.store.path(digest), start, length, status, headers)  # type: ignore[attr-defined]
 
 

@@ -11,6 +11,6 @@ from replica.registry import Registry
 
 async def list_repositories(registry: Registry, request: Request) -> JSONResponse:
     n, last = pagination(request)
-    names = registry.catalog(None if n is None else n + 1, last)
+    names = await registry.catalog(None if n is None else n + 1, last)
     names, link = page(names, n, "/v2/_catalog")
     return JSONResponse({"repositories": names}, headers={**API_HEADERS, **link})

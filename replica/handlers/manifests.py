@@ -18,7 +18,7 @@ _NEEDS_ACCEPT = (manifests.OCI_MANIFEST, manifests.OCI_INDEX)
 
 async def get(registry: Registry, request: Request, name: str, reference: str) -> Response:
     check_reference(reference)
-    manifest = registry.manifest(name, reference)
+    manifest = await registry.manifest(name, reference)
     # Clients such as skopeo send one Accept line per media type.
     accept = ",".join(request.headers.getlist("accept"))
     if accept and manifest.media_type in _NEEDS_ACCEPT and not _accepts(accept, manifest.media_type):

@@ -19,7 +19,7 @@ async def list_referrers(registry: Registry, request: Request, name: str, digest
     wanted = request.query_params.get("artifactType")
     headers = {**API_HEADERS, "Content-Type": OCI_INDEX}
     descriptors = []
-    for d in registry.referrers(name, digest):
+    for d in await registry.referrers(name, digest):
         if wanted and d.artifact_type != wanted:
             continue
         entry: dict[str, Any] = {"mediaType": d.media_type, "digest": d.digest, "size": d.size}

@@ -53,7 +53,7 @@ def test_kill_during_upload_and_after_manifest_ack(tmp_path) -> None:
     r = client.put(f"/v2/{name}/manifests/v1", content=manifest.data,
                    headers={"Content-Type": OCI_MANIFEST})
     assert r.status_code == 201
-    cluster.kill_replica(0)
+    cluster.kill_all()
     client.close()
     uploader.join(timeout=30)
 

@@ -1,0 +1,79 @@
+"""Serving a blob that only peers hold: stream it to the client and to local disk at once.
+
+The local copy becomes visible only after its digest is verified; then this
+replica records itself as a holder. A peer that fails before the first byte is
+replaced by the next holder; one that fails later cuts the client's response
+short, and the client retries, as clients do on a truncated body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.types import Receive, Scope, Send
+
+from replica.errors import BlobUnknown, RegistryError
+from replica.peers import PeerError
+from replica.registry import Registry
+
+log = logging.getLogger("qreg.peer_fetch")
+
+
+async def fetch_to_disk(registry: Registry, repository: str, digest: str) -> None:
+    """Copy a blob from a peer into the local store (no client waiting on the bytes)."""
+    response = PeerBlobResponse(registry, repository, digest, {})
+    async for _ in response.chunks():
+        pass
+
+
+class PeerBlobResponse:
+    def __init__(self, registry: Registry, repository: str, digest: str,
+                 headers: dict[str, str]) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.digest = digest
+        self.status_code = 200
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        self.length = int(headers.get("Content-Length", 0))
+
+    async def chunks(self):  # type: ignore[no-untyped-def]
+        sources = self.registry.blob_sources(self.digest)
+        if not sources:
+            raise BlobUnknown("no replica holds this blob", detail={"digest": self.digest})
+        for url in sources:
+            writer = self.registry.store.writer()
+            started = False
+            try:
+                async for chunk in self.registry.peers.stream_blob(url, self.digest):
+                    started = True
+                    await asyncio.to_thread(writer.write, chunk)
+                    yield chunk
+                size = await asyncio.to_thread(self.registry.store.commit, writer, self.digest)
+            except PeerError as e:
+                writer.discard()
+                log.warning("fetching %s from %s failed: %s", self.digest, url, e)
+                if started:
+                    raise
+                continue
+            except BaseException:
+                writer.discard()
+                raise
+            await self.registry.link_blob(self.repository, self.digest, size)
+            return
+        raise BlobUnknown("no replica that holds this blob answered", detail={"digest": self.digest})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = self.chunks()
+        try:
+            first = await anext(stream, None)
+        except RegistryError as e:  # before the first byte, an error still gets its status
+            await e.response()(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.headers})
+        if first is not None:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            async for chunk in stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

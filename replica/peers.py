@@ -1,0 +1,60 @@
+"""Talking to the other replicas over their HTTP port: read index and blob bytes.
+
+Requests carry a token derived from the cluster secret; a replica refuses
+internal requests without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+
+import httpx
+
+INTERNAL_HEADER = "X-Qreg-Internal"
+
+
+def internal_token(secret: str | None) -> str | None:
+    if not secret:
+        return None
+    return hmac.new(secret.encode(), b"qreg-internal-v1", hashlib.sha256).hexdigest()
+
+
+def is_internal(token: str | None, header: str | None) -> bool:
+    return bool(token) and header is not None and hmac.compare_digest(token, header)
+
+
+class PeerError(Exception):
+    """A peer could not answer."""
+
+
+class PeerClient:
+    def __init__(self, secret: str | None) -> None:
+        self._headers = {INTERNAL_HEADER: internal_token(secret) or ""}
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=1.0),
+                                         headers=self._headers,
+                                         limits=httpx.Limits(max_keepalive_connections=32))
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def read_index(self, url: str) -> int:
+        try:
+            r = await self._client.get(f"{url}/_internal/read-index", timeout=1.0)
+        except httpx.HTTPError as e:
+            raise PeerError(f"{url}: {e}") from None
+        if r.status_code != 200:
+            raise PeerError(f"{url}: read-index answered {r.status_code}")
+        return int(r.json()["index"])
+
+    async def stream_blob(self, url: str, digest: str) -> AsyncIterator[bytes]:
+        """The bytes of a blob that the peer holds, as they arrive."""
+        try:
+            async with self._client.stream("GET", f"{url}/_internal/blobs/{digest}") as r:
+                if r.status_code != 200:
+                    raise PeerError(f"{url}: blob {digest} answered {r.status_code}")
+                async for chunk in r.aiter_raw(1 << 20):
+                    yield chunk
+        except httpx.HTTPError as e:
+            raise PeerError(f"{url}: {e}") from None

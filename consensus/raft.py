@@ -100,6 +100,8 @@ class RaftNode:
             password=password,
             # A leader cut off from the majority steps down in seconds, not 30 s.
             leaderFallbackTimeout=5.0,
+            # Heartbeats every 50 ms keep the leader's read lease (LEASE_S) fresh.
+            appendEntriesPeriod=0.05,
             raftMinTimeout=0.4,
             raftMaxTimeout=1.4,
             logCompactionMinEntries=20000,
@@ -193,6 +195,14 @@ class RaftNode:
                 return True
             time.sleep(0.02)
         return False
+
+    def last_contact(self) -> dict[str, float]:
+        """On a leader: seconds since each peer last answered, by Raft address."""
+        if not self._machine._isLeader():
+            return {}
+        now = time.monotonic()
+        last = self._machine._SyncObj__lastResponseTime
+        return {str(node.address): round(now - t, 3) for node, t in list(last.items())}
 
     def status(self) -> dict[str, Any]:
         m = self._machine

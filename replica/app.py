@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from consensus import MetadataState, RaftNode
+from consensus import MetadataState, NoQuorum, RaftNode
+from replica.api import cluster as cluster_api
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
 from replica.errors import (BlobUnknown, BlobUploadUnknown, Denied, NameInvalid, RegistryError,
@@ -135,7 +136,8 @@ async def _health(request: Request) -> Response:
     leader = registry.raft.leader_address()
     status["leader"] = (registry.replica_id_of(leader) or leader) if leader else None
     can_write = status["has_quorum"] and leader is not None
-    body = {"replica_id": registry.replica_id, "pid": os.getpid(), **status}
+    body = {"replica_id": registry.replica_id, "pid": os.getpid(), **status,
+            "last_contact_s": registry.raft.last_contact()}
     return JSONResponse(body, status_code=200 if can_write else 503)
 
 
@@ -150,9 +152,10 @@ async def _read_index(request: Request) -> Response:
         registry = _internal(request)
     except RegistryError as e:
         return e.response()
-    index = registry.raft.read_index()
-    if index is None:
-        return Unavailable("not the leader, or its lease does not hold").response()
+    try:
+        index = await registry.leader_read_index()
+    except NoQuorum as e:
+        return Unavailable(str(e)).response()
     return JSONResponse({"index": index})
 
 
@@ -214,6 +217,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/_ping", _ping, methods=["GET", "HEAD"]),
         Route("/health", _health, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
+        Route("/api/v0/replicas", cluster_api.list_replicas, methods=["GET"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
         Route("/_internal/blobs/{digest}", _internal_blob, methods=["GET"]),
     ]

@@ -59,12 +59,20 @@ class Registry:
             log.warning("serving a read from local state: %s", e)
             self._barrier_failed_until = time.monotonic() + _BARRIER_BACKOFF_S
 
+    async def leader_read_index(self) -> int:
+        """On the leader: its commit index once its lease holds (a heartbeat round at most)."""
+        for _ in range(10):
+            index = self.raft.read_index()
+            if index is not None:
+                return index
+            if not self.raft.is_leader():
+                break
+            await asyncio.sleep(0.05)
+        raise NoQuorum("not the leader, or no majority answered its heartbeats")
+
     async def _fetch_read_index(self) -> int:
         if self.raft.is_leader():
-            index = self.raft.read_index()
-            if index is None:
-                raise NoQuorum("this leader's lease does not hold")
-            return index
+            return await self.leader_read_index()
         leader = self.raft.leader_address()
         url = self.url_of(leader) if leader else None
         if url is None:

@@ -183,3 +183,21 @@ def test_kill_all_mid_push_then_restart(cluster: LocalCluster) -> None:
                 for layer in json.loads(manifest.data)["layers"]:
                     blob = client.get(f"/v2/killall/app/blobs/{layer['digest']}")
                     assert sha256(blob.content) == layer["digest"]
+
+
+def test_status_shows_every_replica(cluster: LocalCluster) -> None:
+    import subprocess
+    import sys
+    leader = cluster.leader()
+    out = subprocess.run([sys.executable, "-m", "cli.main", "status", "--url", cluster.urls[1]],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:4] == ["ID", "ADDRESS", "ROLE", "TERM"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {"replica-0", "replica-1", "replica-2"}
+    assert rows[f"replica-{leader}"][2] == "leader"
+    cluster.sigkill((leader + 1) % 3)
+    out = subprocess.run([sys.executable, "-m", "cli.main", "status", "--url", cluster.urls[leader]],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "down" in out.stdout

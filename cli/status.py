@@ -1,0 +1,44 @@
+"""`qreg status`: every replica of the cluster, as the cluster sees it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import httpx
+
+from cli.output import fail, table
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "status", help="show every replica: role, term, indexes, lag, health",
+        description="Ask one replica for the state of the whole cluster. LAG is how many "
+                    "committed entries a replica has yet to apply; LAST CONTACT is how long "
+                    "ago the leader last heard from it.",
+        epilog="example:\n  qreg status --url http://127.0.0.1:5000",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", default="http://127.0.0.1:5000", help="any replica's URL")
+    p.add_argument("--json", action="store_true", help="print the raw JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        r = httpx.get(f"{args.url.rstrip('/')}/api/v0/replicas", timeout=10)
+        r.raise_for_status()
+    except httpx.HTTPError as e:
+        return fail("status", f"cannot reach {args.url}: {e}")
+    body = r.json()
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0
+    rows = [[m["replica_id"], m["url"], m["role"], m["term"], m["commit_index"],
+             m["applied_index"], m["lag"], "ok" if m["reachable"] and m["has_quorum"] else
+             ("no quorum" if m["reachable"] else "down"),
+             f'{m["last_contact_s"]:.1f}s ago' if m["last_contact_s"] is not None else None]
+            for m in body["replicas"]]
+    print(table(["id", "address", "role", "term", "commit", "applied", "lag", "health",
+                 "last contact"], rows))
+    return 0 if all(m["reachable"] for m in body["replicas"]) else 1

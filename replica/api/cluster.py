@@ -1,0 +1,48 @@
+"""GET /api/v0/replicas: every replica of the cluster and how it is doing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from replica.registry import Registry
+
+
+async def _health(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    try:
+        r = await client.get(f"{url}/health", timeout=1.5)
+        return {"reachable": True, **r.json()}
+    except (httpx.HTTPError, ValueError) as e:
+        return {"reachable": False, "error": type(e).__name__}
+
+
+async def list_replicas(request: Request) -> JSONResponse:
+    registry: Registry = request.app.state.registry
+    await registry.fresh()
+    members = registry.state.replicas()
+    async with httpx.AsyncClient() as client:
+        views = await asyncio.gather(*(_health(client, m.http_url) for m in members))
+    # Only the leader knows when it last heard from each replica.
+    contact = next((v.get("last_contact_s") or {} for v in views if v.get("role") == "leader"), {})
+    leader_commit = max((v.get("commit_index") or 0 for v in views), default=0)
+    replicas = []
+    for member, view in zip(members, views):
+        applied = view.get("applied_index")
+        replicas.append({
+            "replica_id": member.replica_id,
+            "raft_address": member.raft_address,
+            "url": member.http_url,
+            "reachable": view["reachable"],
+            "role": view.get("role", "unreachable"),
+            "term": view.get("term"),
+            "commit_index": view.get("commit_index"),
+            "applied_index": applied,
+            "lag": leader_commit - applied if applied is not None else None,
+            "has_quorum": view.get("has_quorum"),
+            "last_contact_s": contact.get(member.raft_address),
+        })
+    return JSONResponse({"answered_by": registry.replica_id, "replicas": replicas})

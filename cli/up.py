@@ -15,10 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 from typing import Any
 
 import httpx
+
+from cli import configfile
 
 
 def register(subparsers: Any) -> None:
@@ -50,18 +51,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _read_config(path: str) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        return {}
-
-
-def _write_configs(data: str, replicas: int, port: int) -> list[str]:
+def write_configs(data: str, replicas: int, port: int) -> list[str]:
     """One config file per replica. Raft addresses and the cluster secret are chosen
     on the first run and then kept, so a restarted cluster finds its members again."""
-    existing = [_read_config(os.path.join(data, f"replica-{i}", "replica.toml"))
+    existing = [configfile.read(os.path.join(data, f"replica-{i}", "replica.toml"))
                 for i in range(replicas)]
     secret = next((c["raft"]["secret"] for c in existing if c.get("raft", {}).get("secret")),
                   secrets.token_urlsafe(32))
@@ -71,14 +64,12 @@ def _write_configs(data: str, replicas: int, port: int) -> list[str]:
         directory = os.path.join(data, f"replica-{i}")
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, "replica.toml")
-        peers = ", ".join(f'"{a}"' for j, a in enumerate(addresses) if j != i)
-        with open(path + ".tmp", "w") as f:
-            f.write(f'[replica]\nid = "replica-{i}"\ndata_dir = "{directory}"\n\n'
-                    f'[http]\nhost = "127.0.0.1"\nport = {port + i}\n\n'
-                    f'[raft]\naddress = "{addresses[i]}"\npeers = [{peers}]\n'
-                    f'secret = "{secret}"\n')
-        os.chmod(path + ".tmp", 0o600)  # it holds the cluster secret
-        os.replace(path + ".tmp", path)
+        configfile.write(path, {
+            "replica": {"id": f"replica-{i}", "data_dir": directory},
+            "http": {"host": "127.0.0.1", "port": port + i},
+            "raft": {"address": addresses[i], "secret": secret,
+                     "peers": [a for j, a in enumerate(addresses) if j != i]},
+        })
         paths.append(path)
     return paths
 
@@ -113,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for i, config in enumerate(_write_configs(data, args.replicas, args.port)):
+    for i, config in enumerate(write_configs(data, args.replicas, args.port)):
         log = open(os.path.join(data, f"replica-{i}", "replica.log"), "ab")
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--config", config],

@@ -14,12 +14,9 @@ when it is behind the snapshot.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import os
 import shutil
-import struct
 import threading
 import time
 from typing import Any
@@ -27,13 +24,11 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.node import TCPNode
 
+from consensus import snapshot
 from consensus.state import MetadataState
 from proto import commands_pb2 as pb
 
 log = logging.getLogger("qreg.consensus")
-
-_HEADER = struct.Struct(">Q")
-
 
 class NoQuorum(Exception):
     """The command could not be committed: no leader or no majority reachable."""
@@ -85,7 +80,8 @@ class RaftNode:
     """One member of the metadata Raft group, with its journal under `raft_dir`."""
 
     def __init__(self, state: MetadataState, raft_dir: str, self_address: str,
-                 peers: list[str], password: str | None = None) -> None:
+                 peers: list[str], password: str | None = None,
+                 compact_every: int = 20000) -> None:
         os.makedirs(raft_dir, exist_ok=True)
         self._state = state
         self._snapshot_path = os.path.join(raft_dir, "snapshot")
@@ -104,7 +100,7 @@ class RaftNode:
             appendEntriesPeriod=0.05,
             raftMinTimeout=0.4,
             raftMaxTimeout=1.4,
-            logCompactionMinEntries=20000,
+            logCompactionMinEntries=compact_every,
         )
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._waiters_lock = threading.Lock()
@@ -221,46 +217,28 @@ class RaftNode:
     def close(self) -> None:
         self._machine.destroy_synchronous()
 
+    def compact(self) -> None:
+        """Ask for a snapshot and log compaction at the next tick."""
+        self._machine.forceLogCompaction()
+
     # ---- snapshots ------------------------------------------------------------------
 
     def _write_snapshot(self, path: str, data: tuple[Any, Any, Any]) -> None:
         last, before_last, cluster = data
-        header = json.dumps({
-            "last": _entry_to_json(last),
-            "before_last": _entry_to_json(before_last),
-            "cluster": sorted(node.address for node in cluster),
-        }).encode()
-        self._state.sync()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, _HEADER.pack(len(header)) + header)
-            self._state.copy_to_fd(fd)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        snapshot.write(path, self._state, last, before_last, [n.address for n in cluster])
         log.info("snapshot written at index %d", last[1])
 
     def _read_snapshot(self, path: str) -> tuple[Any, Any, Any]:
         with open(path, "rb") as f:
-            (length,) = _HEADER.unpack(f.read(_HEADER.size))
-            header = json.loads(f.read(length))
-            last = _entry_from_json(header["last"])
-            if self._state.applied_index() < last[1]:
-                self._restore_lmdb(f)
+            header = snapshot.read_header(f)
+            if self._state.applied_index() < header["last"][1]:
+                staging = self._state.path + ".restore"
+                shutil.rmtree(staging, ignore_errors=True)
+                snapshot.extract_lmdb(f, staging)
+                self._state.replace_with(staging)
+                log.info("metadata restored from the snapshot at index %d", header["last"][1])
         cluster = {TCPNode(address) for address in header["cluster"]}
-        return last, _entry_from_json(header["before_last"]), cluster
-
-    def _restore_lmdb(self, snapshot: Any) -> None:
-        target = self._state.path
-        staging = target + ".restore"
-        shutil.rmtree(staging, ignore_errors=True)
-        os.makedirs(staging)
-        with open(os.path.join(staging, "data.mdb"), "wb") as out:
-            shutil.copyfileobj(snapshot, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        self._state.replace_with(staging)
-        log.info("metadata restored from snapshot")
+        return header["last"], header["before_last"], cluster
 
 
 def _settle(future: "asyncio.Future[None]") -> None:
@@ -279,11 +257,3 @@ _FAIL_NAMES = {
     FAIL_REASON.LEADER_CHANGED: "leader changed",
     FAIL_REASON.REQUEST_DENIED: "request denied",
 }
-
-
-def _entry_to_json(entry: tuple[bytes, int, int]) -> list[Any]:
-    return [base64.b64encode(entry[0]).decode(), entry[1], entry[2]]
-
-
-def _entry_from_json(raw: list[Any]) -> tuple[bytes, int, int]:
-    return base64.b64decode(raw[0]), int(raw[1]), int(raw[2])

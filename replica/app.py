@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from consensus import MetadataState, NoQuorum, RaftNode
+from replica.api import backup as backup_api
 from replica.api import cluster as cluster_api
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
@@ -218,6 +219,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/health", _health, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/api/v0/replicas", cluster_api.list_replicas, methods=["GET"]),
+        Route("/api/v0/backup", backup_api.download, methods=["GET"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
         Route("/_internal/blobs/{digest}", _internal_blob, methods=["GET"]),
     ]

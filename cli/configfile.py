@@ -1,0 +1,31 @@
+"""Reading and writing replica config files (TOML with tables of strings, ints and lists)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from typing import Any
+
+
+def read(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def write(path: str, document: dict[str, dict[str, Any]]) -> None:
+    """Write atomically, readable by the owner only: it holds the cluster secret."""
+    lines = []
+    for section, table in document.items():
+        lines.append(f"[{section}]")
+        for key, value in table.items():
+            # JSON strings, ints and lists of strings are valid TOML values.
+            lines.append(f"{key} = {json.dumps(value)}")
+        lines.append("")
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(lines))
+    os.chmod(path + ".tmp", 0o600)
+    os.replace(path + ".tmp", path)

@@ -1,0 +1,126 @@
+"""`qreg backup`, `qreg restore` and `qreg emergency-repair`: keeping the metadata safe."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+import httpx
+
+from cli import configfile
+from cli.output import fail
+from cli.up import write_configs
+from consensus import offline
+from replica.peers import INTERNAL_HEADER, internal_token
+
+_DEFAULT_CONFIG = "./data/replica-0/replica.toml"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "backup", help="download a consistent snapshot of the cluster's metadata",
+        description="Download a consistent snapshot of the metadata (repositories, manifests, "
+                    "tags, replicas) from a running replica, while the cluster keeps serving. "
+                    "Blobs are not in it: copy each replica's storage/blobs as files.",
+        epilog="example:\n  qreg backup meta.qreg --config ./data/replica-0/replica.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", help="where to write the backup")
+    p.add_argument("--config", default=_DEFAULT_CONFIG,
+                   help=f"a replica's config: its URL and the cluster secret (default {_DEFAULT_CONFIG})")
+    p.set_defaults(func=backup)
+
+    p = subparsers.add_parser(
+        "restore", help="create a fresh cluster's data directories from a backup",
+        description="Lay out DATA/replica-0 … replica-N-1 for a new local cluster whose "
+                    "metadata starts as the backup's; then start it with qreg up. Refuses "
+                    "data directories that already hold a Raft journal.",
+        epilog="example:\n  qreg restore meta.qreg --data ./restored --replicas 3 && "
+               "qreg up --data ./restored --replicas 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", help="a file written by qreg backup")
+    p.add_argument("--data", default="./data", help="data directory of the new cluster")
+    p.add_argument("--replicas", type=int, default=1, help="replicas of the new cluster")
+    p.add_argument("--port", type=int, default=5000, help="HTTP port of replica 0")
+    p.set_defaults(func=restore)
+
+    p = subparsers.add_parser(
+        "emergency-repair", help="make a surviving replica a cluster of one after quorum is lost",
+        description="When a majority of replicas is lost for good, turn one stopped survivor "
+                    "into a single-replica cluster that keeps everything it applied. Start it "
+                    "again afterwards; wipe the other replicas and join them to it anew. Never "
+                    "run it while the lost replicas may come back: they would form a second "
+                    "cluster.",
+        epilog="example:\n  qreg emergency-repair --replica-id replica-1 --data ./data\n"
+               "  qreg serve --config ./data/replica-1/replica.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--replica-id", required=True, help="the surviving replica")
+    p.add_argument("--data", default="./data", help="the directory holding DATA/REPLICA_ID")
+    p.set_defaults(func=emergency_repair)
+
+
+def backup(args: argparse.Namespace) -> int:
+    config = configfile.read(args.config)
+    if not config:
+        return fail("backup", f"cannot read {args.config}")
+    http = config.get("http", {})
+    url = http.get("url") or f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}"
+    headers = {INTERNAL_HEADER: internal_token(config.get("raft", {}).get("secret")) or ""}
+    written = 0
+    try:
+        with httpx.stream("GET", f"{url}/api/v0/backup", headers=headers, timeout=120) as r:
+            if r.status_code != 200:
+                r.read()
+                return fail("backup", f"{url} answered {r.status_code}: {r.text[:200]}")
+            with open(args.file + ".part", "wb") as f:
+                for chunk in r.iter_bytes(1 << 20):
+                    f.write(chunk)
+                    written += len(chunk)
+                    print(f"\r{written / (1 << 20):8.1f} MiB", end="", file=sys.stderr)
+                f.flush()
+                os.fsync(f.fileno())
+            applied = r.headers.get("Qreg-Applied-Index")
+    except httpx.HTTPError as e:
+        return fail("backup", f"cannot reach {url}: {e}")
+    os.replace(args.file + ".part", args.file)
+    print(f"\rwrote {args.file}: {written} bytes, metadata up to log index {applied}")
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    data = os.path.abspath(args.data)
+    configs = write_configs(data, args.replicas, args.port)
+    addresses = [configfile.read(c)["raft"]["address"] for c in configs]
+    for i in range(args.replicas):
+        directory = os.path.join(data, f"replica-{i}")
+        try:
+            applied = offline.restore(args.file, os.path.join(directory, "metadata"),
+                                      os.path.join(directory, "raft"), addresses)
+        except (OSError, ValueError) as e:
+            return fail("restore", f"{directory}: {e}")
+        print(f"replica-{i}: metadata restored up to log index {applied}")
+    print(f"start it with: qreg up --data {args.data} --replicas {args.replicas} --port {args.port}")
+    return 0
+
+
+def emergency_repair(args: argparse.Namespace) -> int:
+    directory = os.path.abspath(os.path.join(args.data, args.replica_id))
+    path = os.path.join(directory, "replica.toml")
+    config = configfile.read(path)
+    if not config:
+        return fail("emergency-repair", f"no replica config at {path}")
+    http = config.get("http", {})
+    try:
+        httpx.get(f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}/v2/", timeout=1)
+        return fail("emergency-repair", f"{args.replica_id} is running: stop it first")
+    except httpx.HTTPError:
+        pass
+    address = config["raft"]["address"]
+    applied = offline.repair_to_single(os.path.join(directory, "metadata"),
+                                       os.path.join(directory, "raft"), address)
+    config["raft"]["peers"] = []
+    configfile.write(path, config)
+    print(f"{args.replica_id} is now a cluster of one, with every entry up to log index {applied}.")
+    print(f"start it: qreg serve --config {path}")
+    return 0

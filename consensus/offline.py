@@ -1,0 +1,59 @@
+"""Operations on a stopped replica's metadata: emergency repair and restore from a backup.
+
+Both leave a Raft snapshot at `raft/snapshot` that pysyncobj loads at start: the
+log resumes right after the state's applied index, with the given members.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from consensus import snapshot
+from consensus.state import MetadataState
+
+
+def repair_to_single(metadata_dir: str, raft_dir: str, self_address: str) -> int:
+    """Make a replica a cluster of one, keeping every entry it applied.
+
+    The old journal is kept beside, renamed, for forensics. Returns the applied index.
+    """
+    state = MetadataState(metadata_dir)
+    try:
+        _set_aside(raft_dir)
+        os.makedirs(raft_dir, exist_ok=True)
+        return _install_snapshot(raft_dir, state, [self_address])
+    finally:
+        state.close()
+
+
+def restore(backup_file: str, metadata_dir: str, raft_dir: str, cluster: list[str]) -> int:
+    """Install a backup as a fresh replica's metadata; returns the backup's applied index."""
+    if os.path.exists(os.path.join(raft_dir, "journal")):
+        raise FileExistsError(f"{raft_dir} already holds a Raft journal: restore needs a fresh replica")
+    staging = metadata_dir + ".restore"
+    shutil.rmtree(staging, ignore_errors=True)
+    with open(backup_file, "rb") as f:
+        snapshot.read_header(f)
+        snapshot.extract_lmdb(f, staging)
+    shutil.rmtree(metadata_dir, ignore_errors=True)
+    os.rename(staging, metadata_dir)
+    os.makedirs(raft_dir, exist_ok=True)
+    state = MetadataState(metadata_dir)
+    try:
+        return _install_snapshot(raft_dir, state, cluster)
+    finally:
+        state.close()
+
+
+def _install_snapshot(raft_dir: str, state: MetadataState, cluster: list[str]) -> int:
+    path = os.path.join(raft_dir, "snapshot")
+    applied = snapshot.write_at_applied(path + ".tmp", state, cluster)
+    os.replace(path + ".tmp", path)
+    return applied
+
+
+def _set_aside(raft_dir: str) -> None:
+    if os.path.isdir(raft_dir) and os.listdir(raft_dir):
+        os.rename(raft_dir, f"{raft_dir}.before-repair-{int(time.time())}")

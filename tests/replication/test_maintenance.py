@@ -1,0 +1,94 @@
+"""Emergency repair after losing two of three replicas, and backup then restore into a new cluster."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.cluster import LocalCluster
+from tests.clients.tools import dir_digests, skopeo
+from tests.images import OCI_MANIFEST, image_layout
+from tests.replication.test_three_replicas import push_image
+
+pytestmark = pytest.mark.slow
+
+
+def qreg(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def host(url: str) -> str:
+    return url.removeprefix("http://")
+
+
+def test_emergency_repair_after_losing_two_of_three(tmp_path) -> None:
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    try:
+        layout, manifest = image_layout(str(tmp_path / "layout"), "repair", layer_size=500_000)
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+               f"docker://{host(cluster.urls[0])}/keep/app:1")
+        tags = {f"t{n}": push_image(cluster.urls[n % 3], "keep/many", f"t{n}", f"r{n}").digest
+                for n in range(20)}
+        survivor = 2
+        # The survivor fetches what it lacks now; the blob service (issue 4) makes this automatic.
+        skopeo("copy", "--src-tls-verify=false", f"docker://{host(cluster.urls[survivor])}/keep/app:1",
+               f"dir:{tmp_path / 'warm'}")
+        for tag in tags:
+            manifest_json = httpx.get(f"{cluster.urls[survivor]}/v2/keep/many/manifests/{tag}",
+                                      headers={"Accept": OCI_MANIFEST}).json()
+            for layer in manifest_json["layers"] + [manifest_json["config"]]:
+                httpx.get(f"{cluster.urls[survivor]}/v2/keep/many/blobs/{layer['digest']}")
+        cluster.kill_all()
+        out = qreg("emergency-repair", "--replica-id", f"replica-{survivor}", "--data", cluster.data)
+        assert "cluster of one" in out
+        cluster.restart(survivor)
+        url = cluster.urls[survivor]
+        health = httpx.get(url + "/health").json()
+        assert health["role"] == "leader" and health["has_quorum"] is True
+        pulled = tmp_path / "pulled"
+        skopeo("copy", "--src-tls-verify=false", f"docker://{host(url)}/keep/app:1", f"dir:{pulled}")
+        assert dir_digests(str(pulled))["manifest.json"] == manifest.digest
+        for tag, digest in tags.items():
+            r = httpx.head(f"{url}/v2/keep/many/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+            assert r.headers["Docker-Content-Digest"] == digest
+        push_image(url, "keep/many", "after-repair", "after")
+    finally:
+        cluster.stop()
+
+
+def test_backup_then_restore_into_a_new_cluster(tmp_path) -> None:
+    old = LocalCluster(str(tmp_path / "old"), replicas=3).start()
+    try:
+        tags = {f"t{n}": push_image(old.urls[n % 3], "backup/app", f"t{n}", f"b{n}").digest
+                for n in range(15)}
+        backup = str(tmp_path / "meta.qreg")
+        out = qreg("backup", backup, "--config", f"{old.data}/replica-1/replica.toml")
+        assert "wrote" in out
+        push_image(old.urls[0], "backup/app", "not-in-backup", "late")
+    finally:
+        old.stop()
+    new = LocalCluster(str(tmp_path / "new"), replicas=3)
+    qreg("restore", backup, "--data", new.data, "--replicas", "3", "--port", str(new.port))
+    for i in range(3):  # blobs travel as files, as the backup's help says
+        shutil.copytree(f"{old.data}/replica-{i}/storage/blobs", f"{new.data}/replica-{i}/storage/blobs")
+    new.start()
+    try:
+        for i in range(3):
+            listed = httpx.get(f"{new.urls[i]}/v2/backup/app/tags/list").json()["tags"]
+            assert sorted(listed) == sorted(tags)
+            for tag, digest in tags.items():
+                r = httpx.get(f"{new.urls[i]}/v2/backup/app/manifests/{tag}",
+                              headers={"Accept": OCI_MANIFEST})
+                assert r.headers["Docker-Content-Digest"] == digest
+                for layer in r.json()["layers"]:
+                    assert httpx.get(f"{new.urls[i]}/v2/backup/app/blobs/{layer['digest']}").status_code == 200
+        push_image(new.urls[1], "backup/app", "after-restore", "after")
+    finally:
+        new.stop()

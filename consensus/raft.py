@@ -111,8 +111,26 @@ class RaftNode:
 
     async def propose(self, command: pb.Command, timeout: float = 5.0) -> pb.Result:
         """Replicate `command` and return what applying it gave, once committed."""
+        command.version = command.version or 1
+        raw = await self._call(lambda done: self._machine.apply_entry(
+            command.SerializeToString(), callback=done), timeout)
+        return pb.Result.FromString(raw)
+
+    async def add_member(self, address: str, timeout: float = 10.0) -> None:
+        """Make the replica at Raft `address` a voting member (one change at a time)."""
+        await self._call(lambda done: self._machine.addNodeToCluster(address, callback=done), timeout)
+
+    async def remove_member(self, address: str, timeout: float = 10.0) -> None:
+        await self._call(lambda done: self._machine.removeNodeFromCluster(address, callback=done),
+                         timeout)
+
+    def members(self) -> list[str]:
+        """Raft addresses of every voting member, this one included."""
+        return sorted([self.self_address] + [str(n.address) for n in self._machine.otherNodes])
+
+    async def _call(self, submit: Any, timeout: float) -> Any:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bytes] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
 
         def done(result: Any, error: int) -> None:
             def settle() -> None:
@@ -124,13 +142,11 @@ class RaftNode:
                     future.set_exception(NoQuorum(_FAIL_NAMES.get(error, str(error))))
             loop.call_soon_threadsafe(settle)
 
-        command.version = command.version or 1
-        self._machine.apply_entry(command.SerializeToString(), callback=done)
+        submit(done)
         try:
-            raw = await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
             raise NoQuorum("timed out waiting for a majority") from None
-        return pb.Result.FromString(raw)
 
     # ---- reading at the leader's commit index (ReadIndex) ------------------------
 

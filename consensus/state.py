@@ -205,6 +205,10 @@ def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
         return pb.Result()
     if kind == "put_manifest":
         return _put_manifest(txn, command.put_manifest)
+    if kind == "unregister_replica":
+        if not txn.delete(_key(b"R", command.unregister_replica.replica_id)):
+            return _fail("NAME_UNKNOWN", f"no replica {command.unregister_replica.replica_id}")
+        return pb.Result()
     if kind == "register_replica":
         c = command.register_replica
         txn.put(_key(b"R", c.replica_id), c.SerializeToString())

@@ -90,8 +90,14 @@ class RegisterReplica(_message.Message):
     http_url: str
     def __init__(self, replica_id: _Optional[str] = ..., raft_address: _Optional[str] = ..., http_url: _Optional[str] = ...) -> None: ...
 
+class UnregisterReplica(_message.Message):
+    __slots__ = ("replica_id",)
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    def __init__(self, replica_id: _Optional[str] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("version", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica")
+    __slots__ = ("version", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     LINK_BLOB_FIELD_NUMBER: _ClassVar[int]
     UNLINK_BLOB_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +105,7 @@ class Command(_message.Message):
     DELETE_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     DELETE_TAG_FIELD_NUMBER: _ClassVar[int]
     REGISTER_REPLICA_FIELD_NUMBER: _ClassVar[int]
+    UNREGISTER_REPLICA_FIELD_NUMBER: _ClassVar[int]
     version: int
     link_blob: LinkBlob
     unlink_blob: UnlinkBlob
@@ -106,7 +113,8 @@ class Command(_message.Message):
     delete_manifest: DeleteManifest
     delete_tag: DeleteTag
     register_replica: RegisterReplica
-    def __init__(self, version: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ...) -> None: ...
+    unregister_replica: UnregisterReplica
+    def __init__(self, version: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("error_code", "message", "index")

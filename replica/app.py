@@ -24,6 +24,7 @@ from starlette.routing import Route
 from consensus import MetadataState, NoQuorum, RaftNode
 from replica.api import backup as backup_api
 from replica.api import cluster as cluster_api
+from replica.api import membership as membership_api
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
 from replica.errors import (BlobUnknown, BlobUploadUnknown, Denied, NameInvalid, RegistryError,
@@ -220,6 +221,9 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/api/v0/replicas", cluster_api.list_replicas, methods=["GET"]),
         Route("/api/v0/backup", backup_api.download, methods=["GET"]),
+        Route("/api/v0/join", membership_api.join, methods=["POST"]),
+        Route("/api/v0/members", membership_api.add_member, methods=["POST"]),
+        Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
         Route("/_internal/blobs/{digest}", _internal_blob, methods=["GET"]),
     ]
@@ -227,4 +231,5 @@ def create_app(config: ReplicaConfig) -> Starlette:
                     exception_handlers={Exception: _server_error})
     app.state.metrics = Metrics()
     app.state.internal_token = internal_token(config.raft_secret)
+    app.state.secret = config.raft_secret
     return app

@@ -198,6 +198,10 @@ class Registry:
         await self._propose(pb.Command(unlink_blob=pb.UnlinkBlob(
             repository=repository, digest=digest)))
 
+    async def propose(self, command: pb.Command) -> None:
+        """Replicate a command; raise its OCI error if applying it failed."""
+        await self._propose(command)
+
     async def _propose(self, command: pb.Command) -> None:
         if self.raft.has_peers and self.raft.leader_address() is None:
             # Fail fast: without a leader the command would only wait in a queue.

@@ -1,0 +1,130 @@
+"""`qreg join-token`, `qreg join` and `qreg remove`: growing and shrinking a cluster."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from typing import Any
+
+import httpx
+
+from cli import configfile
+from cli.output import fail
+from replica.api.membership import join_token
+from replica.peers import INTERNAL_HEADER, internal_token
+
+_DEFAULT_CONFIG = "./data/replica-0/replica.toml"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "join-token", help="print the token that lets a new replica join",
+        description="Print the join token of the cluster this replica belongs to. Anyone "
+                    "holding it can join a replica and learn the cluster secret: treat it as one.")
+    p.add_argument("--config", default=_DEFAULT_CONFIG, help="a member's config file")
+    p.set_defaults(func=print_token)
+
+    p = subparsers.add_parser(
+        "join", help="add this host to a cluster as a new replica",
+        description="Set up a new replica that joins the cluster at --existing: it fetches the "
+                    "cluster secret with the join token, asks the cluster to add it as a voting "
+                    "member, then runs in the foreground (unless --no-start) and receives the "
+                    "metadata from the leader.",
+        epilog="example:\n  qreg join --existing http://10.0.0.1:5000 --token qreg-join-… "
+               "--replica-id replica-3 --data ./data/replica-3 --port 5003",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--existing", required=True, help="URL of any replica of the cluster")
+    p.add_argument("--token", required=True, help="from qreg join-token")
+    p.add_argument("--replica-id", required=True, help="a new, unique replica id")
+    p.add_argument("--data", required=True, help="this replica's data directory (new)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve HTTP on")
+    p.add_argument("--port", type=int, default=5000, help="HTTP port")
+    p.add_argument("--raft-address", help="host:port for Raft (default: a free port on --host)")
+    p.add_argument("--no-start", action="store_true", help="set up and join, but do not run")
+    p.set_defaults(func=join)
+
+    p = subparsers.add_parser(
+        "remove", help="remove a replica from the cluster, healthy or dead",
+        description="Remove a replica from the Raft membership and the replica list. Stop it "
+                    "first if it is alive. Removing leaves the others a smaller majority to reach.",
+        epilog="example:\n  qreg remove replica-2 --config ./data/replica-0/replica.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("replica_id")
+    p.add_argument("--config", default=_DEFAULT_CONFIG, help="a member's config (URL and secret)")
+    p.set_defaults(func=remove)
+
+
+def _member(path: str) -> tuple[str, str | None]:
+    config = configfile.read(path)
+    http = config.get("http", {})
+    url = http.get("url") or f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}"
+    return url, config.get("raft", {}).get("secret")
+
+
+def print_token(args: argparse.Namespace) -> int:
+    _, secret = _member(args.config)
+    token = join_token(secret)
+    if not token:
+        return fail("join-token", f"{args.config} has no cluster secret")
+    print(token)
+    return 0
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def join(args: argparse.Namespace) -> int:
+    existing = args.existing.rstrip("/")
+    data = os.path.abspath(args.data)
+    if os.path.exists(os.path.join(data, "raft", "journal")):
+        return fail("join", f"{data} already holds a replica; use a new directory")
+    raft_address = args.raft_address or f"{args.host}:{_free_port(args.host)}"
+    http_url = f"http://{args.host}:{args.port}"
+    try:
+        r = httpx.post(f"{existing}/api/v0/join", timeout=30, json={
+            "token": args.token, "replica_id": args.replica_id,
+            "raft_address": raft_address, "http_url": http_url})
+        if r.status_code != 200:
+            return fail("join", f"{existing} refused: {r.text[:300]}")
+        secret, members = r.json()["secret"], r.json()["members"]
+        headers = {INTERNAL_HEADER: internal_token(secret) or ""}
+        # The new replica starts empty: the leader sends it the log, or its latest
+        # snapshot when the log was compacted, through Raft itself.
+        os.makedirs(data, exist_ok=True)
+        config_path = os.path.join(data, "replica.toml")
+        configfile.write(config_path, {
+            "replica": {"id": args.replica_id, "data_dir": data},
+            "http": {"host": args.host, "port": args.port},
+            "raft": {"address": raft_address, "secret": secret, "peers": members},
+        })
+        r = httpx.post(f"{existing}/api/v0/members", headers=headers, timeout=30,
+                       json={"raft_address": raft_address})
+        if r.status_code != 200:
+            return fail("join", f"the cluster did not add the member: {r.text[:300]}")
+    except httpx.HTTPError as e:
+        return fail("join", f"cannot reach {existing}: {e}")
+    print(f"{args.replica_id} is a member; config at {config_path}")
+    if args.no_start:
+        print(f"start it: qreg serve --config {config_path}")
+        return 0
+    from replica.config import load
+    from replica.server import serve
+    serve(load(config_path))
+    return 0
+
+
+def remove(args: argparse.Namespace) -> int:
+    url, secret = _member(args.config)
+    headers = {INTERNAL_HEADER: internal_token(secret) or ""}
+    try:
+        r = httpx.delete(f"{url}/api/v0/replicas/{args.replica_id}", headers=headers, timeout=30)
+    except httpx.HTTPError as e:
+        return fail("remove", f"cannot reach {url}: {e}")
+    if r.status_code != 200:
+        return fail("remove", f"{url} answered {r.status_code}: {r.text[:300]}")
+    print(f"removed {args.replica_id}; members now: {', '.join(r.json()['members'])}")
+    return 0

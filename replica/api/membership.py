@@ -1,0 +1,127 @@
+"""Joining and removing replicas.
+
+POST /api/v0/join            a join token buys the cluster secret and the member list
+POST /api/v0/members         (cluster credentials) make a Raft address a voting member
+DELETE /api/v0/replicas/{id} (cluster credentials) remove a replica, healthy or dead
+
+A joiner starts empty and receives the log (or the leader's snapshot) through
+Raft. pysyncobj makes it a voter at once, so while it catches up the cluster's
+majority includes a replica that is behind: add one replica at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from consensus import NoQuorum
+from proto import commands_pb2 as pb
+from replica.errors import Denied, ManifestInvalid, NameUnknown, RegistryError, Unavailable
+from replica.peers import INTERNAL_HEADER, is_internal
+from replica.registry import Registry
+
+_ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
+_REPLICA_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+def join_token(secret: str | None) -> str | None:
+    if not secret:
+        return None
+    return "qreg-join-" + hmac.new(secret.encode(), b"qreg-join-v1", hashlib.sha256).hexdigest()
+
+
+async def _until_committed(change: Callable[[], Awaitable[None]], seconds: float = 15.0) -> None:
+    """Retry a membership change across leader elections (e.g. right after the leader died)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            await change()
+            return
+        except NoQuorum:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+def _internal(request: Request) -> Registry:
+    if not is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
+        raise Denied("cluster credentials required")
+    return request.app.state.registry  # type: ignore[no-any-return]
+
+
+async def _json(request: Request) -> dict:
+    body = await request.body()
+    if len(body) > 64 * 1024:
+        raise ManifestInvalid("request body too large", status=413)
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise ManifestInvalid("the body is not JSON") from None
+    if not isinstance(value, dict):
+        raise ManifestInvalid("the body must be a JSON object")
+    return value
+
+
+async def join(request: Request) -> Response:
+    try:
+        body = await _json(request)
+        expected = join_token(request.app.state.secret)
+        if not expected or not hmac.compare_digest(expected, str(body.get("token", ""))):
+            raise Denied("invalid join token")
+        registry: Registry = request.app.state.registry
+        replica_id = str(body.get("replica_id", ""))
+        if not _REPLICA_ID.fullmatch(replica_id):
+            raise ManifestInvalid("replica_id must be lowercase letters, digits, . _ -")
+        taken = {r.replica_id for r in registry.state.replicas()}
+        if replica_id in taken:
+            raise ManifestInvalid(f"a replica named {replica_id} is already in the cluster; "
+                                  "remove it first or pick another id")
+    except RegistryError as e:
+        return e.response()
+    return JSONResponse({"secret": request.app.state.secret, "members": registry.raft.members()})
+
+
+async def add_member(request: Request) -> Response:
+    try:
+        registry = _internal(request)
+        address = str((await _json(request)).get("raft_address", ""))
+        if not _ADDRESS.fullmatch(address):
+            raise ManifestInvalid("raft_address must be host:port")
+        async def add() -> None:
+            if address not in registry.raft.members():
+                await registry.raft.add_member(address)
+        await _until_committed(add)
+    except NoQuorum as e:
+        return Unavailable(f"the cluster could not add the member: {e}").response()
+    except RegistryError as e:
+        return e.response()
+    return JSONResponse({"members": registry.raft.members()})
+
+
+async def remove_replica(request: Request) -> Response:
+    try:
+        registry = _internal(request)
+        replica_id = request.path_params["replica_id"]
+        await registry.fresh()
+        record = next((r for r in registry.state.replicas() if r.replica_id == replica_id), None)
+        if record is None:
+            raise NameUnknown(f"no replica named {replica_id}")
+        async def remove() -> None:
+            if record.raft_address in registry.raft.members():
+                await registry.raft.remove_member(record.raft_address)
+        await _until_committed(remove)
+        await registry.propose(pb.Command(unregister_replica=pb.UnregisterReplica(
+            replica_id=replica_id)))
+    except NoQuorum as e:
+        return Unavailable(f"the cluster could not remove the member: {e}").response()
+    except RegistryError as e:
+        return e.response()
+    return JSONResponse({"removed": replica_id, "members": registry.raft.members()})

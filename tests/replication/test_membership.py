@@ -1,0 +1,86 @@
+"""Joining a fourth replica to a three-replica cluster under load, then removing one."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.cluster import LocalCluster, free_port_block
+from tests.replication.test_maintenance import qreg
+from tests.replication.test_three_replicas import push_image
+
+pytestmark = pytest.mark.slow
+
+
+def test_join_under_load_then_remove(tmp_path) -> None:
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    joined: subprocess.Popen[bytes] | None = None
+    acknowledged: dict[str, str] = {}
+    stop = threading.Event()
+
+    def writer() -> None:
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            try:
+                acknowledged[f"j{n}"] = push_image(cluster.urls[n % 3], "join/app", f"j{n}",
+                                                   f"j{n}").digest
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.0)
+        config0 = f"{cluster.data}/replica-0/replica.toml"
+        token = qreg("join-token", "--config", config0).strip()
+        assert token.startswith("qreg-join-")
+        port = free_port_block()
+        data = f"{cluster.data}/replica-3"
+        out = qreg("join", "--existing", cluster.urls[1], "--token", token, "--replica-id",
+                   "replica-3", "--data", data, "--port", str(port), "--no-start")
+        assert "is a member" in out
+        with open(os.path.join(data, "replica.log"), "ab") as log:
+            joined = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
+                                       f"{data}/replica.toml"], stdout=log, stderr=log)
+        url = f"http://127.0.0.1:{port}"
+        time.sleep(2.0)
+        stop.set()
+        thread.join(timeout=30)
+        # The new replica converges on everything acknowledged, through writes and reads.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                tags = httpx.get(f"{url}/v2/join/app/tags/list", timeout=5).json().get("tags", [])
+                if set(acknowledged) <= set(tags):
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the joined replica did not converge"
+            time.sleep(0.2)
+        push_image(url, "join/app", "through-new", "new")
+        status = qreg("status", "--url", url)
+        assert "replica-3" in status and len(status.splitlines()) == 5
+        # Remove a dead replica: the rest go on with a majority of three.
+        cluster.sigkill(1)
+        out = qreg("remove", "replica-1", "--config", config0)
+        assert "removed replica-1" in out
+        status = qreg("status", "--url", cluster.urls[0])
+        assert "replica-1" not in status and len(status.splitlines()) == 4
+        cluster.signal(2, signal.SIGSTOP)  # one more down of the three left: still a majority
+        push_image(cluster.urls[0], "join/app", "after-remove", "rm")
+        cluster.signal(2, signal.SIGCONT)
+    finally:
+        stop.set()
+        if joined is not None:
+            joined.terminate()
+            joined.wait(timeout=30)
+        cluster.stop()

@@ -55,8 +55,9 @@ def register(subparsers: Any) -> None:
         epilog="example:\n  qreg emergency-repair --replica-id replica-1 --data ./data\n"
                "  qreg serve --config ./data/replica-1/replica.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--replica-id", required=True, help="the surviving replica")
+    p.add_argument("--replica-id", help="the surviving replica, under --data")
     p.add_argument("--data", default="./data", help="the directory holding DATA/REPLICA_ID")
+    p.add_argument("--config", help="the surviving replica's config file, instead of --replica-id")
     p.set_defaults(func=emergency_repair)
 
 
@@ -105,15 +106,18 @@ def restore(args: argparse.Namespace) -> int:
 
 
 def emergency_repair(args: argparse.Namespace) -> int:
-    directory = os.path.abspath(os.path.join(args.data, args.replica_id))
-    path = os.path.join(directory, "replica.toml")
+    if not args.config and not args.replica_id:
+        return fail("emergency-repair", "give --replica-id (with --data) or --config", 2)
+    path = args.config or os.path.join(args.data, args.replica_id, "replica.toml")
     config = configfile.read(path)
     if not config:
         return fail("emergency-repair", f"no replica config at {path}")
+    directory = os.path.abspath(config["replica"]["data_dir"])
+    replica_id = config["replica"]["id"]
     http = config.get("http", {})
     try:
         httpx.get(f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}/v2/", timeout=1)
-        return fail("emergency-repair", f"{args.replica_id} is running: stop it first")
+        return fail("emergency-repair", f"{replica_id} is running: stop it first")
     except httpx.HTTPError:
         pass
     address = config["raft"]["address"]
@@ -121,6 +125,6 @@ def emergency_repair(args: argparse.Namespace) -> int:
                                        os.path.join(directory, "raft"), address)
     config["raft"]["peers"] = []
     configfile.write(path, config)
-    print(f"{args.replica_id} is now a cluster of one, with every entry up to log index {applied}.")
+    print(f"{replica_id} is now a cluster of one, with every entry up to log index {applied}.")
     print(f"start it: qreg serve --config {path}")
     return 0

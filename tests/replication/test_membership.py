@@ -84,3 +84,40 @@ def test_join_under_load_then_remove(tmp_path) -> None:
             joined.terminate()
             joined.wait(timeout=30)
         cluster.stop()
+
+
+def test_install_then_join_a_second_replica(tmp_path) -> None:
+    ports = free_port_block(2)
+    out = qreg("install", "--data", str(tmp_path / "first"), "--port", str(ports),
+               "--raft-address", f"127.0.0.1:{free_port_block()}")
+    token = next(word for word in out.split() if word.startswith("qreg-join-"))
+    processes = []
+    try:
+        for name in ("first", "second"):
+            if name == "second":
+                qreg("join", "--existing", f"http://127.0.0.1:{ports}", "--token", token,
+                     "--replica-id", "replica-1", "--data", str(tmp_path / name),
+                     "--port", str(ports + 1), "--no-start")
+            with open(tmp_path / f"{name}.log", "ab") as log:
+                processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "cli.main", "serve", "--config",
+                     str(tmp_path / name / "replica.toml")], stdout=log, stderr=log))
+            url = f"http://127.0.0.1:{ports + len(processes) - 1}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(url + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, f"{name} did not become healthy"
+                time.sleep(0.2)
+        digest = push_image(f"http://127.0.0.1:{ports}", "installed/app", "1", "inst").digest
+        r = httpx.head(f"http://127.0.0.1:{ports + 1}/v2/installed/app/manifests/1",
+                       headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        assert r.headers["Docker-Content-Digest"] == digest
+        assert "replica-1" in qreg("status", "--url", f"http://127.0.0.1:{ports}")
+    finally:
+        for p in processes:
+            p.terminate()
+            p.wait(timeout=30)

@@ -1,0 +1,59 @@
+"""`qreg install`: set up the first replica of a new cluster on this host."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+from typing import Any
+
+from cli import configfile
+from cli.output import fail
+from replica.api.membership import join_token
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "install", help="set up the first replica of a new cluster on this host",
+        description="Create a new cluster: a cluster id and secret, this host's replica "
+                    "config and data directory. It prints how to start the replica and how "
+                    "other hosts join it.",
+        epilog="example:\n  qreg install --data /var/lib/qreg --host 10.0.0.1 --port 5000\n"
+               "  qreg serve --config /var/lib/qreg/replica.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="data directory of this replica (new)")
+    p.add_argument("--replica-id", default="replica-0", help="this replica's id")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve HTTP on and advertise")
+    p.add_argument("--port", type=int, default=5000, help="HTTP port")
+    p.add_argument("--raft-address", help="host:port for Raft (default: HOST:PORT+1000)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    data = os.path.abspath(args.data)
+    path = os.path.join(data, "replica.toml")
+    if os.path.exists(path):
+        return fail("install", f"{path} exists: this host already has a replica")
+    raft_address = args.raft_address or f"{args.host}:{args.port + 1000}"
+    host, _, port = raft_address.rpartition(":")
+    with socket.socket() as s:
+        try:
+            s.bind((host, int(port)))
+        except OSError as e:
+            return fail("install", f"cannot use {raft_address} for Raft: {e}")
+    os.makedirs(data, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    configfile.write(path, {
+        "replica": {"id": args.replica_id, "data_dir": data},
+        "http": {"host": args.host, "port": args.port},
+        "raft": {"address": raft_address, "secret": secret, "peers": []},
+    })
+    url = f"http://{args.host}:{args.port}"
+    print(f"cluster created; replica {args.replica_id} configured in {path}")
+    print(f"start it:       qreg serve --config {path}")
+    print("join others:    on each new host run")
+    print(f"  qreg join --existing {url} --token {join_token(secret)} \\")
+    print("      --replica-id replica-N --data DIR --host THAT_HOST --port 5000")
+    print("keep the token secret: it grants the cluster secret")
+    return 0

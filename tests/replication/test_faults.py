@@ -1,0 +1,132 @@
+"""Five replicas losing two, and a randomized fault run: kills, pauses and restarts of minorities."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.cluster import LocalCluster
+from tests.images import OCI_MANIFEST, image, sha256
+from tests.replication.test_three_replicas import push_image
+
+pytestmark = pytest.mark.slow
+
+
+def wait_converged(cluster: LocalCluster, members: list[int], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            views = [cluster.health(i) for i in members]
+            commit = max(v["commit_index"] for v in views)
+            if all(v["applied_index"] >= commit for v in views) and views[0]["leader"]:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "replicas did not converge"
+        time.sleep(0.2)
+
+
+def test_five_replicas_tolerate_two_failures(tmp_path) -> None:
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=5).start()
+    try:
+        leader = cluster.leader()
+        doomed = [leader, (leader + 1) % 5]
+        cluster.sigkill(doomed[0])
+        cluster.sigkill(doomed[1])
+        alive = [i for i in range(5) if i not in doomed]
+        cluster.leader(among=alive, excluding=leader)
+        written = {}
+        for n, i in enumerate(alive * 3):
+            written[f"t{n}"] = push_image(cluster.urls[i], "five/app", f"t{n}", f"five{n}", timeout=30).digest
+        for i in doomed:
+            cluster.restart(i)
+        wait_converged(cluster, list(range(5)))
+        for i in range(5):
+            for tag, digest in written.items():
+                r = httpx.head(f"{cluster.urls[i]}/v2/five/app/manifests/{tag}",
+                               headers={"Accept": OCI_MANIFEST})
+                assert r.headers["Docker-Content-Digest"] == digest
+    finally:
+        cluster.stop()
+
+
+def unique_manifest(blobs: tuple, tag: str) -> bytes:
+    config, layer = blobs
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                       "config": config.descriptor(), "layers": [layer.descriptor()],
+                       "annotations": {"tag": tag}}).encode()
+
+
+def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
+    rng = random.Random(int(time.time()))
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    acknowledged: dict[str, str] = {}
+    attempted: dict[str, str] = {}
+    stop = threading.Event()
+    lock = threading.Lock()
+    config, layers, _ = image("faults", layers=1, layer_size=1000)
+    blobs = (config, layers[0])
+    for blob in blobs:
+        httpx.post(f"{cluster.urls[0]}/v2/faults/app/blobs/uploads/", params={"digest": blob.digest},
+                   content=blob.data).raise_for_status()
+
+    def writer(k: int) -> None:
+        with httpx.Client(timeout=10) as client:
+            n = 0
+            while not stop.is_set():
+                tag = f"w{k}-{n}"
+                n += 1
+                body = unique_manifest(blobs, tag)
+                with lock:
+                    attempted[tag] = sha256(body)
+                url = cluster.urls[rng.randrange(3)]
+                try:
+                    r = client.put(f"{url}/v2/faults/app/manifests/{tag}", content=body,
+                                   headers={"Content-Type": OCI_MANIFEST})
+                except httpx.HTTPError:
+                    continue
+                if r.status_code == 201:
+                    with lock:
+                        acknowledged[tag] = sha256(body)
+
+    threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(4)]
+    for t in threads:
+        t.start()
+    faults = []
+    try:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            victim = rng.randrange(3)
+            if rng.random() < 0.5:
+                faults.append(f"kill {victim}")
+                cluster.sigkill(victim)
+                time.sleep(rng.uniform(0.5, 3.0))
+                cluster.restart(victim)
+            else:
+                faults.append(f"pause {victim}")
+                cluster.signal(victim, signal.SIGSTOP)
+                time.sleep(rng.uniform(0.5, 3.0))
+                cluster.signal(victim, signal.SIGCONT)
+            time.sleep(rng.uniform(0.5, 2.0))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    try:
+        wait_converged(cluster, [0, 1, 2])
+        assert len(acknowledged) > 100, faults
+        for i in range(3):
+            with httpx.Client(base_url=cluster.urls[i], timeout=30) as client:
+                tags = client.get("/v2/faults/app/tags/list").json()["tags"]
+                assert set(acknowledged) <= set(tags), (i, faults)
+                for tag in tags:  # acknowledged or not, a tag points at what was written for it
+                    r = client.head(f"/v2/faults/app/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+                    assert r.headers["Docker-Content-Digest"] == attempted[tag], (i, tag, faults)
+    finally:
+        cluster.stop()

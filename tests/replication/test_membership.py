@@ -76,7 +76,14 @@ def test_join_under_load_then_remove(tmp_path) -> None:
         status = qreg("status", "--url", cluster.urls[0])
         assert "replica-1" not in status and len(status.splitlines()) == 4
         cluster.signal(2, signal.SIGSTOP)  # one more down of the three left: still a majority
-        push_image(cluster.urls[0], "join/app", "after-remove", "rm")
+        deadline = time.monotonic() + 20
+        while True:  # if the paused replica led, the other two elect a leader first
+            try:
+                push_image(cluster.urls[0], "join/app", "after-remove", "rm")
+                break
+            except httpx.HTTPStatusError as e:
+                assert e.response.status_code == 503 and time.monotonic() < deadline
+                time.sleep(0.2)
         cluster.signal(2, signal.SIGCONT)
     finally:
         stop.set()

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Cluster benchmark: what replication costs and how fast the cluster recovers.
+
+  - synchronous tag writes/s through the API (wrk, 16 connections, unique tags),
+    on one replica and on three (through the leader and through a follower);
+  - manifest GETs by tag/s on a leader and on a follower (a follower waits for the
+    leader's commit index before answering: ReadIndex);
+  - write unavailability after SIGKILL of the leader (median and max of several runs);
+  - time for a new replica to join a cluster holding 10,000 tags and catch up.
+
+    .venv/bin/python bench/cluster_bench.py [--runs 5] [--tags 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import httpx
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tests.cluster import LocalCluster, free_port_block  # noqa: E402
+from tests.images import OCI_MANIFEST  # noqa: E402
+from tests.replication.test_three_replicas import push_image  # noqa: E402
+
+_PUT_SCRIPT = """
+counter = 0
+local body = io.open("%s"):read("*a")
+request = function()
+  counter = counter + 1
+  return wrk.format("PUT", "/v2/bench/tags/manifests/" .. string.format("t%%d-%%d", %d, counter),
+                    {["Content-Type"] = "%s"}, body)
+end
+"""
+
+
+def wrk_rps(url: str, seconds: int, script: str | None = None, connections: int = 16,
+            headers: tuple[str, ...] = ()) -> float:
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
+    if script:
+        argv += ["-s", script]
+    for h in headers:
+        argv += ["-H", h]
+    out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        sys.exit(f"wrk saw failures against {url}:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def tag_writes(cluster: LocalCluster, index: int, work: str, seconds: int) -> float:
+    manifest = push_image(cluster.urls[0], "bench/tags", "seed", "seed")
+    body = os.path.join(work, "manifest.json")
+    with open(body, "wb") as f:
+        f.write(manifest.data)
+    script = os.path.join(work, f"put{index}.lua")
+    with open(script, "w") as f:
+        f.write(_PUT_SCRIPT % (body, index, OCI_MANIFEST))
+    return wrk_rps(cluster.urls[index], seconds, script)
+
+
+def manifest_gets(cluster: LocalCluster, index: int, seconds: int) -> float:
+    return wrk_rps(f"{cluster.urls[index]}/v2/bench/tags/manifests/seed", seconds,
+                   connections=64, headers=(f"Accept: {OCI_MANIFEST}",))
+
+
+def unavailability(cluster: LocalCluster) -> float:
+    """Seconds from SIGKILL of the leader until a write succeeds through a survivor."""
+    leader = cluster.leader()
+    survivors = [i for i in range(3) if i != leader]
+    manifest = push_image(cluster.urls[survivors[0]], "bench/failover", "seed", "fo")
+    cluster.sigkill(leader)
+    killed = time.monotonic()
+    n = 0
+    with httpx.Client(timeout=10) as client:
+        while True:
+            url = cluster.urls[survivors[n % 2]]
+            n += 1
+            try:
+                r = client.put(f"{url}/v2/bench/failover/manifests/f{n}", content=manifest.data,
+                               headers={"Content-Type": OCI_MANIFEST})
+                if r.status_code == 201:
+                    window = time.monotonic() - killed
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)
+    cluster.restart(leader)
+    return window
+
+
+def join_time(cluster: LocalCluster, tags: int, work: str) -> float:
+    manifest = push_image(cluster.urls[0], "bench/join", "seed", "join")
+    with httpx.Client(base_url=cluster.urls[0], timeout=30) as client:
+        def write(k: int) -> None:
+            for n in range(k, tags, 8):
+                client.put(f"/v2/bench/join/manifests/j{n}", content=manifest.data,
+                           headers={"Content-Type": OCI_MANIFEST}).raise_for_status()
+        threads = [threading.Thread(target=write, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    config0 = f"{cluster.data}/replica-0/replica.toml"
+    token = subprocess.run([sys.executable, "-m", "cli.main", "join-token", "--config", config0],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    port = free_port_block()
+    data = os.path.join(work, "joiner")
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "cli.main", "join", "--existing", cluster.urls[0],
+                    "--token", token, "--replica-id", "replica-9", "--data", data,
+                    "--port", str(port), "--no-start"], check=True, capture_output=True)
+    with open(os.path.join(work, "joiner.log"), "ab") as log:
+        joiner = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
+                                   f"{data}/replica.toml"], stdout=log, stderr=log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                view = httpx.get(url + "/health", timeout=1).json()
+                target = cluster.health(0)["commit_index"]
+                if view["applied_index"] >= target:
+                    return time.monotonic() - started
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.05)
+    finally:
+        joiner.terminate()
+        joiner.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="leader kills to time")
+    parser.add_argument("--tags", type=int, default=10000, help="tags in the cluster a replica joins")
+    parser.add_argument("--seconds", type=int, default=8, help="duration of each load test")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="qreg-cluster-bench-")
+    rows: list[tuple[str, str]] = []
+    try:
+        single = LocalCluster(os.path.join(work, "one"), replicas=1).start()
+        try:
+            rows.append(("tag writes/s, 1 replica", f"{tag_writes(single, 0, work, args.seconds):,.0f}"))
+            rows.append(("manifest GET by tag/s, 1 replica", f"{manifest_gets(single, 0, args.seconds):,.0f}"))
+        finally:
+            single.stop()
+        three = LocalCluster(os.path.join(work, "three"), replicas=3).start()
+        try:
+            leader = three.leader()
+            follower = (leader + 1) % 3
+            rows.append(("tag writes/s, 3 replicas, via leader",
+                         f"{tag_writes(three, leader, work, args.seconds):,.0f}"))
+            rows.append(("tag writes/s, 3 replicas, via follower",
+                         f"{tag_writes(three, follower, work, args.seconds):,.0f}"))
+            rows.append(("manifest GET by tag/s, leader", f"{manifest_gets(three, leader, args.seconds):,.0f}"))
+            rows.append(("manifest GET by tag/s, follower", f"{manifest_gets(three, follower, args.seconds):,.0f}"))
+            windows = [unavailability(three) for _ in range(args.runs)]
+            rows.append((f"write unavailability after leader SIGKILL, median of {args.runs} (s)",
+                         f"{statistics.median(windows):.2f}"))
+            rows.append(("write unavailability, max (s)", f"{max(windows):.2f}"))
+            rows.append((f"join a cluster holding {args.tags:,} tags, until caught up (s)",
+                         f"{join_time(three, args.tags, work):.1f}"))
+        finally:
+            three.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

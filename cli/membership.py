@@ -28,9 +28,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "join", help="add this host to a cluster as a new replica",
         description="Set up a new replica that joins the cluster at --existing: it fetches the "
-                    "cluster secret with the join token, asks the cluster to add it as a voting "
-                    "member, then runs in the foreground (unless --no-start) and receives the "
-                    "metadata from the leader.",
+                    "cluster secret with the join token, starts from a snapshot of the metadata "
+                    "taken now, asks the cluster to add it as a voting member, then runs in the "
+                    "foreground (unless --no-start) and receives what followed the snapshot.",
         epilog="example:\n  qreg join --existing http://10.0.0.1:5000 --token qreg-join-… "
                "--replica-id replica-3 --data ./data/replica-3 --port 5003",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,9 +92,12 @@ def join(args: argparse.Namespace) -> int:
             return fail("join", f"{existing} refused: {r.text[:300]}")
         secret, members = r.json()["secret"], r.json()["members"]
         headers = {INTERNAL_HEADER: internal_token(secret) or ""}
-        # The new replica starts empty: the leader sends it the log, or its latest
-        # snapshot when the log was compacted, through Raft itself.
-        os.makedirs(data, exist_ok=True)
+        # Start from a snapshot taken now, whose entries carry the log's real terms:
+        # the new member then needs only what follows it.
+        os.makedirs(os.path.join(data, "raft"), exist_ok=True)
+        seeded = _download_snapshot(existing, headers, os.path.join(data, "raft", "snapshot"))
+        print(f"seeded from a snapshot of {seeded} bytes" if seeded else
+              "no snapshot yet: the leader will send the whole log")
         config_path = os.path.join(data, "replica.toml")
         configfile.write(config_path, {
             "replica": {"id": args.replica_id, "data_dir": data},
@@ -115,6 +118,22 @@ def join(args: argparse.Namespace) -> int:
     from replica.server import serve
     serve(load(config_path))
     return 0
+
+
+def _download_snapshot(url: str, headers: dict[str, str], path: str) -> int:
+    with httpx.stream("GET", f"{url}/api/v0/snapshot", headers=headers, timeout=120) as r:
+        if r.status_code == 204:
+            return 0
+        r.raise_for_status()
+        size = 0
+        with open(path + ".tmp", "wb") as f:
+            for chunk in r.iter_bytes(1 << 20):
+                f.write(chunk)
+                size += len(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
+    return size
 
 
 def remove(args: argparse.Namespace) -> int:

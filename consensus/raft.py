@@ -237,6 +237,24 @@ class RaftNode:
         """Ask for a snapshot and log compaction at the next tick."""
         self._machine.forceLogCompaction()
 
+    async def fresh_snapshot(self, timeout: float = 20.0) -> str | None:
+        """The path of a snapshot taken now (or the current one when nothing changed since).
+
+        Its entries carry the log's real terms, so a replica that starts from it
+        matches the leader's log and only needs the entries that follow.
+        """
+        before = _mtime(self._snapshot_path)
+        self.compact()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            now = _mtime(self._snapshot_path)
+            if now is not None and now != before:
+                return self._snapshot_path
+            if now is not None and not self._machine._SyncObj__forceLogCompaction:
+                return self._snapshot_path  # pysyncobj found the snapshot current
+        return self._snapshot_path if before is not None else None
+
     # ---- snapshots ------------------------------------------------------------------
 
     def _write_snapshot(self, path: str, data: tuple[Any, Any, Any]) -> None:
@@ -255,6 +273,13 @@ class RaftNode:
                 log.info("metadata restored from the snapshot at index %d", header["last"][1])
         cluster = {TCPNode(address) for address in header["cluster"]}
         return header["last"], header["before_last"], cluster
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _settle(future: "asyncio.Future[None]") -> None:

@@ -223,6 +223,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/backup", backup_api.download, methods=["GET"]),
         Route("/api/v0/join", membership_api.join, methods=["POST"]),
         Route("/api/v0/members", membership_api.add_member, methods=["POST"]),
+        Route("/api/v0/snapshot", membership_api.snapshot, methods=["GET"]),
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
         Route("/_internal/blobs/{digest}", _internal_blob, methods=["GET"]),

@@ -47,7 +47,7 @@ def test_join_under_load_then_remove(tmp_path) -> None:
         data = f"{cluster.data}/replica-3"
         out = qreg("join", "--existing", cluster.urls[1], "--token", token, "--replica-id",
                    "replica-3", "--data", data, "--port", str(port), "--no-start")
-        assert "is a member" in out
+        assert "is a member" in out and "seeded from a snapshot" in out
         with open(os.path.join(data, "replica.log"), "ab") as log:
             joined = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
                                        f"{data}/replica.toml"], stdout=log, stderr=log)

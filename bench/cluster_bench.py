@@ -9,6 +9,7 @@
   - time for a new replica to join a cluster holding 10,000 tags and catch up.
 
     .venv/bin/python bench/cluster_bench.py [--runs 5] [--tags 10000]
+    QREG_RAFT_UNSAFE_SKIP_FSYNC=true .venv/bin/python bench/cluster_bench.py   # durability off
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ end
 """
 
 
-def wrk_rps(url: str, seconds: int, script: str | None = None, connections: int = 16,
-            headers: tuple[str, ...] = ()) -> float:
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
+def wrk_run(url: str, seconds: int, script: str | None = None, connections: int = 16,
+            headers: tuple[str, ...] = ()) -> tuple[float, float]:
+    """Requests/s and p99 latency in ms."""
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         argv += ["-s", script]
     for h in headers:
@@ -52,10 +54,12 @@ def wrk_rps(url: str, seconds: int, script: str | None = None, connections: int 
     out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
         sys.exit(f"wrk saw failures against {url}:\n{out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    return rps, float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
 
 
-def tag_writes(cluster: LocalCluster, index: int, work: str, seconds: int) -> float:
+def tag_writes(cluster: LocalCluster, index: int, work: str, seconds: int) -> tuple[float, float]:
     manifest = push_image(cluster.urls[0], "bench/tags", "seed", "seed")
     body = os.path.join(work, "manifest.json")
     with open(body, "wb") as f:
@@ -63,12 +67,12 @@ def tag_writes(cluster: LocalCluster, index: int, work: str, seconds: int) -> fl
     script = os.path.join(work, f"put{index}.lua")
     with open(script, "w") as f:
         f.write(_PUT_SCRIPT % (body, index, OCI_MANIFEST))
-    return wrk_rps(cluster.urls[index], seconds, script)
+    return wrk_run(cluster.urls[index], seconds, script)
 
 
 def manifest_gets(cluster: LocalCluster, index: int, seconds: int) -> float:
-    return wrk_rps(f"{cluster.urls[index]}/v2/bench/tags/manifests/seed", seconds,
-                   connections=64, headers=(f"Accept: {OCI_MANIFEST}",))
+    return wrk_run(f"{cluster.urls[index]}/v2/bench/tags/manifests/seed", seconds,
+                   connections=64, headers=(f"Accept: {OCI_MANIFEST}",))[0]
 
 
 def unavailability(cluster: LocalCluster) -> float:
@@ -136,6 +140,12 @@ def join_time(cluster: LocalCluster, tags: int, work: str) -> float:
         joiner.wait(timeout=30)
 
 
+def _writes(where: str, measured: tuple[float, float]) -> list[tuple[str, str]]:
+    rps, p99 = measured
+    return [(f"tag writes/s, {where}", f"{rps:,.0f}"),
+            (f"manifest push p99 (ms), {where}", f"{p99:.1f}")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="leader kills to time")
@@ -147,7 +157,7 @@ def main() -> int:
     try:
         single = LocalCluster(os.path.join(work, "one"), replicas=1).start()
         try:
-            rows.append(("tag writes/s, 1 replica", f"{tag_writes(single, 0, work, args.seconds):,.0f}"))
+            rows += _writes("1 replica", tag_writes(single, 0, work, args.seconds))
             rows.append(("manifest GET by tag/s, 1 replica", f"{manifest_gets(single, 0, args.seconds):,.0f}"))
         finally:
             single.stop()
@@ -155,10 +165,8 @@ def main() -> int:
         try:
             leader = three.leader()
             follower = (leader + 1) % 3
-            rows.append(("tag writes/s, 3 replicas, via leader",
-                         f"{tag_writes(three, leader, work, args.seconds):,.0f}"))
-            rows.append(("tag writes/s, 3 replicas, via follower",
-                         f"{tag_writes(three, follower, work, args.seconds):,.0f}"))
+            rows += _writes("3 replicas, via leader", tag_writes(three, leader, work, args.seconds))
+            rows += _writes("3 replicas, via follower", tag_writes(three, follower, work, args.seconds))
             rows.append(("manifest GET by tag/s, leader", f"{manifest_gets(three, leader, args.seconds):,.0f}"))
             rows.append(("manifest GET by tag/s, follower", f"{manifest_gets(three, follower, args.seconds):,.0f}"))
             windows = [unavailability(three) for _ in range(args.runs)]

@@ -22,9 +22,11 @@ import time
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj import syncobj as syncobj_module
 from pysyncobj.node import TCPNode
 
 from consensus import snapshot
+from consensus.durability import DurableJournal, SyncingTransport, fsync_directory
 from consensus.state import MetadataState
 from proto import commands_pb2 as pb
 
@@ -36,10 +38,23 @@ class NoQuorum(Exception):
 
 class _Machine(SyncObj):  # type: ignore[misc]
     def __init__(self, state: MetadataState, self_address: str, peers: list[str],
-                 conf: SyncObjConf, on_applied: Any) -> None:
+                 conf: SyncObjConf, on_applied: Any, skip_fsync: bool) -> None:
         self._state = state
         self._on_applied = on_applied
-        super().__init__(self_address, peers, conf)
+        self._snapshot_dir_dirty = False
+        self._raft_dir = os.path.dirname(os.path.abspath(conf.journalFile))
+        self.journal = DurableJournal(conf.journalFile, skip_fsync)
+        # pysyncobj builds its journal inside __init__ and starts its thread there:
+        # hand it ours for that call only.
+        original = syncobj_module.createJournal
+        syncobj_module.createJournal = lambda path: self.journal
+        try:
+            super().__init__(self_address, peers, conf, transportClass=SyncingTransport)
+        finally:
+            syncobj_module.createJournal = original
+
+    def sync_journal(self) -> None:
+        self.journal.sync()
 
     def lease_holds(self, window: float) -> bool:
         """True if this leader heard from a majority within `window` seconds.
@@ -60,7 +75,16 @@ class _Machine(SyncObj):  # type: ignore[misc]
         return fresh > (len(others) + 1) / 2
 
     def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802 (pysyncobj's name)
+        # What the last tick appended reaches the disk before this tick counts the
+        # leader's own copy toward a majority (group commit: one sync per tick).
+        self.journal.sync()
+        if self._snapshot_dir_dirty:
+            # The snapshot's rename must be durable before pysyncobj truncates the log.
+            fsync_directory(self._raft_dir)
+            self._snapshot_dir_dirty = False
         super()._onTick(timeToWait)
+        # Appends received in this tick's poll are answered now, after one sync.
+        self._SyncObj__transport.flush()
         # pysyncobj advances the commit index before it appends the tick's new
         # commands, so a lone node would commit them only at its next tick (~20 ms
         # later). A second, non-blocking tick commits them now.
@@ -81,7 +105,7 @@ class RaftNode:
 
     def __init__(self, state: MetadataState, raft_dir: str, self_address: str,
                  peers: list[str], password: str | None = None,
-                 compact_every: int = 20000) -> None:
+                 compact_every: int = 20000, unsafe_skip_fsync: bool = False) -> None:
         os.makedirs(raft_dir, exist_ok=True)
         self._state = state
         self._snapshot_path = os.path.join(raft_dir, "snapshot")
@@ -105,7 +129,8 @@ class RaftNode:
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._waiters_lock = threading.Lock()
         self._applied = state.applied_index()
-        self._machine = _Machine(state, self_address, peers, conf, self._notify_applied)
+        self._machine = _Machine(state, self_address, peers, conf, self._notify_applied,
+                                 unsafe_skip_fsync)
 
     # ---- proposing ------------------------------------------------------------
 
@@ -260,6 +285,7 @@ class RaftNode:
     def _write_snapshot(self, path: str, data: tuple[Any, Any, Any]) -> None:
         last, before_last, cluster = data
         snapshot.write(path, self._state, last, before_last, [n.address for n in cluster])
+        self._machine._snapshot_dir_dirty = True
         log.info("snapshot written at index %d", last[1])
 
     def _read_snapshot(self, path: str) -> tuple[Any, Any, Any]:

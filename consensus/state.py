@@ -20,6 +20,7 @@ names, tags and digests can never contain it):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import struct
@@ -36,6 +37,17 @@ _SEP = b"\0"
 _MAP_SIZE = 1 << 36
 
 
+_MARKER = "open-in-boot"
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:  # not Linux: never assume a reboot
+        return "unknown"
+
+
 def _key(prefix: bytes, *parts: str) -> bytes:
     return prefix + _SEP + _SEP.join(p.encode() for p in parts)
 
@@ -50,21 +62,52 @@ class Manifest:
 
 
 class MetadataState:
-    """Reads are safe from any thread; `apply` runs only on the Raft thread."""
+    """Reads are safe from any thread; `apply` runs only on the Raft thread.
+
+    LMDB commits without fsync: the Raft journal and snapshot are the durable
+    record. A process crash loses nothing (the page cache survives), but after the
+    machine itself went down while the state was open, LMDB may have lost pages,
+    so it is dropped and rebuilt from the snapshot and the journal. The marker
+    file `open-in-boot` (the kernel's boot id, removed at a clean close) tells
+    the two apart.
+    """
 
     def __init__(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
         self.path = path
-        # sync=False: the Raft journal, not LMDB, is the durable record; an LMDB
-        # that lost its tail is brought forward by replaying the journal.
+        self.rebuilt = self._drop_if_machine_went_down()
         self._env = self._open()
 
     def _open(self) -> lmdb.Environment:
         return lmdb.open(self.path, map_size=_MAP_SIZE, sync=False, metasync=False,
                          max_readers=1024, readahead=False)
 
+    def _drop_if_machine_went_down(self) -> bool:
+        marker = os.path.join(self.path, _MARKER)
+        boot = _boot_id()
+        dropped = False
+        try:
+            with open(marker) as f:
+                if f.read() != boot:
+                    for name in ("data.mdb", "lock.mdb"):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(os.path.join(self.path, name))
+                    dropped = True
+        except FileNotFoundError:
+            pass
+        with open(marker + ".tmp", "w") as f:
+            f.write(boot)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(marker + ".tmp", marker)
+        return dropped
+
     def close(self) -> None:
+        """A clean close: the state is synced, so it needs no rebuild at next open."""
+        self._env.sync(True)
         self._env.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.path, _MARKER))
 
     def replace_with(self, staging: str) -> None:
         """Swap in the LMDB environment at `staging` (a restored snapshot)."""

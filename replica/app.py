@@ -190,7 +190,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = MetadataState(config.path("metadata"))
         raft = RaftNode(state, config.path("raft"), config.raft_address,
-                        list(config.raft_peers), password=config.raft_secret)
+                        list(config.raft_peers), password=config.raft_secret,
+                        unsafe_skip_fsync=config.raft_unsafe_skip_fsync)
         if not await asyncio.to_thread(raft.wait_ready, 60.0):
             log.warning("raft is not ready after 60 s; serving anyway")
         peers = PeerClient(config.raft_secret)

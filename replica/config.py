@@ -42,6 +42,9 @@ class ReplicaConfig:
     raft_address: str = "127.0.0.1:6000"
     raft_peers: tuple[str, ...] = field(default_factory=tuple)
     raft_secret: str | None = None
+    # Only for storage with a battery-backed write cache: acknowledged writes can be
+    # lost in a power cut of a majority, and a replica may vote twice in one term.
+    raft_unsafe_skip_fsync: bool = False
     log_level: str = "info"
 
     def path(self, *parts: str) -> str:
@@ -59,6 +62,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("raft", "address"): ("raft_address", str),
     ("raft", "peers"): ("raft_peers", tuple),
     ("raft", "secret"): ("raft_secret", str),
+    ("raft", "unsafe_skip_fsync"): ("raft_unsafe_skip_fsync", bool),
 }
 _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 
@@ -120,6 +124,10 @@ def _coerce(section: str, key: str, value: Any) -> Any:
             return tuple(str(v) for v in value)
         if kind is int and isinstance(value, str):
             return int(value)
+        if kind is bool and isinstance(value, str):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError("expected true or false")
+            return value.lower() in ("true", "1")
         if not isinstance(value, kind):
             raise TypeError(f"expected {kind.__name__}")
         return value

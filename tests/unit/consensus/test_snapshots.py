@@ -91,3 +91,27 @@ def test_repair_to_single_keeps_everything(tmp_path) -> None:
     assert all(state.blob_link("s/r", f"sha256:{i:064x}") == i for i in range(1, 26))
     node.close()
     state.close()
+
+
+def test_lmdb_is_rebuilt_after_the_machine_went_down(tmp_path) -> None:
+    address = f"127.0.0.1:{free_port_block()}"
+    state, node = start(str(tmp_path), address)
+    write(node, range(1, 51))
+    node.close()
+    # The machine went down with the state open: its marker names another boot.
+    marker = tmp_path / "metadata" / "open-in-boot"
+    assert marker.exists()
+    marker.write_text("some-earlier-boot")
+    state, node = start(str(tmp_path), address)
+    assert state.rebuilt
+    deadline = time.monotonic() + 10
+    while state.blob_link("s/r", f"sha256:{50:064x}") is None:
+        assert time.monotonic() < deadline, "not rebuilt from the journal"
+        time.sleep(0.05)
+    assert all(state.blob_link("s/r", f"sha256:{i:064x}") == i for i in range(1, 51))
+    node.close()
+    state.close()
+    assert not marker.exists()
+    state = MetadataState(str(tmp_path / "metadata"))
+    assert not state.rebuilt  # a clean close needs no rebuild
+    state.close()

@@ -29,3 +29,11 @@ def write(path: str, document: dict[str, dict[str, Any]]) -> None:
         f.write("\n".join(lines))
     os.chmod(path + ".tmp", 0o600)
     os.replace(path + ".tmp", path)
+
+
+def member(path: str) -> tuple[str, str | None]:
+    """A replica's HTTP URL and the cluster secret, from its config file."""
+    config = read(path)
+    http = config.get("http", {})
+    url = http.get("url") or f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}"
+    return url, config.get("raft", {}).get("secret")

@@ -62,12 +62,10 @@ def register(subparsers: Any) -> None:
 
 
 def backup(args: argparse.Namespace) -> int:
-    config = configfile.read(args.config)
-    if not config:
+    if not configfile.read(args.config):
         return fail("backup", f"cannot read {args.config}")
-    http = config.get("http", {})
-    url = http.get("url") or f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}"
-    headers = {INTERNAL_HEADER: internal_token(config.get("raft", {}).get("secret")) or ""}
+    url, secret = configfile.member(args.config)
+    headers = {INTERNAL_HEADER: internal_token(secret) or ""}
     written = 0
     try:
         with httpx.stream("GET", f"{url}/api/v0/backup", headers=headers, timeout=120) as r:

@@ -55,15 +55,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=remove)
 
 
-def _member(path: str) -> tuple[str, str | None]:
-    config = configfile.read(path)
-    http = config.get("http", {})
-    url = http.get("url") or f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}"
-    return url, config.get("raft", {}).get("secret")
-
-
 def print_token(args: argparse.Namespace) -> int:
-    _, secret = _member(args.config)
+    _, secret = configfile.member(args.config)
     token = join_token(secret)
     if not token:
         return fail("join-token", f"{args.config} has no cluster secret")
@@ -137,7 +130,7 @@ def _download_snapshot(url: str, headers: dict[str, str], path: str) -> int:
 
 
 def remove(args: argparse.Namespace) -> int:
-    url, secret = _member(args.config)
+    url, secret = configfile.member(args.config)
     headers = {INTERNAL_HEADER: internal_token(secret) or ""}
     try:
         r = httpx.delete(f"{url}/api/v0/replicas/{args.replica_id}", headers=headers, timeout=30)

@@ -27,6 +27,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to serve HTTP on and advertise")
     p.add_argument("--port", type=int, default=5000, help="HTTP port")
     p.add_argument("--raft-address", help="host:port for Raft (default: HOST:PORT+1000)")
+    p.add_argument("--grpc-address", help="host:port of the blob service (default: HOST:PORT+2000)")
     p.set_defaults(func=run)
 
 
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         "replica": {"id": args.replica_id, "data_dir": data},
         "http": {"host": args.host, "port": args.port},
         "raft": {"address": raft_address, "secret": secret, "peers": []},
+        "grpc": {"address": args.grpc_address or f"{args.host}:{args.port + 2000}"},
     })
     url = f"http://{args.host}:{args.port}"
     print(f"cluster created; replica {args.replica_id} configured in {path}")

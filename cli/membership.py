@@ -41,6 +41,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to serve HTTP on")
     p.add_argument("--port", type=int, default=5000, help="HTTP port")
     p.add_argument("--raft-address", help="host:port for Raft (default: a free port on --host)")
+    p.add_argument("--grpc-address", help="host:port of the blob service (default: a free port)")
     p.add_argument("--no-start", action="store_true", help="set up and join, but do not run")
     p.set_defaults(func=join)
 
@@ -96,6 +97,7 @@ def join(args: argparse.Namespace) -> int:
             "replica": {"id": args.replica_id, "data_dir": data},
             "http": {"host": args.host, "port": args.port},
             "raft": {"address": raft_address, "secret": secret, "peers": members},
+            "grpc": {"address": args.grpc_address or f"{args.host}:{_free_port(args.host)}"},
         })
         r = httpx.post(f"{existing}/api/v0/members", headers=headers, timeout=30,
                        json={"raft_address": raft_address})

@@ -59,6 +59,7 @@ def write_configs(data: str, replicas: int, port: int) -> list[str]:
     secret = next((c["raft"]["secret"] for c in existing if c.get("raft", {}).get("secret")),
                   secrets.token_urlsafe(32))
     addresses = [c.get("raft", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
+    grpc = [c.get("grpc", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
     paths = []
     for i in range(replicas):
         directory = os.path.join(data, f"replica-{i}")
@@ -69,6 +70,7 @@ def write_configs(data: str, replicas: int, port: int) -> list[str]:
             "http": {"host": "127.0.0.1", "port": port + i},
             "raft": {"address": addresses[i], "secret": secret,
                      "peers": [a for j, a in enumerate(addresses) if j != i]},
+            "grpc": {"address": grpc[i]},
         })
         paths.append(path)
     return paths

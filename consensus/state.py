@@ -267,14 +267,15 @@ def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
 
 
 def _link_blob(txn: lmdb.Transaction, c: pb.LinkBlob) -> pb.Result:
-    txn.put(_key(b"r", c.repository), b"")
-    txn.put(_key(b"l", c.repository, c.digest), struct.pack(">Q", c.size))
+    if c.repository:  # without one, the command only records more holders
+        txn.put(_key(b"r", c.repository), b"")
+        txn.put(_key(b"l", c.repository, c.digest), struct.pack(">Q", c.size))
     key = _key(b"b", c.digest)
     raw = txn.get(key)
-    holders = set(pb.BlobRecord.FromString(raw).replicas) if raw else set()
-    if raw is None or (c.replica_id and c.replica_id not in holders):
-        holders.add(c.replica_id)
-        rec = pb.BlobRecord(size=c.size, replicas=sorted(holders - {""}))
+    known = set(pb.BlobRecord.FromString(raw).replicas) if raw else set()
+    holders = (known | {c.replica_id} | set(c.holders)) - {""}
+    if raw is None or holders != known:
+        rec = pb.BlobRecord(size=c.size, replicas=sorted(holders))
         txn.put(key, rec.SerializeToString())
     return pb.Result()
 

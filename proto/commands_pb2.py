@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14proto/commands.proto\x12\x0fquorum.commands\"P\n\x08LinkBlob\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x12\n\nreplica_id\x18\x04 \x01(\t\"0\n\nUnlinkBlob\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\"o\n\nDescriptor\x12\x12\n\nmedia_type\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x15\n\rartifact_type\x18\x04 \x01(\t\x12\x18\n\x10\x61nnotations_json\x18\x05 \x01(\t\"\xed\x01\n\x0bPutManifest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x12\n\nmedia_type\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x0b\n\x03tag\x18\x05 \x01(\t\x12\x14\n\x0c\x62lob_digests\x18\x06 \x03(\t\x12\x18\n\x10manifest_digests\x18\x07 \x03(\t\x12\x16\n\x0esubject_digest\x18\x08 \x01(\t\x12-\n\x08referrer\x18\t \x01(\x0b\x32\x1b.quorum.commands.Descriptor\x12\x14\n\x0cpushed_at_ms\x18\n \x01(\x03\"4\n\x0e\x44\x65leteManifest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\",\n\tDeleteTag\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\"M\n\x0fRegisterReplica\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x14\n\x0craft_address\x18\x02 \x01(\t\x12\x10\n\x08http_url\x18\x03 \x01(\t\"\'\n\x11UnregisterReplica\x12\x12\n\nreplica_id\x18\x01 \x01(\t\"\xaa\x03\n\x07\x43ommand\x12\x0f\n\x07version\x18\x01 \x01(\r\x12.\n\tlink_blob\x18\n \x01(\x0b\x32\x19.quorum.commands.LinkBlobH\x00\x12\x32\n\x0bunlink_blob\x18\x0b \x01(\x0b\x32\x1b.quorum.commands.UnlinkBlobH\x00\x12\x34\n\x0cput_manifest\x18\x0c \x01(\x0b\x32\x1c.quorum.commands.PutManifestH\x00\x12:\n\x0f\x64\x65lete_manifest\x18\r \x01(\x0b\x32\x1f.quorum.commands.DeleteManifestH\x00\x12\x30\n\ndelete_tag\x18\x0e \x01(\x0b\x32\x1a.quorum.commands.DeleteTagH\x00\x12<\n\x10register_replica\x18\x0f \x01(\x0b\x32 .quorum.commands.RegisterReplicaH\x00\x12@\n\x12unregister_replica\x18\x10 \x01(\x0b\x32\".quorum.commands.UnregisterReplicaH\x00\x42\x06\n\x04kind\"<\n\x06Result\x12\x12\n\nerror_code\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\x04\",\n\nBlobRecord\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x10\n\x08replicas\x18\x02 \x03(\t\"\x8f\x01\n\x0eManifestRecord\x12\x12\n\nmedia_type\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x16\n\x0esubject_digest\x18\x03 \x01(\t\x12-\n\x08referrer\x18\x04 \x01(\x0b\x32\x1b.quorum.commands.Descriptor\x12\x14\n\x0cpushed_at_ms\x18\x05 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14proto/commands.proto\x12\x0fquorum.commands\"a\n\x08LinkBlob\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x12\n\nreplica_id\x18\x04 \x01(\t\x12\x0f\n\x07holders\x18\x05 \x03(\t\"0\n\nUnlinkBlob\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\"o\n\nDescriptor\x12\x12\n\nmedia_type\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x15\n\rartifact_type\x18\x04 \x01(\t\x12\x18\n\x10\x61nnotations_json\x18\x05 \x01(\t\"\xed\x01\n\x0bPutManifest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x12\n\nmedia_type\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x0b\n\x03tag\x18\x05 \x01(\t\x12\x14\n\x0c\x62lob_digests\x18\x06 \x03(\t\x12\x18\n\x10manifest_digests\x18\x07 \x03(\t\x12\x16\n\x0esubject_digest\x18\x08 \x01(\t\x12-\n\x08referrer\x18\t \x01(\x0b\x32\x1b.quorum.commands.Descriptor\x12\x14\n\x0cpushed_at_ms\x18\n \x01(\x03\"4\n\x0e\x44\x65leteManifest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\",\n\tDeleteTag\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\"c\n\x0fRegisterReplica\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x14\n\x0craft_address\x18\x02 \x01(\t\x12\x10\n\x08http_url\x18\x03 \x01(\t\x12\x14\n\x0cgrpc_address\x18\x04 \x01(\t\"\'\n\x11UnregisterReplica\x12\x12\n\nreplica_id\x18\x01 \x01(\t\"\xaa\x03\n\x07\x43ommand\x12\x0f\n\x07version\x18\x01 \x01(\r\x12.\n\tlink_blob\x18\n \x01(\x0b\x32\x19.quorum.commands.LinkBlobH\x00\x12\x32\n\x0bunlink_blob\x18\x0b \x01(\x0b\x32\x1b.quorum.commands.UnlinkBlobH\x00\x12\x34\n\x0cput_manifest\x18\x0c \x01(\x0b\x32\x1c.quorum.commands.PutManifestH\x00\x12:\n\x0f\x64\x65lete_manifest\x18\r \x01(\x0b\x32\x1f.quorum.commands.DeleteManifestH\x00\x12\x30\n\ndelete_tag\x18\x0e \x01(\x0b\x32\x1a.quorum.commands.DeleteTagH\x00\x12<\n\x10register_replica\x18\x0f \x01(\x0b\x32 .quorum.commands.RegisterReplicaH\x00\x12@\n\x12unregister_replica\x18\x10 \x01(\x0b\x32\".quorum.commands.UnregisterReplicaH\x00\x42\x06\n\x04kind\"<\n\x06Result\x12\x12\n\nerror_code\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\x04\",\n\nBlobRecord\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x10\n\x08replicas\x18\x02 \x03(\t\"\x8f\x01\n\x0eManifestRecord\x12\x12\n\nmedia_type\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x16\n\x0esubject_digest\x18\x03 \x01(\t\x12-\n\x08referrer\x18\x04 \x01(\x0b\x32\x1b.quorum.commands.Descriptor\x12\x14\n\x0cpushed_at_ms\x18\x05 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,27 +32,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.commands_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LINKBLOB']._serialized_start=41
-  _globals['_LINKBLOB']._serialized_end=121
-  _globals['_UNLINKBLOB']._serialized_start=123
-  _globals['_UNLINKBLOB']._serialized_end=171
-  _globals['_DESCRIPTOR']._serialized_start=173
-  _globals['_DESCRIPTOR']._serialized_end=284
-  _globals['_PUTMANIFEST']._serialized_start=287
-  _globals['_PUTMANIFEST']._serialized_end=524
-  _globals['_DELETEMANIFEST']._serialized_start=526
-  _globals['_DELETEMANIFEST']._serialized_end=578
-  _globals['_DELETETAG']._serialized_start=580
-  _globals['_DELETETAG']._serialized_end=624
-  _globals['_REGISTERREPLICA']._serialized_start=626
-  _globals['_REGISTERREPLICA']._serialized_end=703
-  _globals['_UNREGISTERREPLICA']._serialized_start=705
-  _globals['_UNREGISTERREPLICA']._serialized_end=744
-  _globals['_COMMAND']._serialized_start=747
-  _globals['_COMMAND']._serialized_end=1173
-  _globals['_RESULT']._serialized_start=1175
-  _globals['_RESULT']._serialized_end=1235
-  _globals['_BLOBRECORD']._serialized_start=1237
-  _globals['_BLOBRECORD']._serialized_end=1281
-  _globals['_MANIFESTRECORD']._serialized_start=1284
-  _globals['_MANIFESTRECORD']._serialized_end=1427
+  _globals['_LINKBLOB']._serialized_end=138
+  _globals['_UNLINKBLOB']._serialized_start=140
+  _globals['_UNLINKBLOB']._serialized_end=188
+  _globals['_DESCRIPTOR']._serialized_start=190
+  _globals['_DESCRIPTOR']._serialized_end=301
+  _globals['_PUTMANIFEST']._serialized_start=304
+  _globals['_PUTMANIFEST']._serialized_end=541
+  _globals['_DELETEMANIFEST']._serialized_start=543
+  _globals['_DELETEMANIFEST']._serialized_end=595
+  _globals['_DELETETAG']._serialized_start=597
+  _globals['_DELETETAG']._serialized_end=641
+  _globals['_REGISTERREPLICA']._serialized_start=643
+  _globals['_REGISTERREPLICA']._serialized_end=742
+  _globals['_UNREGISTERREPLICA']._serialized_start=744
+  _globals['_UNREGISTERREPLICA']._serialized_end=783
+  _globals['_COMMAND']._serialized_start=786
+  _globals['_COMMAND']._serialized_end=1212
+  _globals['_RESULT']._serialized_start=1214
+  _globals['_RESULT']._serialized_end=1274
+  _globals['_BLOBRECORD']._serialized_start=1276
+  _globals['_BLOBRECORD']._serialized_end=1320
+  _globals['_MANIFESTRECORD']._serialized_start=1323
+  _globals['_MANIFESTRECORD']._serialized_end=1466
 # @@protoc_insertion_point(module_scope)

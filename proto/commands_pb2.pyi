@@ -7,16 +7,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkBlob(_message.Message):
-    __slots__ = ("repository", "digest", "size", "replica_id")
+    __slots__ = ("repository", "digest", "size", "replica_id", "holders")
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDERS_FIELD_NUMBER: _ClassVar[int]
     repository: str
     digest: str
     size: int
     replica_id: str
-    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., replica_id: _Optional[str] = ...) -> None: ...
+    holders: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., replica_id: _Optional[str] = ..., holders: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UnlinkBlob(_message.Message):
     __slots__ = ("repository", "digest")
@@ -81,14 +83,16 @@ class DeleteTag(_message.Message):
     def __init__(self, repository: _Optional[str] = ..., tag: _Optional[str] = ...) -> None: ...
 
 class RegisterReplica(_message.Message):
-    __slots__ = ("replica_id", "raft_address", "http_url")
+    __slots__ = ("replica_id", "raft_address", "http_url", "grpc_address")
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HTTP_URL_FIELD_NUMBER: _ClassVar[int]
+    GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     replica_id: str
     raft_address: str
     http_url: str
-    def __init__(self, replica_id: _Optional[str] = ..., raft_address: _Optional[str] = ..., http_url: _Optional[str] = ...) -> None: ...
+    grpc_address: str
+    def __init__(self, replica_id: _Optional[str] = ..., raft_address: _Optional[str] = ..., http_url: _Optional[str] = ..., grpc_address: _Optional[str] = ...) -> None: ...
 
 class UnregisterReplica(_message.Message):
     __slots__ = ("replica_id",)

@@ -25,6 +25,7 @@ from consensus import MetadataState, NoQuorum, RaftNode
 from replica.api import backup as backup_api
 from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
+from replica.blob_service import BlobClient, BlobServer
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
 from replica.errors import (BlobUnknown, BlobUploadUnknown, Denied, NameInvalid, RegistryError,
@@ -195,19 +196,29 @@ def create_app(config: ReplicaConfig) -> Starlette:
         if not await asyncio.to_thread(raft.wait_ready, 60.0):
             log.warning("raft is not ready after 60 s; serving anyway")
         peers = PeerClient(config.raft_secret)
+        store = LocalBlobStore(config.path("storage"))
+        blob_server = None
+        if config.grpc_address:
+            blob_server = BlobServer(config.grpc_address, store, config.replica_id,
+                                     config.raft_secret)
+            blob_server.start()
+        blobs = BlobClient(config.raft_secret)
         registry = app.state.registry = Registry(
-            replica_id=config.replica_id,
-            store=LocalBlobStore(config.path("storage")),
+            replica_id=config.replica_id, store=store,
             uploads=UploadSessions(config.path("storage")),
-            state=state, raft=raft, peers=peers)
+            state=state, raft=raft, peers=peers, blobs=blobs)
         app.state.metrics.watch_raft(raft.status)
-        registration = asyncio.create_task(registry.register(config.http_url))
+        registration = asyncio.create_task(registry.register(config.http_url,
+                                                             config.grpc_address))
         log.info("replica %s ready", config.replica_id)
         try:
             yield
         finally:
             registration.cancel()
             await peers.close()
+            blobs.close()
+            if blob_server is not None:
+                await asyncio.to_thread(blob_server.stop)
             await asyncio.to_thread(raft.close)
             state.sync()
             state.close()

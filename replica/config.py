@@ -40,6 +40,7 @@ class ReplicaConfig:
     http_port: int = 5000
     http_url: str = ""  # how peers reach this replica; default http://host:port
     raft_address: str = "127.0.0.1:6000"
+    grpc_address: str = ""  # the blob service for peers; empty: none (a lone replica)
     raft_peers: tuple[str, ...] = field(default_factory=tuple)
     raft_secret: str | None = None
     # Only for storage with a battery-backed write cache: acknowledged writes can be
@@ -60,6 +61,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("http", "port"): ("http_port", int),
     ("http", "url"): ("http_url", str),
     ("raft", "address"): ("raft_address", str),
+    ("grpc", "address"): ("grpc_address", str),
     ("raft", "peers"): ("raft_peers", tuple),
     ("raft", "secret"): ("raft_secret", str),
     ("raft", "unsafe_skip_fsync"): ("raft_unsafe_skip_fsync", bool),
@@ -100,7 +102,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
     if not config.http_url:
         config = dataclasses.replace(config, http_url=f"http://{config.http_host}:{config.http_port}")
     for address, key in [(config.raft_address, "raft.address")] + [
-            (p, "raft.peers") for p in config.raft_peers]:
+            (p, "raft.peers") for p in config.raft_peers] + (
+            [(config.grpc_address, "grpc.address")] if config.grpc_address else []):
         if not _ADDRESS.fullmatch(address):
             raise ConfigError(f"{key}: {address!r} is not host:port")
     if not 0 < config.http_port < 65536:

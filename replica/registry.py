@@ -7,6 +7,7 @@ Raft; reads come from the local state machine and blob store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,8 +16,9 @@ from consensus import Manifest, MetadataState, NoQuorum, RaftNode
 from proto import commands_pb2 as pb
 from replica import manifests
 from replica.blobstore import BlobStore
+from replica.blob_service import BlobClient
 from replica.errors import (BlobUnknown, DigestInvalid, ManifestUnknown, NameUnknown,
-                            Unavailable, from_code)
+                            RegistryError, Unavailable, from_code)
 from replica.freshness import ReadBarrier
 from replica.names import digest_of, is_tag
 from replica.peers import PeerClient, PeerError
@@ -37,7 +39,9 @@ class Registry:
     state: MetadataState
     raft: RaftNode
     peers: PeerClient
+    blobs: BlobClient | None = None
     _barrier: ReadBarrier = field(init=False)
+    _background: set[asyncio.Future[None]] = field(init=False, default_factory=set)
     _barrier_failed_until: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
@@ -142,14 +146,74 @@ class Registry:
 
     # ---- writes -----------------------------------------------------------------------
 
-    async def link_blob(self, repository: str, digest: str, size: int) -> None:
+    async def link_blob(self, repository: str, digest: str, size: int,
+                        holders: list[str] | None = None) -> None:
         await self._propose(pb.Command(link_blob=pb.LinkBlob(
-            repository=repository, digest=digest, size=size, replica_id=self.replica_id)))
+            repository=repository, digest=digest, size=size, replica_id=self.replica_id,
+            holders=holders or [])))
 
-    async def register(self, http_url: str) -> None:
+    async def store_durably(self, repository: str, digest: str, size: int) -> None:
+        """Link a blob this replica just committed, once a majority holds it durably.
+
+        Peers get it over gRPC at once; the link waits for as many as make a
+        majority with this replica, the other copies finish in the background.
+        """
+        holders = await self.replicas_holding(digest, size)
+        await self.link_blob(repository, digest, size, holders)
+
+    async def replicas_holding(self, digest: str, size: int) -> list[str]:
+        members = set(self.raft.members())
+        peers = [r for r in self.state.replicas() if r.replica_id != self.replica_id
+                 and r.raft_address in members and r.grpc_address]
+        needed = len(members) // 2  # a majority, counting this replica
+        if needed == 0:
+            return []
+        if self.raft.leader_address() is None:
+            raise Unavailable("the cluster has no quorum: no leader is elected",
+                              headers={"Retry-After": "1"})
+        if self.blobs is None or len(peers) < needed:
+            raise Unavailable(f"a blob needs {needed} other replicas and {len(peers)} are known",
+                              headers={"Retry-After": "1"})
+        path = self.store.path(digest)  # type: ignore[attr-defined]
+        # A paused peer accepts the connection and never answers: bound the wait by
+        # what a slow but healthy peer needs (fsynced disk writes at 50 MiB/s or better).
+        deadline = 5.0 + size / (50 << 20)
+        pushes = [asyncio.ensure_future(asyncio.to_thread(
+            self.blobs.push, peer.grpc_address, digest, size, path, deadline)) for peer in peers]
+        holders: list[str] = []
+        failures = 0
+        for next_done in asyncio.as_completed(pushes):
+            try:
+                holders.append(await next_done)
+            except Exception as e:  # a peer down or full: others may still make the majority
+                failures += 1
+                log.warning("copying %s to a peer failed: %s", digest, e)
+            if len(holders) >= needed:
+                break
+            if len(peers) - failures < needed:
+                raise Unavailable(f"no majority of replicas stored {digest}: the cluster has no "
+                                  "quorum for blobs", headers={"Retry-After": "1"})
+        remaining = [p for p in pushes if not p.done()]
+        if remaining:
+            task = asyncio.ensure_future(self._record_late_copies(remaining, digest, size))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return holders
+
+    async def _record_late_copies(self, pushes: list[asyncio.Future[str]], digest: str,
+                                  size: int) -> None:
+        results = await asyncio.gather(*pushes, return_exceptions=True)
+        late = [r for r in results if isinstance(r, str)]
+        if late:
+            with contextlib.suppress(RegistryError):
+                await self._propose(pb.Command(link_blob=pb.LinkBlob(
+                    digest=digest, size=size, replica_id=self.replica_id, holders=late)))
+
+    async def register(self, http_url: str, grpc_address: str) -> None:
         """Record how peers reach this replica, once a quorum can commit it."""
         command = pb.RegisterReplica(replica_id=self.replica_id,
-                                     raft_address=self.raft.self_address, http_url=http_url)
+                                     raft_address=self.raft.self_address, http_url=http_url,
+                                     grpc_address=grpc_address)
         while not any(r == command for r in self.state.replicas()):
             try:
                 await self._propose(pb.Command(register_replica=command))

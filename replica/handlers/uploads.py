@@ -49,7 +49,7 @@ async def start(registry: Registry, request: Request, name: str) -> Response:
             writer.discard()
             raise
         size = await asyncio.to_thread(registry.store.commit, writer, digest, _content_length(request))
-        await registry.link_blob(name, digest, size)
+        await registry.store_durably(name, digest, size)
         return _created(name, digest)
     upload = registry.uploads.create(name)
     return Response(status_code=202, headers=_session_headers(name, upload))
@@ -94,7 +94,7 @@ async def put(registry: Registry, request: Request, name: str, session_id: str) 
         finally:
             # A failed digest check discards the bytes, so the session is over either way.
             registry.uploads.remove(upload)
-        await registry.link_blob(name, digest, size)
+        await registry.store_durably(name, digest, size)
     return _created(name, digest)
 
 

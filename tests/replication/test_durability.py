@@ -119,7 +119,10 @@ def test_term_and_vote_are_synced_before_any_election_message(cluster: LocalClus
     time.sleep(0.3)
     events = trace.stop()
     tid = raft_thread(events)
-    after = [(call, args) for thread, t, call, args in events if thread == tid and t > killed_at]
-    first_send = next(i for i, (call, _) in enumerate(after) if call in ("sendto", "sendmsg"))
-    assert any(call in ("fsync", "fdatasync") for call, _ in after[:first_send]), \
+    after = [(t, call) for thread, t, call, _ in events if thread == tid and t > killed_at]
+    # Answers to the dead leader's last append may still leave just after the kill;
+    # no election starts before the 0.4 s minimum election timeout.
+    first_send = next(t for t, call in after
+                      if call in ("sendto", "sendmsg") and t > killed_at + 0.3)
+    assert any(call in ("fsync", "fdatasync") and t < first_send for t, call in after), \
         "the survivor sent an election message before its term and vote were on disk"

@@ -1,0 +1,145 @@
+"""Replica-to-replica blob transfer over gRPC (proto/blobs.proto).
+
+The server runs in threads of its own (gRPC's synchronous server), beside the
+event loop: its handlers do blocking file I/O. Every call must carry the
+cluster's internal token; until TLS lands (issue 5) the channel itself is plain.
+A Push is answered only once the blob is verified and fsynced, which is what
+lets the uploading replica count the peer toward a majority.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+
+from proto import blobs_pb2 as pb
+from proto import blobs_pb2_grpc as rpc
+from replica.blobstore import BlobStore
+from replica.errors import RegistryError
+from replica.names import check_digest
+from replica.peers import internal_token, is_internal
+
+log = logging.getLogger("qreg.blob_service")
+
+METADATA_KEY = "x-qreg-internal"
+CHUNK = 1 << 20
+_OPTIONS = [("grpc.max_receive_message_length", 8 << 20),
+            ("grpc.max_send_message_length", 8 << 20)]
+
+
+class _Servicer(rpc.BlobTransferServicer):
+    def __init__(self, store: BlobStore, replica_id: str, token: str | None) -> None:
+        self._store = store
+        self._replica_id = replica_id
+        self._token = token
+
+    def _authorize(self, context: grpc.ServicerContext) -> None:
+        metadata = dict(context.invocation_metadata())
+        if not is_internal(self._token, metadata.get(METADATA_KEY)):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "cluster credentials required")
+
+    def _digest(self, digest: str, context: grpc.ServicerContext) -> str:
+        try:
+            return check_digest(digest)
+        except RegistryError:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid digest {digest[:100]!r}")
+            raise  # unreachable: abort raises
+
+    def Push(self, requests: Iterator[pb.PushChunk], context: grpc.ServicerContext) -> pb.PushResult:  # noqa: N802
+        self._authorize(context)
+        first = next(requests, None)
+        if first is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty push")
+        digest = self._digest(first.digest, context)
+        if self._store.stat(digest) == first.size:
+            return pb.PushResult(replica_id=self._replica_id)
+        writer = self._store.writer()
+        try:
+            writer.write(first.data)
+            for chunk in requests:
+                writer.write(chunk.data)
+        except BaseException:
+            writer.discard()
+            raise
+        try:
+            self._store.commit(writer, digest, first.size)  # verifies, fsyncs, renames
+        except RegistryError as e:
+            context.abort(grpc.StatusCode.DATA_LOSS, f"{e.code}: {e.message}")
+        return pb.PushResult(replica_id=self._replica_id)
+
+    def Fetch(self, request: pb.FetchRequest, context: grpc.ServicerContext) -> Iterator[pb.Chunk]:  # noqa: N802
+        self._authorize(context)
+        digest = self._digest(request.digest, context)
+        try:
+            f = self._store.open(digest)
+        except FileNotFoundError:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"{digest} is not here")
+        with f:
+            while data := f.read(CHUNK):
+                yield pb.Chunk(data=data)
+
+    def Holds(self, request: pb.HoldsRequest, context: grpc.ServicerContext) -> pb.HoldsResult:  # noqa: N802
+        self._authorize(context)
+        held = [d for d in request.digests if self._store.stat(self._digest(d, context)) is not None]
+        return pb.HoldsResult(digests=held)
+
+
+class BlobServer:
+    def __init__(self, address: str, store: BlobStore, replica_id: str, secret: str | None) -> None:
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=_OPTIONS)
+        rpc.add_BlobTransferServicer_to_server(
+            _Servicer(store, replica_id, internal_token(secret)), self._server)
+        if self._server.add_insecure_port(address) == 0:
+            raise OSError(f"cannot listen for gRPC on {address}")
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self, grace: float = 2.0) -> None:
+        self._server.stop(grace).wait()
+
+
+class BlobClient:
+    """Blocking calls to peers; run them in worker threads."""
+
+    def __init__(self, secret: str | None) -> None:
+        self._metadata = ((METADATA_KEY, internal_token(secret) or ""),)
+        self._stubs: dict[str, rpc.BlobTransferStub] = {}
+        self._channels: list[grpc.Channel] = []
+
+    def _stub(self, address: str) -> rpc.BlobTransferStub:
+        stub = self._stubs.get(address)
+        if stub is None:
+            channel = grpc.insecure_channel(address, options=_OPTIONS)
+            self._channels.append(channel)
+            stub = self._stubs[address] = rpc.BlobTransferStub(channel)
+        return stub
+
+    def push(self, address: str, digest: str, size: int, path: str, timeout: float = 600) -> str:
+        """Copy the blob at `path` to a peer; returns the peer's replica id once it is durable there."""
+        def chunks() -> Iterator[pb.PushChunk]:
+            with open(path, "rb") as f:
+                first = True
+                while True:
+                    data = f.read(CHUNK)
+                    if first:
+                        yield pb.PushChunk(digest=digest, size=size, data=data)
+                        first = False
+                    elif data:
+                        yield pb.PushChunk(data=data)
+                    if not data:
+                        return
+        result = self._stub(address).Push(chunks(), metadata=self._metadata, timeout=timeout)
+        return str(result.replica_id)
+
+    def fetch(self, address: str, digest: str, timeout: float = 600) -> Iterator[bytes]:
+        for chunk in self._stub(address).Fetch(pb.FetchRequest(digest=digest),
+                                               metadata=self._metadata, timeout=timeout):
+            yield chunk.data
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()

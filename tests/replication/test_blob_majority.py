@@ -1,0 +1,49 @@
+"""A blob push is acknowledged only once a majority holds it: losing the replica that
+received it right after the acknowledgement loses no layer."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import httpx
+import pytest
+
+from tests.cluster import LocalCluster
+from tests.clients.tools import dir_digests, skopeo
+from tests.images import image_layout
+
+pytestmark = pytest.mark.slow
+
+
+def test_kill_the_receiving_replica_right_after_the_push(tmp_path) -> None:
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    try:
+        layout, manifest = image_layout(str(tmp_path / "layout"), "majority", layers=3,
+                                        layer_size=2_000_000)
+        receiver = 0
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+               f"docker://{cluster.urls[receiver].removeprefix('http://')}/ha/app:1")
+        cluster.sigkill(receiver)  # right after the acknowledgement, before any pull
+        survivors = [1, 2]
+        cluster.leader(among=survivors, excluding=receiver)
+        layers = [layer["digest"] for layer in json.loads(manifest.data)["layers"]]
+        for i in survivors:
+            out = str(tmp_path / f"out{i}")
+            skopeo("copy", "--src-tls-verify=false",
+                   f"docker://{cluster.urls[i].removeprefix('http://')}/ha/app:1", f"dir:{out}")
+            files = dir_digests(out)
+            assert files["manifest.json"] == manifest.digest
+            for digest in layers:
+                assert files[digest.split(":")[1]] == digest
+        # The metadata names a majority of holders for every layer.
+        for digest in layers:
+            blob = os.path.join(cluster.data, "replica-1", "storage", "blobs", "sha256",
+                                digest[7:9], digest[7:])
+            other = os.path.join(cluster.data, "replica-2", "storage", "blobs", "sha256",
+                                 digest[7:9], digest[7:])
+            assert os.path.exists(blob) or os.path.exists(other)
+        health = httpx.get(cluster.urls[1] + "/health").json()
+        assert health["has_quorum"]
+    finally:
+        cluster.stop()

@@ -28,11 +28,11 @@ from replica.api import membership as membership_api
 from replica.blob_service import BlobClient, BlobServer
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
-from replica.errors import (BlobUnknown, BlobUploadUnknown, Denied, NameInvalid, RegistryError,
+from replica.errors import (BlobUploadUnknown, Denied, NameInvalid, RegistryError,
                             Unavailable, Unsupported)
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
-from replica.names import check_digest, check_name
+from replica.names import check_name
 from replica.peers import INTERNAL_HEADER, PeerClient, internal_token, is_internal
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
@@ -162,19 +162,6 @@ async def _read_index(request: Request) -> Response:
     return JSONResponse({"index": index})
 
 
-async def _internal_blob(request: Request) -> Any:
-    try:
-        registry = _internal(request)
-        digest = check_digest(request.path_params["digest"])
-        size = registry.store.stat(digest)
-        if size is None:
-            raise BlobUnknown(detail={"digest": digest})
-    except RegistryError as e:
-        return e.response()
-    return FileRangeResponse(registry.store.path(digest), 0, size, 200,  # type: ignore[attr-defined]
-                             {"Docker-Content-Digest": digest})
-
-
 async def _metrics(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
@@ -238,7 +225,6 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/snapshot", membership_api.snapshot, methods=["GET"]),
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
-        Route("/_internal/blobs/{digest}", _internal_blob, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={Exception: _server_error})

@@ -9,8 +9,10 @@ lets the uploading replica count the peer toward a majority.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from concurrent import futures
 
 import grpc
@@ -140,6 +142,40 @@ class BlobClient:
                                                metadata=self._metadata, timeout=timeout):
             yield chunk.data
 
+    async def fetch_async(self, address: str, digest: str) -> AsyncIterator[bytes]:
+        """`fetch` for the event loop: a worker thread drives gRPC's blocking iterator."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=8)
+        cancelled = threading.Event()
+
+        def pump() -> None:
+            try:
+                for data in self.fetch(address, digest):
+                    if cancelled.is_set():
+                        return
+                    asyncio.run_coroutine_threadsafe(queue.put(data), loop).result()
+                item: bytes | BaseException | None = None
+            except BaseException as e:  # handed to the consumer
+                item = e
+            if not cancelled.is_set():
+                asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+
+        worker = loop.run_in_executor(None, pump)
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise PeerFetchError(f"{address}: {item}") from item
+                yield item
+        finally:
+            cancelled.set()
+            while not queue.empty():  # unblock a pump waiting on a full queue
+                queue.get_nowait()
+            await asyncio.wait([worker], timeout=5)
+
     def close(self) -> None:
         for channel in self._channels:
             channel.close()
+
+
+class PeerFetchError(Exception):
+    """A peer could not send a blob."""

@@ -1,7 +1,8 @@
 """Serving a blob that only peers hold: stream it to the client and to local disk at once.
 
-The local copy becomes visible only after its digest is verified; then this
-replica records itself as a holder. A peer that fails before the first byte is
+The bytes come over the gRPC blob service. The local copy becomes visible only
+after its digest is verified, and the client's last chunk is sent only then;
+afterwards this replica records itself as a holder. A peer that fails before the first byte is
 replaced by the next holder; one that fails later cuts the client's response
 short, and the client retries, as clients do on a truncated body.
 """
@@ -14,7 +15,7 @@ import logging
 from starlette.types import Receive, Scope, Send
 
 from replica.errors import BlobUnknown, RegistryError
-from replica.peers import PeerError
+from replica.blob_service import PeerFetchError
 from replica.registry import Registry
 
 log = logging.getLogger("qreg.peer_fetch")
@@ -41,24 +42,31 @@ class PeerBlobResponse:
         sources = self.registry.blob_sources(self.digest)
         if not sources:
             raise BlobUnknown("no replica holds this blob", detail={"digest": self.digest})
-        for url in sources:
+        for address in sources:
             writer = self.registry.store.writer()
             started = False
+            held: bytes | None = None
             try:
-                async for chunk in self.registry.peers.stream_blob(url, self.digest):
-                    started = True
+                async for chunk in self.registry.blobs.fetch_async(address, self.digest):  # type: ignore[union-attr]
                     await asyncio.to_thread(writer.write, chunk)
-                    yield chunk
+                    if held is not None:
+                        started = True
+                        yield held
+                    held = chunk
+                # The last chunk waits for the digest check: a corrupt stream never
+                # reaches the client whole (it sees a short body and retries).
                 size = await asyncio.to_thread(self.registry.store.commit, writer, self.digest)
-            except PeerError as e:
+            except (PeerFetchError, RegistryError) as e:
                 writer.discard()
-                log.warning("fetching %s from %s failed: %s", self.digest, url, e)
+                log.warning("fetching %s from %s failed: %s", self.digest, address, e)
                 if started:
                     raise
                 continue
             except BaseException:
                 writer.discard()
                 raise
+            if held is not None:
+                yield held
             await self.registry.link_blob(self.repository, self.digest, size)
             return
         raise BlobUnknown("no replica that holds this blob answered", detail={"digest": self.digest})

@@ -1,4 +1,4 @@
-"""Talking to the other replicas over their HTTP port: read index and blob bytes.
+"""Talking to the other replicas over their HTTP port: the read index (blobs go over gRPC).
 
 Requests carry a token derived from the cluster secret; a replica refuses
 internal requests without it.
@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
-
 import httpx
 
 INTERNAL_HEADER = "X-Qreg-Internal"
@@ -47,14 +45,3 @@ class PeerClient:
         if r.status_code != 200:
             raise PeerError(f"{url}: read-index answered {r.status_code}")
         return int(r.json()["index"])
-
-    async def stream_blob(self, url: str, digest: str) -> AsyncIterator[bytes]:
-        """The bytes of a blob that the peer holds, as they arrive."""
-        try:
-            async with self._client.stream("GET", f"{url}/_internal/blobs/{digest}") as r:
-                if r.status_code != 200:
-                    raise PeerError(f"{url}: blob {digest} answered {r.status_code}")
-                async for chunk in r.aiter_raw(1 << 20):
-                    yield chunk
-        except httpx.HTTPError as e:
-            raise PeerError(f"{url}: {e}") from None

@@ -108,10 +108,10 @@ class Registry:
         return size
 
     def blob_sources(self, digest: str) -> list[str]:
-        """HTTP URLs of the other replicas that hold a blob."""
-        urls = {r.replica_id: r.http_url for r in self.state.replicas()}
-        return [urls[h] for h in self.state.blob_holders(digest)
-                if h != self.replica_id and h in urls]
+        """gRPC addresses of the other replicas that hold a blob."""
+        addresses = {r.replica_id: r.grpc_address for r in self.state.replicas() if r.grpc_address}
+        return [addresses[h] for h in self.state.blob_holders(digest)
+                if h != self.replica_id and h in addresses]
 
     async def manifest(self, repository: str, reference: str) -> Manifest:
         if is_tag(reference):

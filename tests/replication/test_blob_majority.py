@@ -47,3 +47,31 @@ def test_kill_the_receiving_replica_right_after_the_push(tmp_path) -> None:
         assert health["has_quorum"]
     finally:
         cluster.stop()
+
+
+def test_a_replica_lacking_a_blob_streams_it_from_a_holder(tmp_path) -> None:
+    import time
+
+    from tests.images import sha256
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    try:
+        data = os.urandom(3_000_000)
+        digest = sha256(data)
+        r = httpx.post(f"{cluster.urls[0]}/v2/fetch/app/blobs/uploads/", params={"digest": digest},
+                       content=data, timeout=30)
+        assert r.status_code == 201
+        path = os.path.join(cluster.data, "replica-2", "storage", "blobs", "sha256",
+                            digest[7:9], digest[7:])
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path):  # the background copy reaches every replica
+            assert time.monotonic() < deadline, "replica 2 never got its copy"
+            time.sleep(0.05)
+        os.unlink(path)  # replica 2 lost its copy
+        r = httpx.get(f"{cluster.urls[2]}/v2/fetch/app/blobs/{digest}", timeout=30)
+        assert r.status_code == 200 and r.content == data
+        with open(path, "rb") as f:  # fetched over gRPC, verified, and kept
+            assert sha256(f.read()) == digest
+        metrics = httpx.get(f"{cluster.urls[2]}/metrics").text
+        assert 'route="blobs",status="200"' in metrics
+    finally:
+        cluster.stop()

@@ -38,7 +38,8 @@ from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
 from replica.registry import Registry
 from replica.streams import RECEIVED_KEY, FileRangeResponse
-from replica.uploads import UploadSessions
+from replica import upload_proxy
+from replica.uploads import UploadSessions, owner_of
 
 log = logging.getLogger("qreg.replica")
 
@@ -59,6 +60,9 @@ def _session(handler: Handler) -> Handler:
     async def call(registry: Registry, request: Request, name: str, session: str) -> Any:
         if not session:
             return await _no_session(registry, request, name, session)
+        owner = owner_of(session)
+        if owner and owner != registry.replica_id:
+            return await upload_proxy.forward(registry, request, owner)
         return await handler(registry, request, name, session)
     return call
 
@@ -192,7 +196,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         blobs = BlobClient(config.raft_secret)
         registry = app.state.registry = Registry(
             replica_id=config.replica_id, store=store,
-            uploads=UploadSessions(config.path("storage")),
+            uploads=UploadSessions(config.path("storage"), config.replica_id),
             state=state, raft=raft, peers=peers, blobs=blobs)
         app.state.metrics.watch_raft(raft.status)
         registration = asyncio.create_task(registry.register(config.http_url,

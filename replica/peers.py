@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import AsyncIterator
 import httpx
 
 INTERNAL_HEADER = "X-Qreg-Internal"
@@ -45,3 +46,12 @@ class PeerClient:
         if r.status_code != 200:
             raise PeerError(f"{url}: read-index answered {r.status_code}")
         return int(r.json()["index"])
+
+    async def forward(self, method: str, url: str, headers: dict[str, str],
+                      body: AsyncIterator[bytes]) -> httpx.Response:
+        """Carry a client's request to another replica, streaming its body."""
+        try:
+            return await self._client.request(method, url, headers=headers, content=body,
+                                              timeout=httpx.Timeout(600.0, connect=2.0))
+        except httpx.HTTPError as e:
+            raise PeerError(f"{url}: {e}") from None

@@ -6,8 +6,9 @@ Layout under the data directory:
     uploads/<session-id>/data         the bytes received so far
 
 A session survives a restart of the process: its writer re-hashes `data` when it
-is first touched again. Session ids are 32 hex characters, checked before they
-touch a path.
+is first touched again. A session id is `<owner replica id>.<32 hex>`: any
+replica can tell which one holds the bytes. Only the hex part names a
+directory, and it is checked before it touches a path.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from replica.blobstore import BlobWriter
 from replica.errors import BlobUploadUnknown
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
+
+
+def owner_of(session_id: str) -> str:
+    """The replica that opened a session (and holds its bytes)."""
+    return session_id.rsplit(".", 1)[0] if "." in session_id else ""
 # Sessions untouched this long are abandoned: clients restart uploads anyway.
 ABANDONED_AFTER_S = 7 * 24 * 3600
 
@@ -52,15 +58,17 @@ class Upload:
 
 
 class UploadSessions:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, replica_id: str = "") -> None:
+        self._replica_id = replica_id
         self._root = os.path.join(root, "uploads")
         os.makedirs(self._root, exist_ok=True)
         self._open: dict[str, Upload] = {}
         self._purge_abandoned()
 
     def create(self, repository: str) -> Upload:
-        session_id = secrets.token_hex(16)
-        directory = os.path.join(self._root, session_id)
+        local = secrets.token_hex(16)
+        session_id = f"{self._replica_id}.{local}" if self._replica_id else local
+        directory = os.path.join(self._root, local)
         os.makedirs(directory)
         with open(os.path.join(directory, "repository"), "w") as f:
             f.write(repository)
@@ -77,9 +85,10 @@ class UploadSessions:
         return upload
 
     def _load(self, session_id: str) -> Upload | None:
-        if not _SESSION_ID.fullmatch(session_id):
+        local = session_id.rsplit(".", 1)[-1]
+        if not _SESSION_ID.fullmatch(local) or owner_of(session_id) != self._replica_id:
             return None
-        directory = os.path.join(self._root, session_id)
+        directory = os.path.join(self._root, local)
         try:
             with open(os.path.join(directory, "repository")) as f:
                 repository = f.read()

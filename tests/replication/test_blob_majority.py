@@ -75,3 +75,35 @@ def test_a_replica_lacking_a_blob_streams_it_from_a_holder(tmp_path) -> None:
         assert 'route="blobs",status="200"' in metrics
     finally:
         cluster.stop()
+
+
+def test_a_chunked_upload_alternating_between_replicas(tmp_path) -> None:
+    from tests.images import sha256
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    try:
+        data = os.urandom(3 * 1_000_000)
+        chunks = [data[i:i + 1_000_000] for i in range(0, len(data), 1_000_000)]
+        # As a round-robin load balancer would send them: each request to the next replica.
+        urls = [cluster.urls[n % 3] for n in range(6)]
+        r = httpx.post(f"{urls[0]}/v2/rr/app/blobs/uploads/")
+        location = r.headers["Location"]
+        offset = 0
+        for n, chunk in enumerate(chunks, start=1):
+            r = httpx.patch(urls[n] + location, content=chunk, timeout=30, headers={
+                "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
+            assert r.status_code == 202, r.text
+            offset += len(chunk)
+            location = r.headers["Location"]
+            assert r.headers["Range"] == f"0-{offset - 1}"
+        status = httpx.get(urls[4] + location)
+        assert status.status_code == 204 and status.headers["Range"] == f"0-{len(data) - 1}"
+        r = httpx.put(urls[5] + location, params={"digest": sha256(data)}, timeout=30)
+        assert r.status_code == 201, r.text
+        for url in cluster.urls:
+            assert httpx.get(f"{url}/v2/rr/app/blobs/{sha256(data)}", timeout=30).content == data
+        # An unknown session is unknown everywhere, and never bounces between replicas.
+        bogus = location.rsplit("/", 1)[0] + "/replica-1." + "0" * 32
+        r = httpx.get(cluster.urls[0] + bogus)
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+    finally:
+        cluster.stop()

@@ -1,4 +1,4 @@
-"""Raft wiring: the only module that imports pysyncobj.
+"""Raft wiring: with durability.py, the only module that imports pysyncobj.
 
 The rest of the code sees `RaftNode.propose(command) -> Result` and `status()`.
 Each log entry is one serialized `proto.commands.Command`, handed to

@@ -16,12 +16,19 @@ def register(subparsers: Any) -> None:
         "status", help="show every replica: role, term, indexes, lag, health",
         description="Ask one replica for the state of the whole cluster. LAG is how many "
                     "committed entries a replica has yet to apply; LAST CONTACT is how long "
-                    "ago the leader last heard from it.",
+                    "ago the leader last heard from it; BLOBS TO SYNC is what it still lacks "
+                    "of the blobs the cluster holds (it copies them in the background).",
         epilog="example:\n  qreg status --url http://127.0.0.1:5000",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default="http://127.0.0.1:5000", help="any replica's URL")
     p.add_argument("--json", action="store_true", help="print the raw JSON")
     p.set_defaults(func=run)
+
+
+def _missing(member: dict[str, Any]) -> str | None:
+    if member.get("blobs_missing") is None:
+        return None
+    return f'{member["blobs_missing"]} ({member["bytes_missing"] / (1 << 20):.1f} MiB)'
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     rows = [[m["replica_id"], m["url"], m["role"], m["term"], m["commit_index"],
              m["applied_index"], m["lag"], "ok" if m["reachable"] and m["has_quorum"] else
              ("no quorum" if m["reachable"] else "down"),
-             f'{m["last_contact_s"]:.1f}s ago' if m["last_contact_s"] is not None else None]
+             f'{m["last_contact_s"]:.1f}s ago' if m["last_contact_s"] is not None else None,
+             _missing(m)]
             for m in body["replicas"]]
     print(table(["id", "address", "role", "term", "commit", "applied", "lag", "health",
-                 "last contact"], rows))
+                 "last contact", "blobs to sync"], rows))
     return 0 if all(m["reachable"] for m in body["replicas"]) else 1

@@ -183,6 +183,21 @@ class MetadataState:
     def repositories(self, after: str = "", limit: int | None = None) -> list[str]:
         return list(_scan_suffixes(self._env, b"r" + _SEP, after, limit))
 
+    def blobs_missing_from(self, replica_id: str) -> list[tuple[str, int, list[str]]]:
+        """(digest, size, holders) of every blob that `replica_id` does not hold."""
+        prefix = b"b" + _SEP
+        out = []
+        with self._env.begin() as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(prefix):
+                for key, value in cursor:
+                    if not key.startswith(prefix):
+                        break
+                    record = pb.BlobRecord.FromString(value)
+                    if replica_id not in record.replicas:
+                        out.append((key[len(prefix):].decode(), record.size, list(record.replicas)))
+        return out
+
     def replicas(self) -> list[pb.RegisterReplica]:
         with self._env.begin() as txn:
             cursor = txn.cursor()

@@ -26,6 +26,7 @@ from replica.api import backup as backup_api
 from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
 from replica.blob_service import BlobClient, BlobServer
+from replica.blob_sync import BlobSync
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
 from replica.errors import (BlobUploadUnknown, Denied, NameInvalid, RegistryError,
@@ -143,8 +144,10 @@ async def _health(request: Request) -> Response:
     leader = registry.raft.leader_address()
     status["leader"] = (registry.replica_id_of(leader) or leader) if leader else None
     can_write = status["has_quorum"] and leader is not None
+    sync: BlobSync = request.app.state.blob_sync
     body = {"replica_id": registry.replica_id, "pid": os.getpid(), **status,
-            "last_contact_s": registry.raft.last_contact()}
+            "last_contact_s": registry.raft.last_contact(),
+            "blobs_missing": sync.missing_blobs, "bytes_missing": sync.missing_bytes}
     return JSONResponse(body, status_code=200 if can_write else 503)
 
 
@@ -201,11 +204,14 @@ def create_app(config: ReplicaConfig) -> Starlette:
         app.state.metrics.watch_raft(raft.status)
         registration = asyncio.create_task(registry.register(config.http_url,
                                                              config.grpc_address))
+        sync = app.state.blob_sync = BlobSync(registry)
+        syncing = asyncio.create_task(sync.run())
         log.info("replica %s ready", config.replica_id)
         try:
             yield
         finally:
             registration.cancel()
+            syncing.cancel()
             await peers.close()
             blobs.close()
             if blob_server is not None:

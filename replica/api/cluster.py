@@ -44,5 +44,7 @@ async def list_replicas(request: Request) -> JSONResponse:
             "lag": leader_commit - applied if applied is not None else None,
             "has_quorum": view.get("has_quorum"),
             "last_contact_s": contact.get(member.raft_address),
+            "blobs_missing": view.get("blobs_missing"),
+            "bytes_missing": view.get("bytes_missing"),
         })
     return JSONResponse({"answered_by": registry.replica_id, "replicas": replicas})

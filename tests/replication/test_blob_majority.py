@@ -107,3 +107,32 @@ def test_a_chunked_upload_alternating_between_replicas(tmp_path) -> None:
         assert r.status_code == 404 and r.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
     finally:
         cluster.stop()
+
+
+def test_a_returning_replica_syncs_every_blob_in_the_background(tmp_path) -> None:
+    import time
+
+    from tests.images import sha256
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    try:
+        cluster.sigkill(2)
+        blobs = [os.urandom(500_000 + n) for n in range(6)]
+        for data in blobs:  # acknowledged by replicas 0 and 1: a majority
+            r = httpx.post(f"{cluster.urls[0]}/v2/sync/app/blobs/uploads/",
+                           params={"digest": sha256(data)}, content=data, timeout=30)
+            assert r.status_code == 201
+        cluster.restart(2)
+        deadline = time.monotonic() + 30
+        while True:  # no pull asks for them: the sync brings them
+            paths = [os.path.join(cluster.data, "replica-2", "storage", "blobs", "sha256",
+                                  sha256(d)[7:9], sha256(d)[7:]) for d in blobs]
+            health = httpx.get(cluster.urls[2] + "/health").json()
+            if all(os.path.exists(p) for p in paths) and health["blobs_missing"] == 0:
+                break
+            assert time.monotonic() < deadline, f"not synced: {health}"
+            time.sleep(0.2)
+        for data, path in zip(blobs, paths):
+            with open(path, "rb") as f:
+                assert f.read() == data
+    finally:
+        cluster.stop()

@@ -44,7 +44,15 @@ def test_five_replicas_tolerate_two_failures(tmp_path) -> None:
         cluster.leader(among=alive, excluding=leader)
         written = {}
         for n, i in enumerate(alive * 3):
-            written[f"t{n}"] = push_image(cluster.urls[i], "five/app", f"t{n}", f"five{n}", timeout=30).digest
+            deadline = time.monotonic() + 20
+            while True:  # as clients do, retry a 503 (a further election may follow the kill)
+                try:
+                    written[f"t{n}"] = push_image(cluster.urls[i], "five/app", f"t{n}",
+                                                  f"five{n}", timeout=30).digest
+                    break
+                except httpx.HTTPStatusError as e:
+                    assert e.response.status_code == 503 and time.monotonic() < deadline, e
+                    time.sleep(0.2)
         for i in doomed:
             cluster.restart(i)
         wait_converged(cluster, list(range(5)))

@@ -1,0 +1,78 @@
+"""Background blob sync: bring every blob the cluster holds to this replica.
+
+A replica that was down while blobs were pushed, or that just joined, holds
+fewer blobs than the metadata lists. Every few seconds this task asks the state
+which blobs it lacks, fetches them from holders over gRPC (two at a time),
+verifies and commits each, and records itself as a holder. It serves pulls
+meanwhile: a pull of a missing blob fetches it on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from proto import commands_pb2 as pb
+from replica.blob_service import PeerFetchError
+from replica.errors import RegistryError
+from replica.registry import Registry
+
+log = logging.getLogger("qreg.blob_sync")
+
+
+class BlobSync:
+    def __init__(self, registry: Registry, interval: float = 2.0, parallel: int = 2) -> None:
+        self._registry = registry
+        self._interval = interval
+        self._parallel = asyncio.Semaphore(parallel)
+        self.missing_blobs = 0
+        self.missing_bytes = 0
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.sync_once()
+            await asyncio.sleep(self._interval)
+
+    async def sync_once(self) -> None:
+        registry = self._registry
+        if not registry.raft.has_peers or registry.blobs is None:
+            return
+        # A scan of every blob record: off the event loop.
+        missing = await asyncio.to_thread(registry.state.blobs_missing_from, registry.replica_id)
+        self.missing_blobs = len(missing)
+        self.missing_bytes = sum(size for _, size, _ in missing)
+        await asyncio.gather(*(self._copy(digest, size) for digest, size, _ in missing))
+
+    async def _copy(self, digest: str, size: int) -> None:
+        registry = self._registry
+        async with self._parallel:
+            if registry.store.stat(digest) != size:
+                if not await self._fetch(digest):
+                    return
+            try:
+                await registry.propose(pb.Command(link_blob=pb.LinkBlob(
+                    digest=digest, size=size, replica_id=registry.replica_id)))
+            except RegistryError as e:
+                log.info("recording the copy of %s waits: %s", digest, e)
+                return
+            self.missing_blobs = max(self.missing_blobs - 1, 0)
+            self.missing_bytes = max(self.missing_bytes - size, 0)
+
+    async def _fetch(self, digest: str) -> bool:
+        registry = self._registry
+        for address in registry.blob_sources(digest):
+            writer = registry.store.writer()
+            try:
+                async for chunk in registry.blobs.fetch_async(address, digest):  # type: ignore[union-attr]
+                    await asyncio.to_thread(writer.write, chunk)
+                await asyncio.to_thread(registry.store.commit, writer, digest)
+                return True
+            except (PeerFetchError, RegistryError) as e:
+                writer.discard()
+                log.warning("syncing %s from %s failed: %s", digest, address, e)
+            except BaseException:
+                writer.discard()
+                raise
+        return False

@@ -73,8 +73,8 @@ def extract_lmdb(f: BinaryIO, directory: str) -> None:
         os.fsync(out.fileno())
 
 
-def backup_to(fd_path: str, state: MetadataState, cluster: list[str]) -> int:
-    """Write a consistent backup of a live state to `fd_path`; returns its applied index.
+def backup_to(path: str, state: MetadataState, cluster: list[str]) -> int:
+    """Write a consistent backup of a live state to `path`; returns its applied index.
 
     LMDB's copy runs in one read transaction, so it is consistent; the applied
     index is read back from the copy itself, not from the live state that kept moving.
@@ -89,7 +89,7 @@ def backup_to(fd_path: str, state: MetadataState, cluster: list[str]) -> int:
             os.close(fd)
         copy = MetadataState(copy_dir)
         try:
-            applied = write_at_applied(fd_path, copy, cluster)
+            applied = write_at_applied(path, copy, cluster)
         finally:
             copy.close()
     return applied

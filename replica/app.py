@@ -29,12 +29,12 @@ from replica.blob_service import BlobClient, BlobServer
 from replica.blob_sync import BlobSync
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
-from replica.errors import (BlobUploadUnknown, Denied, NameInvalid, RegistryError,
+from replica.errors import (BlobUploadUnknown, NameInvalid, RegistryError,
                             Unavailable, Unsupported)
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
 from replica.names import check_name
-from replica.peers import INTERNAL_HEADER, PeerClient, internal_token, is_internal
+from replica.peers import PeerClient, internal_token, require_internal
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
 from replica.registry import Registry
@@ -151,17 +151,12 @@ async def _health(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if can_write else 503)
 
 
-def _internal(request: Request) -> Registry:
-    if not is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
-        raise Denied("internal endpoint: cluster credentials required")
-    return _registry(request)
-
-
 async def _read_index(request: Request) -> Response:
     try:
-        registry = _internal(request)
+        require_internal(request)
     except RegistryError as e:
         return e.response()
+    registry = _registry(request)
     try:
         index = await registry.leader_read_index()
     except NoQuorum as e:

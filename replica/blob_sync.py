@@ -14,8 +14,8 @@ import contextlib
 import logging
 
 from proto import commands_pb2 as pb
-from replica.blob_service import PeerFetchError
 from replica.errors import RegistryError
+from replica.peer_fetch import copy_from_holders
 from replica.registry import Registry
 
 log = logging.getLogger("qreg.blob_sync")
@@ -49,7 +49,7 @@ class BlobSync:
         registry = self._registry
         async with self._parallel:
             if registry.store.stat(digest) != size:
-                if not await self._fetch(digest):
+                if await copy_from_holders(registry, digest) is None:
                     return
             try:
                 await registry.propose(pb.Command(link_blob=pb.LinkBlob(
@@ -59,20 +59,3 @@ class BlobSync:
                 return
             self.missing_blobs = max(self.missing_blobs - 1, 0)
             self.missing_bytes = max(self.missing_bytes - size, 0)
-
-    async def _fetch(self, digest: str) -> bool:
-        registry = self._registry
-        for address in registry.blob_sources(digest):
-            writer = registry.store.writer()
-            try:
-                async for chunk in registry.blobs.fetch_async(address, digest):  # type: ignore[union-attr]
-                    await asyncio.to_thread(writer.write, chunk)
-                await asyncio.to_thread(registry.store.commit, writer, digest)
-                return True
-            except (PeerFetchError, RegistryError) as e:
-                writer.discard()
-                log.warning("syncing %s from %s failed: %s", digest, address, e)
-            except BaseException:
-                writer.discard()
-                raise
-        return False

@@ -21,11 +21,30 @@ from replica.registry import Registry
 log = logging.getLogger("qreg.peer_fetch")
 
 
+async def copy_from_holders(registry: Registry, digest: str) -> int | None:
+    """Copy a blob from the first holder that sends it whole into the local store;
+    its size, or None when no holder could (no client waits on these bytes)."""
+    for address in registry.blob_sources(digest):
+        writer = registry.store.writer()
+        try:
+            async for chunk in registry.blobs.fetch_async(address, digest):  # type: ignore[union-attr]
+                await asyncio.to_thread(writer.write, chunk)
+            return int(await asyncio.to_thread(registry.store.commit, writer, digest))
+        except (PeerFetchError, RegistryError) as e:
+            writer.discard()
+            log.warning("copying %s from %s failed: %s", digest, address, e)
+        except BaseException:
+            writer.discard()
+            raise
+    return None
+
+
 async def fetch_to_disk(registry: Registry, repository: str, digest: str) -> None:
-    """Copy a blob from a peer into the local store (no client waiting on the bytes)."""
-    response = PeerBlobResponse(registry, repository, digest, {})
-    async for _ in response.chunks():
-        pass
+    """Copy a blob that only peers hold, then record this replica as a holder."""
+    size = await copy_from_holders(registry, digest)
+    if size is None:
+        raise BlobUnknown("no replica that holds this blob answered", detail={"digest": digest})
+    await registry.link_blob(repository, digest, size)
 
 
 class PeerBlobResponse:

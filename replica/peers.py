@@ -10,6 +10,9 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator
 import httpx
+from starlette.requests import Request
+
+from replica.errors import Denied
 
 INTERNAL_HEADER = "X-Qreg-Internal"
 
@@ -22,6 +25,12 @@ def internal_token(secret: str | None) -> str | None:
 
 def is_internal(token: str | None, header: str | None) -> bool:
     return bool(token) and header is not None and hmac.compare_digest(token, header)
+
+
+def require_internal(request: Request) -> None:
+    """Refuse a request that lacks the cluster's credentials (DENIED)."""
+    if not is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
+        raise Denied("cluster credentials required")
 
 
 class PeerError(Exception):

@@ -11,15 +11,17 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from consensus import snapshot
-from replica.errors import Denied
-from replica.peers import INTERNAL_HEADER, is_internal
+from replica.errors import RegistryError
+from replica.peers import require_internal
 from replica.registry import Registry
 
 
 async def download(request: Request) -> Response:
     # Until accounts exist, the cluster secret is the credential.
-    if not is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
-        return Denied("backups need the cluster's credentials").response()
+    try:
+        require_internal(request)
+    except RegistryError as e:
+        return e.response()
     registry: Registry = request.app.state.registry
     await registry.fresh()
     fd, path = tempfile.mkstemp(prefix="backup-", dir=os.path.dirname(registry.state.path))

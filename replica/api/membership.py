@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from consensus import NoQuorum
 from proto import commands_pb2 as pb
 from replica.errors import Denied, ManifestInvalid, NameUnknown, RegistryError, Unavailable
-from replica.peers import INTERNAL_HEADER, is_internal
+from replica.peers import require_internal
 from replica.registry import Registry
 
 _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
@@ -54,8 +54,7 @@ async def _until_committed(change: Callable[[], Awaitable[None]], seconds: float
 
 
 def _internal(request: Request) -> Registry:
-    if not is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
-        raise Denied("cluster credentials required")
+    require_internal(request)
     return request.app.state.registry  # type: ignore[no-any-return]
 
 

@@ -51,24 +51,33 @@ class _Servicer(rpc.BlobTransferServicer):
             raise  # unreachable: abort raises
 
     def Push(self, requests: Iterator[pb.PushChunk], context: grpc.ServicerContext) -> pb.PushResult:  # noqa: N802
+        """The digest comes with the first message (a committed blob) or the last (a
+        mirror of a blob still being received); a stream ending without one is discarded."""
         self._authorize(context)
         first = next(requests, None)
         if first is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty push")
-        digest = self._digest(first.digest, context)
-        if self._store.stat(digest) == first.size:
+        if first.digest and self._store.stat(self._digest(first.digest, context)) == first.size:
             return pb.PushResult(replica_id=self._replica_id)
+        digest, size = first.digest, first.size
         writer = self._store.writer()
         try:
             writer.write(first.data)
             for chunk in requests:
                 writer.write(chunk.data)
+                if chunk.digest:
+                    digest, size = chunk.digest, chunk.size
         except BaseException:
             writer.discard()
             raise
+        if not digest:
+            writer.discard()
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the push ended without a digest")
         try:
-            self._store.commit(writer, digest, first.size)  # verifies, fsyncs, renames
+            check_digest(digest)
+            self._store.commit(writer, digest, size)  # verifies, fsyncs, renames
         except RegistryError as e:
+            writer.discard()  # a no-op when commit already discarded it
             context.abort(grpc.StatusCode.DATA_LOSS, f"{e.code}: {e.message}")
         return pb.PushResult(replica_id=self._replica_id)
 
@@ -91,7 +100,7 @@ class _Servicer(rpc.BlobTransferServicer):
 
 class BlobServer:
     def __init__(self, address: str, store: BlobStore, replica_id: str, secret: str | None) -> None:
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=_OPTIONS)
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=_OPTIONS)
         rpc.add_BlobTransferServicer_to_server(
             _Servicer(store, replica_id, internal_token(secret)), self._server)
         if self._server.add_insecure_port(address) == 0:
@@ -136,6 +145,10 @@ class BlobClient:
                         return
         result = self._stub(address).Push(chunks(), metadata=self._metadata, timeout=timeout)
         return str(result.replica_id)
+
+    def push_stream(self, address: str, messages: Iterator[pb.PushChunk]) -> grpc.Future:
+        """Start a Push fed by `messages`; the future holds the PushResult."""
+        return self._stub(address).Push.future(messages, metadata=self._metadata)
 
     def fetch(self, address: str, digest: str, timeout: float = 600) -> Iterator[bytes]:
         for chunk in self._stub(address).Fetch(pb.FetchRequest(digest=digest),

@@ -12,10 +12,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import grpc
+
 from consensus import Manifest, MetadataState, NoQuorum, RaftNode
 from proto import commands_pb2 as pb
 from replica import manifests
 from replica.blobstore import BlobStore
+from replica.blob_mirror import PeerMirror
 from replica.blob_service import BlobClient
 from replica.errors import (BlobUnknown, DigestInvalid, ManifestUnknown, NameUnknown,
                             RegistryError, Unavailable, from_code)
@@ -152,19 +155,34 @@ class Registry:
             repository=repository, digest=digest, size=size, replica_id=self.replica_id,
             holders=holders or [])))
 
-    async def store_durably(self, repository: str, digest: str, size: int) -> None:
+    def _blob_peers(self) -> list[pb.RegisterReplica]:
+        members = set(self.raft.members())
+        return [r for r in self.state.replicas() if r.replica_id != self.replica_id
+                and r.raft_address in members and r.grpc_address]
+
+    def mirror(self) -> PeerMirror | None:
+        """A mirror streaming an incoming blob to every peer, or None when alone."""
+        peers = self._blob_peers()
+        if self.blobs is None or not peers:
+            return None
+        return PeerMirror(self.blobs, {p.replica_id: p.grpc_address for p in peers})
+
+    async def store_durably(self, repository: str, digest: str, size: int,
+                            mirror: PeerMirror | None = None) -> None:
         """Link a blob this replica just committed, once a majority holds it durably.
 
-        Peers get it over gRPC at once; the link waits for as many as make a
-        majority with this replica, the other copies finish in the background.
+        Peers that mirrored the upload only have to commit; others get the file
+        over gRPC now. The link waits for as many as make a majority with this
+        replica; the other copies finish in the background.
         """
-        holders = await self.replicas_holding(digest, size)
+        holders = await self.replicas_holding(digest, size, mirror)
         await self.link_blob(repository, digest, size, holders)
 
-    async def replicas_holding(self, digest: str, size: int) -> list[str]:
+    async def replicas_holding(self, digest: str, size: int,
+                               mirror: PeerMirror | None = None) -> list[str]:
+        streams = mirror.finish(digest, size) if mirror is not None else {}
         members = set(self.raft.members())
-        peers = [r for r in self.state.replicas() if r.replica_id != self.replica_id
-                 and r.raft_address in members and r.grpc_address]
+        peers = self._blob_peers()
         needed = len(members) // 2  # a majority, counting this replica
         if needed == 0:
             return []
@@ -174,12 +192,12 @@ class Registry:
         if self.blobs is None or len(peers) < needed:
             raise Unavailable(f"a blob needs {needed} other replicas and {len(peers)} are known",
                               headers={"Retry-After": "1"})
-        path = self.store.path(digest)  # type: ignore[attr-defined]
         # A paused peer accepts the connection and never answers: bound the wait by
         # what a slow but healthy peer needs (fsynced disk writes at 50 MiB/s or better).
-        deadline = 5.0 + size / (50 << 20)
-        pushes = [asyncio.ensure_future(asyncio.to_thread(
-            self.blobs.push, peer.grpc_address, digest, size, path, deadline)) for peer in peers]
+        deadline = time.monotonic() + 5.0 + size / (50 << 20)
+        pushes = [asyncio.ensure_future(self._copy_to(peer, digest, size, deadline,
+                                                      streams.get(peer.replica_id)))
+                  for peer in peers]
         holders: list[str] = []
         failures = 0
         for next_done in asyncio.as_completed(pushes):
@@ -199,6 +217,26 @@ class Registry:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return holders
+
+    async def _copy_to(self, peer: pb.RegisterReplica, digest: str, size: int, deadline: float,
+                       mirrored: grpc.Future | None) -> str:
+        """The peer's replica id once it holds the blob: from its mirror, else by a push.
+        Both share one deadline (time.monotonic())."""
+        assert self.blobs is not None
+        if mirrored is not None:
+            try:
+                result = await asyncio.to_thread(mirrored.result, deadline - time.monotonic())
+                return str(result.replica_id)
+            except Exception as e:  # noqa: BLE001 - any failure: send the committed file
+                mirrored.cancel()
+                log.warning("mirroring %s to %s failed, sending the file: %s",
+                            digest, peer.replica_id, e)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"{peer.replica_id} did not store {digest} in time")
+        path = self.store.path(digest)  # type: ignore[attr-defined]
+        return await asyncio.to_thread(self.blobs.push, peer.grpc_address, digest, size, path,
+                                       left)
 
     async def _record_late_copies(self, pushes: list[asyncio.Future[str]], digest: str,
                                   size: int) -> None:

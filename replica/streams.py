@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
+from replica.blob_mirror import PeerMirror
 from replica.blobstore import BlobWriter
 from replica.errors import BlobUploadInvalid
 
@@ -20,12 +22,15 @@ READ_CHUNK = 1 << 20
 RECEIVED_KEY = "qreg.received_bytes"
 
 
-async def receive_into(request: Request, writer: BlobWriter) -> int:
-    """Append the request body to `writer`; returns the number of bytes received.
+async def receive_into(request: Request, writer: BlobWriter,
+                       mirror: PeerMirror | None = None) -> int:
+    """Append the request body to `writer` (and hand it to `mirror`'s peers first);
+    returns the number of bytes received.
 
     Hashing and writing run in a worker thread (hashlib and os.write release the
     GIL) while the event loop gathers the next batch.
     """
+    write = writer.write if mirror is None else _mirrored(writer, mirror)
     received = 0
     pending: asyncio.Future[Any] | None = None
     buffer = bytearray()
@@ -38,7 +43,7 @@ async def receive_into(request: Request, writer: BlobWriter) -> int:
             if len(buffer) >= _BATCH:
                 if pending is not None:
                     await pending
-                pending = asyncio.ensure_future(asyncio.to_thread(writer.write, bytes(buffer)))
+                pending = asyncio.ensure_future(asyncio.to_thread(write, bytes(buffer)))
                 buffer.clear()
     except ClientDisconnect:
         if pending is not None:
@@ -48,9 +53,20 @@ async def receive_into(request: Request, writer: BlobWriter) -> int:
     if pending is not None:
         await pending
     if buffer:
-        await asyncio.to_thread(writer.write, bytes(buffer))
+        await asyncio.to_thread(write, bytes(buffer))
     request.scope[RECEIVED_KEY] = request.scope.get(RECEIVED_KEY, 0) + received
     return received
+
+
+def _mirrored(writer: BlobWriter, mirror: PeerMirror) -> Callable[[bytes], None]:
+    def write(data: bytes) -> None:
+        mirror.write(data)  # queued for the peers, so they work while the local disk does
+        try:
+            writer.write(data)
+        except BaseException:
+            mirror.abort()  # the peers would hold bytes the local copy lacks
+            raise
+    return write
 
 
 class FileRangeResponse:

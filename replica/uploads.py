@@ -20,6 +20,7 @@ import secrets
 import shutil
 import time
 
+from replica.blob_mirror import PeerMirror
 from replica.blobstore import BlobWriter
 from replica.errors import BlobUploadUnknown
 
@@ -40,6 +41,8 @@ class Upload:
         self.directory = directory
         self.lock = asyncio.Lock()
         self._writer: BlobWriter | None = None
+        # Streams the session's bytes to peers as they arrive (see blob_mirror.py).
+        self.mirror: PeerMirror | None = None
 
     @property
     def writer(self) -> BlobWriter:
@@ -101,6 +104,8 @@ class UploadSessions:
     def remove(self, upload: Upload) -> None:
         """Forget a finished or cancelled session and its bytes."""
         self._open.pop(upload.id, None)
+        if upload.mirror is not None:
+            upload.mirror.abort()
         if upload._writer is not None:
             upload._writer.close()
         shutil.rmtree(upload.directory, ignore_errors=True)

@@ -8,6 +8,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from replica.blob_mirror import PeerMirror
 from replica.errors import BlobUploadInvalid, DigestInvalid, RangeInvalid
 from replica.handlers.common import API_HEADERS
 from replica.names import check_digest, check_name
@@ -43,13 +44,17 @@ async def start(registry: Registry, request: Request, name: str) -> Response:
     if digest:
         check_digest(digest)
         writer = registry.store.writer()
+        mirror = registry.mirror()
         try:
-            await receive_into(request, writer)
+            await receive_into(request, writer, mirror)
+            size = await asyncio.to_thread(registry.store.commit, writer, digest,
+                                           _content_length(request))
         except BaseException:
             writer.discard()
+            if mirror is not None:
+                mirror.abort()
             raise
-        size = await asyncio.to_thread(registry.store.commit, writer, digest, _content_length(request))
-        await registry.store_durably(name, digest, size)
+        await registry.store_durably(name, digest, size, mirror)
         return _created(name, digest)
     upload = registry.uploads.create(name)
     return Response(status_code=202, headers=_session_headers(name, upload))
@@ -69,7 +74,7 @@ async def patch(registry: Registry, request: Request, name: str, session_id: str
                 raise RangeInvalid("chunk does not start where the upload ends",
                                    headers=_session_headers(name, upload))
         before = upload.size
-        received = await receive_into(request, upload.writer)
+        received = await receive_into(request, upload.writer, _mirror_of(registry, upload))
         expected = _content_length(request)
         if expected is not None and received != expected:
             raise BlobUploadInvalid("body shorter than Content-Length",
@@ -88,13 +93,18 @@ async def put(registry: Registry, request: Request, name: str, session_id: str) 
         raise DigestInvalid("the digest query parameter is required to finish an upload")
     check_digest(digest)
     async with upload.lock:
-        await receive_into(request, upload.writer)
+        mirror = _mirror_of(registry, upload)
+        await receive_into(request, upload.writer, mirror)
         try:
             size = await asyncio.to_thread(registry.store.commit, upload.writer, digest)
-        finally:
-            # A failed digest check discards the bytes, so the session is over either way.
+        except BaseException:
+            # A failed digest check discards the bytes: the session is over, and
+            # removing it aborts its mirror.
             registry.uploads.remove(upload)
-        await registry.store_durably(name, digest, size)
+            raise
+        upload.mirror = None  # handed over to store_durably
+        registry.uploads.remove(upload)
+        await registry.store_durably(name, digest, size, mirror)
     return _created(name, digest)
 
 
@@ -108,6 +118,14 @@ async def cancel(registry: Registry, request: Request, name: str, session_id: st
     async with upload.lock:
         registry.uploads.remove(upload)
     return Response(status_code=204, headers=API_HEADERS)
+
+
+def _mirror_of(registry: Registry, upload: Upload) -> PeerMirror | None:
+    """The session's mirror to peers, started with its first bytes (a session resumed
+    after a restart has none: its blob is sent to peers once committed)."""
+    if upload.mirror is None and upload.size == 0:
+        upload.mirror = registry.mirror()
+    return upload.mirror
 
 
 def _content_length(request: Request) -> int | None:

@@ -32,6 +32,18 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=backup)
 
     p = subparsers.add_parser(
+        "scrub", help="re-hash every blob of a replica now and repair corrupt ones",
+        description="Ask a running replica to re-hash every blob it holds, as its scheduled "
+                    "scrub does ([scrub] interval_s), and wait for the report. A blob whose "
+                    "bytes no longer match its digest is moved to storage/corrupt/ and copied "
+                    "again from a replica with a good copy.",
+        epilog="example:\n  qreg scrub --config ./data/replica-1/replica.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=_DEFAULT_CONFIG,
+                   help=f"the replica's config: its URL and the cluster secret (default {_DEFAULT_CONFIG})")
+    p.set_defaults(func=scrub)
+
+    p = subparsers.add_parser(
         "restore", help="create a fresh cluster's data directories from a backup",
         description="Lay out DATA/replica-0 … replica-N-1 for a new local cluster whose "
                     "metadata starts as the backup's; then start it with qreg up. Refuses "
@@ -59,6 +71,28 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", default="./data", help="the directory holding DATA/REPLICA_ID")
     p.add_argument("--config", help="the surviving replica's config file, instead of --replica-id")
     p.set_defaults(func=emergency_repair)
+
+
+def scrub(args: argparse.Namespace) -> int:
+    if not configfile.read(args.config):
+        return fail("scrub", f"cannot read {args.config}")
+    url, secret = configfile.member(args.config)
+    print(f"scrubbing {url} (this re-reads every blob it holds) ...", file=sys.stderr)
+    try:
+        r = httpx.post(f"{url}/api/v0/scrub", timeout=None,
+                       headers={INTERNAL_HEADER: internal_token(secret) or ""})
+    except httpx.HTTPError as e:
+        return fail("scrub", f"cannot reach {url}: {e}")
+    if r.status_code != 200:
+        return fail("scrub", f"{url} answered {r.status_code}: {r.text[:200]}")
+    report = r.json()
+    print(f"checked {report['checked']} blobs ({report['bytes'] / (1 << 20):.1f} MiB) in "
+          f"{report['seconds']} s: {len(report['corrupt'])} corrupt, "
+          f"{len(report['repaired'])} repaired")
+    for digest in report["corrupt"]:
+        state = "repaired" if digest in report["repaired"] else "NOT REPAIRED: no good copy"
+        print(f"  {digest}  {state}")
+    return 0 if len(report["corrupt"]) == len(report["repaired"]) else 1
 
 
 def backup(args: argparse.Namespace) -> int:

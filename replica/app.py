@@ -27,6 +27,7 @@ from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
 from replica.blob_service import BlobClient, BlobServer
 from replica.blob_sync import BlobSync
+from replica.scrub import Scrubber
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
 from replica.errors import (BlobUploadUnknown, NameInvalid, RegistryError,
@@ -151,6 +152,16 @@ async def _health(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if can_write else 503)
 
 
+async def _scrub(request: Request) -> Response:
+    """Re-hash every local blob now, repairing corrupt ones; answers with the report."""
+    try:
+        require_internal(request)  # until accounts exist, the cluster secret is the credential
+    except RegistryError as e:
+        return e.response()
+    report = await request.app.state.scrubber.scrub_once()
+    return JSONResponse(report.as_json())
+
+
 async def _read_index(request: Request) -> Response:
     try:
         require_internal(request)
@@ -201,12 +212,16 @@ def create_app(config: ReplicaConfig) -> Starlette:
                                                              config.grpc_address))
         sync = app.state.blob_sync = BlobSync(registry)
         syncing = asyncio.create_task(sync.run())
+        scrubber = app.state.scrubber = Scrubber(registry, app.state.metrics,
+                                                 config.scrub_interval_s, config.scrub_rate_mib_s)
+        scrubbing = asyncio.create_task(scrubber.run())
         log.info("replica %s ready", config.replica_id)
         try:
             yield
         finally:
             registration.cancel()
             syncing.cancel()
+            scrubbing.cancel()
             await peers.close()
             blobs.close()
             if blob_server is not None:
@@ -225,6 +240,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/api/v0/replicas", cluster_api.list_replicas, methods=["GET"]),
         Route("/api/v0/backup", backup_api.download, methods=["GET"]),
+        Route("/api/v0/scrub", _scrub, methods=["POST"]),
         Route("/api/v0/join", membership_api.join, methods=["POST"]),
         Route("/api/v0/members", membership_api.add_member, methods=["POST"]),
         Route("/api/v0/snapshot", membership_api.snapshot, methods=["GET"]),

@@ -47,6 +47,9 @@ class ReplicaConfig:
     # lost in a power cut of a majority, and a replica may vote twice in one term.
     raft_unsafe_skip_fsync: bool = False
     log_level: str = "info"
+    # Every replica re-hashes its blobs this often (seconds; 0: never) at this pace.
+    scrub_interval_s: float = 86400.0
+    scrub_rate_mib_s: float = 200.0
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.data_dir, *parts)
@@ -65,6 +68,8 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("raft", "peers"): ("raft_peers", tuple),
     ("raft", "secret"): ("raft_secret", str),
     ("raft", "unsafe_skip_fsync"): ("raft_unsafe_skip_fsync", bool),
+    ("scrub", "interval_s"): ("scrub_interval_s", float),
+    ("scrub", "rate_mib_s"): ("scrub_rate_mib_s", float),
 }
 _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 
@@ -106,6 +111,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
             [(config.grpc_address, "grpc.address")] if config.grpc_address else []):
         if not _ADDRESS.fullmatch(address):
             raise ConfigError(f"{key}: {address!r} is not host:port")
+    if config.scrub_rate_mib_s <= 0:
+        raise ConfigError(f"scrub.rate_mib_s: must be above 0 (got {config.scrub_rate_mib_s})")
     if not 0 < config.http_port < 65536:
         raise ConfigError(f"http.port: {config.http_port} is not a TCP port")
     return config
@@ -127,6 +134,8 @@ def _coerce(section: str, key: str, value: Any) -> Any:
             return tuple(str(v) for v in value)
         if kind is int and isinstance(value, str):
             return int(value)
+        if kind is float and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return float(value)
         if kind is bool and isinstance(value, str):
             if value.lower() not in ("true", "false", "1", "0"):
                 raise ValueError("expected true or false")

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -41,6 +41,19 @@ class Metrics:
         self.blob_bytes_received = Counter("qreg_blob_bytes_received",
                                            "Blob bytes received from clients",
                                            registry=self.registry)
+        self.scrub_blobs = Counter("qreg_scrub_blobs_checked", "Blobs re-hashed by the scrub",
+                                   registry=self.registry)
+        self.scrub_bytes = Counter("qreg_scrub_bytes_checked", "Bytes re-hashed by the scrub",
+                                   registry=self.registry)
+        self.scrub_corrupt = Counter("qreg_scrub_corrupt_blobs",
+                                     "Blobs whose bytes no longer matched their digest",
+                                     registry=self.registry)
+        self.scrub_repaired = Counter("qreg_scrub_repaired_blobs",
+                                      "Corrupt blobs replaced by a good copy from a peer",
+                                      registry=self.registry)
+        self.scrub_completed = Gauge("qreg_scrub_last_completed_timestamp_seconds",
+                                     "When the last scrub ended (Unix time)",
+                                     registry=self.registry)
 
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 

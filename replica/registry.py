@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -111,10 +112,13 @@ class Registry:
         return size
 
     def blob_sources(self, digest: str) -> list[str]:
-        """gRPC addresses of the other replicas that hold a blob."""
+        """gRPC addresses of the other replicas that hold a blob, in random order:
+        load spreads, and a holder with a bad copy is not always tried first."""
         addresses = {r.replica_id: r.grpc_address for r in self.state.replicas() if r.grpc_address}
-        return [addresses[h] for h in self.state.blob_holders(digest)
-                if h != self.replica_id and h in addresses]
+        sources = [addresses[h] for h in self.state.blob_holders(digest)
+                   if h != self.replica_id and h in addresses]
+        random.shuffle(sources)
+        return sources
 
     async def manifest(self, repository: str, reference: str) -> Manifest:
         if is_tag(reference):

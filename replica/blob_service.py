@@ -20,7 +20,7 @@ import grpc
 from proto import blobs_pb2 as pb
 from proto import blobs_pb2_grpc as rpc
 from replica.blobstore import BlobStore
-from replica.errors import RegistryError
+from replica.errors import RegistryError, StorageFull
 from replica.names import check_digest
 from replica.peers import internal_token, is_internal
 
@@ -67,6 +67,10 @@ class _Servicer(rpc.BlobTransferServicer):
                 writer.write(chunk.data)
                 if chunk.digest:
                     digest, size = chunk.digest, chunk.size
+        except StorageFull as e:
+            writer.discard()
+            log.warning("refused a blob from a peer: %s", e.message)
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, e.message)
         except BaseException:
             writer.discard()
             raise

@@ -13,12 +13,13 @@ directory fsynced. A crash at any point leaves either no blob or a whole one.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
-from replica.errors import DigestInvalid, SizeInvalid
+from replica.errors import DigestInvalid, SizeInvalid, StorageFull
 from replica.names import new_hasher
 
 
@@ -34,6 +35,7 @@ class BlobWriter:
         self._hasher = new_hasher(algorithm + ":")
         self.size = 0
         self._unsynced = 0
+        self.failed: OSError | None = None
         exists = os.path.exists(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if exists:
@@ -47,18 +49,26 @@ class BlobWriter:
                 self.size += len(chunk)
 
     def write(self, data: bytes | memoryview) -> None:
+        """Hash and append. After a failed write (a full disk) the writer only hashes:
+        `digest` still checks what passed through, and `commit` refuses the file."""
         self._hasher.update(data)
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
         self.size += len(data)
-        self._unsynced += len(data)
-        if self._unsynced >= _SYNC_EVERY:
-            # Flush as we go, while the network keeps the event loop busy, so the
-            # fsync that makes the blob durable at commit has little left to do.
-            os.fdatasync(self._fd)
-            self._unsynced = 0
+        if self.failed is not None:
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            self._unsynced += len(data)
+            if self._unsynced >= _SYNC_EVERY:
+                # Flush as we go, while the network keeps the event loop busy, so the
+                # fsync that makes the blob durable at commit has little left to do.
+                os.fdatasync(self._fd)
+                self._unsynced = 0
+        except OSError as e:
+            self.failed = e
+            raise _storage_error(e) from e
 
     def digest(self, algorithm: str) -> str:
         if algorithm == self._algorithm:
@@ -71,7 +81,12 @@ class BlobWriter:
         return f"{algorithm}:{hasher.hexdigest()}"
 
     def sync(self) -> None:
-        os.fsync(self._fd)
+        if self.failed is not None:
+            raise _storage_error(self.failed)
+        try:
+            os.fsync(self._fd)
+        except OSError as e:
+            raise _storage_error(e) from e
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -144,8 +159,12 @@ class LocalBlobStore:
             os.unlink(writer.path)
             return writer.size
         directory = os.path.dirname(final)
-        os.makedirs(directory, exist_ok=True)
-        os.rename(writer.path, final)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            os.rename(writer.path, final)
+        except OSError as e:  # a full disk can refuse a new directory
+            writer.discard()
+            raise _storage_error(e) from e
         _fsync_dir(directory)
         return writer.size
 
@@ -162,6 +181,13 @@ class LocalBlobStore:
             for prefix in sorted(os.listdir(base)):
                 for name in sorted(os.listdir(os.path.join(base, prefix))):
                     yield f"{algorithm}:{name}"
+
+
+def _storage_error(e: OSError) -> Exception:
+    """A full disk as the registry's error (507); any other OSError as it is."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull(detail={"error": str(e)})
+    return e
 
 
 def _fsync_dir(path: str) -> None:

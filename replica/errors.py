@@ -75,6 +75,13 @@ RangeInvalid = _error_class("RANGE_INVALID")
 Unavailable = _error_class("UNAVAILABLE")
 
 
+class StorageFull(Unavailable):
+    """This replica's disk is full: 507, so clients retry (elsewhere, behind a balancer)."""
+
+    def __init__(self, message: str = "this replica's blob storage is full", **kw: Any) -> None:
+        super().__init__(message, status=507, headers={"Retry-After": "10"}, **kw)
+
+
 def from_code(code: str, message: str) -> RegistryError:
     """The exception for an error code that the state machine returned."""
     cls = next((c for c in RegistryError.__subclasses__() if c.code == code), Unsupported)

@@ -14,7 +14,7 @@ import logging
 
 from starlette.types import Receive, Scope, Send
 
-from replica.errors import BlobUnknown, RegistryError
+from replica.errors import BlobUnknown, DigestInvalid, RegistryError, StorageFull
 from replica.blob_service import PeerFetchError
 from replica.registry import Registry
 
@@ -30,6 +30,10 @@ async def copy_from_holders(registry: Registry, digest: str) -> int | None:
             async for chunk in registry.blobs.fetch_async(address, digest):  # type: ignore[union-attr]
                 await asyncio.to_thread(writer.write, chunk)
             return int(await asyncio.to_thread(registry.store.commit, writer, digest))
+        except StorageFull as e:
+            writer.discard()  # other holders would not help: no room here
+            log.warning("no room to copy %s: %s", digest, e)
+            return None
         except (PeerFetchError, RegistryError) as e:
             writer.discard()
             log.warning("copying %s from %s failed: %s", digest, address, e)
@@ -67,13 +71,25 @@ class PeerBlobResponse:
             held: bytes | None = None
             try:
                 async for chunk in self.registry.blobs.fetch_async(address, self.digest):  # type: ignore[union-attr]
-                    await asyncio.to_thread(writer.write, chunk)
+                    try:
+                        await asyncio.to_thread(writer.write, chunk)
+                    except StorageFull:
+                        # No room for a copy: keep hashing and serve the client anyway.
+                        log.warning("no room to keep %s: serving it without a copy", self.digest)
                     if held is not None:
                         started = True
                         yield held
                     held = chunk
                 # The last chunk waits for the digest check: a corrupt stream never
                 # reaches the client whole (it sees a short body and retries).
+                if writer.failed is not None:
+                    verified = writer.digest(self.digest.split(":", 1)[0]) == self.digest
+                    writer.discard()
+                    if not verified:
+                        raise DigestInvalid(detail={"digest": self.digest, "from": address})
+                    if held is not None:
+                        yield held
+                    return
                 size = await asyncio.to_thread(self.registry.store.commit, writer, self.digest)
             except (PeerFetchError, RegistryError) as e:
                 writer.discard()

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replica.blob_mirror import PeerMirror
-from replica.errors import BlobUploadInvalid, DigestInvalid, RangeInvalid
+from replica.errors import BlobUploadInvalid, DigestInvalid, RangeInvalid, StorageFull
 from replica.handlers.common import API_HEADERS
 from replica.names import check_digest, check_name
 from replica.registry import Registry
@@ -74,7 +74,7 @@ async def patch(registry: Registry, request: Request, name: str, session_id: str
                 raise RangeInvalid("chunk does not start where the upload ends",
                                    headers=_session_headers(name, upload))
         before = upload.size
-        received = await receive_into(request, upload.writer, _mirror_of(registry, upload))
+        received = await _receive(registry, request, upload)
         expected = _content_length(request)
         if expected is not None and received != expected:
             raise BlobUploadInvalid("body shorter than Content-Length",
@@ -94,7 +94,7 @@ async def put(registry: Registry, request: Request, name: str, session_id: str) 
     check_digest(digest)
     async with upload.lock:
         mirror = _mirror_of(registry, upload)
-        await receive_into(request, upload.writer, mirror)
+        await _receive(registry, request, upload)
         try:
             size = await asyncio.to_thread(registry.store.commit, upload.writer, digest)
         except BaseException:
@@ -118,6 +118,15 @@ async def cancel(registry: Registry, request: Request, name: str, session_id: st
     async with upload.lock:
         registry.uploads.remove(upload)
     return Response(status_code=204, headers=API_HEADERS)
+
+
+async def _receive(registry: Registry, request: Request, upload: Upload) -> int:
+    try:
+        return await receive_into(request, upload.writer, _mirror_of(registry, upload))
+    except StorageFull:
+        # The session's file lacks bytes it was sent: it cannot go on.
+        registry.uploads.remove(upload)
+        raise
 
 
 def _mirror_of(registry: Registry, upload: Upload) -> PeerMirror | None:

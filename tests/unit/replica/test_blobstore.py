@@ -82,3 +82,22 @@ def test_unfinished_writes_are_cleared_at_start(tmp_path) -> None:
     store.writer().write(b"half")
     LocalBlobStore(str(tmp_path))
     assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_a_full_disk_fails_the_write_and_the_commit_but_not_the_hash(tmp_path) -> None:
+    from replica.errors import StorageFull
+
+    store = LocalBlobStore(str(tmp_path))
+    writer = store.writer()
+    full_fd = os.open("/dev/full", os.O_WRONLY)  # every write answers ENOSPC
+    os.dup2(full_fd, writer._fd)
+    os.close(full_fd)
+    data = b"layer bytes" * 1000
+    with pytest.raises(StorageFull) as full:
+        writer.write(data[:5000])
+    assert full.value.status == 507
+    writer.write(data[5000:])  # after the failure it only hashes
+    assert writer.digest("sha256") == digest(data)
+    with pytest.raises(StorageFull):
+        store.commit(writer, digest(data))
+    assert store.stat(digest(data)) is None

@@ -206,7 +206,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
         registry = app.state.registry = Registry(
             replica_id=config.replica_id, store=store,
             uploads=UploadSessions(config.path("storage"), config.replica_id),
-            state=state, raft=raft, peers=peers, blobs=blobs)
+            state=state, raft=raft, peers=peers, blobs=blobs,
+            replication_factor=config.blobs_replication_factor)
         app.state.metrics.watch_raft(raft.status)
         registration = asyncio.create_task(registry.register(config.http_url,
                                                              config.grpc_address))

@@ -1,7 +1,8 @@
 """Background blob sync: bring every blob the cluster holds to this replica.
 
 A replica that was down while blobs were pushed, or that just joined, holds
-fewer blobs than the metadata lists. Every few seconds this task asks the state
+fewer blobs than the metadata lists (with a replication factor, only the blobs
+that placement.py gives it count). Every few seconds this task asks the state
 which blobs it lacks, fetches them from holders over gRPC (two at a time),
 verifies and commits each, and records itself as a holder. It serves pulls
 meanwhile: a pull of a missing blob fetches it on demand.
@@ -16,6 +17,7 @@ import logging
 from proto import commands_pb2 as pb
 from replica.errors import RegistryError
 from replica.peer_fetch import copy_from_holders
+from replica.placement import fills_gap, target_copies
 from replica.registry import Registry
 
 log = logging.getLogger("qreg.blob_sync")
@@ -41,6 +43,11 @@ class BlobSync:
             return
         # A scan of every blob record: off the event loop.
         missing = await asyncio.to_thread(registry.state.blobs_missing_from, registry.replica_id)
+        if registry.replication_factor > 0:
+            members = registry.member_ids()
+            target = target_copies(registry.replication_factor, len(members))
+            missing = [m for m in missing
+                       if fills_gap(m[0], registry.replica_id, m[2], members, target)]
         self.missing_blobs = len(missing)
         self.missing_bytes = sum(size for _, size, _ in missing)
         await asyncio.gather(*(self._copy(digest, size) for digest, size, _ in missing))

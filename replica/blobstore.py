@@ -70,6 +70,10 @@ class BlobWriter:
             self.failed = e
             raise _storage_error(e) from e
 
+    def hash_only(self) -> None:
+        """Write nothing more, only hash: for a stream verified but not kept."""
+        self.failed = OSError(errno.ECANCELED, "no copy is kept")
+
     def digest(self, algorithm: str) -> str:
         if algorithm == self._algorithm:
             return f"{algorithm}:{self._hasher.hexdigest()}"

@@ -48,6 +48,9 @@ class ReplicaConfig:
     raft_unsafe_skip_fsync: bool = False
     log_level: str = "info"
     # Every replica re-hashes its blobs this often (seconds; 0: never) at this pace.
+    # Replicas that keep each blob (0: all; never fewer than a majority). Set the
+    # same value on every replica.
+    blobs_replication_factor: int = 0
     scrub_interval_s: float = 86400.0
     scrub_rate_mib_s: float = 200.0
 
@@ -68,6 +71,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("raft", "peers"): ("raft_peers", tuple),
     ("raft", "secret"): ("raft_secret", str),
     ("raft", "unsafe_skip_fsync"): ("raft_unsafe_skip_fsync", bool),
+    ("blobs", "replication_factor"): ("blobs_replication_factor", int),
     ("scrub", "interval_s"): ("scrub_interval_s", float),
     ("scrub", "rate_mib_s"): ("scrub_rate_mib_s", float),
 }
@@ -111,6 +115,9 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
             [(config.grpc_address, "grpc.address")] if config.grpc_address else []):
         if not _ADDRESS.fullmatch(address):
             raise ConfigError(f"{key}: {address!r} is not host:port")
+    if config.blobs_replication_factor < 0:
+        raise ConfigError("blobs.replication_factor: 0 (every replica) or more "
+                          f"(got {config.blobs_replication_factor})")
     if config.scrub_rate_mib_s <= 0:
         raise ConfigError(f"scrub.rate_mib_s: must be above 0 (got {config.scrub_rate_mib_s})")
     if not 0 < config.http_port < 65536:

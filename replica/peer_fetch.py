@@ -65,8 +65,11 @@ class PeerBlobResponse:
         sources = self.registry.blob_sources(self.digest)
         if not sources:
             raise BlobUnknown("no replica holds this blob", detail={"digest": self.digest})
+        keep = self.registry.keeps(self.digest)
         for address in sources:
             writer = self.registry.store.writer()
+            if not keep:  # another replica is meant to hold it (blobs.replication_factor)
+                writer.hash_only()
             started = False
             held: bytes | None = None
             try:

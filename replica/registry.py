@@ -26,6 +26,7 @@ from replica.errors import (BlobUnknown, DigestInvalid, ManifestUnknown, NameUnk
 from replica.freshness import ReadBarrier
 from replica.names import digest_of, is_tag
 from replica.peers import PeerClient, PeerError
+from replica.placement import fills_gap, target_copies
 from replica.uploads import UploadSessions
 
 log = logging.getLogger("qreg.registry")
@@ -44,6 +45,7 @@ class Registry:
     raft: RaftNode
     peers: PeerClient
     blobs: BlobClient | None = None
+    replication_factor: int = 0  # see placement.py
     _barrier: ReadBarrier = field(init=False)
     _background: set[asyncio.Future[None]] = field(init=False, default_factory=set)
     _barrier_failed_until: float = field(init=False, default=0.0)
@@ -165,10 +167,13 @@ class Registry:
                 and r.raft_address in members and r.grpc_address]
 
     def mirror(self) -> PeerMirror | None:
-        """A mirror streaming an incoming blob to every peer, or None when alone."""
+        """A mirror streaming an incoming blob to as many peers as the replication
+        target asks (every peer by default), or None when alone."""
         peers = self._blob_peers()
         if self.blobs is None or not peers:
             return None
+        copies = target_copies(self.replication_factor, len(self.raft.members())) - 1
+        peers = random.sample(peers, min(copies, len(peers)))
         return PeerMirror(self.blobs, {p.replica_id: p.grpc_address for p in peers})
 
     async def store_durably(self, repository: str, digest: str, size: int,
@@ -184,6 +189,9 @@ class Registry:
 
     async def replicas_holding(self, digest: str, size: int,
                                mirror: PeerMirror | None = None) -> list[str]:
+        """Copy a committed blob to peers until a majority (with this replica) holds it;
+        the peers that hold it then. Copies beyond that finish in the background, up
+        to the replication target."""
         streams = mirror.finish(digest, size) if mirror is not None else {}
         members = set(self.raft.members())
         peers = self._blob_peers()
@@ -196,31 +204,58 @@ class Registry:
         if self.blobs is None or len(peers) < needed:
             raise Unavailable(f"a blob needs {needed} other replicas and {len(peers)} are known",
                               headers={"Retry-After": "1"})
+        # Mirrored peers first: they only have to commit. The others stand by, to
+        # replace a copy that fails.
+        random.shuffle(peers)
+        peers.sort(key=lambda p: p.replica_id not in streams)
+        waiting = peers[:]
+        copies = target_copies(self.replication_factor, len(members)) - 1
         # A paused peer accepts the connection and never answers: bound the wait by
         # what a slow but healthy peer needs (fsynced disk writes at 50 MiB/s or better).
         deadline = time.monotonic() + 5.0 + size / (50 << 20)
-        pushes = [asyncio.ensure_future(self._copy_to(peer, digest, size, deadline,
-                                                      streams.get(peer.replica_id)))
-                  for peer in peers]
+        pushes: set[asyncio.Future[str]] = set()
+
+        def copy_to_next() -> None:
+            peer = waiting.pop(0)
+            pushes.add(asyncio.ensure_future(self._copy_to(
+                peer, digest, size, deadline, streams.pop(peer.replica_id, None))))
+
+        for _ in range(copies):
+            copy_to_next()
+        for unused in streams.values():  # mirrored beyond the target: let them go
+            unused.cancel()
         holders: list[str] = []
-        failures = 0
-        for next_done in asyncio.as_completed(pushes):
-            try:
-                holders.append(await next_done)
-            except Exception as e:  # a peer down or full: others may still make the majority
-                failures += 1
-                log.warning("copying %s to a peer failed: %s", digest, e)
-            if len(holders) >= needed:
-                break
-            if len(peers) - failures < needed:
-                raise Unavailable(f"no majority of replicas stored {digest}: the cluster has no "
-                                  "quorum for blobs", headers={"Retry-After": "1"})
-        remaining = [p for p in pushes if not p.done()]
-        if remaining:
-            task = asyncio.ensure_future(self._record_late_copies(remaining, digest, size))
+        while pushes and len(holders) < needed:
+            done, _ = await asyncio.wait(pushes, return_when=asyncio.FIRST_COMPLETED)
+            for push in done:
+                pushes.discard(push)
+                try:
+                    holders.append(push.result())
+                except Exception as e:  # a peer down or full: another may take its place
+                    log.warning("copying %s to a peer failed: %s", digest, e)
+                    if waiting:
+                        copy_to_next()
+        if len(holders) < needed:
+            raise Unavailable(f"no majority of replicas stored {digest}: the cluster has no "
+                              "quorum for blobs", headers={"Retry-After": "1"})
+        if pushes:
+            task = asyncio.ensure_future(self._record_late_copies(list(pushes), digest, size))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return holders
+
+    def member_ids(self) -> list[str]:
+        """Replica ids of the current Raft members."""
+        members = set(self.raft.members())
+        return [r.replica_id for r in self.state.replicas() if r.raft_address in members]
+
+    def keeps(self, digest: str) -> bool:
+        """Whether this replica should keep a copy of a blob it serves."""
+        if self.replication_factor <= 0:
+            return True
+        members = self.member_ids()
+        return fills_gap(digest, self.replica_id, self.state.blob_holders(digest), members,
+                         target_copies(self.replication_factor, len(members)))
 
     async def _copy_to(self, peer: pb.RegisterReplica, digest: str, size: int, deadline: float,
                        mirrored: grpc.Future | None) -> str:

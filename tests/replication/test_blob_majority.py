@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 
 import httpx
 import pytest
 
-from tests.cluster import LocalCluster
+from tests.cluster import LocalCluster, free_port_block
 from tests.clients.tools import dir_digests, skopeo
-from tests.images import image_layout
+from tests.images import image_layout, sha256
+from tests.replication.test_maintenance import qreg
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +54,6 @@ def test_kill_the_receiving_replica_right_after_the_push(tmp_path) -> None:
 
 
 def test_a_replica_lacking_a_blob_streams_it_from_a_holder(tmp_path) -> None:
-    import time
-
-    from tests.images import sha256
     cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
     try:
         data = os.urandom(3_000_000)
@@ -78,7 +79,6 @@ def test_a_replica_lacking_a_blob_streams_it_from_a_holder(tmp_path) -> None:
 
 
 def test_a_chunked_upload_alternating_between_replicas(tmp_path) -> None:
-    from tests.images import sha256
     cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
     try:
         data = os.urandom(3 * 1_000_000)
@@ -110,12 +110,10 @@ def test_a_chunked_upload_alternating_between_replicas(tmp_path) -> None:
 
 
 def test_a_returning_replica_syncs_every_blob_in_the_background(tmp_path) -> None:
-    import time
-
-    from tests.images import sha256
     cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
     try:
         cluster.sigkill(2)
+        cluster.leader(among=[0, 1], excluding=2)  # if replica 2 led, wait for the election
         blobs = [os.urandom(500_000 + n) for n in range(6)]
         for data in blobs:  # acknowledged by replicas 0 and 1: a majority
             r = httpx.post(f"{cluster.urls[0]}/v2/sync/app/blobs/uploads/",
@@ -135,4 +133,62 @@ def test_a_returning_replica_syncs_every_blob_in_the_background(tmp_path) -> Non
             with open(path, "rb") as f:
                 assert f.read() == data
     finally:
+        cluster.stop()
+
+
+def test_a_joining_replica_converges_to_every_blob_and_serves_pulls_meanwhile(tmp_path) -> None:
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    joined: subprocess.Popen[bytes] | None = None
+    try:
+        layout, manifest = image_layout(str(tmp_path / "layout"), "joiner", layers=4,
+                                        layer_size=3_000_000)
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+               f"docker://{cluster.urls[0].removeprefix('http://')}/join/image:1")
+        extra = [os.urandom(2_000_000 + n) for n in range(10)]
+        for data in extra:
+            r = httpx.post(f"{cluster.urls[1]}/v2/join/blobs/blobs/uploads/",
+                           params={"digest": sha256(data)}, content=data, timeout=30)
+            assert r.status_code == 201
+        config0 = f"{cluster.data}/replica-0/replica.toml"
+        token = qreg("join-token", "--config", config0).strip()
+        port = free_port_block()
+        data_dir = f"{cluster.data}/replica-3"
+        qreg("join", "--existing", cluster.urls[0], "--token", token, "--replica-id", "replica-3",
+             "--data", data_dir, "--port", str(port), "--no-start")
+        with open(os.path.join(data_dir, "replica.log"), "ab") as log:
+            joined = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
+                                       f"{data_dir}/replica.toml"], stdout=log, stderr=log)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/v2/", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the joined replica never answered"
+            time.sleep(0.05)
+        # A pull through the new replica right away, while it is still copying.
+        out = str(tmp_path / "pulled")
+        skopeo("copy", "--src-tls-verify=false",
+               f"docker://{url.removeprefix('http://')}/join/image:1", f"dir:{out}")
+        files = dir_digests(out)
+        layers = [layer["digest"] for layer in json.loads(manifest.data)["layers"]]
+        for digest in layers:
+            assert files[digest.split(":")[1]] == digest
+        everything = layers + [sha256(d) for d in extra]
+        while True:
+            health = httpx.get(url + "/health", timeout=5).json()
+            present = [os.path.exists(os.path.join(data_dir, "storage", "blobs", "sha256",
+                                                   d[7:9], d[7:])) for d in everything]
+            if all(present) and health["blobs_missing"] == 0:
+                break
+            assert time.monotonic() < deadline, f"not converged: {health}"
+            time.sleep(0.2)
+        status = qreg("status", "--url", url)
+        assert "replica-3" in status
+    finally:
+        if joined is not None:
+            joined.terminate()
+            joined.wait(timeout=30)
         cluster.stop()

@@ -120,7 +120,7 @@ def join_time(cluster: LocalCluster, tags: int, work: str) -> float:
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "cli.main", "join", "--existing", cluster.urls[0],
                     "--token", token, "--replica-id", "replica-9", "--data", data,
-                    "--port", str(port), "--no-start"], check=True, capture_output=True)
+                    "--port", str(port), "--no-start", "--insecure-http"], check=True, capture_output=True)
     with open(os.path.join(work, "joiner.log"), "ab") as log:
         joiner = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
                                    f"{data}/replica.toml"], stdout=log, stderr=log)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import tomllib
 from typing import Any
 
@@ -35,5 +36,22 @@ def member(path: str) -> tuple[str, str | None]:
     """A replica's HTTP URL and the cluster secret, from its config file."""
     config = read(path)
     http = config.get("http", {})
-    url = http.get("url") or f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}"
+    scheme = "http" if http.get("insecure") else "https"
+    url = http.get("url") or f"{scheme}://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}"
     return url, config.get("raft", {}).get("secret")
+
+
+def ca_path(path: str) -> str:
+    """The cluster CA certificate of the replica whose config is at `path`."""
+    config = read(path)
+    default = os.path.join(config.get("replica", {}).get("data_dir", os.path.dirname(path)),
+                           "tls", "ca.crt")
+    return str(config.get("tls", {}).get("ca") or default)
+
+
+def verify(path: str) -> ssl.SSLContext:
+    """What an HTTPS client of that replica trusts: the cluster CA and the system's roots."""
+    context = ssl.create_default_context()
+    if os.path.isfile(ca_path(path)):
+        context.load_verify_locations(ca_path(path))
+    return context

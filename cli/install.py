@@ -10,6 +10,7 @@ from typing import Any
 
 from cli import configfile
 from cli.output import fail
+from replica import pki
 from replica.api.membership import join_token
 
 
@@ -28,6 +29,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=5000, help="HTTP port")
     p.add_argument("--raft-address", help="host:port for Raft (default: HOST:PORT+1000)")
     p.add_argument("--grpc-address", help="host:port of the blob service (default: HOST:PORT+2000)")
+    p.add_argument("--san", action="append", default=[], metavar="NAME",
+                   help="another host name or address clients use for this replica, for its "
+                        "certificate (repeatable; --host, localhost and 127.0.0.1 are in it)")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="serve plain HTTP to clients (local trials only; peers still use mutual TLS)")
     p.set_defaults(func=run)
 
 
@@ -45,17 +51,22 @@ def run(args: argparse.Namespace) -> int:
             return fail("install", f"cannot use {raft_address} for Raft: {e}")
     os.makedirs(data, exist_ok=True)
     secret = secrets.token_urlsafe(32)
+    ca_cert, ca_key = pki.create_ca()
+    files = pki.TlsFiles.under(data)
+    pki.set_up_replica(files, ca_cert, ca_key, args.replica_id,
+                       [args.host, "localhost", "127.0.0.1", *args.san])
     configfile.write(path, {
         "replica": {"id": args.replica_id, "data_dir": data},
-        "http": {"host": args.host, "port": args.port},
+        "http": {"host": args.host, "port": args.port, "insecure": args.insecure_http},
         "raft": {"address": raft_address, "secret": secret, "peers": []},
         "grpc": {"address": args.grpc_address or f"{args.host}:{args.port + 2000}"},
     })
-    url = f"http://{args.host}:{args.port}"
+    url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
     print(f"cluster created; replica {args.replica_id} configured in {path}")
+    print(f"cluster CA:     {files.ca} (clients trust it; any replica serves it at {url}/ca)")
     print(f"start it:       qreg serve --config {path}")
     print("join others:    on each new host run")
-    print(f"  qreg join --existing {url} --token {join_token(secret)} \\")
+    print(f"  qreg join --existing {url} --token {join_token(secret, pki.fingerprint(ca_cert))} \\")
     print("      --replica-id replica-N --data DIR --host THAT_HOST --port 5000")
     print("keep the token secret: it grants the cluster secret")
     return 0

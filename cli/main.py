@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import install, maintenance, membership, serve, status, up
+from cli import install, maintenance, membership, serve, status, tls, up
 
 _EPILOG = """\
 examples:
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qreg", description="Quorum Registry: a replicated OCI container registry.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (up, serve, install, status, membership, maintenance):
+    for module in (up, serve, install, status, membership, maintenance, tls):
         module.register(subparsers)
     return parser
 

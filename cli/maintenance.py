@@ -79,7 +79,7 @@ def scrub(args: argparse.Namespace) -> int:
     url, secret = configfile.member(args.config)
     print(f"scrubbing {url} (this re-reads every blob it holds) ...", file=sys.stderr)
     try:
-        r = httpx.post(f"{url}/api/v0/scrub", timeout=None,
+        r = httpx.post(f"{url}/api/v0/scrub", timeout=None, verify=configfile.verify(args.config),
                        headers={INTERNAL_HEADER: internal_token(secret) or ""})
     except httpx.HTTPError as e:
         return fail("scrub", f"cannot reach {url}: {e}")
@@ -102,7 +102,8 @@ def backup(args: argparse.Namespace) -> int:
     headers = {INTERNAL_HEADER: internal_token(secret) or ""}
     written = 0
     try:
-        with httpx.stream("GET", f"{url}/api/v0/backup", headers=headers, timeout=120) as r:
+        with httpx.stream("GET", f"{url}/api/v0/backup", headers=headers, timeout=120,
+                          verify=configfile.verify(args.config)) as r:
             if r.status_code != 200:
                 r.read()
                 return fail("backup", f"{url} answered {r.status_code}: {r.text[:200]}")
@@ -146,9 +147,8 @@ def emergency_repair(args: argparse.Namespace) -> int:
         return fail("emergency-repair", f"no replica config at {path}")
     directory = os.path.abspath(config["replica"]["data_dir"])
     replica_id = config["replica"]["id"]
-    http = config.get("http", {})
     try:
-        httpx.get(f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}/v2/", timeout=1)
+        httpx.get(f"{configfile.member(path)[0]}/v2/", timeout=1, verify=False)  # alive at all?
         return fail("emergency-repair", f"{replica_id} is running: stop it first")
     except httpx.HTTPError:
         pass

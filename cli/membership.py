@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import ssl
 from typing import Any
 
 import httpx
 
 from cli import configfile
 from cli.output import fail
+from replica import pki
 from replica.api.membership import join_token
 from replica.peers import INTERNAL_HEADER, internal_token
 
@@ -31,7 +33,7 @@ def register(subparsers: Any) -> None:
                     "cluster secret with the join token, starts from a snapshot of the metadata "
                     "taken now, asks the cluster to add it as a voting member, then runs in the "
                     "foreground (unless --no-start) and receives what followed the snapshot.",
-        epilog="example:\n  qreg join --existing http://10.0.0.1:5000 --token qreg-join-… "
+        epilog="example:\n  qreg join --existing https://10.0.0.1:5000 --token qreg-join-… "
                "--replica-id replica-3 --data ./data/replica-3 --port 5003",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--existing", required=True, help="URL of any replica of the cluster")
@@ -42,6 +44,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=5000, help="HTTP port")
     p.add_argument("--raft-address", help="host:port for Raft (default: a free port on --host)")
     p.add_argument("--grpc-address", help="host:port of the blob service (default: a free port)")
+    p.add_argument("--san", action="append", default=[], metavar="NAME",
+                   help="another host name or address for this replica's certificate (repeatable)")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="serve plain HTTP to clients (local trials only; peers still use mutual TLS)")
     p.add_argument("--no-start", action="store_true", help="set up and join, but do not run")
     p.set_defaults(func=join)
 
@@ -58,7 +64,12 @@ def register(subparsers: Any) -> None:
 
 def print_token(args: argparse.Namespace) -> int:
     _, secret = configfile.member(args.config)
-    token = join_token(secret)
+    try:
+        with open(configfile.ca_path(args.config), "rb") as f:
+            pin = pki.fingerprint(f.read())
+    except OSError:
+        pin = ""
+    token = join_token(secret, pin)
     if not token:
         return fail("join-token", f"{args.config} has no cluster secret")
     print(token)
@@ -71,35 +82,61 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def _pinned_ca(existing: str, token: str) -> ssl.SSLContext | None:
+    """Trust the CA that `existing` serves if its fingerprint is the token's pin."""
+    pin = token.split(".", 1)[1] if "." in token else ""
+    if not existing.startswith("https://"):
+        return None
+    if not pin:
+        raise ValueError("this token pins no CA: run qreg join-token again on a member")
+    pem = httpx.get(f"{existing}/ca", verify=False, timeout=10).content  # checked just below
+    if pki.fingerprint(pem) != pin:
+        raise ValueError(f"{existing} serves a CA whose fingerprint differs from the token's: "
+                         "not our cluster, or a man in the middle")
+    context = ssl.create_default_context()
+    context.load_verify_locations(cadata=pem.decode())
+    return context
+
+
 def join(args: argparse.Namespace) -> int:
     existing = args.existing.rstrip("/")
     data = os.path.abspath(args.data)
     if os.path.exists(os.path.join(data, "raft", "journal")):
         return fail("join", f"{data} already holds a replica; use a new directory")
     raft_address = args.raft_address or f"{args.host}:{_free_port(args.host)}"
-    http_url = f"http://{args.host}:{args.port}"
+    scheme = "http" if args.insecure_http else "https"
+    http_url = f"{scheme}://{args.host}:{args.port}"
     try:
-        r = httpx.post(f"{existing}/api/v0/join", timeout=30, json={
+        verify: ssl.SSLContext | bool = _pinned_ca(existing, args.token) or True
+    except (ValueError, httpx.HTTPError) as e:
+        return fail("join", str(e))
+    try:
+        r = httpx.post(f"{existing}/api/v0/join", timeout=30, verify=verify, json={
             "token": args.token, "replica_id": args.replica_id,
             "raft_address": raft_address, "http_url": http_url})
         if r.status_code != 200:
             return fail("join", f"{existing} refused: {r.text[:300]}")
-        secret, members = r.json()["secret"], r.json()["members"]
+        answer = r.json()
+        secret, members = answer["secret"], answer["members"]
+        pki.set_up_replica(pki.TlsFiles.under(data), answer["ca"].encode(),
+                           answer["ca_key"].encode(), args.replica_id,
+                           [args.host, "localhost", "127.0.0.1", *args.san])
         headers = {INTERNAL_HEADER: internal_token(secret) or ""}
         # Start from a snapshot taken now, whose entries carry the log's real terms:
         # the new member then needs only what follows it.
         os.makedirs(os.path.join(data, "raft"), exist_ok=True)
-        seeded = _download_snapshot(existing, headers, os.path.join(data, "raft", "snapshot"))
+        seeded = _download_snapshot(existing, headers, os.path.join(data, "raft", "snapshot"),
+                                    verify)
         print(f"seeded from a snapshot of {seeded} bytes" if seeded else
               "no snapshot yet: the leader will send the whole log")
         config_path = os.path.join(data, "replica.toml")
         configfile.write(config_path, {
             "replica": {"id": args.replica_id, "data_dir": data},
-            "http": {"host": args.host, "port": args.port},
+            "http": {"host": args.host, "port": args.port, "insecure": args.insecure_http},
             "raft": {"address": raft_address, "secret": secret, "peers": members},
             "grpc": {"address": args.grpc_address or f"{args.host}:{_free_port(args.host)}"},
         })
-        r = httpx.post(f"{existing}/api/v0/members", headers=headers, timeout=30,
+        r = httpx.post(f"{existing}/api/v0/members", headers=headers, timeout=30, verify=verify,
                        json={"raft_address": raft_address})
         if r.status_code != 200:
             return fail("join", f"the cluster did not add the member: {r.text[:300]}")
@@ -115,8 +152,10 @@ def join(args: argparse.Namespace) -> int:
     return 0
 
 
-def _download_snapshot(url: str, headers: dict[str, str], path: str) -> int:
-    with httpx.stream("GET", f"{url}/api/v0/snapshot", headers=headers, timeout=120) as r:
+def _download_snapshot(url: str, headers: dict[str, str], path: str,
+                       verify: ssl.SSLContext | bool) -> int:
+    with httpx.stream("GET", f"{url}/api/v0/snapshot", headers=headers, timeout=120,
+                      verify=verify) as r:
         if r.status_code == 204:
             return 0
         r.raise_for_status()
@@ -135,7 +174,8 @@ def remove(args: argparse.Namespace) -> int:
     url, secret = configfile.member(args.config)
     headers = {INTERNAL_HEADER: internal_token(secret) or ""}
     try:
-        r = httpx.delete(f"{url}/api/v0/replicas/{args.replica_id}", headers=headers, timeout=30)
+        r = httpx.delete(f"{url}/api/v0/replicas/{args.replica_id}", headers=headers, timeout=30,
+                         verify=configfile.verify(args.config))
     except httpx.HTTPError as e:
         return fail("remove", f"cannot reach {url}: {e}")
     if r.status_code != 200:

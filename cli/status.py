@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import ssl
 from typing import Any
 
 import httpx
@@ -18,9 +20,12 @@ def register(subparsers: Any) -> None:
                     "committed entries a replica has yet to apply; LAST CONTACT is how long "
                     "ago the leader last heard from it; BLOBS TO SYNC is what it still lacks "
                     "of the blobs the cluster holds (it copies them in the background).",
-        epilog="example:\n  qreg status --url http://127.0.0.1:5000",
+        epilog="example:\n  qreg status --url https://127.0.0.1:5000 --ca ./data/ca.crt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", default="http://127.0.0.1:5000", help="any replica's URL")
+    p.add_argument("--url", default="https://127.0.0.1:5000", help="any replica's URL")
+    p.add_argument("--ca", default="./data/ca.crt",
+                   help="the cluster CA certificate to trust (default ./data/ca.crt, where "
+                        "qreg up writes it; the system's roots are trusted too)")
     p.add_argument("--json", action="store_true", help="print the raw JSON")
     p.set_defaults(func=run)
 
@@ -33,7 +38,10 @@ def _missing(member: dict[str, Any]) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        r = httpx.get(f"{args.url.rstrip('/')}/api/v0/replicas", timeout=10)
+        verify = ssl.create_default_context()
+        if os.path.isfile(args.ca):
+            verify.load_verify_locations(args.ca)
+        r = httpx.get(f"{args.url.rstrip('/')}/api/v0/replicas", timeout=10, verify=verify)
         r.raise_for_status()
     except httpx.HTTPError as e:
         return fail("status", f"cannot reach {args.url}: {e}")

@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from cli import configfile
+from replica import pki
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +33,7 @@ def register(subparsers: Any) -> None:
                     "replica answers. Ctrl-C stops it cleanly; run it again to resume with the "
                     "same data.",
         epilog="example:\n  qreg up --data ./data --port 5000\n"
-               "  skopeo copy --dest-tls-verify=false oci:./img docker://127.0.0.1:5000/img:1",
+               "  skopeo copy --dest-cert-dir ./data oci:./img docker://127.0.0.1:5000/img:1",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--replicas", type=int, default=1, metavar="N",
                    help="number of replicas (default 1); 3 survive the loss of one, 5 of two")
@@ -39,7 +41,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=5000, metavar="P",
                    help="HTTP port of replica 0; replica i gets P+i (default 5000)")
     p.add_argument("--insecure-http", action="store_true",
-                   help="serve plain HTTP (the only mode so far)")
+                   help="serve plain HTTP, for local trials (default: HTTPS with a certificate "
+                        "from the cluster CA, written to DATA/ca.crt)")
     p.add_argument("--admin-password", metavar="PW",
                    help="password of the admin account (accounts arrive with the security issue)")
     p.set_defaults(func=run)
@@ -51,9 +54,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_configs(data: str, replicas: int, port: int) -> list[str]:
-    """One config file per replica. Raft addresses and the cluster secret are chosen
-    on the first run and then kept, so a restarted cluster finds its members again."""
+_LOCAL_NAMES = ["localhost", "127.0.0.1", "::1"]
+
+
+def _cluster_ca(data: str, replicas: int) -> tuple[bytes, bytes]:
+    """The local cluster's CA: kept by its replicas (tls/ca.*), created on the first run.
+    DATA/ca.crt is a copy for clients; the key never sits beside it, since a
+    certs.d directory would take a lone *.key for a client key."""
+    for i in range(replicas):
+        files = pki.TlsFiles.under(os.path.join(data, f"replica-{i}"))
+        if os.path.isfile(files.ca) and os.path.isfile(files.ca_key):
+            with open(files.ca, "rb") as cert, open(files.ca_key, "rb") as key:
+                return cert.read(), key.read()
+    return pki.create_ca("Quorum Registry (local)")
+
+
+def write_configs(data: str, replicas: int, port: int, insecure: bool = False) -> list[str]:
+    """One config file per replica, with certificates from the cluster CA. Raft
+    addresses, the secret and the CA are chosen on the first run and then kept, so a
+    restarted cluster finds its members again."""
+    os.makedirs(data, exist_ok=True)
+    ca_cert, ca_key = _cluster_ca(data, replicas)
+    with open(os.path.join(data, "ca.crt"), "wb") as f:
+        f.write(ca_cert)
     existing = [configfile.read(os.path.join(data, f"replica-{i}", "replica.toml"))
                 for i in range(replicas)]
     secret = next((c["raft"]["secret"] for c in existing if c.get("raft", {}).get("secret")),
@@ -64,10 +87,13 @@ def write_configs(data: str, replicas: int, port: int) -> list[str]:
     for i in range(replicas):
         directory = os.path.join(data, f"replica-{i}")
         os.makedirs(directory, exist_ok=True)
+        files = pki.TlsFiles.under(directory)
+        if not os.path.isfile(files.cert) or not os.path.isfile(files.ca):
+            pki.set_up_replica(files, ca_cert, ca_key, f"replica-{i}", _LOCAL_NAMES)
         path = os.path.join(directory, "replica.toml")
         configfile.write(path, {
             "replica": {"id": f"replica-{i}", "data_dir": directory},
-            "http": {"host": "127.0.0.1", "port": port + i},
+            "http": {"host": "127.0.0.1", "port": port + i, "insecure": insecure},
             "raft": {"address": addresses[i], "secret": secret,
                      "peers": [a for j, a in enumerate(addresses) if j != i]},
             "grpc": {"address": grpc[i]},
@@ -76,13 +102,14 @@ def write_configs(data: str, replicas: int, port: int) -> list[str]:
     return paths
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float) -> bool:
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float,
+                   verify: ssl.SSLContext) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
         try:
-            if httpx.get(url + "/v2/", timeout=1.0).status_code == 200:
+            if httpx.get(url + "/v2/", timeout=1.0, verify=verify).status_code == 200:
                 return True
         except httpx.HTTPError:
             pass
@@ -106,21 +133,28 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for i, config in enumerate(write_configs(data, args.replicas, args.port)):
+    configs = write_configs(data, args.replicas, args.port, args.insecure_http)
+    scheme = "http" if args.insecure_http else "https"
+    for i, config in enumerate(configs):
         log = open(os.path.join(data, f"replica-{i}", "replica.log"), "ab")
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--config", config],
             stdout=log, stderr=log, start_new_session=True))
-        urls.append(f"http://127.0.0.1:{args.port + i}")
+        urls.append(f"{scheme}://127.0.0.1:{args.port + i}")
+    verify = configfile.verify(configs[0])
     try:
         for url, process in zip(urls, processes):
-            if not _wait_until_up(url, process, 90.0):
+            if not _wait_until_up(url, process, 90.0, verify):
                 print(f"qreg up: the replica at {url} did not start; see "
                       f"{data}/replica-*/replica.log", file=sys.stderr)
                 return 1
         print("ready " + " ".join(urls), flush=True)
-        print(f"try: skopeo copy --dest-tls-verify=false oci:DIR docker://127.0.0.1:{args.port}/NAME:TAG",
-              flush=True)
+        if args.insecure_http:
+            print(f"try: skopeo copy --dest-tls-verify=false oci:DIR "
+                  f"docker://127.0.0.1:{args.port}/NAME:TAG", flush=True)
+        else:
+            print(f"the cluster CA is {data}/ca.crt; try: skopeo copy --dest-cert-dir {data} "
+                  f"oci:DIR docker://127.0.0.1:{args.port}/NAME:TAG", flush=True)
         # A replica that dies (or is killed by a test) does not stop the others.
         while not stopping and any(p.poll() is None for p in processes):
             time.sleep(0.2)

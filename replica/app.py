@@ -27,6 +27,7 @@ from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
 from replica.blob_service import BlobClient, BlobServer
 from replica.blob_sync import BlobSync
+from replica.pki import TlsFiles
 from replica.scrub import Scrubber
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
@@ -152,6 +153,18 @@ async def _health(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if can_write else 503)
 
 
+async def _ca(request: Request) -> Response:
+    """The cluster CA certificate, for clients to trust:
+    curl -ks https://HOST/ca > /etc/containers/certs.d/HOST/ca.crt"""
+    try:
+        with open(request.app.state.ca_path, "rb") as f:
+            pem = f.read()
+    except OSError:
+        return JSONResponse({"errors": [{"code": "NOT_FOUND",
+                                         "message": "this replica has no cluster CA"}]}, 404)
+    return Response(pem, media_type="application/x-pem-file")
+
+
 async def _scrub(request: Request) -> Response:
     """Re-hash every local blob now, repairing corrupt ones; answers with the report."""
     try:
@@ -195,14 +208,16 @@ def create_app(config: ReplicaConfig) -> Starlette:
                         unsafe_skip_fsync=config.raft_unsafe_skip_fsync)
         if not await asyncio.to_thread(raft.wait_ready, 60.0):
             log.warning("raft is not ready after 60 s; serving anyway")
-        peers = PeerClient(config.raft_secret)
+        tls = TlsFiles(config.tls_ca, config.tls_ca_key, config.tls_cert, config.tls_key)
+        has_tls = os.path.isfile(tls.cert)
+        peers = PeerClient(config.raft_secret, tls if has_tls else None)
         store = LocalBlobStore(config.path("storage"))
         blob_server = None
         if config.grpc_address:
             blob_server = BlobServer(config.grpc_address, store, config.replica_id,
-                                     config.raft_secret)
+                                     config.raft_secret, tls)
             blob_server.start()
-        blobs = BlobClient(config.raft_secret)
+        blobs = BlobClient(config.raft_secret, tls) if has_tls else None
         registry = app.state.registry = Registry(
             replica_id=config.replica_id, store=store,
             uploads=UploadSessions(config.path("storage"), config.replica_id),
@@ -224,7 +239,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
             syncing.cancel()
             scrubbing.cancel()
             await peers.close()
-            blobs.close()
+            if blobs is not None:
+                blobs.close()
             if blob_server is not None:
                 await asyncio.to_thread(blob_server.stop)
             await asyncio.to_thread(raft.close)
@@ -237,6 +253,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/v2/{rest:path}", _dispatch,
               methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/_ping", _ping, methods=["GET", "HEAD"]),
+        Route("/ca", _ca, methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/api/v0/replicas", cluster_api.list_replicas, methods=["GET"]),
@@ -253,4 +270,6 @@ def create_app(config: ReplicaConfig) -> Starlette:
     app.state.metrics = Metrics()
     app.state.internal_token = internal_token(config.raft_secret)
     app.state.secret = config.raft_secret
+    app.state.ca_path = config.tls_ca
+    app.state.ca_key_path = config.tls_ca_key
     return app

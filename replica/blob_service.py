@@ -2,7 +2,7 @@
 
 The server runs in threads of its own (gRPC's synchronous server), beside the
 event loop: its handlers do blocking file I/O. Every call must carry the
-cluster's internal token; until TLS lands (issue 5) the channel itself is plain.
+cluster's internal token, over mutual TLS with certificates of the cluster CA.
 A Push is answered only once the blob is verified and fsynced, which is what
 lets the uploading replica count the peer toward a majority.
 """
@@ -22,6 +22,7 @@ from proto import blobs_pb2_grpc as rpc
 from replica.blobstore import BlobStore
 from replica.errors import RegistryError, StorageFull
 from replica.names import check_digest
+from replica.pki import TlsFiles
 from replica.peers import internal_token, is_internal
 
 log = logging.getLogger("qreg.blob_service")
@@ -102,12 +103,23 @@ class _Servicer(rpc.BlobTransferServicer):
         return pb.HoldsResult(digests=held)
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class BlobServer:
-    def __init__(self, address: str, store: BlobStore, replica_id: str, secret: str | None) -> None:
+    """Mutual TLS: a caller must present a certificate issued by the cluster CA."""
+
+    def __init__(self, address: str, store: BlobStore, replica_id: str, secret: str | None,
+                 tls: TlsFiles) -> None:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=_OPTIONS)
         rpc.add_BlobTransferServicer_to_server(
             _Servicer(store, replica_id, internal_token(secret)), self._server)
-        if self._server.add_insecure_port(address) == 0:
+        credentials = grpc.ssl_server_credentials(
+            [(_read(tls.key), _read(tls.cert))], root_certificates=_read(tls.ca),
+            require_client_auth=True)
+        if self._server.add_secure_port(address, credentials) == 0:
             raise OSError(f"cannot listen for gRPC on {address}")
 
     def start(self) -> None:
@@ -120,15 +132,18 @@ class BlobServer:
 class BlobClient:
     """Blocking calls to peers; run them in worker threads."""
 
-    def __init__(self, secret: str | None) -> None:
+    def __init__(self, secret: str | None, tls: TlsFiles) -> None:
         self._metadata = ((METADATA_KEY, internal_token(secret) or ""),)
+        self._credentials = grpc.ssl_channel_credentials(
+            root_certificates=_read(tls.ca), private_key=_read(tls.key),
+            certificate_chain=_read(tls.cert))
         self._stubs: dict[str, rpc.BlobTransferStub] = {}
         self._channels: list[grpc.Channel] = []
 
     def _stub(self, address: str) -> rpc.BlobTransferStub:
         stub = self._stubs.get(address)
         if stub is None:
-            channel = grpc.insecure_channel(address, options=_OPTIONS)
+            channel = grpc.secure_channel(address, self._credentials, options=_OPTIONS)
             self._channels.append(channel)
             stub = self._stubs[address] = rpc.BlobTransferStub(channel)
         return stub

@@ -47,15 +47,39 @@ class ReplicaConfig:
     # lost in a power cut of a majority, and a replica may vote twice in one term.
     raft_unsafe_skip_fsync: bool = False
     log_level: str = "info"
-    # Every replica re-hashes its blobs this often (seconds; 0: never) at this pace.
+    # HTTPS unless http.insecure; the cluster CA and this replica's certificate
+    # (default: DATA/tls/, see pki.py) also serve mutual TLS between replicas.
+    http_insecure: bool = False
+    tls_ca: str = ""
+    tls_ca_key: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    # A certificate of your own for clients (HTTPS); peers still use tls.cert.
+    tls_public_cert: str = ""
+    tls_public_key: str = ""
     # Replicas that keep each blob (0: all; never fewer than a majority). Set the
     # same value on every replica.
     blobs_replication_factor: int = 0
+    # Every replica re-hashes its blobs this often (seconds; 0: never) at this pace.
     scrub_interval_s: float = 86400.0
     scrub_rate_mib_s: float = 200.0
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.data_dir, *parts)
+
+    def check_tls_files(self) -> None:
+        """Fail early, naming the key, when a TLS file this replica needs is missing."""
+        needed = []
+        if self.grpc_address or not self.http_insecure:
+            needed += [("tls.ca", self.tls_ca), ("tls.cert", self.tls_cert),
+                       ("tls.key", self.tls_key)]
+        if self.tls_public_cert:
+            needed += [("tls.public_cert", self.tls_public_cert),
+                       ("tls.public_key", self.tls_public_key)]
+        for key, path in needed:
+            if not os.path.isfile(path):
+                raise ConfigError(f"{key}: {path} does not exist (qreg install, qreg join and "
+                                  "qreg up create the cluster's certificates)")
 
 
 # (section, key) -> (field name, type)
@@ -71,6 +95,13 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("raft", "peers"): ("raft_peers", tuple),
     ("raft", "secret"): ("raft_secret", str),
     ("raft", "unsafe_skip_fsync"): ("raft_unsafe_skip_fsync", bool),
+    ("http", "insecure"): ("http_insecure", bool),
+    ("tls", "ca"): ("tls_ca", str),
+    ("tls", "ca_key"): ("tls_ca_key", str),
+    ("tls", "cert"): ("tls_cert", str),
+    ("tls", "key"): ("tls_key", str),
+    ("tls", "public_cert"): ("tls_public_cert", str),
+    ("tls", "public_key"): ("tls_public_key", str),
     ("blobs", "replication_factor"): ("blobs_replication_factor", int),
     ("scrub", "interval_s"): ("scrub_interval_s", float),
     ("scrub", "rate_mib_s"): ("scrub_rate_mib_s", float),
@@ -109,7 +140,16 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
             raise ConfigError(f"{section}.{key} is required")
     config = ReplicaConfig(**values)
     if not config.http_url:
-        config = dataclasses.replace(config, http_url=f"http://{config.http_host}:{config.http_port}")
+        scheme = "http" if config.http_insecure else "https"
+        config = dataclasses.replace(config, http_url=f"{scheme}://{config.http_host}:{config.http_port}")
+    tls = os.path.join(config.data_dir, "tls")
+    config = dataclasses.replace(
+        config, tls_ca=config.tls_ca or os.path.join(tls, "ca.crt"),
+        tls_ca_key=config.tls_ca_key or os.path.join(tls, "ca.key"),
+        tls_cert=config.tls_cert or os.path.join(tls, "replica.crt"),
+        tls_key=config.tls_key or os.path.join(tls, "replica.key"))
+    if bool(config.tls_public_cert) != bool(config.tls_public_key):
+        raise ConfigError("tls.public_cert and tls.public_key go together")
     for address, key in [(config.raft_address, "raft.address")] + [
             (p, "raft.peers") for p in config.raft_peers] + (
             [(config.grpc_address, "grpc.address")] if config.grpc_address else []):

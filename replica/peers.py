@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
 from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
 from starlette.requests import Request
 
 from replica.errors import Denied
+from replica.pki import TlsFiles
 
 INTERNAL_HEADER = "X-Qreg-Internal"
 
@@ -37,11 +41,21 @@ class PeerError(Exception):
     """A peer could not answer."""
 
 
+def trusting(ca_path: str | None) -> ssl.SSLContext:
+    """A client TLS context that trusts the cluster CA as well as the system's roots
+    (a replica may present a certificate of its own to clients: tls.public_cert)."""
+    context = ssl.create_default_context()
+    if ca_path:
+        context.load_verify_locations(ca_path)
+    return context
+
+
 class PeerClient:
-    def __init__(self, secret: str | None) -> None:
+    def __init__(self, secret: str | None, tls: TlsFiles | None = None) -> None:
         self._headers = {INTERNAL_HEADER: internal_token(secret) or ""}
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=1.0),
                                          headers=self._headers,
+                                         verify=trusting(tls.ca if tls else None),
                                          limits=httpx.Limits(max_keepalive_connections=32))
 
     async def close(self) -> None:
@@ -55,6 +69,14 @@ class PeerClient:
         if r.status_code != 200:
             raise PeerError(f"{url}: read-index answered {r.status_code}")
         return int(r.json()["index"])
+
+    async def health(self, url: str) -> dict[str, Any]:
+        """A peer's /health document (whatever its status code)."""
+        try:
+            r = await self._client.get(f"{url}/health", timeout=1.5)
+            return dict(r.json())
+        except (httpx.HTTPError, ValueError) as e:
+            raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
 
     async def forward(self, method: str, url: str, headers: dict[str, str],
                       body: AsyncIterator[bytes]) -> httpx.Response:

@@ -11,9 +11,13 @@ from replica.config import ReplicaConfig
 
 def serve(config: ReplicaConfig) -> None:
     logs.setup(config.log_level)
+    config.check_tls_files()
+    tls = {} if config.http_insecure else {
+        "ssl_certfile": config.tls_public_cert or config.tls_cert,
+        "ssl_keyfile": config.tls_public_key or config.tls_key}
     server = uvicorn.Server(uvicorn.Config(
         create_app(config), host=config.http_host, port=config.http_port,
         log_config=None, access_log=False, lifespan="on",
-        loop="uvloop", http="httptools", timeout_graceful_shutdown=10,
+        loop="uvloop", http="httptools", timeout_graceful_shutdown=10, **tls,
     ))
     server.run()

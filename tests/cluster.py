@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -34,11 +35,13 @@ def free_port_block(size: int = 1) -> int:
 
 
 class LocalCluster:
-    """`qreg up` in a subprocess; `url` is replica 0's."""
+    """`qreg up` in a subprocess; `url` is replica 0's. Plain HTTP unless `tls`
+    (replicas always talk to each other over mutual TLS)."""
 
-    def __init__(self, data: str, replicas: int = 1) -> None:
+    def __init__(self, data: str, replicas: int = 1, tls: bool = False) -> None:
         self.data = data
         self.replicas = replicas
+        self.tls = tls
         self.port = free_port_block(replicas)
         self.process: subprocess.Popen[str] | None = None
         self.urls: list[str] = []
@@ -51,12 +54,23 @@ class LocalCluster:
 
     @property
     def host(self) -> str:
-        return self.url.removeprefix("http://")
+        return self.url.split("://", 1)[1]
+
+    @property
+    def ca(self) -> str:
+        """The cluster CA certificate that `qreg up` wrote."""
+        return os.path.join(self.data, "ca.crt")
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        if not self.tls:
+            return True
+        return ssl.create_default_context(cafile=self.ca)
 
     def start(self, timeout: float = 60.0) -> "LocalCluster":
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "up", "--data", self.data, "--port", str(self.port),
-             "--replicas", str(self.replicas), "--insecure-http"],
+             "--replicas", str(self.replicas)] + ([] if self.tls else ["--insecure-http"]),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
@@ -66,7 +80,8 @@ class LocalCluster:
                 raise RuntimeError(f"qreg up exited with {self.process.wait()}")
             if line.startswith("ready "):
                 self.urls = line.split()[1:]
-                self.pids = [int(httpx.get(u + "/health").json()["pid"]) for u in self.urls]
+                self.pids = [int(httpx.get(u + "/health", verify=self.verify).json()["pid"])
+                             for u in self.urls]
                 return self
         raise RuntimeError("qreg up did not print ready in time")
 
@@ -95,7 +110,8 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.urls[index] + "/v2/", timeout=1).status_code == 200:
+                if httpx.get(self.urls[index] + "/v2/", timeout=1,
+                             verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -103,7 +119,7 @@ class LocalCluster:
         raise RuntimeError(f"replica {index} did not come back")
 
     def health(self, index: int) -> dict:
-        return httpx.get(self.urls[index] + "/health", timeout=5).json()
+        return httpx.get(self.urls[index] + "/health", timeout=5, verify=self.verify).json()
 
     def leader(self, timeout: float = 30.0, among: list[int] | None = None,
                excluding: int | None = None) -> int:

@@ -5,27 +5,25 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from replica.peers import PeerError
 from replica.registry import Registry
 
 
-async def _health(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
+async def _health(registry: Registry, url: str) -> dict[str, Any]:
     try:
-        r = await client.get(f"{url}/health", timeout=1.5)
-        return {"reachable": True, **r.json()}
-    except (httpx.HTTPError, ValueError) as e:
-        return {"reachable": False, "error": type(e).__name__}
+        return {"reachable": True, **await registry.peers.health(url)}
+    except PeerError as e:
+        return {"reachable": False, "error": str(e)[:200]}
 
 
 async def list_replicas(request: Request) -> JSONResponse:
     registry: Registry = request.app.state.registry
     await registry.fresh()
     members = registry.state.replicas()
-    async with httpx.AsyncClient() as client:
-        views = await asyncio.gather(*(_health(client, m.http_url) for m in members))
+    views = await asyncio.gather(*(_health(registry, m.http_url) for m in members))
     # Only the leader knows when it last heard from each replica.
     contact = next((v.get("last_contact_s") or {} for v in views if v.get("role") == "leader"), {})
     leader_commit = max((v.get("commit_index") or 0 for v in views), default=0)

@@ -1,6 +1,6 @@
 """Joining and removing replicas.
 
-POST /api/v0/join            a join token buys the cluster secret and the member list
+POST /api/v0/join            a join token buys the cluster secret, the member list and the CA
 POST /api/v0/members         (cluster credentials) make a Raft address a voting member
 DELETE /api/v0/replicas/{id} (cluster credentials) remove a replica, healthy or dead
 
@@ -34,10 +34,14 @@ _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 _REPLICA_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 
-def join_token(secret: str | None) -> str | None:
+def join_token(secret: str | None, ca_fingerprint: str = "") -> str | None:
+    """`qreg-join-<proof of the secret>[.<sha256 of the cluster CA>]`: the second
+    part lets a joiner check the CA it is handed before trusting it (as kubeadm's
+    discovery hash does)."""
     if not secret:
         return None
-    return "qreg-join-" + hmac.new(secret.encode(), b"qreg-join-v1", hashlib.sha256).hexdigest()
+    proof = hmac.new(secret.encode(), b"qreg-join-v1", hashlib.sha256).hexdigest()
+    return f"qreg-join-{proof}" + (f".{ca_fingerprint}" if ca_fingerprint else "")
 
 
 async def _until_committed(change: Callable[[], Awaitable[None]], seconds: float = 15.0) -> None:
@@ -75,7 +79,8 @@ async def join(request: Request) -> Response:
     try:
         body = await _json(request)
         expected = join_token(request.app.state.secret)
-        if not expected or not hmac.compare_digest(expected, str(body.get("token", ""))):
+        proof = str(body.get("token", "")).split(".", 1)[0]
+        if not expected or not hmac.compare_digest(expected, proof):
             raise Denied("invalid join token")
         registry: Registry = request.app.state.registry
         replica_id = str(body.get("replica_id", ""))
@@ -87,7 +92,12 @@ async def join(request: Request) -> Response:
                                   "remove it first or pick another id")
     except RegistryError as e:
         return e.response()
-    return JSONResponse({"secret": request.app.state.secret, "members": registry.raft.members()})
+    # The joiner issues its own certificate from the cluster CA, and can issue the
+    # next joiner's: every replica keeps the CA key.
+    with open(request.app.state.ca_path) as ca, open(request.app.state.ca_key_path) as ca_key:
+        authority = {"ca": ca.read(), "ca_key": ca_key.read()}
+    return JSONResponse({"secret": request.app.state.secret, "members": registry.raft.members(),
+                         **authority})
 
 
 async def snapshot(request: Request) -> Response:

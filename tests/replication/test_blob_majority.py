@@ -154,7 +154,7 @@ def test_a_joining_replica_converges_to_every_blob_and_serves_pulls_meanwhile(tm
         port = free_port_block()
         data_dir = f"{cluster.data}/replica-3"
         qreg("join", "--existing", cluster.urls[0], "--token", token, "--replica-id", "replica-3",
-             "--data", data_dir, "--port", str(port), "--no-start")
+             "--data", data_dir, "--port", str(port), "--no-start", "--insecure-http")
         with open(os.path.join(data_dir, "replica.log"), "ab") as log:
             joined = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
                                        f"{data_dir}/replica.toml"], stdout=log, stderr=log)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -46,7 +47,8 @@ def test_join_under_load_then_remove(tmp_path) -> None:
         port = free_port_block()
         data = f"{cluster.data}/replica-3"
         out = qreg("join", "--existing", cluster.urls[1], "--token", token, "--replica-id",
-                   "replica-3", "--data", data, "--port", str(port), "--no-start")
+                   "replica-3", "--data", data, "--port", str(port), "--no-start",
+                   "--insecure-http")
         assert "is a member" in out and "seeded from a snapshot" in out
         with open(os.path.join(data, "replica.log"), "ab") as log:
             joined = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
@@ -93,37 +95,44 @@ def test_join_under_load_then_remove(tmp_path) -> None:
         cluster.stop()
 
 
-def test_install_then_join_a_second_replica(tmp_path) -> None:
+def test_install_then_join_a_second_replica_over_https(tmp_path) -> None:
     ports = free_port_block(2)
     out = qreg("install", "--data", str(tmp_path / "first"), "--port", str(ports),
                "--raft-address", f"127.0.0.1:{free_port_block()}")
     token = next(word for word in out.split() if word.startswith("qreg-join-"))
+    ca = str(tmp_path / "first" / "tls" / "ca.crt")
+    verify = ssl.create_default_context(cafile=ca)
     processes = []
     try:
         for name in ("first", "second"):
-            if name == "second":
-                qreg("join", "--existing", f"http://127.0.0.1:{ports}", "--token", token,
+            if name == "second":  # the joiner trusts the CA the token pins, nothing else
+                qreg("join", "--existing", f"https://127.0.0.1:{ports}", "--token", token,
                      "--replica-id", "replica-1", "--data", str(tmp_path / name),
                      "--port", str(ports + 1), "--no-start")
             with open(tmp_path / f"{name}.log", "ab") as log:
                 processes.append(subprocess.Popen(
                     [sys.executable, "-m", "cli.main", "serve", "--config",
                      str(tmp_path / name / "replica.toml")], stdout=log, stderr=log))
-            url = f"http://127.0.0.1:{ports + len(processes) - 1}"
+            url = f"https://127.0.0.1:{ports + len(processes) - 1}"
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    if httpx.get(url + "/health", timeout=1, verify=verify).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
                 assert time.monotonic() < deadline, f"{name} did not become healthy"
                 time.sleep(0.2)
-        digest = push_image(f"http://127.0.0.1:{ports}", "installed/app", "1", "inst").digest
-        r = httpx.head(f"http://127.0.0.1:{ports + 1}/v2/installed/app/manifests/1",
-                       headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        digest = push_image(f"https://127.0.0.1:{ports}", "installed/app", "1", "inst",
+                            verify=verify).digest
+        r = httpx.head(f"https://127.0.0.1:{ports + 1}/v2/installed/app/manifests/1",
+                       headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+                       verify=verify)
         assert r.headers["Docker-Content-Digest"] == digest
-        assert "replica-1" in qreg("status", "--url", f"http://127.0.0.1:{ports}")
+        # The joiner's certificate comes from the same CA (its gRPC peers accept it).
+        with open(tmp_path / "second" / "tls" / "ca.crt", "rb") as a, open(ca, "rb") as b:
+            assert a.read() == b.read()
+        assert "replica-1" in qreg("status", "--url", f"https://127.0.0.1:{ports}", "--ca", ca)
     finally:
         for p in processes:
             p.terminate()

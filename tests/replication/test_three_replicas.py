@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import signal
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -26,9 +27,10 @@ def cluster(tmp_path) -> Iterator[LocalCluster]:
     c.stop()
 
 
-def push_image(url: str, name: str, tag: str, seed: str, timeout: float = 10) -> Blob:
+def push_image(url: str, name: str, tag: str, seed: str, timeout: float = 10,
+               verify: ssl.SSLContext | bool = True) -> Blob:
     config, layers, manifest = image(seed, layers=1, layer_size=2000)
-    with httpx.Client(base_url=url, timeout=timeout) as client:
+    with httpx.Client(base_url=url, timeout=timeout, verify=verify) as client:
         for blob in [config, *layers]:
             r = client.post(f"/v2/{name}/blobs/uploads/", params={"digest": blob.digest},
                             content=blob.data)

@@ -1,3 +1,6 @@
+import glob
+import os
+
 import pytest
 
 from replica.config import ConfigError, load
@@ -22,3 +25,13 @@ def test_errors_name_the_key(tmp_path, text: str, key: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load(str(path), environ={})
+
+
+def test_the_cluster_examples_configs_load() -> None:
+    paths = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "..",
+                                          "cluster-examples", "*", "*.toml")))
+    assert paths
+    for path in paths:
+        config = load(path, environ={"QREG_RAFT_SECRET": "s"})
+        assert config.http_url.startswith("https://") and config.grpc_address
+        assert config.tls_cert == "/etc/qreg/tls/replica.crt"

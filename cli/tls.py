@@ -1,0 +1,67 @@
+"""`qreg tls`: a cluster CA and replica certificates made ahead of time.
+
+`qreg install`, `qreg join` and `qreg up` make certificates themselves; these
+commands are for layouts written by hand, such as cluster-examples/, where every
+replica's files are prepared before the first start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from cli.output import fail
+from replica import pki
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "tls", help="make a cluster CA and replica certificates ahead of time",
+        description="Make the cluster CA and replica certificates for a layout written by hand "
+                    "(qreg install, join and up make their own). A replica's directory gets "
+                    "ca.crt, ca.key, replica.crt and replica.key: point its [tls] ca, ca_key, "
+                    "cert and key at them, or put them in DATA/tls/.",
+        epilog="example:\n  qreg tls ca --out ./tls\n"
+               "  qreg tls issue --ca ./tls --name replica-0 --san replica-0 "
+               "--san registry.example.com --out ./tls/replica-0",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    ca = verbs.add_parser("ca", help="create a new cluster CA (ca.crt, ca.key)")
+    ca.add_argument("--out", required=True, help="directory to write ca.crt and ca.key to")
+    ca.add_argument("--name", default="Quorum Registry", help="the CA's common name prefix")
+    ca.set_defaults(func=make_ca)
+    issue = verbs.add_parser("issue", help="issue one replica's certificate from the CA")
+    issue.add_argument("--ca", required=True, help="directory holding ca.crt and ca.key")
+    issue.add_argument("--name", required=True, help="the replica id (the certificate's name)")
+    issue.add_argument("--san", action="append", default=[], metavar="NAME",
+                       help="a host name or address clients and peers use (repeatable)")
+    issue.add_argument("--out", required=True, help="the replica's TLS directory")
+    issue.set_defaults(func=issue_cert)
+
+
+def make_ca(args: argparse.Namespace) -> int:
+    if os.path.exists(os.path.join(args.out, "ca.key")):
+        return fail("tls ca", f"{args.out}/ca.key exists: a CA is made once")
+    cert, key = pki.create_ca(args.name)
+    os.makedirs(args.out, exist_ok=True)
+    pki.write_private(os.path.join(args.out, "ca.key"), key)
+    pki.write_private(os.path.join(args.out, "ca.crt"), cert)
+    os.chmod(os.path.join(args.out, "ca.crt"), 0o644)
+    print(f"wrote {args.out}/ca.crt and ca.key (fingerprint {pki.fingerprint(cert)})")
+    return 0
+
+
+def issue_cert(args: argparse.Namespace) -> int:
+    try:
+        with open(os.path.join(args.ca, "ca.crt"), "rb") as c, \
+                open(os.path.join(args.ca, "ca.key"), "rb") as k:
+            ca_cert, ca_key = c.read(), k.read()
+    except OSError as e:
+        return fail("tls issue", f"cannot read the CA: {e}")
+    names = args.san or [args.name]
+    files = pki.TlsFiles(os.path.join(args.out, "ca.crt"), os.path.join(args.out, "ca.key"),
+                         os.path.join(args.out, "replica.crt"), os.path.join(args.out, "replica.key"))
+    pki.set_up_replica(files, ca_cert, ca_key, args.name, names)
+    print(f"wrote {args.out}/replica.crt for {', '.join(names)}")
+    return 0

@@ -1,6 +1,7 @@
 """The replicated metadata store: a deterministic state machine over LMDB, replicated with Raft."""
 
+from consensus import accounts
 from consensus.raft import NoQuorum, RaftNode
 from consensus.state import Manifest, MetadataState
 
-__all__ = ["Manifest", "MetadataState", "NoQuorum", "RaftNode"]
+__all__ = ["Manifest", "MetadataState", "NoQuorum", "RaftNode", "accounts"]

@@ -16,6 +16,9 @@ names, tags and digests can never contain it):
     t\\0<repo>\\0<tag>                   -> manifest digest
     f\\0<repo>\\0<subject>\\0<digest>     -> b"" (the manifest refers to subject)
     R\\0<replica id>                    -> RegisterReplica: how to reach the replica
+
+Accounts (users, organizations, teams, permissions, tokens) live in the same
+database under the keys listed in accounts.py.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ import contextlib
 import os
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import lmdb
 
+from consensus import accounts
 from proto import commands_pb2 as pb
+
+T = TypeVar("T")
 
 _APPLIED = b"m\0applied"
 _SEP = b"\0"
@@ -140,11 +147,18 @@ class MetadataState:
                 return pb.Result(error_code="", message="replayed").SerializeToString()
             command = pb.Command.FromString(data)
             result = _apply(txn, command)
+            if command.WhichOneof("kind") in accounts.APPLY:
+                accounts.record(txn, index, command, result)
             txn.put(_APPLIED, struct.pack(">Q", index))
         result.index = index
         return result.SerializeToString()
 
     # ---- queries ------------------------------------------------------------
+
+    def view(self, query: Callable[..., T], *args: Any) -> T:
+        """Run a read-only query (accounts.py's, for one) in a consistent snapshot."""
+        with self._env.begin() as txn:
+            return query(txn, *args)
 
     def repository_exists(self, repo: str) -> bool:
         with self._env.begin() as txn:
@@ -254,6 +268,8 @@ def _fail(code: str, message: str) -> pb.Result:
 
 def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
     kind = command.WhichOneof("kind")
+    if kind in accounts.APPLY:
+        return accounts.APPLY[kind](txn, getattr(command, kind))
     if kind == "link_blob":
         return _link_blob(txn, command.link_blob)
     if kind == "unlink_blob":

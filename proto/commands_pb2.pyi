@@ -100,9 +100,135 @@ class UnregisterReplica(_message.Message):
     replica_id: str
     def __init__(self, replica_id: _Optional[str] = ...) -> None: ...
 
+class PutAccount(_message.Message):
+    __slots__ = ("name", "is_org", "password_hash", "global_role", "create_only", "at_ms", "set_role")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IS_ORG_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_ROLE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SET_ROLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    is_org: bool
+    password_hash: str
+    global_role: str
+    create_only: bool
+    at_ms: int
+    set_role: bool
+    def __init__(self, name: _Optional[str] = ..., is_org: _Optional[bool] = ..., password_hash: _Optional[str] = ..., global_role: _Optional[str] = ..., create_only: _Optional[bool] = ..., at_ms: _Optional[int] = ..., set_role: _Optional[bool] = ...) -> None: ...
+
+class DeleteAccount(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class Account(_message.Message):
+    __slots__ = ("name", "is_org", "password_hash", "global_role", "created_ms", "password_changed_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IS_ORG_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_HASH_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_ROLE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_CHANGED_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    is_org: bool
+    password_hash: str
+    global_role: str
+    created_ms: int
+    password_changed_ms: int
+    def __init__(self, name: _Optional[str] = ..., is_org: _Optional[bool] = ..., password_hash: _Optional[str] = ..., global_role: _Optional[str] = ..., created_ms: _Optional[int] = ..., password_changed_ms: _Optional[int] = ...) -> None: ...
+
+class PutTeam(_message.Message):
+    __slots__ = ("org", "team", "create_only")
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    CREATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    org: str
+    team: str
+    create_only: bool
+    def __init__(self, org: _Optional[str] = ..., team: _Optional[str] = ..., create_only: _Optional[bool] = ...) -> None: ...
+
+class DeleteTeam(_message.Message):
+    __slots__ = ("org", "team")
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    org: str
+    team: str
+    def __init__(self, org: _Optional[str] = ..., team: _Optional[str] = ...) -> None: ...
+
+class SetTeamMember(_message.Message):
+    __slots__ = ("org", "team", "user", "member")
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    org: str
+    team: str
+    user: str
+    member: bool
+    def __init__(self, org: _Optional[str] = ..., team: _Optional[str] = ..., user: _Optional[str] = ..., member: _Optional[bool] = ...) -> None: ...
+
+class PutRepository(_message.Message):
+    __slots__ = ("repository", "visibility", "create_only", "at_ms")
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    repository: str
+    visibility: str
+    create_only: bool
+    at_ms: int
+    def __init__(self, repository: _Optional[str] = ..., visibility: _Optional[str] = ..., create_only: _Optional[bool] = ..., at_ms: _Optional[int] = ...) -> None: ...
+
+class DeleteRepository(_message.Message):
+    __slots__ = ("repository",)
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    repository: str
+    def __init__(self, repository: _Optional[str] = ...) -> None: ...
+
+class SetTeamAccess(_message.Message):
+    __slots__ = ("repository", "org", "team", "access")
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    repository: str
+    org: str
+    team: str
+    access: str
+    def __init__(self, repository: _Optional[str] = ..., org: _Optional[str] = ..., team: _Optional[str] = ..., access: _Optional[str] = ...) -> None: ...
+
+class PutAccessToken(_message.Message):
+    __slots__ = ("user", "token_id", "name", "secret_hash", "created_ms", "expires_ms")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SECRET_HASH_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_MS_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    token_id: str
+    name: str
+    secret_hash: str
+    created_ms: int
+    expires_ms: int
+    def __init__(self, user: _Optional[str] = ..., token_id: _Optional[str] = ..., name: _Optional[str] = ..., secret_hash: _Optional[str] = ..., created_ms: _Optional[int] = ..., expires_ms: _Optional[int] = ...) -> None: ...
+
+class RevokeAccessToken(_message.Message):
+    __slots__ = ("user", "token_id")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    token_id: str
+    def __init__(self, user: _Optional[str] = ..., token_id: _Optional[str] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("version", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token")
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
     LINK_BLOB_FIELD_NUMBER: _ClassVar[int]
     UNLINK_BLOB_FIELD_NUMBER: _ClassVar[int]
     PUT_MANIFEST_FIELD_NUMBER: _ClassVar[int]
@@ -110,7 +236,19 @@ class Command(_message.Message):
     DELETE_TAG_FIELD_NUMBER: _ClassVar[int]
     REGISTER_REPLICA_FIELD_NUMBER: _ClassVar[int]
     UNREGISTER_REPLICA_FIELD_NUMBER: _ClassVar[int]
+    PUT_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    DELETE_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    PUT_TEAM_FIELD_NUMBER: _ClassVar[int]
+    DELETE_TEAM_FIELD_NUMBER: _ClassVar[int]
+    SET_TEAM_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    PUT_REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    DELETE_REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    SET_TEAM_ACCESS_FIELD_NUMBER: _ClassVar[int]
+    PUT_ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
     version: int
+    actor: str
+    at_ms: int
     link_blob: LinkBlob
     unlink_blob: UnlinkBlob
     put_manifest: PutManifest
@@ -118,7 +256,17 @@ class Command(_message.Message):
     delete_tag: DeleteTag
     register_replica: RegisterReplica
     unregister_replica: UnregisterReplica
-    def __init__(self, version: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ...) -> None: ...
+    put_account: PutAccount
+    delete_account: DeleteAccount
+    put_team: PutTeam
+    delete_team: DeleteTeam
+    set_team_member: SetTeamMember
+    put_repository: PutRepository
+    delete_repository: DeleteRepository
+    set_team_access: SetTeamAccess
+    put_access_token: PutAccessToken
+    revoke_access_token: RevokeAccessToken
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("error_code", "message", "index")

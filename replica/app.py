@@ -21,17 +21,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from consensus import MetadataState, NoQuorum, RaftNode
+from consensus import MetadataState, NoQuorum, RaftNode, accounts
+from proto import commands_pb2 as pb
 from replica.api import backup as backup_api
 from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
+from replica.auth.service import AuthService
+from replica.auth.tokens import TokenKeys
 from replica.blob_service import BlobClient, BlobServer
 from replica.blob_sync import BlobSync
-from replica.pki import TlsFiles
-from replica.scrub import Scrubber
 from replica.blobstore import LocalBlobStore
 from replica.config import ReplicaConfig
-from replica.errors import (BlobUploadUnknown, NameInvalid, RegistryError,
+from replica.errors import (AlreadyExists, BlobUploadUnknown, NameInvalid, RegistryError,
                             Unavailable, Unsupported)
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
@@ -39,7 +40,9 @@ from replica.names import check_name
 from replica.peers import PeerClient, internal_token, require_internal
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
+from replica.pki import TlsFiles
 from replica.registry import Registry
+from replica.scrub import Scrubber
 from replica.streams import RECEIVED_KEY, FileRangeResponse
 from replica import upload_proxy
 from replica.uploads import UploadSessions, owner_of
@@ -107,6 +110,8 @@ async def _dispatch(request: Request) -> Any:
 
 
 _ROUTE_KEY = "qreg.route"
+_ACTIONS = {"GET": "pull", "HEAD": "pull", "POST": "push", "PUT": "push", "PATCH": "push",
+            "DELETE": "delete"}
 
 
 async def _route(request: Request) -> Any:
@@ -120,20 +125,47 @@ async def _route(request: Request) -> Any:
         handler = methods.get(request.method)
         if handler is None:
             raise Unsupported(f"{request.method} is not supported here", status=405)
+        auth: AuthService | None = request.app.state.auth
+        if auth is not None:
+            # Cancelling an upload is part of pushing; deleting content needs delete.
+            action = "push" if route == "uploads" else _ACTIONS[request.method]
+            auth.require(request, name, action)
         return await handler(_registry(request), request, name, m.group(2) or "")
     raise NameInvalid("no such endpoint or invalid repository name", status=404,
                       detail={"path": path[:300]})
 
 
 async def _base(request: Request) -> Response:
+    auth: AuthService | None = request.app.state.auth
+    if auth is not None and auth.enabled:
+        try:
+            auth.claims(request)  # any valid token, anonymous included
+        except RegistryError as e:
+            return e.response(head_only=request.method == "HEAD")
     return JSONResponse({}, headers=API_HEADERS)
 
 
 async def _catalog(request: Request) -> Any:
     try:
-        return await catalog.list_repositories(_registry(request), request)
+        return await catalog.list_repositories(_registry(request), request,
+                                                request.app.state.auth)
     except RegistryError as e:
         return e.response()
+
+
+async def _token_get(request: Request) -> Response:
+    auth: AuthService | None = request.app.state.auth
+    if auth is None:
+        return JSONResponse({"errors": [{"code": "NOT_FOUND", "message": "no token service: "
+                                         "this replica has no cluster CA key"}]}, 404)
+    return await auth.token_get(request)
+
+
+async def _token_post(request: Request) -> Response:
+    auth: AuthService | None = request.app.state.auth
+    if auth is None:
+        return await _token_get(request)
+    return await auth.token_post(request)
 
 
 async def _ping(request: Request) -> Response:
@@ -151,6 +183,33 @@ async def _health(request: Request) -> Response:
             "last_contact_s": registry.raft.last_contact(),
             "blobs_missing": sync.missing_blobs, "bytes_missing": sync.missing_bytes}
     return JSONResponse(body, status_code=200 if can_write else 503)
+
+
+def _auth_service(config: ReplicaConfig, state: MetadataState) -> AuthService | None:
+    """The token service, when this replica holds the cluster CA key that signs tokens."""
+    try:
+        with open(config.tls_ca_key, "rb") as key, open(config.tls_ca, "rb") as cert:
+            keys = TokenKeys(key.read(), cert.read(), config.auth_service)
+    except OSError:
+        if config.auth_enabled:
+            raise
+        return None
+    return AuthService(state, keys, config.auth_enabled)
+
+
+async def _create_admin(registry: Registry, password_hash: str) -> None:
+    """The first start of a cluster creates its admin account, once a quorum commits it."""
+    if not password_hash:
+        return
+    while registry.state.view(accounts.account, "admin") is None:
+        try:
+            await registry.propose(pb.Command(put_account=pb.PutAccount(
+                name="admin", password_hash=password_hash, global_role="admin", set_role=True,
+                create_only=True, at_ms=int(time.time() * 1000))))
+        except AlreadyExists:
+            return
+        except Unavailable:
+            await asyncio.sleep(1.0)
 
 
 async def _ca(request: Request) -> Response:
@@ -223,9 +282,11 @@ def create_app(config: ReplicaConfig) -> Starlette:
             uploads=UploadSessions(config.path("storage"), config.replica_id),
             state=state, raft=raft, peers=peers, blobs=blobs,
             replication_factor=config.blobs_replication_factor)
+        app.state.auth = _auth_service(config, state)
         app.state.metrics.watch_raft(raft.status)
         registration = asyncio.create_task(registry.register(config.http_url,
                                                              config.grpc_address))
+        bootstrap = asyncio.create_task(_create_admin(registry, config.auth_admin_password_hash))
         sync = app.state.blob_sync = BlobSync(registry)
         syncing = asyncio.create_task(sync.run())
         scrubber = app.state.scrubber = Scrubber(registry, app.state.metrics,
@@ -236,6 +297,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
             yield
         finally:
             registration.cancel()
+            bootstrap.cancel()
             syncing.cancel()
             scrubbing.cancel()
             await peers.close()
@@ -253,6 +315,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/v2/{rest:path}", _dispatch,
               methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
         Route("/_ping", _ping, methods=["GET", "HEAD"]),
+        Route("/auth/token", _token_get, methods=["GET"]),
+        Route("/auth/token", _token_post, methods=["POST"]),
         Route("/ca", _ca, methods=["GET"]),
         Route("/health", _health, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
@@ -268,6 +332,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={Exception: _server_error})
     app.state.metrics = Metrics()
+    app.state.auth = None
     app.state.internal_token = internal_token(config.raft_secret)
     app.state.secret = config.raft_secret
     app.state.ca_path = config.tls_ca

@@ -57,6 +57,12 @@ class ReplicaConfig:
     # A certificate of your own for clients (HTTPS); peers still use tls.cert.
     tls_public_cert: str = ""
     tls_public_key: str = ""
+    # Docker token authentication on every /v2 request (off until every test and
+    # client path authenticates; see issue 5). The service name goes in tokens.
+    auth_enabled: bool = False
+    auth_service: str = "quorum-registry"
+    # Creates the `admin` account (global admin) when the cluster has none.
+    auth_admin_password_hash: str = ""
     # Replicas that keep each blob (0: all; never fewer than a majority). Set the
     # same value on every replica.
     blobs_replication_factor: int = 0
@@ -70,9 +76,9 @@ class ReplicaConfig:
     def check_tls_files(self) -> None:
         """Fail early, naming the key, when a TLS file this replica needs is missing."""
         needed = []
-        if self.grpc_address or not self.http_insecure:
-            needed += [("tls.ca", self.tls_ca), ("tls.cert", self.tls_cert),
-                       ("tls.key", self.tls_key)]
+        if self.grpc_address or not self.http_insecure or self.auth_enabled:
+            needed += [("tls.ca", self.tls_ca), ("tls.ca_key", self.tls_ca_key),
+                       ("tls.cert", self.tls_cert), ("tls.key", self.tls_key)]
         if self.tls_public_cert:
             needed += [("tls.public_cert", self.tls_public_cert),
                        ("tls.public_key", self.tls_public_key)]
@@ -102,6 +108,9 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("tls", "key"): ("tls_key", str),
     ("tls", "public_cert"): ("tls_public_cert", str),
     ("tls", "public_key"): ("tls_public_key", str),
+    ("auth", "enabled"): ("auth_enabled", bool),
+    ("auth", "service"): ("auth_service", str),
+    ("auth", "admin_password_hash"): ("auth_admin_password_hash", str),
     ("blobs", "replication_factor"): ("blobs_replication_factor", int),
     ("scrub", "interval_s"): ("scrub_interval_s", float),
     ("scrub", "rate_mib_s"): ("scrub_rate_mib_s", float),

@@ -26,6 +26,10 @@ CODES: dict[str, tuple[int, str]] = {
     "PAGINATION_NUMBER_INVALID": (400, "invalid number of results requested"),
     "RANGE_INVALID": (416, "invalid content range"),
     "UNAVAILABLE": (503, "service unavailable"),
+    # The management API's own (not OCI) codes.
+    "INVALID_INPUT": (400, "invalid input"),
+    "NOT_FOUND": (404, "not found"),
+    "ALREADY_EXISTS": (409, "already exists"),
 }
 
 
@@ -73,6 +77,9 @@ TooManyRequests = _error_class("TOOMANYREQUESTS")
 PaginationNumberInvalid = _error_class("PAGINATION_NUMBER_INVALID")
 RangeInvalid = _error_class("RANGE_INVALID")
 Unavailable = _error_class("UNAVAILABLE")
+InvalidInput = _error_class("INVALID_INPUT")
+NotFound = _error_class("NOT_FOUND")
+AlreadyExists = _error_class("ALREADY_EXISTS")
 
 
 class StorageFull(Unavailable):

@@ -8,6 +8,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from replica.auth.service import AuthService
 from replica.blob_mirror import PeerMirror
 from replica.errors import BlobUploadInvalid, DigestInvalid, RangeInvalid, StorageFull
 from replica.handlers.common import API_HEADERS
@@ -35,10 +36,14 @@ def _created(name: str, digest: str) -> Response:
 async def start(registry: Registry, request: Request, name: str) -> Response:
     params = request.query_params
     mount, source = params.get("mount"), params.get("from")
+    auth: AuthService | None = request.app.state.auth
     if mount and source:
         check_digest(mount)
         check_name(source)
-        if await registry.mount(name, mount, source):
+        # Without pull on the source, the client gets a plain upload session, as
+        # distribution answers: it never learns whether the blob is there.
+        allowed = auth is None or auth.allows(request, source, "pull")
+        if allowed and await registry.mount(name, mount, source):
             return _created(name, mount)
     digest = params.get("digest")
     if digest:

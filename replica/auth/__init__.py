@@ -1,0 +1,1 @@
+"""Accounts and Docker token authentication: passwords, permissions, the token service."""

@@ -1,0 +1,70 @@
+"""JSON web tokens of the Docker token spec, signed with the cluster CA's key (ES256).
+
+Every replica holds the CA key, so any replica issues tokens and every replica
+verifies tokens that any other issued. An access token lives five minutes; a
+refresh token (OAuth2, for `docker login`) ninety days. Both name the time they
+were issued, so a password change refuses every token from before it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+ISSUER = "quorum-registry"
+ACCESS_TTL_S = 300
+REFRESH_TTL_S = 90 * 24 * 3600
+
+
+class InvalidToken(Exception):
+    """Expired, forged, signed by another key, or meant for another service."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    subject: str                 # "" when anonymous
+    access: dict[str, frozenset[str]]  # "repository:NAME" or "registry:catalog" -> actions
+    issued_at: float
+    token_id: str                # a personal access token's id, when it was used
+    kind: str                    # "access" or "refresh"
+
+
+class TokenKeys:
+    def __init__(self, ca_key_pem: bytes, ca_cert_pem: bytes, service: str) -> None:
+        self._private = serialization.load_pem_private_key(ca_key_pem, password=None)
+        self._public = x509.load_pem_x509_certificate(ca_cert_pem).public_key()
+        self.service = service
+
+    def issue(self, subject: str, access: list[dict[str, Any]], token_id: str = "",
+              kind: str = "access", now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        ttl = ACCESS_TTL_S if kind == "access" else REFRESH_TTL_S
+        claims = {"iss": ISSUER, "sub": subject, "aud": self.service, "iat": int(now),
+                  "nbf": int(now) - 5, "exp": int(now) + ttl, "jti": secrets.token_hex(8),
+                  "access": access, "typ": kind}
+        if token_id:
+            claims["pat"] = token_id
+        return jwt.encode(claims, self._private, algorithm="ES256")  # type: ignore[arg-type]
+
+    def verify(self, token: str, kind: str = "access") -> Claims:
+        try:
+            claims = jwt.decode(token, self._public, algorithms=["ES256"],  # type: ignore[arg-type]
+                                audience=self.service, issuer=ISSUER, leeway=5,
+                                options={"require": ["exp", "iat", "aud", "iss", "sub"]})
+        except jwt.PyJWTError as e:
+            raise InvalidToken(str(e)) from None
+        if claims.get("typ", "access") != kind:
+            raise InvalidToken(f"not an {kind} token")
+        access: dict[str, frozenset[str]] = {}
+        for entry in claims.get("access") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                access[f"{entry.get('type')}:{entry['name']}"] = frozenset(
+                    str(a) for a in entry.get("actions") or [])
+        return Claims(str(claims["sub"]), access, float(claims["iat"]), str(claims.get("pat", "")),
+                      kind)

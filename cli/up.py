@@ -22,6 +22,7 @@ import httpx
 
 from cli import configfile
 from replica import pki
+from replica.auth import passwords
 
 
 def register(subparsers: Any) -> None:
@@ -44,7 +45,11 @@ def register(subparsers: Any) -> None:
                    help="serve plain HTTP, for local trials (default: HTTPS with a certificate "
                         "from the cluster CA, written to DATA/ca.crt)")
     p.add_argument("--admin-password", metavar="PW",
-                   help="password of the admin account (accounts arrive with the security issue)")
+                   help="password of the admin account, created on the first run (default: a "
+                        "generated one, printed once)")
+    p.add_argument("--auth", action="store_true",
+                   help="require Docker token authentication on every /v2 request "
+                        "(qreg login, skopeo --creds); it becomes the default soon")
     p.set_defaults(func=run)
 
 
@@ -69,7 +74,8 @@ def _cluster_ca(data: str, replicas: int) -> tuple[bytes, bytes]:
     return pki.create_ca("Quorum Registry (local)")
 
 
-def write_configs(data: str, replicas: int, port: int, insecure: bool = False) -> list[str]:
+def write_configs(data: str, replicas: int, port: int, insecure: bool = False,
+                  auth: bool = False, admin_password_hash: str = "") -> list[str]:
     """One config file per replica, with certificates from the cluster CA. Raft
     addresses, the secret and the CA are chosen on the first run and then kept, so a
     restarted cluster finds its members again."""
@@ -83,6 +89,8 @@ def write_configs(data: str, replicas: int, port: int, insecure: bool = False) -
                   secrets.token_urlsafe(32))
     addresses = [c.get("raft", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
     grpc = [c.get("grpc", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
+    admin = next((c["auth"]["admin_password_hash"] for c in existing
+                  if c.get("auth", {}).get("admin_password_hash")), admin_password_hash)
     paths = []
     for i in range(replicas):
         directory = os.path.join(data, f"replica-{i}")
@@ -97,6 +105,7 @@ def write_configs(data: str, replicas: int, port: int, insecure: bool = False) -
             "raft": {"address": addresses[i], "secret": secret,
                      "peers": [a for j, a in enumerate(addresses) if j != i]},
             "grpc": {"address": grpc[i]},
+            "auth": {"enabled": auth, "admin_password_hash": admin},
         })
         paths.append(path)
     return paths
@@ -109,7 +118,8 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float,
         if process.poll() is not None:
             return False
         try:
-            if httpx.get(url + "/v2/", timeout=1.0, verify=verify).status_code == 200:
+            # 401: up, with authentication on.
+            if httpx.get(url + "/v2/", timeout=1.0, verify=verify).status_code in (200, 401):
                 return True
         except httpx.HTTPError:
             pass
@@ -133,7 +143,13 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    configs = write_configs(data, args.replicas, args.port, args.insecure_http)
+    first_run = not os.path.exists(os.path.join(data, "replica-0", "replica.toml"))
+    password = args.admin_password
+    if first_run and not password:
+        password = secrets.token_urlsafe(12)
+        print(f"admin password (shown once): {password}", flush=True)
+    hashed = passwords.hash_password(password) if first_run and password else ""
+    configs = write_configs(data, args.replicas, args.port, args.insecure_http, args.auth, hashed)
     scheme = "http" if args.insecure_http else "https"
     for i, config in enumerate(configs):
         log = open(os.path.join(data, f"replica-{i}", "replica.log"), "ab")

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from consensus import MetadataState, NoQuorum, RaftNode, accounts
 from proto import commands_pb2 as pb
+from replica.api import accounts as accounts_api
 from replica.api import backup as backup_api
 from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
@@ -328,6 +329,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/snapshot", membership_api.snapshot, methods=["GET"]),
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
+        *accounts_api.ROUTES,
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={Exception: _server_error})

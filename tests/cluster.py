@@ -38,10 +38,13 @@ class LocalCluster:
     """`qreg up` in a subprocess; `url` is replica 0's. Plain HTTP unless `tls`
     (replicas always talk to each other over mutual TLS)."""
 
-    def __init__(self, data: str, replicas: int = 1, tls: bool = False) -> None:
+    def __init__(self, data: str, replicas: int = 1, tls: bool = False, auth: bool = False,
+                 admin_password: str = "admin-password") -> None:
         self.data = data
         self.replicas = replicas
         self.tls = tls
+        self.auth = auth
+        self.admin_password = admin_password
         self.port = free_port_block(replicas)
         self.process: subprocess.Popen[str] | None = None
         self.urls: list[str] = []
@@ -70,7 +73,8 @@ class LocalCluster:
     def start(self, timeout: float = 60.0) -> "LocalCluster":
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "up", "--data", self.data, "--port", str(self.port),
-             "--replicas", str(self.replicas)] + ([] if self.tls else ["--insecure-http"]),
+             "--replicas", str(self.replicas), "--admin-password", self.admin_password]
+            + ([] if self.tls else ["--insecure-http"]) + (["--auth"] if self.auth else []),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None

@@ -68,6 +68,14 @@ class AuthService:
         self.keys = keys
         self.enabled = enabled
         self.limiter = FailureLimiter()
+        # This replica's latest authentication failures, for the audit API.
+        self.recent_failures: deque[dict[str, Any]] = deque(maxlen=1000)
+
+    def _failed(self, reason: str, address: str, user: str = "") -> None:
+        self.recent_failures.append({"at_ms": int(time.time() * 1000), "user": user[:100],
+                                     "address": address, "reason": reason})
+        log.warning("authentication failed: %s", reason, extra={"fields": {
+            "event": "auth_failure", "user": user[:100], "address": address}})
 
     # ---- who is asking ----------------------------------------------------------------
 
@@ -92,9 +100,7 @@ class AuthService:
                                              account.password_hash)
         if not ok:
             self.limiter.failed(f"user:{username}", f"addr:{address}")
-            log.warning("failed login for %r from %s", username[:100], address,
-                        extra={"fields": {"event": "auth_failure", "user": username[:100],
-                                          "address": address}})
+            self._failed("invalid username or password", address, username)
             raise Unauthorized("invalid username or password")
         return username, token_id
 
@@ -109,6 +115,15 @@ class AuthService:
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthorized("malformed Basic credentials") from None
         return await self.login(username, secret, _address(request))
+
+    async def caller(self, request: Request) -> str | None:
+        """Who calls the management API: Basic credentials (password or personal
+        access token) or a bearer token from /auth/token; None when anonymous."""
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return self.claims(request).subject or None
+        user, _ = await self.basic_user(request)
+        return user
 
     def still_valid(self, claims: Claims) -> bool:
         """A token outlives neither its account, a password change nor its PAT's revocation."""
@@ -219,11 +234,12 @@ class AuthService:
         try:
             claims = self.keys.verify(header[7:].strip())
         except InvalidToken as e:
-            log.warning("refused a token: %s", e, extra={"fields": {
-                "event": "auth_failure", "address": _address(request)}})
+            self._failed(f"invalid token: {e}", _address(request))
             raise Unauthorized(f"invalid token: {e}", headers={
                 "WWW-Authenticate": challenge + ',error="invalid_token"'}) from None
         if not self.still_valid(claims):
+            self._failed("token voided by a password change or revocation", _address(request),
+                         claims.subject)
             raise Unauthorized("the token was issued before a password change or revocation",
                                headers={"WWW-Authenticate": challenge + ',error="invalid_token"'})
         return claims

@@ -47,7 +47,10 @@ class TokenKeys:
         ttl = ACCESS_TTL_S if kind == "access" else REFRESH_TTL_S
         claims = {"iss": ISSUER, "sub": subject, "aud": self.service, "iat": int(now),
                   "nbf": int(now) - 5, "exp": int(now) + ttl, "jti": secrets.token_hex(8),
-                  "access": access, "typ": kind}
+                  "access": access, "typ": kind,
+                  # iat has whole seconds; a password change within the same second must
+                  # still void the token, so the exact issue time rides along.
+                  "iat_ms": int(now * 1000)}
         if token_id:
             claims["pat"] = token_id
         return jwt.encode(claims, self._private, algorithm="ES256")  # type: ignore[arg-type]
@@ -66,5 +69,6 @@ class TokenKeys:
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 access[f"{entry.get('type')}:{entry['name']}"] = frozenset(
                     str(a) for a in entry.get("actions") or [])
-        return Claims(str(claims["sub"]), access, float(claims["iat"]), str(claims.get("pat", "")),
+        issued = claims["iat_ms"] / 1000 if isinstance(claims.get("iat_ms"), int) else claims["iat"]
+        return Claims(str(claims["sub"]), access, float(issued), str(claims.get("pat", "")),
                       kind)

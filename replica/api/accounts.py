@@ -1,0 +1,389 @@
+"""The management API for accounts, organizations, teams, repositories and tokens (JSON).
+
+    GET    /api/v0/accounts                                   everyone signed in
+    POST   /api/v0/accounts                  {name, password | is_org, global_role}   admins
+    GET    /api/v0/accounts/{name}
+    PATCH  /api/v0/accounts/{name}           {password, global_role}   the user (password) or admins
+    DELETE /api/v0/accounts/{name}                                     admins
+    GET    /api/v0/accounts/{org}/teams
+    POST   /api/v0/accounts/{org}/teams      {name}                    organization owners
+    GET    /api/v0/accounts/{org}/teams/{team}/members
+    PUT    /api/v0/accounts/{org}/teams/{team}/members/{user}          organization owners
+    DELETE /api/v0/accounts/{org}/teams/{team}/members/{user}          organization owners
+    GET    /api/v0/repositories                                       what the caller may pull
+    POST   /api/v0/repositories/{namespace}  {name, visibility}       namespace owners
+    GET    /api/v0/repositories/{namespace}/{name}
+    PATCH  /api/v0/repositories/{namespace}/{name}  {visibility}      repository admins
+    DELETE /api/v0/repositories/{namespace}/{name}                    repository admins
+    PUT    /api/v0/repositories/{namespace}/{name}/teamAccess/{team}  {access}  organization owners
+    DELETE /api/v0/repositories/{namespace}/{name}/teamAccess/{team}           organization owners
+    POST   /api/v0/accounts/{user}/tokens    {name, expires_in_days}  the user or admins
+    GET    /api/v0/accounts/{user}/tokens
+    DELETE /api/v0/accounts/{user}/tokens/{id}
+    GET    /api/v0/audit?after=N             admins: account changes and failed logins
+
+Callers authenticate with Basic (password or personal access token) or a bearer
+token. Every change goes through Raft, carrying who asked; the state machine
+keeps it in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from consensus import accounts
+from proto import commands_pb2 as pb
+from replica.auth import passwords, permissions
+from replica.auth.service import AuthService
+from replica.errors import Denied, InvalidInput, NotFound, RegistryError, Unauthorized
+from replica.names import check_name
+from replica.registry import Registry
+
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
+_MAX_BODY = 64 * 1024
+
+Handler = Callable[[Request, "Context"], Awaitable[Response]]
+
+
+class Context:
+    def __init__(self, registry: Registry, auth: AuthService, caller: str | None) -> None:
+        self.registry = registry
+        self.auth = auth
+        self.caller = caller
+
+    def view(self, query: Callable[..., Any], *args: Any) -> Any:
+        return self.registry.state.view(query, *args)
+
+    def signed_in(self) -> str:
+        if self.caller is None:
+            raise Unauthorized("sign in: Basic credentials or a bearer token",
+                               headers={"WWW-Authenticate": 'Basic realm="quorum-registry"'})
+        return self.caller
+
+    def admin(self) -> str:
+        if not self.view(permissions.is_admin, self.signed_in()):
+            raise Denied("only administrators may do this")
+        return self.signed_in()
+
+    def owner_of(self, org: str) -> str:
+        if not self.view(permissions.manages_org, self.signed_in(), org):
+            raise Denied(f"only owners of {org} and administrators may do this")
+        return self.signed_in()
+
+    async def change(self, **command: Any) -> None:
+        await self.registry.propose(pb.Command(actor=self.caller or "", at_ms=_now_ms(),
+                                               **command))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _name(value: Any, what: str = "name") -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise InvalidInput(f"{what} must be 1-64 lowercase letters, digits, . _ - "
+                           f"(got {str(value)[:70]!r})")
+    return value
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > _MAX_BODY:
+        raise InvalidInput("request body too large", status=413)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidInput("the body is not JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return value
+
+
+def _account_json(account: pb.Account, full: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": account.name, "is_org": account.is_org}
+    if full and not account.is_org:
+        out["global_role"] = account.global_role or "none"
+    return out
+
+
+def _role(value: Any) -> str:
+    role = "" if value in (None, "none") else value
+    if role not in accounts.ROLES:
+        raise InvalidInput("global_role is none, read-only, read-write or admin")
+    return str(role)
+
+
+def _account(ctx: Context, name: str) -> pb.Account:
+    found = ctx.view(accounts.account, name)
+    if found is None:
+        raise NotFound(f"no account named {name}")
+    return found  # type: ignore[no-any-return]
+
+
+# ---- accounts -------------------------------------------------------------------------
+
+async def list_accounts(request: Request, ctx: Context) -> Response:
+    caller = ctx.signed_in()
+    full = ctx.view(permissions.is_admin, caller)
+    return JSONResponse({"accounts": [_account_json(a, full) for a in ctx.view(accounts.accounts)]})
+
+
+async def create_account(request: Request, ctx: Context) -> Response:
+    ctx.admin()
+    body = await _body(request)
+    name = _name(body.get("name"))
+    if body.get("is_org"):
+        await ctx.change(put_account=pb.PutAccount(name=name, is_org=True, create_only=True,
+                                                   at_ms=_now_ms()))
+    else:
+        password = body.get("password")
+        if not isinstance(password, str) or len(password) < 8:
+            raise InvalidInput("a user needs a password of 8 characters or more")
+        hashed = await asyncio.to_thread(passwords.hash_password, password)
+        await ctx.change(put_account=pb.PutAccount(
+            name=name, password_hash=hashed, global_role=_role(body.get("global_role")),
+            set_role=True, create_only=True, at_ms=_now_ms()))
+    return JSONResponse(_account_json(_account(ctx, name), True), status_code=201)
+
+
+async def get_account(request: Request, ctx: Context) -> Response:
+    caller = ctx.signed_in()
+    account = _account(ctx, request.path_params["name"])
+    full = caller == account.name or ctx.view(permissions.is_admin, caller)
+    return JSONResponse(_account_json(account, full))
+
+
+async def update_account(request: Request, ctx: Context) -> Response:
+    caller = ctx.signed_in()
+    account = _account(ctx, request.path_params["name"])
+    body = await _body(request)
+    is_admin = ctx.view(permissions.is_admin, caller)
+    if account.is_org or not (is_admin or caller == account.name):
+        raise Denied("only the user and administrators may change an account")
+    command = pb.PutAccount(name=account.name, at_ms=_now_ms())
+    if "global_role" in body:
+        if not is_admin:
+            raise Denied("only administrators change global roles")
+        command.global_role, command.set_role = _role(body["global_role"]), True
+    if "password" in body:
+        password = body["password"]
+        if not isinstance(password, str) or len(password) < 8:
+            raise InvalidInput("a password has 8 characters or more")
+        command.password_hash = await asyncio.to_thread(passwords.hash_password, password)
+    await ctx.change(put_account=command)
+    return JSONResponse(_account_json(_account(ctx, account.name), True))
+
+
+async def delete_account(request: Request, ctx: Context) -> Response:
+    ctx.admin()
+    await ctx.change(delete_account=pb.DeleteAccount(name=request.path_params["name"]))
+    return Response(status_code=204)
+
+
+# ---- teams ----------------------------------------------------------------------------
+
+async def list_teams(request: Request, ctx: Context) -> Response:
+    ctx.signed_in()
+    org = request.path_params["name"]
+    return JSONResponse({"teams": [{"name": t} for t in ctx.view(accounts.teams, org)]})
+
+
+async def create_team(request: Request, ctx: Context) -> Response:
+    org = request.path_params["name"]
+    ctx.owner_of(org)
+    team = _name((await _body(request)).get("name"), "team name")
+    await ctx.change(put_team=pb.PutTeam(org=org, team=team, create_only=True))
+    return JSONResponse({"name": team}, status_code=201)
+
+
+async def list_members(request: Request, ctx: Context) -> Response:
+    ctx.signed_in()
+    p = request.path_params
+    return JSONResponse({"members": [{"name": m} for m in
+                                     ctx.view(accounts.team_members, p["name"], p["team"])]})
+
+
+async def set_member(request: Request, ctx: Context) -> Response:
+    p = request.path_params
+    ctx.owner_of(p["name"])
+    await ctx.change(set_team_member=pb.SetTeamMember(
+        org=p["name"], team=p["team"], user=p["user"], member=request.method == "PUT"))
+    return Response(status_code=204)
+
+
+# ---- repositories -----------------------------------------------------------------------
+
+def _repository(request: Request) -> str:
+    p = request.path_params
+    return check_name(f"{p['namespace']}/{p['repo']}")
+
+
+def _repository_json(ctx: Context, name: str) -> dict[str, Any]:
+    settings = ctx.view(accounts.repository, name)
+    access = ctx.view(accounts.team_access, name)
+    return {"name": name, "visibility": settings.visibility if settings else "private",
+            "team_access": [{"team": f"{org}/{team}", "access": level}
+                            for (org, team), level in sorted(access.items())]}
+
+
+async def list_repositories(request: Request, ctx: Context) -> Response:
+    names = await ctx.registry.catalog(None, "")
+    readable = [n for n in names if "pull" in ctx.view(permissions.actions, ctx.caller, n)]
+    return JSONResponse({"repositories": [_repository_json(ctx, n) for n in readable]})
+
+
+async def create_repository(request: Request, ctx: Context) -> Response:
+    namespace = request.path_params["namespace"]
+    caller = ctx.signed_in()
+    if caller != namespace and not ctx.view(permissions.manages_org, caller, namespace):
+        raise Denied(f"only {namespace} (or its owners) may create repositories there")
+    body = await _body(request)
+    name = check_name(f"{namespace}/{_name(body.get('name'), 'repository name')}")
+    visibility = body.get("visibility", "private")
+    await ctx.change(put_repository=pb.PutRepository(repository=name, visibility=str(visibility),
+                                                     create_only=True, at_ms=_now_ms()))
+    return JSONResponse(_repository_json(ctx, name), status_code=201)
+
+
+def _repository_admin(ctx: Context, name: str) -> None:
+    caller = ctx.signed_in()
+    if "delete" not in ctx.view(permissions.actions, caller, name):
+        raise Denied(f"only administrators of {name} may do this")
+
+
+async def get_repository(request: Request, ctx: Context) -> Response:
+    name = _repository(request)
+    if "pull" not in ctx.view(permissions.actions, ctx.caller, name):
+        raise NotFound(f"no repository {name} that you may read")
+    return JSONResponse(_repository_json(ctx, name))
+
+
+async def update_repository(request: Request, ctx: Context) -> Response:
+    name = _repository(request)
+    _repository_admin(ctx, name)
+    visibility = (await _body(request)).get("visibility")
+    await ctx.change(put_repository=pb.PutRepository(repository=name, visibility=str(visibility),
+                                                     at_ms=_now_ms()))
+    return JSONResponse(_repository_json(ctx, name))
+
+
+async def delete_repository(request: Request, ctx: Context) -> Response:
+    name = _repository(request)
+    _repository_admin(ctx, name)
+    await ctx.change(delete_repository=pb.DeleteRepository(repository=name))
+    return Response(status_code=204)
+
+
+async def set_team_access(request: Request, ctx: Context) -> Response:
+    name = _repository(request)
+    org, team = request.path_params["namespace"], request.path_params["team"]
+    ctx.owner_of(org)
+    access = "" if request.method == "DELETE" else (await _body(request)).get("access")
+    await ctx.change(set_team_access=pb.SetTeamAccess(repository=name, org=org, team=team,
+                                                      access=str(access or "")))
+    return JSONResponse(_repository_json(ctx, name))
+
+
+# ---- personal access tokens --------------------------------------------------------------
+
+def _self_or_admin(ctx: Context, user: str) -> None:
+    caller = ctx.signed_in()
+    if caller != user and not ctx.view(permissions.is_admin, caller):
+        raise Denied("only the user and administrators manage a user's tokens")
+
+
+async def create_token(request: Request, ctx: Context) -> Response:
+    user = request.path_params["name"]
+    _self_or_admin(ctx, user)
+    body = await _body(request)
+    label = _name(body.get("name"), "token name")
+    days = body.get("expires_in_days", 90)
+    if not isinstance(days, int) or not 0 <= days <= 3650:
+        raise InvalidInput("expires_in_days is 0 (never) to 3650")
+    token, token_id, hashed = passwords.new_access_token()
+    now = _now_ms()
+    await ctx.change(put_access_token=pb.PutAccessToken(
+        user=user, token_id=token_id, name=label, secret_hash=hashed, created_ms=now,
+        expires_ms=now + days * 86_400_000 if days else 0))
+    return JSONResponse({"id": token_id, "name": label, "token": token}, status_code=201)
+
+
+async def list_tokens(request: Request, ctx: Context) -> Response:
+    user = request.path_params["name"]
+    _self_or_admin(ctx, user)
+    return JSONResponse({"tokens": [
+        {"id": t.token_id, "name": t.name, "created_ms": t.created_ms, "expires_ms": t.expires_ms}
+        for t in ctx.view(accounts.access_tokens, user)]})
+
+
+async def revoke_token(request: Request, ctx: Context) -> Response:
+    user = request.path_params["name"]
+    _self_or_admin(ctx, user)
+    await ctx.change(revoke_access_token=pb.RevokeAccessToken(
+        user=user, token_id=request.path_params["token_id"]))
+    return Response(status_code=204)
+
+
+async def audit(request: Request, ctx: Context) -> Response:
+    ctx.admin()
+    try:
+        after = int(request.query_params.get("after", "0"))
+    except ValueError:
+        raise InvalidInput("after is a Raft index") from None
+    return JSONResponse({"changes": ctx.view(accounts.audit_log, after, 1000),
+                         "failed_logins": list(ctx.auth.recent_failures)})
+
+
+# ---- wiring -----------------------------------------------------------------------------
+
+def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def call(request: Request) -> Response:
+        auth: AuthService | None = request.app.state.auth
+        if auth is None:
+            return NotFound("accounts need the cluster CA key on this replica").response()
+        try:
+            caller = await auth.caller(request)
+            return await handler(request, Context(request.app.state.registry, auth, caller))
+        except RegistryError as e:
+            return e.response()
+    return call
+
+
+ROUTES = [
+    Route("/api/v0/accounts", _endpoint(list_accounts), methods=["GET"]),
+    Route("/api/v0/accounts", _endpoint(create_account), methods=["POST"]),
+    Route("/api/v0/accounts/{name}", _endpoint(get_account), methods=["GET"]),
+    Route("/api/v0/accounts/{name}", _endpoint(update_account), methods=["PATCH"]),
+    Route("/api/v0/accounts/{name}", _endpoint(delete_account), methods=["DELETE"]),
+    Route("/api/v0/accounts/{name}/teams", _endpoint(list_teams), methods=["GET"]),
+    Route("/api/v0/accounts/{name}/teams", _endpoint(create_team), methods=["POST"]),
+    Route("/api/v0/accounts/{name}/teams/{team}/members", _endpoint(list_members),
+          methods=["GET"]),
+    Route("/api/v0/accounts/{name}/teams/{team}/members/{user}", _endpoint(set_member),
+          methods=["PUT", "DELETE"]),
+    Route("/api/v0/accounts/{name}/tokens", _endpoint(create_token), methods=["POST"]),
+    Route("/api/v0/accounts/{name}/tokens", _endpoint(list_tokens), methods=["GET"]),
+    Route("/api/v0/accounts/{name}/tokens/{token_id}", _endpoint(revoke_token),
+          methods=["DELETE"]),
+    Route("/api/v0/repositories", _endpoint(list_repositories), methods=["GET"]),
+    Route("/api/v0/repositories/{namespace}", _endpoint(create_repository), methods=["POST"]),
+    Route("/api/v0/repositories/{namespace}/{repo}", _endpoint(get_repository), methods=["GET"]),
+    Route("/api/v0/repositories/{namespace}/{repo}", _endpoint(update_repository),
+          methods=["PATCH"]),
+    Route("/api/v0/repositories/{namespace}/{repo}", _endpoint(delete_repository),
+          methods=["DELETE"]),
+    Route("/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}",
+          _endpoint(set_team_access), methods=["PUT", "DELETE"]),
+    Route("/api/v0/audit", _endpoint(audit), methods=["GET"]),
+]

@@ -67,12 +67,14 @@ def tag_writes(cluster: LocalCluster, index: int, work: str, seconds: int) -> tu
     script = os.path.join(work, f"put{index}.lua")
     with open(script, "w") as f:
         f.write(_PUT_SCRIPT % (body, index, OCI_MANIFEST))
-    return wrk_run(cluster.urls[index], seconds, script)
+    token = cluster.auth.bearer(cluster.url, "bench/tags")["Authorization"]
+    return wrk_run(cluster.urls[index], seconds, script, headers=(f"Authorization: {token}",))
 
 
 def manifest_gets(cluster: LocalCluster, index: int, seconds: int) -> float:
+    token = cluster.auth.bearer(cluster.url, "bench/tags", "pull")["Authorization"]
     return wrk_run(f"{cluster.urls[index]}/v2/bench/tags/manifests/seed", seconds,
-                   connections=64, headers=(f"Accept: {OCI_MANIFEST}",))[0]
+                   connections=64, headers=(f"Accept: {OCI_MANIFEST}", f"Authorization: {token}"))[0]
 
 
 def unavailability(cluster: LocalCluster) -> float:
@@ -83,7 +85,7 @@ def unavailability(cluster: LocalCluster) -> float:
     cluster.sigkill(leader)
     killed = time.monotonic()
     n = 0
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, auth=cluster.auth) as client:
         while True:
             url = cluster.urls[survivors[n % 2]]
             n += 1
@@ -102,7 +104,7 @@ def unavailability(cluster: LocalCluster) -> float:
 
 def join_time(cluster: LocalCluster, tags: int, work: str) -> float:
     manifest = push_image(cluster.urls[0], "bench/join", "seed", "join")
-    with httpx.Client(base_url=cluster.urls[0], timeout=30) as client:
+    with cluster.client() as client:
         def write(k: int) -> None:
             for n in range(k, tags, 8):
                 client.put(f"/v2/bench/join/manifests/j{n}", content=manifest.data,

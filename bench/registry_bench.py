@@ -9,10 +9,12 @@ Measures, against each registry:
   - an image of 10 x 16 MiB layers pushed and pulled with skopeo, in seconds.
 
 Big transfers use curl and load uses wrk (GET) and ab (HEAD; wrk hangs on HEAD answers
-that carry a Content-Length), so the client is never the Python under test.
+that carry a Content-Length), so the client is never the Python under test. Quorum
+is measured with token auth on (a bearer token on every request, as real clients
+send); distribution as Debian packages it, without auth.
 
     .venv/bin/python bench/registry_bench.py --reference        # both, with ratios
-    .venv/bin/python bench/registry_bench.py --url http://127.0.0.1:5000
+    .venv/bin/python bench/registry_bench.py --url http://127.0.0.1:5000 --creds admin:PW
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import httpx
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from tests.cluster import LocalCluster, free_port_block  # noqa: E402
 from tests.images import OCI_MANIFEST, image_layout  # noqa: E402
+from tests.registry_auth import TokenAuth  # noqa: E402
 
 MiB = 1 << 20
 
@@ -58,18 +61,44 @@ def with_digest(location: str, digest: str) -> str:
     return location + ("&" if "?" in location else "?") + "digest=" + digest
 
 
-def push_monolithic(url: str, repo: str, path: str, digest: str) -> float:
-    location = absolute(url, httpx.post(f"{url}/v2/{repo}/blobs/uploads/").headers["Location"])
+class Credentials:
+    """Bearer tokens for a registry with token auth (fetched before each timed step, so
+    none expires mid-run); nothing for a registry without auth."""
+
+    def __init__(self, url: str, user: str | None = None, password: str | None = None,
+                 verify: bool = True) -> None:
+        self.url = url
+        self.auth = TokenAuth(user, password, verify) if user is not None else None
+
+    def headers(self, repo: str) -> dict[str, str]:
+        return self.auth.bearer(self.url, repo) if self.auth is not None else {}
+
+    def curl(self, repo: str) -> list[str]:
+        """-H arguments for curl, wrk and ab."""
+        return [arg for k, v in self.headers(repo).items() for arg in ("-H", f"{k}: {v}")]
+
+    def skopeo(self, direction: str) -> list[str]:
+        if self.auth is None:
+            return [f"--{direction}-no-creds"]
+        return [f"--{direction}-creds", f"{self.auth.user}:{self.auth.password}"]
+
+
+def push_monolithic(url: str, repo: str, path: str, digest: str, creds: Credentials) -> float:
+    location = absolute(url, httpx.post(f"{url}/v2/{repo}/blobs/uploads/",
+                                        headers=creds.headers(repo)).headers["Location"])
+    auth = creds.curl(repo)
     start = time.perf_counter()
-    subprocess.run(["curl", "-sf", "-o", "/dev/null", "-X", "PUT", "-T", path,
+    subprocess.run(["curl", "-sf", "-o", "/dev/null", "-X", "PUT", "-T", path, *auth,
                     "-H", "Content-Type: application/octet-stream", with_digest(location, digest)],
                    check=True)
     return time.perf_counter() - start
 
 
-def push_chunked(url: str, repo: str, path: str, digest: str, chunk: int = 16 * MiB) -> float:
+def push_chunked(url: str, repo: str, path: str, digest: str, creds: Credentials,
+                 chunk: int = 16 * MiB) -> float:
+    headers = creds.headers(repo)
     start = time.perf_counter()
-    with httpx.Client(timeout=300) as client, open(path, "rb") as f:
+    with httpx.Client(timeout=300, headers=headers) as client, open(path, "rb") as f:
         location = absolute(url, client.post(f"{url}/v2/{repo}/blobs/uploads/").headers["Location"])
         offset = 0
         while data := f.read(chunk):
@@ -83,9 +112,11 @@ def push_chunked(url: str, repo: str, path: str, digest: str, chunk: int = 16 * 
     return time.perf_counter() - start
 
 
-def pull(url: str, repo: str, digest: str) -> float:
+def pull(url: str, repo: str, digest: str, creds: Credentials) -> float:
+    auth = creds.curl(repo)
     start = time.perf_counter()
-    subprocess.run(["curl", "-sf", "-o", "/dev/null", f"{url}/v2/{repo}/blobs/{digest}"], check=True)
+    subprocess.run(["curl", "-sf", "-o", "/dev/null", *auth, f"{url}/v2/{repo}/blobs/{digest}"],
+                   check=True)
     return time.perf_counter() - start
 
 
@@ -102,8 +133,8 @@ def wrk(url: str, headers: list[str], seconds: int) -> tuple[float, float]:
     return rps, float(p99.group(1)) * scale
 
 
-def ab_head(url: str, requests: int) -> tuple[float, float]:
-    out = subprocess.run(["ab", "-q", "-k", "-i", "-c", "64", "-n", str(requests), url],
+def ab_head(url: str, requests: int, auth: list[str]) -> tuple[float, float]:
+    out = subprocess.run(["ab", "-q", "-k", "-i", "-c", "64", "-n", str(requests), *auth, url],
                          capture_output=True, text=True, check=True).stdout
     failed = re.search(r"(Failed requests|Non-2xx responses):\s+(\d+)", out)
     if failed and int(failed.group(2)):
@@ -118,7 +149,7 @@ def skopeo(*args: str) -> None:
 
 
 def measure(name: str, url: str, work: str, blobs: dict[int, tuple[str, str]],
-            layout: str, seconds: int) -> dict[str, float]:
+            layout: str, seconds: int, creds: Credentials) -> dict[str, float]:
     results: dict[str, float] = {}
     host = url.removeprefix("http://")
     print(f"  {name}: blobs", file=sys.stderr, flush=True)
@@ -126,31 +157,36 @@ def measure(name: str, url: str, work: str, blobs: dict[int, tuple[str, str]],
         mib = size / MiB
         # Medians of three: a single fsynced write on this disk varies by 2x.
         results[f"push monolithic {int(mib)} MiB (MiB/s)"] = mib / statistics.median(
-            push_monolithic(url, f"bench/mono{k}", path, digest) for k in range(3))
+            push_monolithic(url, f"bench/mono{k}", path, digest, creds) for k in range(3))
         results[f"push chunked {int(mib)} MiB (MiB/s)"] = mib / statistics.median(
-            push_chunked(url, f"bench/chunked{k}", path, digest) for k in range(3))
-        pull(url, "bench/mono0", digest)  # warm the page cache as a steady server would be
+            push_chunked(url, f"bench/chunked{k}", path, digest, creds) for k in range(3))
+        pull(url, "bench/mono0", digest, creds)  # warm the page cache as a steady server would be
         results[f"pull {int(mib)} MiB (MiB/s)"] = mib / statistics.median(
-            pull(url, "bench/mono0", digest) for _ in range(3))
+            pull(url, "bench/mono0", digest, creds) for _ in range(3))
     size, (path, digest) = min(blobs.items())
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         start = time.perf_counter()
-        list(pool.map(lambda _: pull(url, "bench/mono0", digest), range(8)))
+        list(pool.map(lambda _: pull(url, "bench/mono0", digest, creds), range(8)))
         results[f"pull {size // MiB} MiB x 8 streams (MiB/s)"] = 8 * size / MiB / (time.perf_counter() - start)
     print(f"  {name}: image push/pull", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{host}/bench/image:1")
+    skopeo("copy", "--dest-tls-verify=false", *creds.skopeo("dest"), f"oci:{layout}:latest",
+           f"docker://{host}/bench/image:1")
     results["image push 10 x 16 MiB (s)"] = time.perf_counter() - start
     out = os.path.join(work, f"pulled-{name}")
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    skopeo("copy", "--src-tls-verify=false", f"docker://{host}/bench/image:1", f"dir:{out}")
+    skopeo("copy", "--src-tls-verify=false", *creds.skopeo("src"), f"docker://{host}/bench/image:1",
+           f"dir:{out}")
     results["image pull 10 x 16 MiB (s)"] = time.perf_counter() - start
     print(f"  {name}: manifest GET and blob HEAD load", file=sys.stderr, flush=True)
-    rps, p99 = wrk(f"{url}/v2/bench/image/manifests/1", [f"Accept: {OCI_MANIFEST}"], seconds)
+    token = [f"{k}: {v}" for k, v in creds.headers("bench/image").items()]
+    rps, p99 = wrk(f"{url}/v2/bench/image/manifests/1", [f"Accept: {OCI_MANIFEST}", *token],
+                   seconds)
     results["manifest GET by tag (req/s)"] = rps
     results["manifest GET p99 (ms)"] = p99
-    rps, p99 = ab_head(f"{url}/v2/bench/mono0/blobs/{digest}", 20000 * seconds // 5)
+    rps, p99 = ab_head(f"{url}/v2/bench/mono0/blobs/{digest}", 20000 * seconds // 5,
+                       creds.curl("bench/mono0"))
     results["blob HEAD (req/s)"] = rps
     results["blob HEAD p99 (ms)"] = p99
     return results
@@ -181,6 +217,8 @@ def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="a running registry to measure (default: start qreg up)")
+    parser.add_argument("--creds", metavar="USER:PASSWORD",
+                        help="account on --url (default: the admin of the cluster it starts)")
     parser.add_argument("--reference", action="store_true",
                         help="also measure distribution 2.8 in the same run and print ratios")
     parser.add_argument("--sizes", default="64,512", help="blob sizes in MiB (default 64,512)")
@@ -196,13 +234,16 @@ def main() -> int:
         layout, _ = image_layout(os.path.join(work, "layout"), "bench", layers=10,
                                  layer_size=16 * MiB)
         url = args.url
+        user, _, password = (args.creds or "").partition(":")
         if url is None:
             cluster = LocalCluster(os.path.join(work, "qreg")).start()
-            url = cluster.url
-        columns = {"quorum": measure("quorum", url, work, blobs, layout, args.seconds)}
-        if args.reference:
+            url, user, password = cluster.url, "admin", cluster.admin_password
+        creds = Credentials(url, user or None, password)
+        columns = {"quorum": measure("quorum", url, work, blobs, layout, args.seconds, creds)}
+        if args.reference:  # distribution as packaged: no authentication
             reference, ref_url = start_distribution(work)
-            columns["distribution"] = measure("distribution", ref_url, work, blobs, layout, args.seconds)
+            columns["distribution"] = measure("distribution", ref_url, work, blobs, layout,
+                                              args.seconds, Credentials(ref_url))
         print_table(columns)
         if args.json:
             with open(args.json, "w") as f:

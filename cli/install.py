@@ -11,6 +11,7 @@ from typing import Any
 from cli import configfile
 from cli.output import fail
 from replica import pki
+from replica.auth import passwords
 from replica.api.membership import join_token
 
 
@@ -32,6 +33,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--san", action="append", default=[], metavar="NAME",
                    help="another host name or address clients use for this replica, for its "
                         "certificate (repeatable; --host, localhost and 127.0.0.1 are in it)")
+    p.add_argument("--admin-password", metavar="PW",
+                   help="password of the admin account the cluster creates when it first "
+                        "starts (default: a generated one, printed once)")
     p.add_argument("--insecure-http", action="store_true",
                    help="serve plain HTTP to clients (local trials only; peers still use mutual TLS)")
     p.set_defaults(func=run)
@@ -51,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             return fail("install", f"cannot use {raft_address} for Raft: {e}")
     os.makedirs(data, exist_ok=True)
     secret = secrets.token_urlsafe(32)
+    password = args.admin_password or secrets.token_urlsafe(12)
     ca_cert, ca_key = pki.create_ca()
     files = pki.TlsFiles.under(data)
     pki.set_up_replica(files, ca_cert, ca_key, args.replica_id,
@@ -60,11 +65,14 @@ def run(args: argparse.Namespace) -> int:
         "http": {"host": args.host, "port": args.port, "insecure": args.insecure_http},
         "raft": {"address": raft_address, "secret": secret, "peers": []},
         "grpc": {"address": args.grpc_address or f"{args.host}:{args.port + 2000}"},
+        "auth": {"admin_password_hash": passwords.hash_password(password)},
     })
     url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
     print(f"cluster created; replica {args.replica_id} configured in {path}")
     print(f"cluster CA:     {files.ca} (clients trust it; any replica serves it at {url}/ca)")
     print(f"start it:       qreg serve --config {path}")
+    if not args.admin_password:
+        print(f"admin password: {password}  (shown once; change it with qreg user passwd admin)")
     print("join others:    on each new host run")
     print(f"  qreg join --existing {url} --token {join_token(secret, pki.fingerprint(ca_cert))} \\")
     print("      --replica-id replica-N --data DIR --host THAT_HOST --port 5000")

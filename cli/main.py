@@ -9,13 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import install, maintenance, membership, serve, status, tls, up
+from cli import accounts, install, maintenance, membership, serve, session, status, tls, up
 
 _EPILOG = """\
 examples:
-  qreg up                          start a local registry on http://127.0.0.1:5000
+  qreg up                          start a local registry on https://127.0.0.1:5000
   qreg up --data /tmp/reg --port 6000
   qreg serve --config replica.toml run one replica from a config file
+  qreg login https://127.0.0.1:5000 -u admin --ca ./data/ca.crt
+  qreg user add orca --role read-write
+  qreg repo list
 
 See `qreg COMMAND --help` for each command.
 """
@@ -26,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qreg", description="Quorum Registry: a replicated OCI container registry.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (up, serve, install, status, membership, maintenance, tls):
+    for module in (up, serve, install, status, membership, maintenance, tls, session, accounts):
         module.register(subparsers)
     return parser
 

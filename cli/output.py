@@ -16,6 +16,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def error_text(response: Any) -> str:
+    """The OCI-style {"errors": [...]} of an httpx response, as one line."""
+    try:
+        return "; ".join(f'{e["code"]}: {e["message"]}' for e in response.json()["errors"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}"
+
+
 def fail(command: str, message: str, code: int = 1) -> int:
     print(f"qreg {command}: {message}", file=sys.stderr)
     return code

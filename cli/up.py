@@ -34,6 +34,7 @@ def register(subparsers: Any) -> None:
                     "replica answers. Ctrl-C stops it cleanly; run it again to resume with the "
                     "same data.",
         epilog="example:\n  qreg up --data ./data --port 5000\n"
+               "  skopeo login --cert-dir ./data -u admin 127.0.0.1:5000\n"
                "  skopeo copy --dest-cert-dir ./data oci:./img docker://127.0.0.1:5000/img:1",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--replicas", type=int, default=1, metavar="N",
@@ -47,9 +48,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--admin-password", metavar="PW",
                    help="password of the admin account, created on the first run (default: a "
                         "generated one, printed once)")
-    p.add_argument("--auth", action="store_true",
-                   help="require Docker token authentication on every /v2 request "
-                        "(qreg login, skopeo --creds); it becomes the default soon")
     p.set_defaults(func=run)
 
 
@@ -75,7 +73,7 @@ def _cluster_ca(data: str, replicas: int) -> tuple[bytes, bytes]:
 
 
 def write_configs(data: str, replicas: int, port: int, insecure: bool = False,
-                  auth: bool = False, admin_password_hash: str = "") -> list[str]:
+                  admin_password_hash: str = "") -> list[str]:
     """One config file per replica, with certificates from the cluster CA. Raft
     addresses, the secret and the CA are chosen on the first run and then kept, so a
     restarted cluster finds its members again."""
@@ -105,7 +103,7 @@ def write_configs(data: str, replicas: int, port: int, insecure: bool = False,
             "raft": {"address": addresses[i], "secret": secret,
                      "peers": [a for j, a in enumerate(addresses) if j != i]},
             "grpc": {"address": grpc[i]},
-            "auth": {"enabled": auth, "admin_password_hash": admin},
+            "auth": {"admin_password_hash": admin},
         })
         paths.append(path)
     return paths
@@ -149,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         password = secrets.token_urlsafe(12)
         print(f"admin password (shown once): {password}", flush=True)
     hashed = passwords.hash_password(password) if first_run and password else ""
-    configs = write_configs(data, args.replicas, args.port, args.insecure_http, args.auth, hashed)
+    configs = write_configs(data, args.replicas, args.port, args.insecure_http, hashed)
     scheme = "http" if args.insecure_http else "https"
     for i, config in enumerate(configs):
         log = open(os.path.join(data, f"replica-{i}", "replica.log"), "ab")
@@ -165,12 +163,14 @@ def run(args: argparse.Namespace) -> int:
                       f"{data}/replica-*/replica.log", file=sys.stderr)
                 return 1
         print("ready " + " ".join(urls), flush=True)
+        host = f"127.0.0.1:{args.port}"
         if args.insecure_http:
-            print(f"try: skopeo copy --dest-tls-verify=false oci:DIR "
-                  f"docker://127.0.0.1:{args.port}/NAME:TAG", flush=True)
+            print(f"try: skopeo login --tls-verify=false -u admin {host}; skopeo copy "
+                  f"--dest-tls-verify=false oci:DIR docker://{host}/NAME:TAG", flush=True)
         else:
-            print(f"the cluster CA is {data}/ca.crt; try: skopeo copy --dest-cert-dir {data} "
-                  f"oci:DIR docker://127.0.0.1:{args.port}/NAME:TAG", flush=True)
+            print(f"the cluster CA is {data}/ca.crt; try: skopeo login --cert-dir {data} -u admin "
+                  f"{host}; skopeo copy --dest-cert-dir {data} oci:DIR docker://{host}/NAME:TAG",
+                  flush=True)
         # A replica that dies (or is killed by a test) does not stop the others.
         while not stopping and any(p.poll() is None for p in processes):
             time.sleep(0.2)

@@ -260,6 +260,11 @@ def repository(txn: lmdb.Transaction, name: str) -> pb.PutRepository | None:
     return pb.PutRepository.FromString(raw) if raw else None
 
 
+def declared_repositories(txn: lmdb.Transaction) -> list[str]:
+    """Repositories created through the API (they may hold no image yet)."""
+    return [k[2:].decode() for k, _ in _scan(txn, b"v" + _SEP)]
+
+
 def team_access(txn: lmdb.Transaction, name: str) -> dict[tuple[str, str], str]:
     out = {}
     for k, v in _scan(txn, key(b"a", name, "")):

@@ -27,6 +27,7 @@ from replica.api import accounts as accounts_api
 from replica.api import backup as backup_api
 from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
+from replica.api import openapi
 from replica.auth.service import AuthService
 from replica.auth.tokens import TokenKeys
 from replica.blob_service import BlobClient, BlobServer
@@ -330,6 +331,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
         *accounts_api.ROUTES,
+        Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={Exception: _server_error})

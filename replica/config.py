@@ -57,9 +57,9 @@ class ReplicaConfig:
     # A certificate of your own for clients (HTTPS); peers still use tls.cert.
     tls_public_cert: str = ""
     tls_public_key: str = ""
-    # Docker token authentication on every /v2 request (off until every test and
-    # client path authenticates; see issue 5). The service name goes in tokens.
-    auth_enabled: bool = False
+    # Docker token authentication on every /v2 request. Off only for a registry that
+    # should be open to anyone on its network. The service name goes in tokens.
+    auth_enabled: bool = True
     auth_service: str = "quorum-registry"
     # Creates the `admin` account (global admin) when the cluster has none.
     auth_admin_password_hash: str = ""

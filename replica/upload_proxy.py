@@ -16,9 +16,11 @@ from replica.peers import PeerError
 from replica.registry import Registry
 
 FORWARDED_HEADER = "X-Qreg-Forwarded-Upload"
-_REQUEST_HEADERS = ("content-type", "content-range", "content-length")
+# The owner checks the client's token again: tokens from any replica are valid on all.
+_REQUEST_HEADERS = ("content-type", "content-range", "content-length", "authorization")
 _ANSWER_HEADERS = ("location", "range", "docker-upload-uuid", "docker-content-digest",
-                   "content-type", "docker-distribution-api-version", "retry-after")
+                   "content-type", "docker-distribution-api-version", "retry-after",
+                   "www-authenticate")
 
 
 async def forward(registry: Registry, request: Request, owner: str) -> Response:

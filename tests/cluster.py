@@ -10,7 +10,11 @@ import subprocess
 import sys
 import time
 
+from typing import Any
+
 import httpx
+
+from tests.registry_auth import TokenAuth, remember_credentials
 
 
 def free_port_block(size: int = 1) -> int:
@@ -34,17 +38,26 @@ def free_port_block(size: int = 1) -> int:
     raise RuntimeError("no free block of ports")
 
 
+# Every test cluster's admin has this password unless the test picks another.
+ADMIN_PASSWORD = "admin-password"
+
+
+def admin_auth(verify: ssl.SSLContext | bool = True) -> TokenAuth:
+    """The admin of a test cluster, for helpers that get a URL rather than a cluster."""
+    return TokenAuth("admin", ADMIN_PASSWORD, verify)
+
+
 class LocalCluster:
     """`qreg up` in a subprocess; `url` is replica 0's. Plain HTTP unless `tls`
     (replicas always talk to each other over mutual TLS)."""
 
-    def __init__(self, data: str, replicas: int = 1, tls: bool = False, auth: bool = False,
-                 admin_password: str = "admin-password") -> None:
+    def __init__(self, data: str, replicas: int = 1, tls: bool = False,
+                 admin_password: str = ADMIN_PASSWORD) -> None:
         self.data = data
         self.replicas = replicas
         self.tls = tls
-        self.auth = auth
         self.admin_password = admin_password
+        self._auth: TokenAuth | None = None
         self.port = free_port_block(replicas)
         self.process: subprocess.Popen[str] | None = None
         self.urls: list[str] = []
@@ -70,11 +83,24 @@ class LocalCluster:
             return True
         return ssl.create_default_context(cafile=self.ca)
 
+    @property
+    def auth(self) -> TokenAuth:
+        """The admin's credentials for httpx: `httpx.get(url, auth=cluster.auth)`."""
+        if self._auth is None:
+            self._auth = TokenAuth("admin", self.admin_password, self.verify)
+        return self._auth
+
+    def client(self, index: int = 0, **kwargs: Any) -> httpx.Client:
+        """An httpx client for one replica, signed in as the admin."""
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(base_url=self.urls[index], auth=self.auth, verify=self.verify,
+                            **kwargs)
+
     def start(self, timeout: float = 60.0) -> "LocalCluster":
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "up", "--data", self.data, "--port", str(self.port),
              "--replicas", str(self.replicas), "--admin-password", self.admin_password]
-            + ([] if self.tls else ["--insecure-http"]) + (["--auth"] if self.auth else []),
+            + ([] if self.tls else ["--insecure-http"]),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
@@ -84,6 +110,7 @@ class LocalCluster:
                 raise RuntimeError(f"qreg up exited with {self.process.wait()}")
             if line.startswith("ready "):
                 self.urls = line.split()[1:]
+                remember_credentials(self.urls, "admin", self.admin_password)
                 self.pids = [int(httpx.get(u + "/health", verify=self.verify).json()["pid"])
                              for u in self.urls]
                 return self
@@ -115,7 +142,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             try:
                 if httpx.get(self.urls[index] + "/v2/", timeout=1,
-                             verify=self.verify).status_code == 200:
+                             verify=self.verify).status_code in (200, 401):
                     return
             except httpx.HTTPError:
                 pass

@@ -238,7 +238,8 @@ def _repository_json(ctx: Context, name: str) -> dict[str, Any]:
 
 
 async def list_repositories(request: Request, ctx: Context) -> Response:
-    names = await ctx.registry.catalog(None, "")
+    names = sorted(set(await ctx.registry.catalog(None, "")) |
+                   set(ctx.view(accounts.declared_repositories)))
     readable = [n for n in names if "pull" in ctx.view(permissions.actions, ctx.caller, n)]
     return JSONResponse({"repositories": [_repository_json(ctx, n) for n in readable]})
 

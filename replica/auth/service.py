@@ -16,6 +16,7 @@ import binascii
 import datetime
 import logging
 import time
+import urllib.parse
 from collections import defaultdict, deque
 from typing import Any
 
@@ -180,7 +181,12 @@ class AuthService:
             body = await request.body()
             if len(body) > _MAX_FORM:
                 raise Denied("request body too large", status=413)
-            form = await request.form()
+            # OAuth2 sends application/x-www-form-urlencoded; parse it here rather than
+            # pull in python-multipart for Starlette's form().
+            try:
+                form = dict(urllib.parse.parse_qsl(body.decode(), strict_parsing=bool(body)))
+            except (UnicodeDecodeError, ValueError):
+                raise InvalidInput("the body is not a form (application/x-www-form-urlencoded)")
             self._check_service(str(form.get("service") or "") or None)
             grant = form.get("grant_type")
             scopes = str(form.get("scope") or "").split()

@@ -16,7 +16,8 @@ from tests.images import OCI_MANIFEST, image, sha256
 pytestmark = pytest.mark.slow
 
 
-def _stream_forever(url: str, digest: str, started: threading.Event) -> None:
+def _stream_forever(url: str, digest: str, started: threading.Event,
+                    headers: dict[str, str]) -> None:
     """A monolithic upload whose body never ends: the replica dies while it reads it."""
     def body():
         yield os.urandom(8 << 20)
@@ -25,7 +26,7 @@ def _stream_forever(url: str, digest: str, started: threading.Event) -> None:
             time.sleep(0.05)
             yield os.urandom(1 << 16)
     try:
-        httpx.post(url, params={"digest": digest}, content=body(), timeout=30)
+        httpx.post(url, params={"digest": digest}, content=body(), headers=headers, timeout=30)
     except httpx.HTTPError:
         pass
 
@@ -33,7 +34,7 @@ def _stream_forever(url: str, digest: str, started: threading.Event) -> None:
 def test_kill_during_upload_and_after_manifest_ack(tmp_path) -> None:
     cluster = LocalCluster(str(tmp_path / "data")).start()
     name = "crash/app"
-    client = httpx.Client(base_url=cluster.url, timeout=30)
+    client = cluster.client()
     # A chunked upload with one chunk received, to resume after the restart.
     resumable = os.urandom(3 << 20)
     location = client.post(f"/v2/{name}/blobs/uploads/").headers["Location"]
@@ -42,7 +43,8 @@ def test_kill_during_upload_and_after_manifest_ack(tmp_path) -> None:
     partial_digest = sha256(b"never finished")
     started = threading.Event()
     uploader = threading.Thread(target=_stream_forever, daemon=True, args=(
-        f"{cluster.url}/v2/{name}/blobs/uploads/", partial_digest, started))
+        f"{cluster.url}/v2/{name}/blobs/uploads/", partial_digest, started,
+        cluster.auth.bearer(cluster.url, name)))
     uploader.start()
     assert started.wait(30)
     # An image whose manifest is acknowledged just before the kill.
@@ -58,7 +60,7 @@ def test_kill_during_upload_and_after_manifest_ack(tmp_path) -> None:
     uploader.join(timeout=30)
 
     cluster.start()
-    with httpx.Client(base_url=cluster.url, timeout=30) as client:
+    with cluster.client() as client:
         r = client.get(f"/v2/{name}/manifests/v1", headers={"Accept": OCI_MANIFEST})
         assert r.status_code == 200 and r.content == manifest.data
         for blob in [config, *layers]:

@@ -20,7 +20,7 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 @pytest.fixture()
 def client(registry: LocalCluster) -> httpx.Client:
-    with httpx.Client(base_url=registry.url, timeout=30) as c:
+    with registry.client() as c:
         yield c
 
 

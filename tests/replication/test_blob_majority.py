@@ -58,7 +58,7 @@ def test_a_replica_lacking_a_blob_streams_it_from_a_holder(tmp_path) -> None:
     try:
         data = os.urandom(3_000_000)
         digest = sha256(data)
-        r = httpx.post(f"{cluster.urls[0]}/v2/fetch/app/blobs/uploads/", params={"digest": digest},
+        r = httpx.post(f"{cluster.urls[0]}/v2/fetch/app/blobs/uploads/", auth=cluster.auth, params={"digest": digest},
                        content=data, timeout=30)
         assert r.status_code == 201
         path = os.path.join(cluster.data, "replica-2", "storage", "blobs", "sha256",
@@ -68,7 +68,7 @@ def test_a_replica_lacking_a_blob_streams_it_from_a_holder(tmp_path) -> None:
             assert time.monotonic() < deadline, "replica 2 never got its copy"
             time.sleep(0.05)
         os.unlink(path)  # replica 2 lost its copy
-        r = httpx.get(f"{cluster.urls[2]}/v2/fetch/app/blobs/{digest}", timeout=30)
+        r = httpx.get(f"{cluster.urls[2]}/v2/fetch/app/blobs/{digest}", auth=cluster.auth, timeout=30)
         assert r.status_code == 200 and r.content == data
         with open(path, "rb") as f:  # fetched over gRPC, verified, and kept
             assert sha256(f.read()) == digest
@@ -85,25 +85,25 @@ def test_a_chunked_upload_alternating_between_replicas(tmp_path) -> None:
         chunks = [data[i:i + 1_000_000] for i in range(0, len(data), 1_000_000)]
         # As a round-robin load balancer would send them: each request to the next replica.
         urls = [cluster.urls[n % 3] for n in range(6)]
-        r = httpx.post(f"{urls[0]}/v2/rr/app/blobs/uploads/")
+        r = httpx.post(f"{urls[0]}/v2/rr/app/blobs/uploads/", auth=cluster.auth)
         location = r.headers["Location"]
         offset = 0
         for n, chunk in enumerate(chunks, start=1):
-            r = httpx.patch(urls[n] + location, content=chunk, timeout=30, headers={
+            r = httpx.patch(urls[n] + location, content=chunk, timeout=30, auth=cluster.auth, headers={
                 "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
             assert r.status_code == 202, r.text
             offset += len(chunk)
             location = r.headers["Location"]
             assert r.headers["Range"] == f"0-{offset - 1}"
-        status = httpx.get(urls[4] + location)
+        status = httpx.get(urls[4] + location, auth=cluster.auth)
         assert status.status_code == 204 and status.headers["Range"] == f"0-{len(data) - 1}"
-        r = httpx.put(urls[5] + location, params={"digest": sha256(data)}, timeout=30)
+        r = httpx.put(urls[5] + location, auth=cluster.auth, params={"digest": sha256(data)}, timeout=30)
         assert r.status_code == 201, r.text
         for url in cluster.urls:
-            assert httpx.get(f"{url}/v2/rr/app/blobs/{sha256(data)}", timeout=30).content == data
+            assert httpx.get(f"{url}/v2/rr/app/blobs/{sha256(data)}", auth=cluster.auth, timeout=30).content == data
         # An unknown session is unknown everywhere, and never bounces between replicas.
         bogus = location.rsplit("/", 1)[0] + "/replica-1." + "0" * 32
-        r = httpx.get(cluster.urls[0] + bogus)
+        r = httpx.get(cluster.urls[0] + bogus, auth=cluster.auth)
         assert r.status_code == 404 and r.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
     finally:
         cluster.stop()
@@ -116,7 +116,7 @@ def test_a_returning_replica_syncs_every_blob_in_the_background(tmp_path) -> Non
         cluster.leader(among=[0, 1], excluding=2)  # if replica 2 led, wait for the election
         blobs = [os.urandom(500_000 + n) for n in range(6)]
         for data in blobs:  # acknowledged by replicas 0 and 1: a majority
-            r = httpx.post(f"{cluster.urls[0]}/v2/sync/app/blobs/uploads/",
+            r = httpx.post(f"{cluster.urls[0]}/v2/sync/app/blobs/uploads/", auth=cluster.auth,
                            params={"digest": sha256(data)}, content=data, timeout=30)
             assert r.status_code == 201
         cluster.restart(2)
@@ -146,7 +146,7 @@ def test_a_joining_replica_converges_to_every_blob_and_serves_pulls_meanwhile(tm
                f"docker://{cluster.urls[0].removeprefix('http://')}/join/image:1")
         extra = [os.urandom(2_000_000 + n) for n in range(10)]
         for data in extra:
-            r = httpx.post(f"{cluster.urls[1]}/v2/join/blobs/blobs/uploads/",
+            r = httpx.post(f"{cluster.urls[1]}/v2/join/blobs/blobs/uploads/", auth=cluster.auth,
                            params={"digest": sha256(data)}, content=data, timeout=30)
             assert r.status_code == 201
         config0 = f"{cluster.data}/replica-0/replica.toml"
@@ -162,7 +162,7 @@ def test_a_joining_replica_converges_to_every_blob_and_serves_pulls_meanwhile(tm
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(url + "/v2/", timeout=1).status_code == 200:
+                if httpx.get(url + "/v2/", auth=cluster.auth, timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -170,7 +170,7 @@ def test_a_joining_replica_converges_to_every_blob_and_serves_pulls_meanwhile(tm
             time.sleep(0.05)
         # A pull through the new replica right away, while it is still copying.
         out = str(tmp_path / "pulled")
-        skopeo("copy", "--src-tls-verify=false",
+        skopeo("copy", "--src-tls-verify=false", "--src-creds", f"admin:{cluster.admin_password}",
                f"docker://{url.removeprefix('http://')}/join/image:1", f"dir:{out}")
         files = dir_digests(out)
         layers = [layer["digest"] for layer in json.loads(manifest.data)["layers"]]

@@ -13,7 +13,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.cluster import LocalCluster
@@ -71,7 +70,7 @@ def test_entries_are_synced_before_they_are_acknowledged(cluster: LocalCluster, 
     leader_trace = Trace(cluster.pids[leader], str(tmp_path / "leader.trace"))
     follower_trace = Trace(cluster.pids[follower], str(tmp_path / "follower.trace"))
     writes = 15
-    with httpx.Client(base_url=cluster.urls[leader], timeout=30) as client:
+    with cluster.client(leader) as client:
         for n in range(writes):
             r = client.put(f"/v2/durable/app/manifests/t{n}", content=manifest.data,
                            headers={"Content-Type": OCI_MANIFEST})

@@ -58,7 +58,7 @@ def test_five_replicas_tolerate_two_failures(tmp_path) -> None:
         wait_converged(cluster, list(range(5)))
         for i in range(5):
             for tag, digest in written.items():
-                r = httpx.head(f"{cluster.urls[i]}/v2/five/app/manifests/{tag}",
+                r = httpx.head(f"{cluster.urls[i]}/v2/five/app/manifests/{tag}", auth=cluster.auth,
                                headers={"Accept": OCI_MANIFEST})
                 assert r.headers["Docker-Content-Digest"] == digest
     finally:
@@ -82,11 +82,11 @@ def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
     config, layers, _ = image("faults", layers=1, layer_size=1000)
     blobs = (config, layers[0])
     for blob in blobs:
-        httpx.post(f"{cluster.urls[0]}/v2/faults/app/blobs/uploads/", params={"digest": blob.digest},
+        httpx.post(f"{cluster.urls[0]}/v2/faults/app/blobs/uploads/", auth=cluster.auth, params={"digest": blob.digest},
                    content=blob.data).raise_for_status()
 
     def writer(k: int) -> None:
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, auth=cluster.auth) as client:
             n = 0
             while not stop.is_set():
                 tag = f"w{k}-{n}"
@@ -132,8 +132,7 @@ def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
         wait_converged(cluster, [0, 1, 2])
         assert len(acknowledged) > 100, faults
         for i in range(3):
-            with httpx.Client(base_url=cluster.urls[i], timeout=30,
-                              limits=httpx.Limits(max_connections=16)) as client:
+            with cluster.client(i, limits=httpx.Limits(max_connections=16)) as client:
                 tags = client.get("/v2/faults/app/tags/list").json()["tags"]
                 assert set(acknowledged) <= set(tags), (i, faults)
 

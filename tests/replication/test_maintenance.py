@@ -41,10 +41,10 @@ def test_emergency_repair_after_losing_two_of_three(tmp_path) -> None:
         skopeo("copy", "--src-tls-verify=false", f"docker://{host(cluster.urls[survivor])}/keep/app:1",
                f"dir:{tmp_path / 'warm'}")
         for tag in tags:
-            manifest_json = httpx.get(f"{cluster.urls[survivor]}/v2/keep/many/manifests/{tag}",
+            manifest_json = httpx.get(f"{cluster.urls[survivor]}/v2/keep/many/manifests/{tag}", auth=cluster.auth,
                                       headers={"Accept": OCI_MANIFEST}).json()
             for layer in manifest_json["layers"] + [manifest_json["config"]]:
-                httpx.get(f"{cluster.urls[survivor]}/v2/keep/many/blobs/{layer['digest']}")
+                httpx.get(f"{cluster.urls[survivor]}/v2/keep/many/blobs/{layer['digest']}", auth=cluster.auth)
         cluster.kill_all()
         out = qreg("emergency-repair", "--replica-id", f"replica-{survivor}", "--data", cluster.data)
         assert "cluster of one" in out
@@ -56,7 +56,7 @@ def test_emergency_repair_after_losing_two_of_three(tmp_path) -> None:
         skopeo("copy", "--src-tls-verify=false", f"docker://{host(url)}/keep/app:1", f"dir:{pulled}")
         assert dir_digests(str(pulled))["manifest.json"] == manifest.digest
         for tag, digest in tags.items():
-            r = httpx.head(f"{url}/v2/keep/many/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+            r = httpx.head(f"{url}/v2/keep/many/manifests/{tag}", auth=cluster.auth, headers={"Accept": OCI_MANIFEST})
             assert r.headers["Docker-Content-Digest"] == digest
         push_image(url, "keep/many", "after-repair", "after")
     finally:
@@ -81,14 +81,14 @@ def test_backup_then_restore_into_a_new_cluster(tmp_path) -> None:
     new.start()
     try:
         for i in range(3):
-            listed = httpx.get(f"{new.urls[i]}/v2/backup/app/tags/list").json()["tags"]
+            listed = httpx.get(f"{new.urls[i]}/v2/backup/app/tags/list", auth=new.auth).json()["tags"]
             assert sorted(listed) == sorted(tags)
             for tag, digest in tags.items():
-                r = httpx.get(f"{new.urls[i]}/v2/backup/app/manifests/{tag}",
+                r = httpx.get(f"{new.urls[i]}/v2/backup/app/manifests/{tag}", auth=new.auth,
                               headers={"Accept": OCI_MANIFEST})
                 assert r.headers["Docker-Content-Digest"] == digest
                 for layer in r.json()["layers"]:
-                    assert httpx.get(f"{new.urls[i]}/v2/backup/app/blobs/{layer['digest']}").status_code == 200
+                    assert httpx.get(f"{new.urls[i]}/v2/backup/app/blobs/{layer['digest']}", auth=new.auth).status_code == 200
         push_image(new.urls[1], "backup/app", "after-restore", "after")
     finally:
         new.stop()

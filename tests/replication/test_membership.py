@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.cluster import LocalCluster, free_port_block
+from tests.registry_auth import TokenAuth
 from tests.replication.test_maintenance import qreg
 from tests.replication.test_three_replicas import push_image
 
@@ -61,7 +62,7 @@ def test_join_under_load_then_remove(tmp_path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                tags = httpx.get(f"{url}/v2/join/app/tags/list", timeout=5).json().get("tags", [])
+                tags = httpx.get(f"{url}/v2/join/app/tags/list", auth=cluster.auth, timeout=5).json().get("tags", [])
                 if set(acknowledged) <= set(tags):
                     break
             except httpx.HTTPError:
@@ -100,8 +101,10 @@ def test_install_then_join_a_second_replica_over_https(tmp_path) -> None:
     out = qreg("install", "--data", str(tmp_path / "first"), "--port", str(ports),
                "--raft-address", f"127.0.0.1:{free_port_block()}")
     token = next(word for word in out.split() if word.startswith("qreg-join-"))
+    password = out.split("admin password: ", 1)[1].split()[0]  # generated, shown once
     ca = str(tmp_path / "first" / "tls" / "ca.crt")
     verify = ssl.create_default_context(cafile=ca)
+    admin = TokenAuth("admin", password, verify)
     processes = []
     try:
         for name in ("first", "second"):
@@ -124,8 +127,8 @@ def test_install_then_join_a_second_replica_over_https(tmp_path) -> None:
                 assert time.monotonic() < deadline, f"{name} did not become healthy"
                 time.sleep(0.2)
         digest = push_image(f"https://127.0.0.1:{ports}", "installed/app", "1", "inst",
-                            verify=verify).digest
-        r = httpx.head(f"https://127.0.0.1:{ports + 1}/v2/installed/app/manifests/1",
+                            verify=verify, auth=admin).digest
+        r = httpx.head(f"https://127.0.0.1:{ports + 1}/v2/installed/app/manifests/1", auth=admin,
                        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
                        verify=verify)
         assert r.headers["Docker-Content-Digest"] == digest

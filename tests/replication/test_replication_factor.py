@@ -36,7 +36,7 @@ def test_three_copies_on_five_replicas(tmp_path, monkeypatch) -> None:
     try:
         blobs = [os.urandom(300_000 + i) for i in range(6)]
         for i, data in enumerate(blobs):
-            r = httpx.post(f"{cluster.urls[i % 5]}/v2/rf/app/blobs/uploads/",
+            r = httpx.post(f"{cluster.urls[i % 5]}/v2/rf/app/blobs/uploads/", auth=cluster.auth,
                            params={"digest": sha256(data)}, content=data, timeout=30)
             assert r.status_code == 201
         digests = [sha256(d) for d in blobs]
@@ -45,7 +45,7 @@ def test_three_copies_on_five_replicas(tmp_path, monkeypatch) -> None:
         # A replica without the blob serves it, and keeps no copy of its own.
         digest, data = digests[0], blobs[0]
         outsider = next(i for i in everyone if i not in _holders(cluster, digest, everyone))
-        r = httpx.get(f"{cluster.urls[outsider]}/v2/rf/app/blobs/{digest}", timeout=30)
+        r = httpx.get(f"{cluster.urls[outsider]}/v2/rf/app/blobs/{digest}", auth=cluster.auth, timeout=30)
         assert r.status_code == 200 and r.content == data
         assert outsider not in _holders(cluster, digest, everyone)
 

@@ -57,7 +57,7 @@ def test_the_scheduled_scrub_repairs_a_flipped_byte(tmp_path, monkeypatch) -> No
     try:
         data = os.urandom(2_000_000)
         digest = sha256(data)
-        r = httpx.post(f"{cluster.urls[0]}/v2/scrub/app/blobs/uploads/", params={"digest": digest},
+        r = httpx.post(f"{cluster.urls[0]}/v2/scrub/app/blobs/uploads/", auth=cluster.auth, params={"digest": digest},
                        content=data, timeout=30)
         assert r.status_code == 201
         _wait_for_copies(cluster, [digest])
@@ -76,7 +76,7 @@ def test_the_scheduled_scrub_repairs_a_flipped_byte(tmp_path, monkeypatch) -> No
             errors = [json.loads(line) for line in log if '"qreg.scrub"' in line]
         assert any(e["level"] == "error" and e.get("event") == "blob_corrupt"
                    and e.get("digest") == digest for e in errors)
-        r = httpx.get(f"{cluster.urls[1]}/v2/scrub/app/blobs/{digest}", timeout=30)
+        r = httpx.get(f"{cluster.urls[1]}/v2/scrub/app/blobs/{digest}", auth=cluster.auth, timeout=30)
         assert r.content == data
     finally:
         cluster.stop()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.cluster import LocalCluster
+from tests.cluster import LocalCluster, admin_auth
 from tests.clients.tools import dir_digests, skopeo
 from tests.images import OCI_MANIFEST, Blob, image, image_layout, sha256
 
@@ -28,9 +28,10 @@ def cluster(tmp_path) -> Iterator[LocalCluster]:
 
 
 def push_image(url: str, name: str, tag: str, seed: str, timeout: float = 10,
-               verify: ssl.SSLContext | bool = True) -> Blob:
+               verify: ssl.SSLContext | bool = True, auth: httpx.Auth | None = None) -> Blob:
     config, layers, manifest = image(seed, layers=1, layer_size=2000)
-    with httpx.Client(base_url=url, timeout=timeout, verify=verify) as client:
+    with httpx.Client(base_url=url, timeout=timeout, verify=verify,
+                      auth=auth or admin_auth(verify)) as client:
         for blob in [config, *layers]:
             r = client.post(f"/v2/{name}/blobs/uploads/", params={"digest": blob.digest},
                             content=blob.data)
@@ -60,7 +61,7 @@ def test_read_your_write_across_replicas(cluster: LocalCluster) -> None:
     for n in range(30):
         writer, reader = cluster.urls[n % 3], cluster.urls[(n + 1) % 3]
         manifest = push_image(writer, "ryw/app", f"t{n}", f"ryw{n}")
-        r = httpx.get(f"{reader}/v2/ryw/app/manifests/t{n}", headers={"Accept": OCI_MANIFEST})
+        r = httpx.get(f"{reader}/v2/ryw/app/manifests/t{n}", auth=cluster.auth, headers={"Accept": OCI_MANIFEST})
         assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == manifest.digest
 
 
@@ -107,10 +108,10 @@ def test_leader_sigkill_failover(cluster: LocalCluster) -> None:
         assert time.monotonic() < deadline, "the old leader did not catch up"
         time.sleep(0.1)
     for i in range(3):
-        tags = httpx.get(f"{cluster.urls[i]}/v2/failover/app/tags/list").json()["tags"]
+        tags = httpx.get(f"{cluster.urls[i]}/v2/failover/app/tags/list", auth=cluster.auth).json()["tags"]
         assert set(acknowledged) <= set(tags)
         for tag, digest in acknowledged.items():
-            r = httpx.head(f"{cluster.urls[i]}/v2/failover/app/manifests/{tag}",
+            r = httpx.head(f"{cluster.urls[i]}/v2/failover/app/manifests/{tag}", auth=cluster.auth,
                            headers={"Accept": OCI_MANIFEST})
             assert r.headers["Docker-Content-Digest"] == digest
 
@@ -134,7 +135,7 @@ def test_pausing_a_minority_then_a_majority(cluster: LocalCluster) -> None:
     assert cluster.health(remaining)["has_quorum"] is False or httpx.get(
         cluster.urls[remaining] + "/health").status_code == 503
     # ...while pulls of what the replica holds keep working.
-    r = httpx.get(f"{cluster.urls[remaining]}/v2/pause/app/manifests/before",
+    r = httpx.get(f"{cluster.urls[remaining]}/v2/pause/app/manifests/before", auth=cluster.auth,
                   headers={"Accept": OCI_MANIFEST}, timeout=10)
     assert r.status_code == 200 and r.content == manifest.data
     cluster.signal(leader, signal.SIGCONT)
@@ -178,7 +179,7 @@ def test_kill_all_mid_push_then_restart(cluster: LocalCluster) -> None:
     assert len(acknowledged) > 10
     cluster.start()
     for i in range(3):
-        with httpx.Client(base_url=cluster.urls[i], timeout=30) as client:
+        with cluster.client(i) as client:
             for tag, manifest in acknowledged.items():
                 r = client.get(f"/v2/killall/app/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
                 assert r.status_code == 200 and r.content == manifest.data, tag

@@ -3,8 +3,12 @@ HTTPS with the cluster CA, then the token edge cases."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import shutil
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,8 +26,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    cluster = LocalCluster(str(tmp_path_factory.mktemp("lab") / "data"), replicas=2, tls=True,
-                           auth=True)
+    cluster = LocalCluster(str(tmp_path_factory.mktemp("lab") / "data"), replicas=2, tls=True)
     cluster.start()
     admin = httpx.Client(base_url=cluster.url, verify=cluster.verify, timeout=30,
                          auth=("admin", cluster.admin_password))
@@ -61,7 +64,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
 def _certs(cluster: LocalCluster, tmp_path) -> str:
     certs = tmp_path / "certs"
     certs.mkdir(exist_ok=True)
-    (certs / "ca.crt").write_bytes(open(cluster.ca, "rb").read())
+    shutil.copy(cluster.ca, certs / "ca.crt")
     return str(certs)
 
 
@@ -142,7 +145,7 @@ def test_the_challenge_and_a_token_for_what_was_asked_and_allowed(lab: LocalClus
 
 def test_forged_expired_and_foreign_tokens_are_refused(lab: LocalCluster) -> None:
     files = pki.TlsFiles.under(os.path.join(lab.data, "replica-0"))
-    ca, key = open(files.ca, "rb").read(), open(files.ca_key, "rb").read()
+    ca, key = Path(files.ca).read_bytes(), Path(files.ca_key).read_bytes()
     access = [{"type": "repository", "name": "engineering/madrid", "actions": ["pull"]}]
     genuine = TokenKeys(key, ca, "quorum-registry")
     assert _tags(lab, genuine.issue("ahab", access)).status_code == 200
@@ -152,8 +155,6 @@ def test_forged_expired_and_foreign_tokens_are_refused(lab: LocalCluster) -> Non
     wrong_audience = TokenKeys(key, ca, "another-registry").issue("ahab", access)
     # The client widens its own token: the signature no longer matches.
     header, payload, signature = genuine.issue("ahab", access).split(".")
-    import base64
-    import json
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     claims["access"][0]["name"] = "engineering/barca"
     widened = ".".join([header, base64.urlsafe_b64encode(json.dumps(claims).encode())

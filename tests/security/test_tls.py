@@ -34,7 +34,8 @@ def test_qreg_up_serves_https_with_the_cluster_ca(cluster: LocalCluster) -> None
     assert all(url.startswith("https://") for url in cluster.urls)
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(cluster.url + "/v2/")  # the system's roots do not know the cluster CA
-    assert httpx.get(cluster.url + "/v2/", verify=cluster.verify).status_code == 200
+    assert httpx.get(cluster.url + "/v2/", verify=cluster.verify,
+                     auth=cluster.auth).status_code == 200
     served = httpx.get(cluster.url + "/ca", verify=False).content
     with open(cluster.ca, "rb") as f:
         assert served == f.read()

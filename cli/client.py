@@ -1,0 +1,112 @@
+"""A typed client for the management API (/api/v0), signed in through `qreg login`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from cli import session as sessions
+from cli.output import error_text
+
+
+class ApiError(Exception):
+    """What the cluster refused, in its own words."""
+
+
+class ManagementClient:
+    def __init__(self, session: sessions.Session) -> None:
+        self.session = session
+        self._http = httpx.Client(base_url=session.url, verify=session.verify(), timeout=30)
+        self._http.headers["Authorization"] = f"Bearer {self._access_token()}"
+
+    @classmethod
+    def signed_in(cls) -> "ManagementClient":
+        return cls(sessions.load())
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "ManagementClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _access_token(self) -> str:
+        r = httpx.post(f"{self.session.url}/auth/token", verify=self.session.verify(), timeout=30,
+                       data={"grant_type": "refresh_token", "service": sessions.SERVICE,
+                             "refresh_token": self.session.refresh_token, "client_id": "qreg"})
+        if r.status_code != 200:
+            raise ApiError(f"{error_text(r)} (run qreg login again)")
+        return str(r.json()["access_token"])
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        r = self._http.request(method, "/api/v0" + path, json=body)
+        if r.status_code >= 400:
+            raise ApiError(error_text(r))
+        return r.json() if r.content else None
+
+    # ---- accounts ----
+    def accounts(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/accounts")["accounts"])
+
+    def add_user(self, name: str, password: str, role: str) -> dict[str, Any]:
+        return dict(self._call("POST", "/accounts", {"name": name, "password": password,
+                                                     "global_role": role}))
+
+    def add_org(self, name: str) -> dict[str, Any]:
+        return dict(self._call("POST", "/accounts", {"name": name, "is_org": True}))
+
+    def update_account(self, name: str, **changes: Any) -> dict[str, Any]:
+        return dict(self._call("PATCH", f"/accounts/{name}", changes))
+
+    def remove_account(self, name: str) -> None:
+        self._call("DELETE", f"/accounts/{name}")
+
+    # ---- teams ----
+    def teams(self, org: str) -> list[str]:
+        return [t["name"] for t in self._call("GET", f"/accounts/{org}/teams")["teams"]]
+
+    def add_team(self, org: str, team: str) -> None:
+        self._call("POST", f"/accounts/{org}/teams", {"name": team})
+
+    def members(self, org: str, team: str) -> list[str]:
+        return [m["name"] for m in
+                self._call("GET", f"/accounts/{org}/teams/{team}/members")["members"]]
+
+    def set_member(self, org: str, team: str, user: str, member: bool) -> None:
+        self._call("PUT" if member else "DELETE", f"/accounts/{org}/teams/{team}/members/{user}")
+
+    # ---- repositories ----
+    def repositories(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/repositories")["repositories"])
+
+    def add_repository(self, name: str, visibility: str) -> dict[str, Any]:
+        namespace, _, repo = name.partition("/")
+        return dict(self._call("POST", f"/repositories/{namespace}",
+                               {"name": repo, "visibility": visibility}))
+
+    def set_visibility(self, name: str, visibility: str) -> dict[str, Any]:
+        return dict(self._call("PATCH", f"/repositories/{name}", {"visibility": visibility}))
+
+    def remove_repository(self, name: str) -> None:
+        self._call("DELETE", f"/repositories/{name}")
+
+    def grant(self, repository: str, team: str, access: str) -> dict[str, Any]:
+        """Team access to a repository of the team's organization ('none' takes it away)."""
+        if access == "none":
+            return dict(self._call("DELETE", f"/repositories/{repository}/teamAccess/{team}"))
+        return dict(self._call("PUT", f"/repositories/{repository}/teamAccess/{team}",
+                               {"access": access}))
+
+    # ---- personal access tokens ----
+    def tokens(self, user: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/accounts/{user}/tokens")["tokens"])
+
+    def create_token(self, user: str, name: str, days: int) -> dict[str, Any]:
+        return dict(self._call("POST", f"/accounts/{user}/tokens",
+                               {"name": name, "expires_in_days": days}))
+
+    def revoke_token(self, user: str, token_id: str) -> None:
+        self._call("DELETE", f"/accounts/{user}/tokens/{token_id}")

@@ -1,0 +1,170 @@
+"""The OpenAPI 3.1 document of the management API, served at /api/v0/openapi.json.
+
+Written from the same route table the app mounts (replica/api/accounts.py), with the
+bodies and answers each handler reads and returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+_NAME = {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"}
+_ROLE = {"type": "string", "enum": ["none", "read-only", "read-write", "admin"]}
+_ACCESS = {"type": "string", "enum": ["read-only", "read-write", "admin"]}
+_VISIBILITY = {"type": "string", "enum": ["private", "public"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Account": {"type": "object", "required": ["name", "is_org"], "properties": {
+        "name": _NAME, "is_org": {"type": "boolean"},
+        "global_role": {**_ROLE, "description": "shown to the user and to admins"}}},
+    "NewAccount": {"type": "object", "required": ["name"], "properties": {
+        "name": _NAME, "is_org": {"type": "boolean", "default": False},
+        "password": {"type": "string", "minLength": 8, "description": "users only"},
+        "global_role": _ROLE}},
+    "AccountChange": {"type": "object", "properties": {
+        "password": {"type": "string", "minLength": 8,
+                     "description": "voids every token issued before"},
+        "global_role": {**_ROLE, "description": "admins only"}}},
+    "Repository": {"type": "object", "properties": {
+        "name": {"type": "string", "example": "engineering/barca"},
+        "visibility": _VISIBILITY,
+        "team_access": {"type": "array", "items": {"type": "object", "properties": {
+            "team": {"type": "string", "example": "engineering/core"}, "access": _ACCESS}}}}},
+    "NewToken": {"type": "object", "required": ["name"], "properties": {
+        "name": _NAME, "expires_in_days": {"type": "integer", "minimum": 0, "maximum": 3650,
+                                           "default": 90, "description": "0: never"}}},
+    "CreatedToken": {"type": "object", "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "token": {"type": "string", "description": "shown once; use it as a password"}}},
+    "Errors": {"type": "object", "properties": {"errors": {"type": "array", "items": {
+        "type": "object", "properties": {"code": {"type": "string"},
+                                         "message": {"type": "string"}}}}}},
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, who: str, ok: int = 200, answer: dict[str, Any] | None = None,
+        body: str | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "description": f"Allowed to: {who}.",
+                          "responses": {
+                              str(ok): {"description": "done", **(_json(answer) if answer else {})},
+                              "400": {"description": "invalid input", **_json(_ref("Errors"))},
+                              "401": {"description": "not signed in", **_json(_ref("Errors"))},
+                              "403": {"description": "not allowed", **_json(_ref("Errors"))},
+                              "404": {"description": "not found", **_json(_ref("Errors"))},
+                              "409": {"description": "already exists", **_json(_ref("Errors"))}}}
+    if body:
+        op["requestBody"] = {"required": True, **_json(_ref(body))}
+    return op
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, **_json(schema)}}
+
+
+def _list(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {key: {"type": "array", "items": item}}}
+
+
+def _named(key: str) -> dict[str, Any]:
+    return _list(key, {"type": "object", "properties": {"name": {"type": "string"}}})
+
+
+def _path_params(path: str) -> list[dict[str, Any]]:
+    return [{"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for part in path.split("/") if part.startswith("{")]
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/v0/accounts": {
+        "get": _op("List users and organizations", "anyone signed in",
+                   answer=_list("accounts", _ref("Account"))),
+        "post": _op("Create a user or an organization", "admins", 201, _ref("Account"),
+                    "NewAccount")},
+    "/api/v0/accounts/{name}": {
+        "get": _op("One account", "anyone signed in", answer=_ref("Account")),
+        "patch": _op("Change a password or a global role",
+                     "the user (password) and admins", answer=_ref("Account"),
+                     body="AccountChange"),
+        "delete": _op("Delete an account", "admins", 204)},
+    "/api/v0/accounts/{name}/teams": {
+        "get": _op("Teams of an organization", "anyone signed in", answer=_named("teams")),
+        "post": _op("Create a team", "organization owners and admins", 201,
+                    {"type": "object", "properties": {"name": _NAME}}) | _body(
+                        {"type": "object", "required": ["name"], "properties": {"name": _NAME}})},
+    "/api/v0/accounts/{name}/teams/{team}/members": {
+        "get": _op("Members of a team", "anyone signed in", answer=_named("members"))},
+    "/api/v0/accounts/{name}/teams/{team}/members/{user}": {
+        "put": _op("Add a member", "organization owners and admins", 204),
+        "delete": _op("Remove a member", "organization owners and admins", 204)},
+    "/api/v0/accounts/{name}/tokens": {
+        "get": _op("Personal access tokens, without secrets", "the user and admins",
+                   answer=_list("tokens", {"type": "object"})),
+        "post": _op("Create a personal access token", "the user and admins", 201,
+                    _ref("CreatedToken"), "NewToken")},
+    "/api/v0/accounts/{name}/tokens/{token_id}": {
+        "delete": _op("Revoke a token", "the user and admins", 204)},
+    "/api/v0/repositories": {
+        "get": _op("Repositories the caller may pull", "anyone, anonymous included",
+                   answer=_list("repositories", _ref("Repository")))},
+    "/api/v0/repositories/{namespace}": {
+        "post": _op("Create a repository in a namespace", "the namespace's user, "
+                    "organization owners and admins", 201, _ref("Repository")) | _body({
+                        "type": "object", "required": ["name"],
+                        "properties": {"name": _NAME, "visibility": _VISIBILITY}})},
+    "/api/v0/repositories/{namespace}/{repo}": {
+        "get": _op("One repository", "those who may pull it", answer=_ref("Repository")),
+        "patch": _op("Make a repository public or private", "repository admins",
+                     answer=_ref("Repository")) | _body({
+                         "type": "object", "properties": {"visibility": _VISIBILITY}}),
+        "delete": _op("Delete a repository's settings and team access", "repository admins",
+                      204)},
+    "/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}": {
+        "put": _op("Give a team access to a repository", "organization owners and admins",
+                   answer=_ref("Repository")) | _body({
+                       "type": "object", "required": ["access"], "properties": {"access": _ACCESS}}),
+        "delete": _op("Take a team's access away", "organization owners and admins",
+                      answer=_ref("Repository"))},
+    "/api/v0/audit": {
+        "get": _op("Account and permission changes, and this replica's failed logins",
+                   "admins", answer={"type": "object", "properties": {
+                       "changes": {"type": "array", "items": {"type": "object"}},
+                       "failed_logins": {"type": "array", "items": {"type": "object"}}}}) | {
+                           "parameters": [{"name": "after", "in": "query",
+                                           "schema": {"type": "integer"},
+                                           "description": "only changes after this Raft index"}]}},
+}
+
+
+def document() -> dict[str, Any]:
+    paths = {}
+    for path, operations in PATHS.items():
+        paths[path] = {"parameters": _path_params(path), **operations} if "{" in path else operations
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Quorum Registry management API", "version": "0",
+                 "description": "Accounts, organizations, teams, repositories, personal "
+                                "access tokens and the audit log. Every change is replicated "
+                                "through Raft and recorded with who made it."},
+        "security": [{"basic": []}, {"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "a password or a personal access token"},
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                       "description": "an access token from /auth/token"}}},
+    }
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(document())

@@ -1,0 +1,19 @@
+"""The management API's OpenAPI document: valid, and in step with the mounted routes."""
+
+from __future__ import annotations
+
+from openapi_spec_validator import validate
+
+from replica.api import accounts, openapi
+
+
+def test_the_document_is_valid_openapi() -> None:
+    validate(openapi.document())
+
+
+def test_every_route_is_documented_and_nothing_else() -> None:
+    mounted = {(r.path, m.lower()) for r in accounts.ROUTES for m in r.methods or ()
+               if m != "HEAD"}
+    documented = {(path, method) for path, operations in openapi.document()["paths"].items()
+                  for method in operations if method != "parameters"}
+    assert mounted == documented

@@ -14,6 +14,8 @@ import asyncio
 import base64
 import binascii
 import datetime
+import functools
+import hmac
 import logging
 import time
 import urllib.parse
@@ -33,13 +35,23 @@ from replica.names import check_name
 log = logging.getLogger("qreg.auth")
 
 # Failed logins per user and per address within the window before 429.
-_FAILURES_ALLOWED = 5
+# Failed logins allowed per minute: few per account (guessing one password), more per
+# address (many users may share one NAT or proxy).
+_FAILURES_ALLOWED = {"user": 5, "addr": 20}
 _FAILURE_WINDOW_S = 60.0
+_MAX_TRACKED = 50_000
 _MAX_FORM = 16 * 1024
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    return passwords.hash_password("not a real password")
+
+
+
 class FailureLimiter:
-    """Slows down guessing: too many failures for one key answer 429 for a while."""
+    """Slows down guessing: too many failures for one key answer 429 for a while. Keys
+    are "user:NAME" and "addr:IP"; memory stays bounded however many names are tried."""
 
     def __init__(self) -> None:
         self._failures: dict[str, deque[float]] = defaultdict(deque)
@@ -53,14 +65,20 @@ class FailureLimiter:
                 continue
             while times and now - times[0] > _FAILURE_WINDOW_S:
                 times.popleft()
-            if len(times) >= _FAILURES_ALLOWED:
+            if len(times) >= _FAILURES_ALLOWED[key.split(":", 1)[0]]:
                 wait = max(wait, _FAILURE_WINDOW_S - (now - times[0]))
         return int(wait) + 1 if wait > 0 else 0
 
     def failed(self, *keys: str) -> None:
         now = time.monotonic()
+        if len(self._failures) > _MAX_TRACKED:
+            self._failures = defaultdict(deque, {
+                k: v for k, v in self._failures.items() if v and now - v[-1] <= _FAILURE_WINDOW_S})
         for key in keys:
-            self._failures[key].append(now)
+            times = self._failures[key]
+            times.append(now)
+            if len(times) > 100:
+                times.popleft()
 
 
 class AuthService:
@@ -82,7 +100,7 @@ class AuthService:
 
     async def login(self, username: str, secret: str, address: str) -> tuple[str, str]:
         """(user, personal access token id or "") for valid credentials; raises otherwise."""
-        wait = self.limiter.retry_after(f"user:{username}", f"addr:{address}")
+        wait = self.limiter.retry_after(f"user:{username[:100]}", f"addr:{address}")
         if wait:
             raise TooManyRequests("too many failed logins; try again later",
                                   headers={"Retry-After": str(wait)})
@@ -94,13 +112,17 @@ class AuthService:
             if parsed is not None:
                 token_id, token_secret = parsed
                 record = self.state.view(accounts.access_token, username, token_id)
-                ok = (record is not None and passwords.secret_hash(token_secret) == record.secret_hash
+                ok = (record is not None
+                      and hmac.compare_digest(passwords.secret_hash(token_secret),
+                                              record.secret_hash)
                       and (not record.expires_ms or record.expires_ms > time.time() * 1000))
             elif account.password_hash:
                 ok = await asyncio.to_thread(passwords.check_password, secret,
                                              account.password_hash)
+        else:  # as slow as a wrong password, so timing does not tell which names exist
+            await asyncio.to_thread(passwords.check_password, secret, _dummy_hash())
         if not ok:
-            self.limiter.failed(f"user:{username}", f"addr:{address}")
+            self.limiter.failed(f"user:{username[:100]}", f"addr:{address}")
             self._failed("invalid username or password", address, username)
             raise Unauthorized("invalid username or password")
         return username, token_id

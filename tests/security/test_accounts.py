@@ -198,6 +198,42 @@ def test_password_change_and_revoked_personal_tokens_void_earlier_tokens(lab: Lo
     assert any(f["user"] == "ci-bot" for f in changes["failed_logins"])
 
 
+def test_docker_login_grants_and_size_limits(lab: LocalCluster) -> None:
+    # docker login: the OAuth2 password grant with offline access gives a refresh token,
+    # which the refresh grant trades for access tokens.
+    r = httpx.post(lab.url + "/auth/token", verify=lab.verify, data={
+        "grant_type": "password", "username": "ahab", "password": PASSWORD,
+        "service": "quorum-registry", "client_id": "docker", "access_type": "offline",
+        "scope": "repository:engineering/madrid:pull"})
+    assert r.status_code == 200, r.text
+    refresh = r.json()["refresh_token"]
+    assert _tags(lab, r.json()["access_token"]).status_code == 200
+    r = httpx.post(lab.url + "/auth/token", verify=lab.verify, data={
+        "grant_type": "refresh_token", "refresh_token": refresh, "service": "quorum-registry",
+        "client_id": "docker", "scope": "repository:engineering/madrid:pull"})
+    assert r.status_code == 200 and _tags(lab, r.json()["access_token"]).status_code == 200
+    # A refresh token is not an access token, nor the reverse.
+    assert _tags(lab, refresh).status_code == 401
+    r = httpx.post(lab.url + "/auth/token", verify=lab.verify, data={
+        "grant_type": "refresh_token", "refresh_token": r.json()["access_token"],
+        "service": "quorum-registry"})
+    assert r.status_code == 401
+    # Oversized bodies are refused before they are parsed.
+    r = httpx.post(lab.url + "/auth/token", verify=lab.verify,
+                   data={"grant_type": "password", "username": "x" * (1 << 20)})
+    assert r.status_code == 413
+    r = httpx.post(lab.url + "/api/v0/accounts", auth=("admin", lab.admin_password),
+                   verify=lab.verify, json={"name": "big", "password": "p" * (1 << 20)})
+    assert r.status_code == 413
+    r = httpx.post(lab.url + "/api/v0/accounts", auth=("admin", lab.admin_password),
+                   verify=lab.verify, content=b"{not json")
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "INVALID_INPUT"
+    # The management API describes itself.
+    document = httpx.get(lab.url + "/api/v0/openapi.json", verify=lab.verify).json()
+    assert "/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}" in document["paths"]
+
+
+# Last: it locks 127.0.0.1 out of logins for a minute.
 def test_repeated_failed_logins_are_slowed_down(lab: LocalCluster) -> None:
     statuses = [httpx.get(lab.url + "/auth/token", auth=("moby", f"wrong-{i}"),
                           verify=lab.verify).status_code for i in range(6)]

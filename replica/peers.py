@@ -78,6 +78,15 @@ class PeerClient:
         except (httpx.HTTPError, ValueError) as e:
             raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
 
+    async def failed_logins(self, url: str) -> list[dict[str, Any]]:
+        """A peer's recent authentication failures (kept in memory on each replica)."""
+        try:
+            r = await self._client.get(f"{url}/_internal/failed-logins", timeout=2.0)
+            r.raise_for_status()
+            return list(r.json()["failed_logins"])
+        except (httpx.HTTPError, ValueError, KeyError) as e:
+            raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
+
     async def forward(self, method: str, url: str, headers: dict[str, str],
                       body: AsyncIterator[bytes]) -> httpx.Response:
         """Carry a client's request to another replica, streaming its body."""

@@ -46,6 +46,7 @@ from replica.auth import passwords, permissions
 from replica.auth.service import AuthService
 from replica.errors import Denied, InvalidInput, NotFound, RegistryError, Unauthorized
 from replica.names import check_name
+from replica.peers import require_internal
 from replica.registry import Registry
 
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
@@ -343,7 +344,35 @@ async def audit(request: Request, ctx: Context) -> Response:
     except ValueError:
         raise InvalidInput("after is a Raft index") from None
     return JSONResponse({"changes": ctx.view(accounts.audit_log, after, 1000),
-                         "failed_logins": list(ctx.auth.recent_failures)})
+                         **await _failed_logins_everywhere(ctx)})
+
+
+async def _failed_logins_everywhere(ctx: Context) -> dict[str, Any]:
+    """Failed logins are not replicated (a guessing attack must not load Raft); each
+    replica keeps its own, and the audit gathers them from every replica it can reach."""
+    registry = ctx.registry
+    peers = [r for r in registry.state.replicas() if r.replica_id != registry.replica_id]
+    answers = await asyncio.gather(*(registry.peers.failed_logins(p.http_url) for p in peers),
+                                   return_exceptions=True)
+    failures = [{**f, "replica": registry.replica_id} for f in ctx.auth.recent_failures]
+    unreachable = []
+    for peer, answer in zip(peers, answers):
+        if isinstance(answer, BaseException):
+            unreachable.append(peer.replica_id)
+        else:
+            failures += [{**f, "replica": peer.replica_id} for f in answer]
+    failures.sort(key=lambda f: f.get("at_ms", 0))
+    return {"failed_logins": failures, "replicas_unreachable": unreachable}
+
+
+async def failed_logins_here(request: Request) -> Response:
+    """This replica's recent authentication failures, for the audit of another replica."""
+    try:
+        require_internal(request)
+    except RegistryError as e:
+        return e.response()
+    auth: AuthService | None = request.app.state.auth
+    return JSONResponse({"failed_logins": list(auth.recent_failures) if auth else []})
 
 
 # ---- wiring -----------------------------------------------------------------------------
@@ -387,4 +416,5 @@ ROUTES = [
     Route("/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}",
           _endpoint(set_team_access), methods=["PUT", "DELETE"]),
     Route("/api/v0/audit", _endpoint(audit), methods=["GET"]),
+    Route("/_internal/failed-logins", failed_logins_here, methods=["GET"]),
 ]

@@ -136,7 +136,8 @@ PATHS: dict[str, dict[str, Any]] = {
         "delete": _op("Take a team's access away", "organization owners and admins",
                       answer=_ref("Repository"))},
     "/api/v0/audit": {
-        "get": _op("Account and permission changes, and this replica's failed logins",
+        "get": _op("Account and permission changes, and failed logins on every replica "
+                   "reachable",
                    "admins", answer={"type": "object", "properties": {
                        "changes": {"type": "array", "items": {"type": "object"}},
                        "failed_logins": {"type": "array", "items": {"type": "object"}}}}) | {

@@ -191,8 +191,12 @@ def test_password_change_and_revoked_personal_tokens_void_earlier_tokens(lab: Lo
     assert _tags(lab, from_pat).status_code == 401
     r = httpx.get(lab.url + "/auth/token", auth=("ci-bot", pat), verify=lab.verify)
     assert r.status_code == 401
-    # Every change is in the audit log, with who made it.
+    # A failed login on the other replica.
+    assert httpx.get(lab.urls[1] + "/auth/token", auth=("orca", "not-it"),
+                     verify=lab.verify).status_code == 401
+    # Every change is in the audit log, with who made it; failed logins from every replica.
     changes = httpx.get(lab.url + "/api/v0/audit", auth=admin, verify=lab.verify).json()
+    assert {"user": "orca", "replica": "replica-1"}.items() <= changes["failed_logins"][-1].items()
     revoked = [c for c in changes["changes"] if c["action"] == "revoke_access_token"]
     assert revoked and revoked[-1]["actor"] == "admin"
     assert any(f["user"] == "ci-bot" for f in changes["failed_logins"])

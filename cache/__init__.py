@@ -1,1 +1,2 @@
-"""The geographic cache node (issue "Geographic caches"); nothing is built here yet."""
+"""The geographic cache node: a pull-through blob cache that users reach through a
+redirect from the main cluster, with a grant it checks offline."""

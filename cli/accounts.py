@@ -71,6 +71,8 @@ def _register_users(subparsers: Any) -> None:
     p.add_argument("name")
     p.add_argument("role", choices=ROLES)
     p.set_defaults(func=_runs("user role", _user_role))
+    from cli import caches  # the cache commands own this one
+    caches.register_user_setting(actions)
 
 
 def _user_add(client: ManagementClient, args: argparse.Namespace) -> int:

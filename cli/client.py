@@ -100,6 +100,23 @@ class ManagementClient:
         return dict(self._call("PUT", f"/repositories/{repository}/teamAccess/{team}",
                                {"access": access}))
 
+    # ---- caches ----
+    def caches(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/content_caches")["content_caches"])
+
+    def add_cache(self, name: str, url: str, region: str, upstream: str) -> dict[str, Any]:
+        return dict(self._call("POST", "/content_caches", {"name": name, "url": url,
+                                                          "region": region, "upstream": upstream}))
+
+    def remove_cache(self, name: str) -> None:
+        self._call("DELETE", f"/content_caches/{name}")
+
+    def set_cache(self, user: str, cache: str) -> dict[str, Any]:
+        return dict(self._call("PATCH", f"/accounts/{user}/settings", {"cache": cache}))
+
+    def assign_cache(self, cache: str, users: list[str]) -> None:
+        self._call("POST", f"/content_caches/{cache}/users", {"users": users})
+
     # ---- personal access tokens ----
     def tokens(self, user: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/accounts/{user}/tokens")["tokens"])

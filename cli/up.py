@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from cli import configfile
+from cli import configfile, local_caches
 from replica import pki
 from replica.auth import passwords
 
@@ -48,6 +48,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--admin-password", metavar="PW",
                    help="password of the admin account, created on the first run (default: a "
                         "generated one, printed once)")
+    p.add_argument("--caches", default="", metavar="NAME[,NAME...]",
+                   help="also run a cache node per name on the ports after the replicas' "
+                        "(P+N, P+N+1, ...), registered with the cluster; give users one with "
+                        "qreg user set-cache USER NAME")
+    p.add_argument("--cache-max-bytes", type=int, default=10 << 30, metavar="BYTES",
+                   help="disk budget of each cache (default 10 GiB)")
     p.set_defaults(func=run)
 
 
@@ -125,6 +131,18 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float,
     return False
 
 
+def _register_cache(data: str, url: str, name: str, cache_url: str, verify: ssl.SSLContext) -> None:
+    deadline = time.monotonic() + 60
+    while True:  # the cluster may still be electing its leader
+        try:
+            local_caches.register(data, url, name, cache_url, verify)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.replicas < 1 or args.replicas > 9:
         print("qreg up: --replicas must be between 1 and 9 (3, 5 or 7 tolerate 1, 2 or 3 "
@@ -162,7 +180,22 @@ def run(args: argparse.Namespace) -> int:
                 print(f"qreg up: the replica at {url} did not start; see "
                       f"{data}/replica-*/replica.log", file=sys.stderr)
                 return 1
-        print("ready " + " ".join(urls), flush=True)
+        cache_urls = []
+        for k, name in enumerate(n for n in args.caches.split(",") if n):
+            port = args.port + args.replicas + k
+            config = local_caches.write_config(data, name, port, urls, args.insecure_http,
+                                               args.cache_max_bytes)
+            cache_url = f"{scheme}://127.0.0.1:{port}"
+            processes.append(local_caches.start(config, os.path.join(data, f"cache-{name}",
+                                                                     "cache.log")))
+            if not _wait_until_up(cache_url, processes[-1], 60.0, verify):
+                print(f"qreg up: the cache {name} did not start; see {data}/cache-{name}/"
+                      "cache.log", file=sys.stderr)
+                return 1
+            _register_cache(data, urls[0], name, cache_url, verify)
+            cache_urls.append(f"{name}={cache_url}")
+        # Caches follow the replicas as NAME=URL.
+        print("ready " + " ".join(urls + cache_urls), flush=True)
         host = f"127.0.0.1:{args.port}"
         if args.insecure_http:
             print(f"try: skopeo login --tls-verify=false -u admin {host}; skopeo copy "

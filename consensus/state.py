@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from consensus import accounts
+from consensus import accounts, caches
 from proto import commands_pb2 as pb
 
 T = TypeVar("T")
@@ -147,7 +147,8 @@ class MetadataState:
                 return pb.Result(error_code="", message="replayed").SerializeToString()
             command = pb.Command.FromString(data)
             result = _apply(txn, command)
-            if command.WhichOneof("kind") in accounts.APPLY:
+            if command.WhichOneof("kind") in accounts.APPLY or \
+                    command.WhichOneof("kind") in caches.APPLY:
                 accounts.record(txn, index, command, result)
             txn.put(_APPLIED, struct.pack(">Q", index))
         result.index = index
@@ -270,6 +271,8 @@ def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
     kind = command.WhichOneof("kind")
     if kind in accounts.APPLY:
         return accounts.APPLY[kind](txn, getattr(command, kind))
+    if kind in caches.APPLY:
+        return caches.APPLY[kind](txn, getattr(command, kind))
     if kind == "link_blob":
         return _link_blob(txn, command.link_blob)
     if kind == "unlink_blob":

@@ -25,16 +25,20 @@ from consensus import MetadataState, NoQuorum, RaftNode, accounts
 from proto import commands_pb2 as pb
 from replica.api import accounts as accounts_api
 from replica.api import backup as backup_api
+from replica.api import caches as caches_api
 from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
 from replica.api import openapi
+from replica import cache_redirect
+from replica.auth import grants
 from replica.auth.service import AuthService
 from replica.auth.tokens import TokenKeys
 from replica.blob_service import BlobClient, BlobServer
 from replica.blob_sync import BlobSync
 from replica.blobstore import LocalBlobStore
+from replica.cache_redirect import CacheHealth
 from replica.config import ReplicaConfig
-from replica.errors import (AlreadyExists, BlobUploadUnknown, NameInvalid, RegistryError,
+from replica.errors import (AlreadyExists, BlobUploadUnknown, Denied, NameInvalid, RegistryError,
                             Unavailable, Unsupported)
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
@@ -128,13 +132,36 @@ async def _route(request: Request) -> Any:
         if handler is None:
             raise Unsupported(f"{request.method} is not supported here", status=405)
         auth: AuthService | None = request.app.state.auth
-        if auth is not None:
+        registry = _registry(request)
+        if route == "blobs" and request.method in ("GET", "HEAD") and \
+                request.headers.get(grants.HEADER):
+            _check_grant(request, name, m.group(2))  # a cache fetching a miss
+        elif auth is not None:
             # Cancelling an upload is part of pushing; deleting content needs delete.
             action = "push" if route == "uploads" else _ACTIONS[request.method]
             auth.require(request, name, action)
-        return await handler(_registry(request), request, name, m.group(2) or "")
+            claims = getattr(request.state, "claims", None)
+            if route == "blobs" and request.method == "GET" and claims is not None:
+                await registry.blob_size(name, m.group(2))  # unknown blobs: 404 here
+                moved = cache_redirect.redirect(
+                    request, registry, request.app.state.grant_signer,
+                    request.app.state.cache_health, claims.subject, name, m.group(2))
+                if moved is not None:
+                    request.app.state.metrics.cache_redirects.inc()
+                    return moved
+        return await handler(registry, request, name, m.group(2) or "")
     raise NameInvalid("no such endpoint or invalid repository name", status=404,
                       detail={"path": path[:300]})
+
+
+def _check_grant(request: Request, repository: str, digest: str) -> None:
+    verifier: grants.GrantVerifier | None = request.app.state.grant_verifier
+    try:
+        if verifier is None:
+            raise grants.InvalidGrant("this replica has no cluster CA")
+        verifier.verify(request.headers[grants.HEADER], repository, digest)
+    except grants.InvalidGrant as e:
+        raise Denied(f"invalid cache grant: {e}") from None
 
 
 async def _base(request: Request) -> Response:
@@ -185,6 +212,16 @@ async def _health(request: Request) -> Response:
             "last_contact_s": registry.raft.last_contact(),
             "blobs_missing": sync.missing_blobs, "bytes_missing": sync.missing_bytes}
     return JSONResponse(body, status_code=200 if can_write else 503)
+
+
+def _grant_keys(config: ReplicaConfig) -> tuple[grants.GrantSigner | None,
+                                                 grants.GrantVerifier | None]:
+    """Cache grants are signed with the cluster CA key, like tokens."""
+    try:
+        with open(config.tls_ca_key, "rb") as key, open(config.tls_ca, "rb") as cert:
+            return grants.GrantSigner(key.read()), grants.GrantVerifier(cert.read())
+    except OSError:
+        return None, None
 
 
 def _auth_service(config: ReplicaConfig, state: MetadataState) -> AuthService | None:
@@ -285,6 +322,9 @@ def create_app(config: ReplicaConfig) -> Starlette:
             state=state, raft=raft, peers=peers, blobs=blobs,
             replication_factor=config.blobs_replication_factor)
         app.state.auth = _auth_service(config, state)
+        app.state.grant_signer, app.state.grant_verifier = _grant_keys(config)
+        health = app.state.cache_health = CacheHealth(registry, config.tls_ca)
+        checking = asyncio.create_task(health.run())
         app.state.metrics.watch_raft(raft.status)
         registration = asyncio.create_task(registry.register(config.http_url,
                                                              config.grpc_address))
@@ -302,6 +342,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
             bootstrap.cancel()
             syncing.cancel()
             scrubbing.cancel()
+            checking.cancel()
             await peers.close()
             if blobs is not None:
                 blobs.close()
@@ -331,12 +372,14 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
         *accounts_api.ROUTES,
+        *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={Exception: _server_error})
     app.state.metrics = Metrics()
     app.state.auth = None
+    app.state.grant_signer = app.state.grant_verifier = app.state.cache_health = None
     app.state.internal_token = internal_token(config.raft_secret)
     app.state.secret = config.raft_secret
     app.state.ca_path = config.tls_ca

@@ -38,6 +38,9 @@ class Metrics:
                                  buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10))
         self.blob_bytes_sent = Counter("qreg_blob_bytes_sent", "Blob bytes sent to clients",
                                        registry=self.registry)
+        self.cache_redirects = Counter("qreg_cache_redirects",
+                                       "Blob pulls sent to a user's cache (307)",
+                                       registry=self.registry)
         self.blob_bytes_received = Counter("qreg_blob_bytes_received",
                                            "Blob bytes received from clients",
                                            registry=self.registry)

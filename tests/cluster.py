@@ -52,13 +52,17 @@ class LocalCluster:
     (replicas always talk to each other over mutual TLS)."""
 
     def __init__(self, data: str, replicas: int = 1, tls: bool = False,
-                 admin_password: str = ADMIN_PASSWORD) -> None:
+                 admin_password: str = ADMIN_PASSWORD, caches: tuple[str, ...] = (),
+                 cache_max_bytes: int = 1 << 30) -> None:
         self.data = data
         self.replicas = replicas
+        self.cache_names = caches
+        self.cache_max_bytes = cache_max_bytes
+        self.caches: dict[str, str] = {}  # name -> URL
         self.tls = tls
         self.admin_password = admin_password
         self._auth: TokenAuth | None = None
-        self.port = free_port_block(replicas)
+        self.port = free_port_block(replicas + len(caches))
         self.process: subprocess.Popen[str] | None = None
         self.urls: list[str] = []
         self.pids: list[int] = []
@@ -100,7 +104,9 @@ class LocalCluster:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "up", "--data", self.data, "--port", str(self.port),
              "--replicas", str(self.replicas), "--admin-password", self.admin_password]
-            + ([] if self.tls else ["--insecure-http"]),
+            + ([] if self.tls else ["--insecure-http"])
+            + (["--caches", ",".join(self.cache_names), "--cache-max-bytes",
+                str(self.cache_max_bytes)] if self.cache_names else []),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
@@ -109,7 +115,9 @@ class LocalCluster:
             if not line:
                 raise RuntimeError(f"qreg up exited with {self.process.wait()}")
             if line.startswith("ready "):
-                self.urls = line.split()[1:]
+                words = line.split()[1:]
+                self.urls = [w for w in words if "=" not in w]
+                self.caches = dict(w.split("=", 1) for w in words if "=" in w)
                 remember_credentials(self.urls, "admin", self.admin_password)
                 self.pids = [int(httpx.get(u + "/health", verify=self.verify).json()["pid"])
                              for u in self.urls]

@@ -70,6 +70,9 @@ class Context:
                                headers={"WWW-Authenticate": 'Basic realm="quorum-registry"'})
         return self.caller
 
+    def is_admin(self) -> bool:
+        return bool(self.caller) and bool(self.view(permissions.is_admin, self.caller))
+
     def admin(self) -> str:
         if not self.view(permissions.is_admin, self.signed_in()):
             raise Denied("only administrators may do this")
@@ -89,14 +92,14 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _name(value: Any, what: str = "name") -> str:
+def valid_name(value: Any, what: str = "name") -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidInput(f"{what} must be 1-64 lowercase letters, digits, . _ - "
                            f"(got {str(value)[:70]!r})")
     return value
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def read_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > _MAX_BODY:
         raise InvalidInput("request body too large", status=413)
@@ -142,8 +145,8 @@ async def list_accounts(request: Request, ctx: Context) -> Response:
 
 async def create_account(request: Request, ctx: Context) -> Response:
     ctx.admin()
-    body = await _body(request)
-    name = _name(body.get("name"))
+    body = await read_body(request)
+    name = valid_name(body.get("name"))
     if body.get("is_org"):
         await ctx.change(put_account=pb.PutAccount(name=name, is_org=True, create_only=True,
                                                    at_ms=_now_ms()))
@@ -168,7 +171,7 @@ async def get_account(request: Request, ctx: Context) -> Response:
 async def update_account(request: Request, ctx: Context) -> Response:
     caller = ctx.signed_in()
     account = _account(ctx, request.path_params["name"])
-    body = await _body(request)
+    body = await read_body(request)
     is_admin = ctx.view(permissions.is_admin, caller)
     if account.is_org or not (is_admin or caller == account.name):
         raise Denied("only the user and administrators may change an account")
@@ -203,7 +206,7 @@ async def list_teams(request: Request, ctx: Context) -> Response:
 async def create_team(request: Request, ctx: Context) -> Response:
     org = request.path_params["name"]
     ctx.owner_of(org)
-    team = _name((await _body(request)).get("name"), "team name")
+    team = valid_name((await read_body(request)).get("name"), "team name")
     await ctx.change(put_team=pb.PutTeam(org=org, team=team, create_only=True))
     return JSONResponse({"name": team}, status_code=201)
 
@@ -250,8 +253,8 @@ async def create_repository(request: Request, ctx: Context) -> Response:
     caller = ctx.signed_in()
     if caller != namespace and not ctx.view(permissions.manages_org, caller, namespace):
         raise Denied(f"only {namespace} (or its owners) may create repositories there")
-    body = await _body(request)
-    name = check_name(f"{namespace}/{_name(body.get('name'), 'repository name')}")
+    body = await read_body(request)
+    name = check_name(f"{namespace}/{valid_name(body.get('name'), 'repository name')}")
     visibility = body.get("visibility", "private")
     await ctx.change(put_repository=pb.PutRepository(repository=name, visibility=str(visibility),
                                                      create_only=True, at_ms=_now_ms()))
@@ -274,7 +277,7 @@ async def get_repository(request: Request, ctx: Context) -> Response:
 async def update_repository(request: Request, ctx: Context) -> Response:
     name = _repository(request)
     _repository_admin(ctx, name)
-    visibility = (await _body(request)).get("visibility")
+    visibility = (await read_body(request)).get("visibility")
     await ctx.change(put_repository=pb.PutRepository(repository=name, visibility=str(visibility),
                                                      at_ms=_now_ms()))
     return JSONResponse(_repository_json(ctx, name))
@@ -291,7 +294,7 @@ async def set_team_access(request: Request, ctx: Context) -> Response:
     name = _repository(request)
     org, team = request.path_params["namespace"], request.path_params["team"]
     ctx.owner_of(org)
-    access = "" if request.method == "DELETE" else (await _body(request)).get("access")
+    access = "" if request.method == "DELETE" else (await read_body(request)).get("access")
     await ctx.change(set_team_access=pb.SetTeamAccess(repository=name, org=org, team=team,
                                                       access=str(access or "")))
     return JSONResponse(_repository_json(ctx, name))
@@ -308,8 +311,8 @@ def _self_or_admin(ctx: Context, user: str) -> None:
 async def create_token(request: Request, ctx: Context) -> Response:
     user = request.path_params["name"]
     _self_or_admin(ctx, user)
-    body = await _body(request)
-    label = _name(body.get("name"), "token name")
+    body = await read_body(request)
+    label = valid_name(body.get("name"), "token name")
     days = body.get("expires_in_days", 90)
     if not isinstance(days, int) or not 0 <= days <= 3650:
         raise InvalidInput("expires_in_days is 0 (never) to 3650")
@@ -377,7 +380,7 @@ async def failed_logins_here(request: Request) -> Response:
 
 # ---- wiring -----------------------------------------------------------------------------
 
-def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def call(request: Request) -> Response:
         auth: AuthService | None = request.app.state.auth
         if auth is None:
@@ -391,30 +394,30 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 ROUTES = [
-    Route("/api/v0/accounts", _endpoint(list_accounts), methods=["GET"]),
-    Route("/api/v0/accounts", _endpoint(create_account), methods=["POST"]),
-    Route("/api/v0/accounts/{name}", _endpoint(get_account), methods=["GET"]),
-    Route("/api/v0/accounts/{name}", _endpoint(update_account), methods=["PATCH"]),
-    Route("/api/v0/accounts/{name}", _endpoint(delete_account), methods=["DELETE"]),
-    Route("/api/v0/accounts/{name}/teams", _endpoint(list_teams), methods=["GET"]),
-    Route("/api/v0/accounts/{name}/teams", _endpoint(create_team), methods=["POST"]),
-    Route("/api/v0/accounts/{name}/teams/{team}/members", _endpoint(list_members),
+    Route("/api/v0/accounts", endpoint(list_accounts), methods=["GET"]),
+    Route("/api/v0/accounts", endpoint(create_account), methods=["POST"]),
+    Route("/api/v0/accounts/{name}", endpoint(get_account), methods=["GET"]),
+    Route("/api/v0/accounts/{name}", endpoint(update_account), methods=["PATCH"]),
+    Route("/api/v0/accounts/{name}", endpoint(delete_account), methods=["DELETE"]),
+    Route("/api/v0/accounts/{name}/teams", endpoint(list_teams), methods=["GET"]),
+    Route("/api/v0/accounts/{name}/teams", endpoint(create_team), methods=["POST"]),
+    Route("/api/v0/accounts/{name}/teams/{team}/members", endpoint(list_members),
           methods=["GET"]),
-    Route("/api/v0/accounts/{name}/teams/{team}/members/{user}", _endpoint(set_member),
+    Route("/api/v0/accounts/{name}/teams/{team}/members/{user}", endpoint(set_member),
           methods=["PUT", "DELETE"]),
-    Route("/api/v0/accounts/{name}/tokens", _endpoint(create_token), methods=["POST"]),
-    Route("/api/v0/accounts/{name}/tokens", _endpoint(list_tokens), methods=["GET"]),
-    Route("/api/v0/accounts/{name}/tokens/{token_id}", _endpoint(revoke_token),
+    Route("/api/v0/accounts/{name}/tokens", endpoint(create_token), methods=["POST"]),
+    Route("/api/v0/accounts/{name}/tokens", endpoint(list_tokens), methods=["GET"]),
+    Route("/api/v0/accounts/{name}/tokens/{token_id}", endpoint(revoke_token),
           methods=["DELETE"]),
-    Route("/api/v0/repositories", _endpoint(list_repositories), methods=["GET"]),
-    Route("/api/v0/repositories/{namespace}", _endpoint(create_repository), methods=["POST"]),
-    Route("/api/v0/repositories/{namespace}/{repo}", _endpoint(get_repository), methods=["GET"]),
-    Route("/api/v0/repositories/{namespace}/{repo}", _endpoint(update_repository),
+    Route("/api/v0/repositories", endpoint(list_repositories), methods=["GET"]),
+    Route("/api/v0/repositories/{namespace}", endpoint(create_repository), methods=["POST"]),
+    Route("/api/v0/repositories/{namespace}/{repo}", endpoint(get_repository), methods=["GET"]),
+    Route("/api/v0/repositories/{namespace}/{repo}", endpoint(update_repository),
           methods=["PATCH"]),
-    Route("/api/v0/repositories/{namespace}/{repo}", _endpoint(delete_repository),
+    Route("/api/v0/repositories/{namespace}/{repo}", endpoint(delete_repository),
           methods=["DELETE"]),
     Route("/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}",
-          _endpoint(set_team_access), methods=["PUT", "DELETE"]),
-    Route("/api/v0/audit", _endpoint(audit), methods=["GET"]),
+          endpoint(set_team_access), methods=["PUT", "DELETE"]),
+    Route("/api/v0/audit", endpoint(audit), methods=["GET"]),
     Route("/_internal/failed-logins", failed_logins_here, methods=["GET"]),
 ]

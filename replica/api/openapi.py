@@ -39,6 +39,15 @@ SCHEMAS: dict[str, Any] = {
     "CreatedToken": {"type": "object", "properties": {
         "id": {"type": "string"}, "name": {"type": "string"},
         "token": {"type": "string", "description": "shown once; use it as a password"}}},
+    "Cache": {"type": "object", "properties": {
+        "name": _NAME, "url": {"type": "string"}, "region": {"type": "string"},
+        "upstream": {"type": ["string", "null"]}, "up": {"type": ["boolean", "null"]},
+        "checked_at": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]}}},
+    "NewCache": {"type": "object", "required": ["name", "url"], "properties": {
+        "name": _NAME, "url": {"type": "string", "example": "https://cache.eu.example:5443"},
+        "region": {"type": "string"},
+        "upstream": {"type": "string", "description": "another cache; empty: the cluster"}}},
+    "Settings": {"type": "object", "properties": {"cache": {"type": ["string", "null"]}}},
     "Errors": {"type": "object", "properties": {"errors": {"type": "array", "items": {
         "type": "object", "properties": {"code": {"type": "string"},
                                          "message": {"type": "string"}}}}}},
@@ -135,6 +144,20 @@ PATHS: dict[str, dict[str, Any]] = {
                        "type": "object", "required": ["access"], "properties": {"access": _ACCESS}}),
         "delete": _op("Take a team's access away", "organization owners and admins",
                       answer=_ref("Repository"))},
+    "/api/v0/content_caches": {
+        "get": _op("Registered caches, with their health as this replica last saw it",
+                   "anyone signed in", answer=_list("content_caches", _ref("Cache"))),
+        "post": _op("Register a cache", "admins", 201, _ref("Cache"), "NewCache")},
+    "/api/v0/content_caches/{name}": {
+        "delete": _op("Unregister a cache (its users fall back to the cluster)", "admins", 204)},
+    "/api/v0/content_caches/{name}/users": {
+        "post": _op("Make this cache the preference of many users", "admins") | _body({
+            "type": "object", "required": ["users"],
+            "properties": {"users": {"type": "array", "items": {"type": "string"}}}})},
+    "/api/v0/accounts/{name}/settings": {
+        "get": _op("A user's settings", "the user and admins", answer=_ref("Settings")),
+        "patch": _op("Choose the cache the user pulls blobs from (\"\" for none)",
+                     "the user and admins", answer=_ref("Settings"), body="Settings")},
     "/api/v0/audit": {
         "get": _op("Account and permission changes, and failed logins on every replica "
                    "reachable",

@@ -1,0 +1,61 @@
+"""Cache grants: what a replica's redirect hands a client so a cache serves one blob.
+
+A grant is a JWT signed with the cluster CA's key (ES256), bound to one repository,
+one digest and one cache, valid for a minute. A cache checks it offline with the CA
+certificate, so it needs no account and no call to the cluster to decide; it then
+shows the same grant to the cluster (or to its upstream cache) to fetch a miss.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+AUDIENCE = "qreg-cache"
+TTL_S = 60
+HEADER = "X-Qreg-Grant"
+
+
+class InvalidGrant(Exception):
+    """Expired, forged, or for another repository, digest or cache."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    user: str
+    repository: str
+    digest: str
+    cache: str
+
+
+class GrantSigner:
+    def __init__(self, ca_key_pem: bytes) -> None:
+        self._key = serialization.load_pem_private_key(ca_key_pem, password=None)
+
+    def issue(self, user: str, repository: str, digest: str, cache: str,
+              now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        claims = {"aud": AUDIENCE, "sub": user, "repo": repository, "digest": digest,
+                  "cache": cache, "iat": int(now), "exp": int(now) + TTL_S}
+        return jwt.encode(claims, self._key, algorithm="ES256")  # type: ignore[arg-type]
+
+
+class GrantVerifier:
+    def __init__(self, ca_cert_pem: bytes) -> None:
+        self._public = x509.load_pem_x509_certificate(ca_cert_pem).public_key()
+
+    def verify(self, grant: str, repository: str, digest: str) -> Grant:
+        """The grant's claims, if it is genuine, current and for this blob."""
+        try:
+            claims = jwt.decode(grant, self._public, algorithms=["ES256"],  # type: ignore[arg-type]
+                                audience=AUDIENCE, leeway=5,
+                                options={"require": ["exp", "aud", "sub"]})
+        except jwt.PyJWTError as e:
+            raise InvalidGrant(str(e)) from None
+        if claims.get("repo") != repository or claims.get("digest") != digest:
+            raise InvalidGrant("the grant is for another blob")
+        return Grant(str(claims["sub"]), repository, digest, str(claims.get("cache", "")))

@@ -1,0 +1,81 @@
+"""Sending a user's blob pulls to their cache, and letting caches fetch from us.
+
+A GET of a blob by a user who chose a cache is answered 307 to that cache, with a
+one-minute grant (replica/auth/grants.py) bound to the repository and the digest.
+The cache checks the grant offline; on a miss it shows the same grant to a replica,
+which serves the blob without a user token and never redirects it. A cache the
+replica has seen failing is skipped: the replica serves the blob itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from urllib.parse import quote
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+
+from consensus import caches
+from proto import commands_pb2 as pb
+from replica.auth import grants
+from replica.handlers.common import API_HEADERS
+from replica.peers import trusting
+from replica.registry import Registry
+
+log = logging.getLogger("qreg.replica")
+CHECK_EVERY_S = 5.0
+
+
+class CacheHealth:
+    """Which registered caches answered their last /health check, as this replica saw it."""
+
+    def __init__(self, registry: Registry, ca_path: str) -> None:
+        self.registry = registry
+        self.seen: dict[str, dict[str, object]] = {}  # name -> {"up", "checked_at", "error"}
+        self._client = httpx.AsyncClient(verify=trusting(ca_path), timeout=2.0)
+
+    def is_down(self, name: str) -> bool:
+        return self.seen.get(name, {}).get("up") is False
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self.check_all()
+                await asyncio.sleep(CHECK_EVERY_S)
+        finally:
+            await self._client.aclose()
+
+    async def check_all(self) -> None:
+        registered = self.registry.state.view(caches.caches)
+        await asyncio.gather(*(self._check(c) for c in registered))
+        for name in set(self.seen) - {c.name for c in registered}:
+            del self.seen[name]
+
+    async def _check(self, cache: pb.PutCache) -> None:
+        name, url = cache.name, cache.url
+        try:
+            r = await self._client.get(f"{url}/health")
+            up, error = r.status_code == 200, "" if r.status_code == 200 else f"HTTP {r.status_code}"
+        except httpx.HTTPError as e:
+            up, error = False, f"{type(e).__name__}: {e}"
+        if self.seen.get(name, {}).get("up") != up:
+            log.info("cache %s is %s", name, "up" if up else f"down ({error})",
+                     extra={"fields": {"event": "cache_health", "cache": name, "up": up}})
+        self.seen[name] = {"up": up, "checked_at": time.time(), "error": error}
+
+
+def redirect(request: Request, registry: Registry, signer: grants.GrantSigner | None,
+             health: CacheHealth | None, user: str, repository: str, digest: str) -> Response | None:
+    """307 to the user's cache, or None to serve the blob here."""
+    if signer is None or not user or request.headers.get(grants.HEADER):
+        return None
+    cache = registry.state.view(caches.preference, user)
+    if cache is None or (health is not None and health.is_down(cache.name)):
+        return None
+    grant = signer.issue(user, repository, digest, cache.name)
+    location = f"{cache.url}/v2/{repository}/blobs/{digest}?grant={quote(grant)}"
+    return Response(status_code=307, headers={**API_HEADERS, "Location": location,
+                                              "Cache-Control": "no-store"})

@@ -1,0 +1,171 @@
+"""Geographic caches end to end: `qreg up --caches eu` runs a cache node beside the
+cluster; users who chose it pull at the cluster's URL with skopeo and get their
+blobs from the cache through a redirect and a grant."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from replica import pki
+from replica.auth import grants
+from tests.cluster import LocalCluster
+from tests.clients.tools import dir_digests, skopeo
+from tests.images import image_layout, sha256
+
+pytestmark = pytest.mark.slow
+PASSWORD = "a good password"
+MIB = 1 << 20
+
+
+def metric(url: str, name: str, verify: object) -> float:
+    text = httpx.get(url + "/metrics", verify=verify).text  # type: ignore[arg-type]
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+@pytest.fixture(scope="module")
+def geo(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    cluster = LocalCluster(str(tmp_path_factory.mktemp("geo") / "data"), tls=True,
+                           caches=("eu",), cache_max_bytes=12 * MIB)
+    cluster.start()
+    admin = ("admin", cluster.admin_password)
+    try:
+        for user, role in [("ahab", "read-only"), ("moby", "read-only"), ("orca", "read-only"),
+                           ("nobody", "none")]:
+            r = httpx.post(cluster.url + "/api/v0/accounts", auth=admin, verify=cluster.verify,
+                           json={"name": user, "password": PASSWORD, "global_role": role})
+            assert r.status_code == 201, r.text
+        r = httpx.post(cluster.url + "/api/v0/content_caches/eu/users", auth=admin,
+                       verify=cluster.verify, json={"users": ["ahab", "moby", "nobody"]})
+        assert r.status_code == 200, r.text
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _certs(cluster: LocalCluster, tmp_path) -> str:
+    certs = tmp_path / "certs"
+    certs.mkdir(exist_ok=True)
+    shutil.copy(cluster.ca, certs / "ca.crt")
+    return str(certs)
+
+
+def _pull(cluster: LocalCluster, tmp_path, user: str, ref: str) -> dict[str, str]:
+    out = tmp_path / f"pulled-{user}"
+    skopeo("copy", "--src-cert-dir", _certs(cluster, tmp_path), "--src-creds",
+           f"{user}:{PASSWORD}", f"docker://{cluster.host}/{ref}", f"dir:{out}")
+    return dir_digests(str(out))
+
+
+def test_users_of_a_cache_pull_through_it_and_the_second_pull_stays_there(geo, tmp_path) -> None:
+    cache = geo.caches["eu"]
+    layout, manifest = image_layout(str(tmp_path / "layout"), "geo", layers=3,
+                                    layer_size=1 * MIB)
+    skopeo("copy", "--dest-cert-dir", _certs(geo, tmp_path), f"oci:{layout}:latest",
+           f"docker://{geo.host}/geo/app:1")
+    blobs = 4  # three layers and the config
+    first = _pull(geo, tmp_path, "ahab", "geo/app:1")
+    assert metric(geo.url, "qreg_cache_redirects_total", geo.verify) >= blobs
+    assert metric(cache, "qreg_cache_upstream_fetches_total", geo.verify) == blobs
+    sent = metric(geo.url, "qreg_blob_bytes_sent_total", geo.verify)
+    second = _pull(geo, tmp_path, "moby", "geo/app:1")
+    assert second == first and first["manifest.json"] == sha256(manifest.data)
+    # The cluster sent no blob bytes for moby: all came from the cache's disk.
+    assert metric(geo.url, "qreg_blob_bytes_sent_total", geo.verify) == sent
+    assert metric(cache, "qreg_cache_upstream_fetches_total", geo.verify) == blobs
+    assert metric(cache, "qreg_cache_hits_total", geo.verify) >= blobs
+    # orca has no cache: never redirected, served by the cluster.
+    redirects = metric(geo.url, "qreg_cache_redirects_total", geo.verify)
+    assert _pull(geo, tmp_path, "orca", "geo/app:1") == first
+    assert metric(geo.url, "qreg_cache_redirects_total", geo.verify) == redirects
+
+
+def _redirect(cluster: LocalCluster, user: str, repo: str, digest: str) -> httpx.Response:
+    token = httpx.get(cluster.url + "/auth/token", auth=(user, PASSWORD), verify=cluster.verify,
+                      params={"scope": f"repository:{repo}:pull"}).json()["token"]
+    return httpx.get(f"{cluster.url}/v2/{repo}/blobs/{digest}", verify=cluster.verify,
+                     headers={"Authorization": f"Bearer {token}"})
+
+
+def _push_blob(cluster: LocalCluster, repo: str, data: bytes) -> str:
+    r = httpx.post(f"{cluster.url}/v2/{repo}/blobs/uploads/", auth=cluster.auth,
+                   verify=cluster.verify, params={"digest": sha256(data)}, content=data,
+                   timeout=60)
+    assert r.status_code == 201, r.text
+    return sha256(data)
+
+
+def test_grants_are_bound_to_one_blob_and_checked(geo) -> None:
+    one = _push_blob(geo, "geo/grants", os.urandom(1000))
+    other = _push_blob(geo, "geo/grants", os.urandom(1001))
+    r = _redirect(geo, "ahab", "geo/grants", one)
+    assert r.status_code == 307
+    location = r.headers["Location"]
+    assert location.startswith(geo.caches["eu"] + "/v2/geo/grants/blobs/" + one + "?grant=")
+    assert sha256(httpx.get(location, verify=geo.verify).content) == one
+    # The same grant for another digest, or tampered, or missing: refused by the cache.
+    for url in (location.replace(one, other), location[:-3] + "abc",
+                location.split("?")[0]):
+        r = httpx.get(url, verify=geo.verify)
+        assert r.status_code == 401 and r.json()["errors"][0]["code"] == "UNAUTHORIZED", url
+    # Expired, or signed by a key that is not the cluster's.
+    key = Path(pki.TlsFiles.under(os.path.join(geo.data, "replica-0")).ca_key).read_bytes()
+    expired = grants.GrantSigner(key).issue("ahab", "geo/grants", one, "eu",
+                                            now=time.time() - 3600)
+    forged = grants.GrantSigner(pki.create_ca("Mallory")[1]).issue("ahab", "geo/grants", one,
+                                                                   "eu")
+    for grant in (expired, forged):
+        r = httpx.get(f"{geo.caches['eu']}/v2/geo/grants/blobs/{one}", params={"grant": grant},
+                      verify=geo.verify)
+        assert r.status_code == 401
+        # A user without pull permission gets the error, never a redirect.
+    r = _redirect(geo, "nobody", "geo/grants", one)
+    assert r.status_code == 401 and "insufficient_scope" in r.headers["WWW-Authenticate"]
+    # An unknown blob is a 404 from the cluster, not a redirect.
+    assert _redirect(geo, "ahab", "geo/grants", sha256(b"nothing")).status_code == 404
+
+
+def test_twenty_concurrent_cold_pulls_cause_one_upstream_fetch(geo) -> None:
+    digest = _push_blob(geo, "geo/cold", os.urandom(3 * MIB))
+    fetches = metric(geo.caches["eu"], "qreg_cache_upstream_fetches_total", geo.verify)
+
+    def pull(_: int) -> str:
+        r = _redirect(geo, "ahab", "geo/cold", digest)
+        assert r.status_code == 307
+        return sha256(httpx.get(r.headers["Location"], verify=geo.verify, timeout=60).content)
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        assert set(pool.map(pull, range(20))) == {digest}
+    assert metric(geo.caches["eu"], "qreg_cache_upstream_fetches_total", geo.verify) == fetches + 1
+
+
+def test_the_disk_limit_holds_and_the_cache_serves_without_the_cluster(geo) -> None:
+    cache = geo.caches["eu"]
+    digests = [_push_blob(geo, "geo/stream", os.urandom(2 * MIB + n)) for n in range(10)]
+    for digest in digests:  # 20 MiB through a 12 MiB cache
+        r = _redirect(geo, "ahab", "geo/stream", digest)
+        assert sha256(httpx.get(r.headers["Location"], verify=geo.verify).content) == digest
+        assert metric(cache, "qreg_cache_disk_bytes", geo.verify) <= 12 * MIB
+    assert metric(cache, "qreg_cache_evictions", geo.verify) > 0
+    last = digests[-1]
+    location = _redirect(geo, "ahab", "geo/stream", last).headers["Location"]
+    geo.sigkill(0)  # the whole cluster (one replica) is gone
+    r = httpx.get(location, verify=geo.verify, headers={"Range": "bytes=0-99"})
+    assert r.status_code == 206 and len(r.content) == 100
+    assert sha256(httpx.get(location, verify=geo.verify).content) == last
+    # An evicted blob, with a genuine grant (signed as a replica would): nobody upstream.
+    first = digests[0]
+    files = pki.TlsFiles.under(os.path.join(geo.data, "replica-0"))
+    grant = grants.GrantSigner(Path(files.ca_key).read_bytes()).issue(
+        "ahab", "geo/stream", first, "eu")
+    r = httpx.get(f"{cache}/v2/geo/stream/blobs/{first}", params={"grant": grant},
+                  verify=geo.verify)
+    assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"

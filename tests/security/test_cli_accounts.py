@@ -93,6 +93,17 @@ def test_accounts_from_the_command_line(tmp_path) -> None:
         qreg("repo", "visibility", "engineering/barca", "public", env=env)
         skopeo("inspect", "--cert-dir", str(certs), "--no-creds",
                f"docker://{cluster.host}/engineering/barca:1")
+        # Caches: registered, listed with their health, chosen per user, removed.
+        qreg("cache", "add", "--name", "eu", "--url", "https://127.0.0.1:9", "--region",
+             "europe", env=env)
+        assert "ALREADY_EXISTS" in qreg("cache", "add", "--name", "eu", "--url",
+                                        "https://127.0.0.1:9", env=env, ok=False)
+        qreg("user", "set-cache", "orca", "moby", "eu", env=env)
+        listed = qreg("cache", "list", env=env)
+        assert "eu" in listed and "europe" in listed and "cluster" in listed
+        qreg("user", "set-cache", "orca", "none", env=env)
+        qreg("cache", "remove", "eu", env=env)
+        assert "eu" not in qreg("cache", "list", env=env).split()
         qreg("user", "remove", "orca", env=env)
         assert "orca" not in qreg("user", "list", env=env).split()
     finally:

@@ -18,7 +18,6 @@ import hashlib
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from collections.abc import Iterator
 import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tests.cluster import LocalCluster, free_port_block  # noqa: E402
+from tests.cluster import LocalCluster  # noqa: E402
 
 MIB = 1 << 20
 
@@ -104,20 +103,10 @@ def catch_up_rate(cluster: LocalCluster, total: int) -> float:
 
 def join_seconds(cluster: LocalCluster, work: str) -> float:
     """Seconds from `qreg join` until the new replica holds every blob of the cluster."""
-    config0 = f"{cluster.data}/replica-0/replica.toml"
-    token = subprocess.run([sys.executable, "-m", "cli.main", "join-token", "--config", config0],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    port = free_port_block()
-    data = os.path.join(work, "joiner")
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "cli.main", "join", "--existing", cluster.urls[0],
-                    "--token", token, "--replica-id", "replica-9", "--data", data,
-                    "--port", str(port), "--no-start", "--insecure-http"], check=True, capture_output=True)
-    with open(os.path.join(work, "joiner.log"), "ab") as log:
-        joiner = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
-                                   f"{data}/replica.toml"], stdout=log, stderr=log)
+    joiner, url = cluster.join_replica(os.path.join(work, "joiner"), "replica-9")
     try:
-        _until_synced(f"http://127.0.0.1:{port}")
+        _until_synced(url)
         return time.monotonic() - started
     finally:
         joiner.terminate()

@@ -28,7 +28,7 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tests.cluster import LocalCluster, free_port_block  # noqa: E402
+from tests.cluster import LocalCluster  # noqa: E402
 from tests.images import OCI_MANIFEST  # noqa: E402
 from tests.replication.test_three_replicas import push_image  # noqa: E402
 
@@ -114,20 +114,9 @@ def join_time(cluster: LocalCluster, tags: int, work: str) -> float:
             t.start()
         for t in threads:
             t.join()
-    config0 = f"{cluster.data}/replica-0/replica.toml"
-    token = subprocess.run([sys.executable, "-m", "cli.main", "join-token", "--config", config0],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    port = free_port_block()
-    data = os.path.join(work, "joiner")
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "cli.main", "join", "--existing", cluster.urls[0],
-                    "--token", token, "--replica-id", "replica-9", "--data", data,
-                    "--port", str(port), "--no-start", "--insecure-http"], check=True, capture_output=True)
-    with open(os.path.join(work, "joiner.log"), "ab") as log:
-        joiner = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
-                                   f"{data}/replica.toml"], stdout=log, stderr=log)
+    joiner, url = cluster.join_replica(os.path.join(work, "joiner"), "replica-9")
     try:
-        url = f"http://127.0.0.1:{port}"
         while True:
             try:
                 view = httpx.get(url + "/health", timeout=1).json()

@@ -111,7 +111,7 @@ def create_app(config: CacheConfig) -> Starlette:
 
     async def health(request: Request) -> Response:
         return JSONResponse({"name": config.name, "pid": os.getpid(), "used_bytes": store.used,
-                             "max_bytes": store.max_bytes, "blobs": len(store._lru),
+                             "max_bytes": store.max_bytes, "blobs": len(store),
                              "in_flight": len(fetcher.flights)})
 
     async def prometheus(request: Request) -> Response:

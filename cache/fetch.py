@@ -49,7 +49,7 @@ class Flight:
         async with self.changed:
             self.changed.notify_all()
 
-    def readable(self, position: int) -> int:
+    def readable(self) -> int:
         """How far a client may read now: never the last byte before verification."""
         if self.done:
             return self.size
@@ -79,11 +79,11 @@ class FlightResponse:
             while position < flight.size:
                 async with flight.changed:
                     await flight.changed.wait_for(
-                        lambda: flight.error is not None or flight.readable(position) > position)
+                        lambda: flight.error is not None or flight.readable() > position)
                 if flight.error is not None:
                     # Abort the response: the client sees a short body, never a wrong one.
                     raise UpstreamError(flight.error)
-                limit = flight.readable(position)
+                limit = flight.readable()
                 while position < limit:
                     chunk = os.pread(flight.fd, min(CHUNK, limit - position), position)
                     position += len(chunk)

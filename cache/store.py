@@ -38,8 +38,8 @@ class BoundedStore:
         self._lru.move_to_end(digest)
         return self.blobs.path(digest)
 
-    def size(self, digest: str) -> int | None:
-        return self._lru.get(digest)
+    def __len__(self) -> int:
+        return len(self._lru)
 
     def reserve(self, size: int) -> bool:
         """Make room for a fetch of `size` bytes; False if it can never fit."""

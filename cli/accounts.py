@@ -5,28 +5,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-from collections.abc import Callable
 from typing import Any
 
 from cli import session as sessions
-from cli.client import ApiError, ManagementClient
-from cli.output import fail, table
+from cli.client import ManagementClient, signed_in
+from cli.output import table
 
 ROLES = ("none", "read-only", "read-write", "admin")
 ACCESS = ("read-only", "read-write", "admin")
-
-Command = Callable[[ManagementClient, argparse.Namespace], int]
-
-
-def _runs(name: str, command: Command) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            with ManagementClient.signed_in() as client:
-                return command(client, args)
-        except (sessions.NotSignedIn, ApiError, ValueError, OSError) as e:
-            return fail(name, str(e))
-    return run
-
 
 def _parser(subparsers: Any, name: str, help: str, description: str, epilog: str) -> Any:
     p = subparsers.add_parser(name, help=help, description=description, epilog=epilog,
@@ -57,20 +43,20 @@ def _register_users(subparsers: Any) -> None:
     p.add_argument("name")
     p.add_argument("--role", choices=ROLES, default="none", help="global role (default none)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    p.set_defaults(func=_runs("user add", _user_add))
+    p.set_defaults(func=signed_in("user add", _user_add))
     p = actions.add_parser("list", help="every user and organization")
-    p.set_defaults(func=_runs("user list", _user_list))
+    p.set_defaults(func=signed_in("user list", _user_list))
     p = actions.add_parser("remove", help="delete a user (their tokens stop working at once)")
     p.add_argument("name")
-    p.set_defaults(func=_runs("user remove", _user_remove))
+    p.set_defaults(func=signed_in("user remove", _user_remove))
     p = actions.add_parser("passwd", help="set a user's password (voids their earlier tokens)")
     p.add_argument("name")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    p.set_defaults(func=_runs("user passwd", _user_passwd))
+    p.set_defaults(func=signed_in("user passwd", _user_passwd))
     p = actions.add_parser("role", help="change a user's global role")
     p.add_argument("name")
     p.add_argument("role", choices=ROLES)
-    p.set_defaults(func=_runs("user role", _user_role))
+    p.set_defaults(func=signed_in("user role", _user_role))
     from cli import caches  # the cache commands own this one
     caches.register_user_setting(actions)
 
@@ -120,9 +106,9 @@ def _register_orgs(subparsers: Any) -> None:
         "examples:\n  qreg org add engineering\n  qreg team add engineering owners")
     p = actions.add_parser("add", help="create an organization")
     p.add_argument("name")
-    p.set_defaults(func=_runs("org add", _org_add))
+    p.set_defaults(func=signed_in("org add", _org_add))
     p = actions.add_parser("list", help="every organization and its teams")
-    p.set_defaults(func=_runs("org list", _org_list))
+    p.set_defaults(func=signed_in("org list", _org_list))
 
 
 def _org_add(client: ManagementClient, args: argparse.Namespace) -> int:
@@ -152,19 +138,19 @@ def _register_teams(subparsers: Any) -> None:
     p = actions.add_parser("add", help="create a team")
     p.add_argument("org")
     p.add_argument("team")
-    p.set_defaults(func=_runs("team add", _team_add))
+    p.set_defaults(func=signed_in("team add", _team_add))
     p = actions.add_parser("members", help="list members, or add and remove some")
     p.add_argument("org")
     p.add_argument("team")
     p.add_argument("--add", nargs="+", default=[], metavar="USER")
     p.add_argument("--remove", nargs="+", default=[], metavar="USER")
-    p.set_defaults(func=_runs("team members", _team_members))
+    p.set_defaults(func=signed_in("team members", _team_members))
     p = actions.add_parser("grant", help="set the team's access to a repository")
     p.add_argument("org")
     p.add_argument("team")
     p.add_argument("repository", help="ORG/NAME, in the team's organization")
     p.add_argument("access", choices=(*ACCESS, "none"))
-    p.set_defaults(func=_runs("team grant", _team_grant))
+    p.set_defaults(func=signed_in("team grant", _team_grant))
 
 
 def _team_add(client: ManagementClient, args: argparse.Namespace) -> int:
@@ -203,16 +189,16 @@ def _register_repos(subparsers: Any) -> None:
     p = actions.add_parser("add", help="create a repository")
     p.add_argument("name", help="NAMESPACE/NAME")
     p.add_argument("--public", action="store_true", help="anyone may pull (default private)")
-    p.set_defaults(func=_runs("repo add", _repo_add))
+    p.set_defaults(func=signed_in("repo add", _repo_add))
     p = actions.add_parser("list", help="the repositories you may pull")
-    p.set_defaults(func=_runs("repo list", _repo_list))
+    p.set_defaults(func=signed_in("repo list", _repo_list))
     p = actions.add_parser("visibility", help="make a repository public or private")
     p.add_argument("name")
     p.add_argument("visibility", choices=("public", "private"))
-    p.set_defaults(func=_runs("repo visibility", _repo_visibility))
+    p.set_defaults(func=signed_in("repo visibility", _repo_visibility))
     p = actions.add_parser("remove", help="delete a repository's settings and team access")
     p.add_argument("name")
-    p.set_defaults(func=_runs("repo remove", _repo_remove))
+    p.set_defaults(func=signed_in("repo remove", _repo_remove))
 
 
 def _repo_add(client: ManagementClient, args: argparse.Namespace) -> int:
@@ -257,14 +243,14 @@ def _register_tokens(subparsers: Any) -> None:
     p.add_argument("name", help="a label, such as the pipeline that uses it")
     p.add_argument("--days", type=int, default=90, help="lifetime in days; 0 never expires")
     p.add_argument("--user", help="whose token (default: you; admins may pick anyone)")
-    p.set_defaults(func=_runs("token create", _token_create))
+    p.set_defaults(func=signed_in("token create", _token_create))
     p = actions.add_parser("list", help="tokens, without their secrets")
     p.add_argument("--user", help="whose tokens (default: yours)")
-    p.set_defaults(func=_runs("token list", _token_list))
+    p.set_defaults(func=signed_in("token list", _token_list))
     p = actions.add_parser("revoke", help="revoke a token at once")
     p.add_argument("id")
     p.add_argument("--user", help="whose token (default: yours)")
-    p.set_defaults(func=_runs("token revoke", _token_revoke))
+    p.set_defaults(func=signed_in("token revoke", _token_revoke))
 
 
 def _when(ms: int) -> str | None:

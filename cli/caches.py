@@ -7,8 +7,7 @@ import datetime
 import sys
 from typing import Any
 
-from cli.accounts import _runs
-from cli.client import ManagementClient
+from cli.client import ManagementClient, signed_in
 from cli.output import table
 
 
@@ -34,12 +33,12 @@ def register(subparsers: Any) -> None:
     a.add_argument("--url", required=True, help="https://host:port, as clients reach it")
     a.add_argument("--region", default="")
     a.add_argument("--upstream", default="", help="another cache to fetch misses from")
-    a.set_defaults(func=_runs("cache add", _add))
+    a.set_defaults(func=signed_in("cache add", _add))
     a = actions.add_parser("list", help="registered caches and their health")
-    a.set_defaults(func=_runs("cache list", _list))
+    a.set_defaults(func=signed_in("cache list", _list))
     a = actions.add_parser("remove", help="unregister a cache; its users pull from the cluster")
     a.add_argument("name")
-    a.set_defaults(func=_runs("cache remove", _remove))
+    a.set_defaults(func=signed_in("cache remove", _remove))
 
 
 def register_user_setting(users: Any) -> None:
@@ -53,7 +52,7 @@ def register_user_setting(users: Any) -> None:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="+", metavar="USER... CACHE",
                    help="one or more users, then a registered cache's name (or none)")
-    p.set_defaults(func=_runs("user set-cache", _set_cache))
+    p.set_defaults(func=signed_in("user set-cache", _set_cache))
 
 
 def _serve(args: argparse.Namespace) -> int:

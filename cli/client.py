@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from cli import session as sessions
-from cli.output import error_text
+from cli.output import error_text, fail
+
+
+Command = Callable[["ManagementClient", argparse.Namespace], int]
+
+
+def signed_in(name: str, command: Command) -> Callable[[argparse.Namespace], int]:
+    """An argparse handler running `command` with a client of the cluster `qreg login`
+    signed in to; refusals print as `qreg NAME: CODE: message` and exit 1."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            with ManagementClient.signed_in() as client:
+                return command(client, args)
+        except (sessions.NotSignedIn, ApiError, ValueError, OSError) as e:
+            return fail(name, str(e))
+    return run
 
 
 class ApiError(Exception):

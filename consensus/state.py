@@ -147,8 +147,8 @@ class MetadataState:
                 return pb.Result(error_code="", message="replayed").SerializeToString()
             command = pb.Command.FromString(data)
             result = _apply(txn, command)
-            if command.WhichOneof("kind") in accounts.APPLY or \
-                    command.WhichOneof("kind") in caches.APPLY:
+            kind = command.WhichOneof("kind")
+            if kind in accounts.APPLY or kind in caches.APPLY:
                 accounts.record(txn, index, command, result)
             txn.put(_APPLIED, struct.pack(">Q", index))
         result.index = index

@@ -142,8 +142,7 @@ async def _route(request: Request) -> Any:
             auth.require(request, name, action)
             claims = getattr(request.state, "claims", None)
             if route == "blobs" and request.method == "GET" and claims is not None:
-                await registry.blob_size(name, m.group(2))  # unknown blobs: 404 here
-                moved = cache_redirect.redirect(
+                moved = await cache_redirect.redirect(
                     request, registry, request.app.state.grant_signer,
                     request.app.state.cache_health, claims.subject, name, m.group(2))
                 if moved is not None:

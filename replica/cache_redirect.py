@@ -67,14 +67,16 @@ class CacheHealth:
         self.seen[name] = {"up": up, "checked_at": time.time(), "error": error}
 
 
-def redirect(request: Request, registry: Registry, signer: grants.GrantSigner | None,
-             health: CacheHealth | None, user: str, repository: str, digest: str) -> Response | None:
+async def redirect(request: Request, registry: Registry, signer: grants.GrantSigner | None,
+                   health: CacheHealth | None, user: str, repository: str,
+                   digest: str) -> Response | None:
     """307 to the user's cache, or None to serve the blob here."""
-    if signer is None or not user or request.headers.get(grants.HEADER):
+    if signer is None or not user:
         return None
     cache = registry.state.view(caches.preference, user)
     if cache is None or (health is not None and health.is_down(cache.name)):
         return None
+    await registry.blob_size(repository, digest)  # an unknown blob is our 404, not the cache's
     grant = signer.issue(user, repository, digest, cache.name)
     location = f"{cache.url}/v2/{repository}/blobs/{digest}?grant={quote(grant)}"
     return Response(status_code=307, headers={**API_HEADERS, "Location": location,

@@ -157,6 +157,22 @@ class LocalCluster:
             time.sleep(0.1)
         raise RuntimeError(f"replica {index} did not come back")
 
+    def join_replica(self, data: str, replica_id: str) -> tuple[subprocess.Popen[bytes], str]:
+        """`qreg join` a new replica over plain HTTP and start it: (its process, its URL).
+        Its log is DATA/replica.log."""
+        config0 = f"{self.data}/replica-0/replica.toml"
+        token = subprocess.run([sys.executable, "-m", "cli.main", "join-token", "--config",
+                                config0], capture_output=True, text=True, check=True).stdout.strip()
+        port = free_port_block()
+        subprocess.run([sys.executable, "-m", "cli.main", "join", "--existing", self.urls[0],
+                        "--token", token, "--replica-id", replica_id, "--data", data,
+                        "--port", str(port), "--no-start", "--insecure-http"],
+                       check=True, capture_output=True)
+        with open(os.path.join(data, "replica.log"), "ab") as log:
+            process = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
+                                        f"{data}/replica.toml"], stdout=log, stderr=log)
+        return process, f"http://127.0.0.1:{port}"
+
     def health(self, index: int) -> dict:
         return httpx.get(self.urls[index] + "/health", timeout=5, verify=self.verify).json()
 

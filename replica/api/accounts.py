@@ -30,7 +30,6 @@ keeps it in the audit log.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -45,12 +44,12 @@ from proto import commands_pb2 as pb
 from replica.auth import passwords, permissions
 from replica.auth.service import AuthService
 from replica.errors import Denied, InvalidInput, NotFound, RegistryError, Unauthorized
+from replica.api.json_body import read_body
 from replica.names import check_name
 from replica.peers import require_internal
 from replica.registry import Registry
 
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")
-_MAX_BODY = 64 * 1024
 
 Handler = Callable[[Request, "Context"], Awaitable[Response]]
 
@@ -96,21 +95,6 @@ def valid_name(value: Any, what: str = "name") -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidInput(f"{what} must be 1-64 lowercase letters, digits, . _ - "
                            f"(got {str(value)[:70]!r})")
-    return value
-
-
-async def read_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > _MAX_BODY:
-        raise InvalidInput("request body too large", status=413)
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise InvalidInput("the body is not JSON") from None
-    if not isinstance(value, dict):
-        raise InvalidInput("the body must be a JSON object")
     return value
 
 

@@ -18,7 +18,8 @@ from starlette.routing import Route
 
 from consensus import caches
 from proto import commands_pb2 as pb
-from replica.api.accounts import Context, endpoint, read_body, valid_name
+from replica.api.accounts import Context, endpoint, valid_name
+from replica.api.json_body import read_body
 from replica.errors import Denied, InvalidInput, NotFound
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -26,7 +25,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from consensus import NoQuorum
 from proto import commands_pb2 as pb
-from replica.errors import Denied, ManifestInvalid, NameUnknown, RegistryError, Unavailable
+from replica.errors import Denied, InvalidInput, NameUnknown, RegistryError, Unavailable
+from replica.api.json_body import read_body
 from replica.peers import require_internal
 from replica.registry import Registry
 
@@ -62,22 +62,9 @@ def _internal(request: Request) -> Registry:
     return request.app.state.registry  # type: ignore[no-any-return]
 
 
-async def _json(request: Request) -> dict:
-    body = await request.body()
-    if len(body) > 64 * 1024:
-        raise ManifestInvalid("request body too large", status=413)
-    try:
-        value = json.loads(body)
-    except ValueError:
-        raise ManifestInvalid("the body is not JSON") from None
-    if not isinstance(value, dict):
-        raise ManifestInvalid("the body must be a JSON object")
-    return value
-
-
 async def join(request: Request) -> Response:
     try:
-        body = await _json(request)
+        body = await read_body(request)
         expected = join_token(request.app.state.secret)
         proof = str(body.get("token", "")).split(".", 1)[0]
         if not expected or not hmac.compare_digest(expected, proof):
@@ -85,10 +72,10 @@ async def join(request: Request) -> Response:
         registry: Registry = request.app.state.registry
         replica_id = str(body.get("replica_id", ""))
         if not _REPLICA_ID.fullmatch(replica_id):
-            raise ManifestInvalid("replica_id must be lowercase letters, digits, . _ -")
+            raise InvalidInput("replica_id must be lowercase letters, digits, . _ -")
         taken = {r.replica_id for r in registry.state.replicas()}
         if replica_id in taken:
-            raise ManifestInvalid(f"a replica named {replica_id} is already in the cluster; "
+            raise InvalidInput(f"a replica named {replica_id} is already in the cluster; "
                                   "remove it first or pick another id")
     except RegistryError as e:
         return e.response()
@@ -121,9 +108,9 @@ async def snapshot(request: Request) -> Response:
 async def add_member(request: Request) -> Response:
     try:
         registry = _internal(request)
-        address = str((await _json(request)).get("raft_address", ""))
+        address = str((await read_body(request)).get("raft_address", ""))
         if not _ADDRESS.fullmatch(address):
-            raise ManifestInvalid("raft_address must be host:port")
+            raise InvalidInput("raft_address must be host:port")
         async def add() -> None:
             if address not in registry.raft.members():
                 await registry.raft.add_member(address)

@@ -8,6 +8,7 @@ import concurrent.futures
 import os
 import re
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -145,6 +146,33 @@ def test_twenty_concurrent_cold_pulls_cause_one_upstream_fetch(geo) -> None:
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         assert set(pool.map(pull, range(20))) == {digest}
     assert metric(geo.caches["eu"], "qreg_cache_upstream_fetches_total", geo.verify) == fetches + 1
+
+
+def _cache_seen_up(cluster: LocalCluster) -> bool | None:
+    listed = httpx.get(cluster.url + "/api/v0/content_caches", auth=cluster.auth,
+                       verify=cluster.verify).json()["content_caches"]
+    return next(c["up"] for c in listed if c["name"] == "eu")
+
+
+def _wait_seen(cluster: LocalCluster, up: bool) -> None:
+    deadline = time.monotonic() + 30
+    while _cache_seen_up(cluster) is not up:
+        assert time.monotonic() < deadline, f"the cluster never saw the cache {'up' if up else 'down'}"
+        time.sleep(0.2)
+
+
+def test_a_cache_seen_down_is_skipped(geo) -> None:
+    digest = _push_blob(geo, "geo/down", os.urandom(5000))
+    pid = httpx.get(geo.caches["eu"] + "/health", verify=geo.verify).json()["pid"]
+    os.kill(pid, signal.SIGSTOP)  # it stops answering its health checks
+    try:
+        _wait_seen(geo, False)
+        r = _redirect(geo, "ahab", "geo/down", digest)
+        assert r.status_code == 200 and sha256(r.content) == digest
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    _wait_seen(geo, True)
+    assert _redirect(geo, "ahab", "geo/down", digest).status_code == 307
 
 
 def test_the_disk_limit_holds_and_the_cache_serves_without_the_cluster(geo) -> None:

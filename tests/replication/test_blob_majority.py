@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
-from tests.cluster import LocalCluster, free_port_block
+from tests.cluster import LocalCluster
 from tests.clients.tools import dir_digests, skopeo
 from tests.images import image_layout, sha256
 from tests.replication.test_maintenance import qreg
@@ -149,16 +148,8 @@ def test_a_joining_replica_converges_to_every_blob_and_serves_pulls_meanwhile(tm
             r = httpx.post(f"{cluster.urls[1]}/v2/join/blobs/blobs/uploads/", auth=cluster.auth,
                            params={"digest": sha256(data)}, content=data, timeout=30)
             assert r.status_code == 201
-        config0 = f"{cluster.data}/replica-0/replica.toml"
-        token = qreg("join-token", "--config", config0).strip()
-        port = free_port_block()
         data_dir = f"{cluster.data}/replica-3"
-        qreg("join", "--existing", cluster.urls[0], "--token", token, "--replica-id", "replica-3",
-             "--data", data_dir, "--port", str(port), "--no-start", "--insecure-http")
-        with open(os.path.join(data_dir, "replica.log"), "ab") as log:
-            joined = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
-                                       f"{data_dir}/replica.toml"], stdout=log, stderr=log)
-        url = f"http://127.0.0.1:{port}"
+        joined, url = cluster.join_replica(data_dir, "replica-3")
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 
-import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from bench.registry_bench import print_table  # noqa: E402

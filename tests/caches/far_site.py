@@ -88,11 +88,11 @@ class FarSite:
             timeout=600)
         return time.monotonic() - started, dir_digests(out)
 
-    def cache_metric(self, name: str) -> float:
-        return _metric(self.cache_url, name, self.cluster.verify)
+    def cachemetric(self, name: str) -> float:
+        return metric(self.cache_url, name, self.cluster.verify)
 
-    def cluster_metric(self, name: str) -> float:
-        return _metric(self.cluster.url, name, self.cluster.verify)
+    def clustermetric(self, name: str) -> float:
+        return metric(self.cluster.url, name, self.cluster.verify)
 
     def __exit__(self, *exc: object) -> None:
         if self._cache is not None:
@@ -106,7 +106,8 @@ class FarSite:
         self.link.__exit__()
 
 
-def _metric(url: str, name: str, verify: object) -> float:
+def metric(url: str, name: str, verify: object) -> float:
+    """A Prometheus metric's value, summed over its labels (0 if absent)."""
     text = httpx.get(url + "/metrics", verify=verify).text  # type: ignore[arg-type]
     total = 0.0
     for line in text.splitlines():

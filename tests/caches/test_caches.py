@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import re
 import shutil
 import signal
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from replica import pki
 from replica.auth import grants
+from tests.caches.far_site import metric
 from tests.cluster import LocalCluster
 from tests.clients.tools import dir_digests, skopeo
 from tests.images import image_layout, sha256
@@ -24,12 +24,6 @@ from tests.images import image_layout, sha256
 pytestmark = pytest.mark.slow
 PASSWORD = "a good password"
 MIB = 1 << 20
-
-
-def metric(url: str, name: str, verify: object) -> float:
-    text = httpx.get(url + "/metrics", verify=verify).text  # type: ignore[arg-type]
-    m = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cache.access_log import AccessLog, note
 from cache.config import CacheConfig
 from cache.fetch import Fetcher, FlightResponse
 from cache.store import BoundedStore
@@ -70,7 +72,7 @@ def create_app(config: CacheConfig) -> Starlette:
             check_digest(digest)
             grant = request.query_params.get("grant") or request.headers.get(grants.HEADER, "")
             try:
-                verifier.verify(grant, repository, digest)
+                note(request.scope, user=verifier.verify(grant, repository, digest).user)
             except grants.InvalidGrant as e:
                 metrics.refused.inc()
                 raise Unauthorized(f"a valid grant from the cluster is required: {e}") from None
@@ -86,6 +88,7 @@ def create_app(config: CacheConfig) -> Starlette:
         if path is None and request.method == "HEAD":
             size = await fetcher.head(repository, digest, grant)
             return Response(status_code=200, headers={**headers, "Content-Length": str(size)})
+        note(request.scope, source="disk" if path else "upstream")
         if path is None:
             metrics.misses.inc()
             flight = await fetcher.flight(repository, digest, grant)
@@ -130,7 +133,7 @@ def create_app(config: CacheConfig) -> Starlette:
         Route("/v2/{rest:path}", blob, methods=["GET", "HEAD"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
-    ], lifespan=lifespan)
+    ], middleware=[Middleware(AccessLog)], lifespan=lifespan)
     app.state.store = store
     app.state.metrics = metrics
     return app

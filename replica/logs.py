@@ -31,3 +31,5 @@ def setup(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request it makes at info: cache health checks, peer calls.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -5,6 +5,7 @@ blobs from the cache through a redirect and a grant."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import shutil
 import signal
@@ -77,6 +78,14 @@ def test_users_of_a_cache_pull_through_it_and_the_second_pull_stays_there(geo, t
     assert metric(geo.url, "qreg_blob_bytes_sent_total", geo.verify) == sent
     assert metric(cache, "qreg_cache_upstream_fetches_total", geo.verify) == blobs
     assert metric(cache, "qreg_cache_hits_total", geo.verify) >= blobs
+    # The cache logged each request: who, where the bytes came from; never the grant.
+    lines = [json.loads(line) for line in
+             Path(geo.data, "cache-eu", "cache.log").read_text().splitlines()]
+    requests = [e for e in lines if e.get("event") == "request" and "/blobs/" in e["path"]]
+    assert {(e["user"], e["source"]) for e in requests if e["method"] == "GET"} == {
+        ("ahab", "upstream"), ("moby", "disk")}
+    assert all(e["status"] == 200 and e["bytes"] > 0 for e in requests if e["method"] == "GET")
+    assert "grant" not in Path(geo.data, "cache-eu", "cache.log").read_text()
     # orca has no cache: never redirected, served by the cluster.
     redirects = metric(geo.url, "qreg_cache_redirects_total", geo.verify)
     assert _pull(geo, tmp_path, "orca", "geo/app:1") == first

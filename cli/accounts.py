@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import sys
 from typing import Any
 
 from cli import session as sessions
 from cli.client import ManagementClient, signed_in
 from cli.output import table
+from replica.auth import passwords
 
 ROLES = ("none", "read-only", "read-write", "admin")
 ACCESS = ("read-only", "read-write", "admin")
@@ -57,8 +59,29 @@ def _register_users(subparsers: Any) -> None:
     p.add_argument("name")
     p.add_argument("role", choices=ROLES)
     p.set_defaults(func=signed_in("user role", _user_role))
+    p = actions.add_parser(
+        "hash-password", help="print a password's hash for [auth] admin_password_hash",
+        description="Print the scrypt hash of a password, for a replica config written by "
+        "hand: the admin account a new cluster creates at its first start. Needs no cluster.",
+        epilog="example:\n  export QREG_AUTH_ADMIN_PASSWORD_HASH=$(qreg user hash-password)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(func=_user_hash_password)
     from cli import caches  # the cache commands own this one
     caches.register_user_setting(actions)
+
+
+def _user_hash_password(args: argparse.Namespace) -> int:
+    try:
+        password = sessions.read_password(args.password_stdin, "Password: ", confirm=True)
+    except ValueError as e:
+        print(f"qreg user hash-password: {e}", file=sys.stderr)
+        return 2
+    if len(password) < 8:
+        print("qreg user hash-password: use at least 8 characters", file=sys.stderr)
+        return 2
+    print(passwords.hash_password(password))
+    return 0
 
 
 def _user_add(client: ManagementClient, args: argparse.Namespace) -> int:

@@ -29,9 +29,10 @@ def register(subparsers: Any) -> None:
     a.add_argument("--config", required=True, metavar="FILE")
     a.set_defaults(func=_serve)
     a = actions.add_parser("add", help="register a cache with the cluster")
-    a.add_argument("--name", required=True)
+    a.add_argument("--name", required=True, help="the name users choose (qreg user set-cache)"
+                   " and the cache's config names")
     a.add_argument("--url", required=True, help="https://host:port, as clients reach it")
-    a.add_argument("--region", default="")
+    a.add_argument("--region", default="", help="where it is, for people: eu-west, ap-south")
     a.add_argument("--upstream", default="", help="another cache to fetch misses from")
     a.set_defaults(func=signed_in("cache add", _add))
     a = actions.add_parser("list", help="registered caches and their health")

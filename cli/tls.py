@@ -24,7 +24,9 @@ def register(subparsers: Any) -> None:
                     "cert and key at them, or put them in DATA/tls/.",
         epilog="example:\n  qreg tls ca --out ./tls\n"
                "  qreg tls issue --ca ./tls --name replica-0 --san replica-0 "
-               "--san registry.example.com --out ./tls/replica-0",
+               "--san registry.example.com --out ./tls/replica-0\n"
+               "  qreg tls issue --ca ./tls --for cache --name cache-eu "
+               "--san eu.registry.example.com --out ./tls/cache-eu",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     ca = verbs.add_parser("ca", help="create a new cluster CA (ca.crt, ca.key)")
@@ -37,6 +39,9 @@ def register(subparsers: Any) -> None:
     issue.add_argument("--san", action="append", default=[], metavar="NAME",
                        help="a host name or address clients and peers use (repeatable)")
     issue.add_argument("--out", required=True, help="the replica's TLS directory")
+    issue.add_argument("--for", dest="role", choices=("replica", "cache"), default="replica",
+                       help="a cache gets cache.crt and the CA certificate, never the CA key "
+                       "(default replica)")
     issue.set_defaults(func=issue_cert)
 
 
@@ -60,6 +65,14 @@ def issue_cert(args: argparse.Namespace) -> int:
     except OSError as e:
         return fail("tls issue", f"cannot read the CA: {e}")
     names = args.san or [args.name]
+    if args.role == "cache":  # a cache checks grants with the CA certificate; no key
+        cert, key = pki.issue(ca_cert, ca_key, args.name, names)
+        pki.write_private(os.path.join(args.out, "cache.key"), key)
+        for name, data in (("cache.crt", cert), ("ca.crt", ca_cert)):
+            pki.write_private(os.path.join(args.out, name), data)
+            os.chmod(os.path.join(args.out, name), 0o644)
+        print(f"wrote {args.out}/cache.crt for {', '.join(names)}")
+        return 0
     files = pki.TlsFiles(os.path.join(args.out, "ca.crt"), os.path.join(args.out, "ca.key"),
                          os.path.join(args.out, "replica.crt"), os.path.join(args.out, "replica.key"))
     pki.set_up_replica(files, ca_cert, ca_key, args.name, names)

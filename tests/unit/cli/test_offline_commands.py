@@ -1,0 +1,40 @@
+"""The qreg commands that need no cluster: certificates and password hashes."""
+
+import os
+import subprocess
+import sys
+
+from cryptography import x509
+
+from replica.auth import passwords
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..")
+
+
+def qreg(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_cache_certificate_comes_without_the_ca_key(tmp_path) -> None:
+    assert qreg("tls", "ca", "--out", str(tmp_path / "ca")).returncode == 0
+    done = qreg("tls", "issue", "--ca", str(tmp_path / "ca"), "--for", "cache", "--name",
+                "cache-eu", "--san", "eu.example.com", "--out", str(tmp_path / "eu"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(tmp_path / "eu")) == ["ca.crt", "cache.crt", "cache.key"]
+    assert oct(os.stat(tmp_path / "eu" / "cache.key").st_mode & 0o777) == "0o600"
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca" / "ca.crt").read_bytes())
+    cert = x509.load_pem_x509_certificate((tmp_path / "eu" / "cache.crt").read_bytes())
+    cert.verify_directly_issued_by(ca)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["eu.example.com"]
+
+
+def test_hash_password_prints_a_hash_the_replica_accepts() -> None:
+    done = qreg("user", "hash-password", "--password-stdin", stdin="a good password\n")
+    assert done.returncode == 0, done.stderr
+    stored = done.stdout.strip()
+    assert passwords.check_password("a good password", stored)
+    assert not passwords.check_password("another password", stored)
+    short = qreg("user", "hash-password", "--password-stdin", stdin="short\n")
+    assert short.returncode == 2 and "8 characters" in short.stderr

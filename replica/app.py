@@ -382,5 +382,6 @@ def create_app(config: ReplicaConfig) -> Starlette:
     app.state.internal_token = internal_token(config.raft_secret)
     app.state.secret = config.raft_secret
     app.state.ca_path = config.tls_ca
+    app.state.redirect_clients = tuple(c.lower() for c in config.caches_redirect_clients)
     app.state.ca_key_path = config.tls_ca_key
     return app

@@ -67,11 +67,18 @@ class CacheHealth:
         self.seen[name] = {"up": up, "checked_at": time.time(), "error": error}
 
 
+def follows_redirects(user_agent: str, clients: tuple[str, ...]) -> bool:
+    """Whether this client is one known to follow a 307 (lower-case substrings)."""
+    agent = user_agent.lower()
+    return any(client in agent for client in clients)
+
+
 async def redirect(request: Request, registry: Registry, signer: grants.GrantSigner | None,
                    health: CacheHealth | None, user: str, repository: str,
                    digest: str) -> Response | None:
     """307 to the user's cache, or None to serve the blob here."""
-    if signer is None or not user:
+    if signer is None or not user or not follows_redirects(
+            request.headers.get("user-agent", ""), request.app.state.redirect_clients):
         return None
     cache = registry.state.view(caches.preference, user)
     if cache is None or (health is not None and health.is_down(cache.name)):

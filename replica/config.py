@@ -69,6 +69,13 @@ class ReplicaConfig:
     # Every replica re-hashes its blobs this often (seconds; 0: never) at this pace.
     scrub_interval_s: float = 86400.0
     scrub_rate_mib_s: float = 200.0
+    # A user's blob pulls go to their cache only from clients known to follow
+    # redirects (a substring of the User-Agent, any case); any other client, curl
+    # without -L say, gets the blob from the replica.
+    caches_redirect_clients: tuple[str, ...] = (
+        "docker/", "containerd/", "containers/", "skopeo/", "podman/", "buildah/", "cri-o/",
+        "oras", "go-containerregistry/", "crane/", "helm/", "buildkit/", "kaniko/",
+        "go-http-client/", "python-requests/")
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.data_dir, *parts)
@@ -114,6 +121,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("blobs", "replication_factor"): ("blobs_replication_factor", int),
     ("scrub", "interval_s"): ("scrub_interval_s", float),
     ("scrub", "rate_mib_s"): ("scrub_rate_mib_s", float),
+    ("caches", "redirect_clients"): ("caches_redirect_clients", tuple),
 }
 _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 

@@ -19,12 +19,13 @@ from replica import pki
 from replica.auth import grants
 from tests.caches.far_site import metric
 from tests.cluster import LocalCluster
-from tests.clients.tools import dir_digests, skopeo
+from tests.clients.tools import dir_digests, run, skopeo
 from tests.images import image_layout, sha256
 
 pytestmark = pytest.mark.slow
 PASSWORD = "a good password"
 MIB = 1 << 20
+FOLLOWER = "containerd/v1.7.24"
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +96,10 @@ def test_users_of_a_cache_pull_through_it_and_the_second_pull_stays_there(geo, t
 def _redirect(cluster: LocalCluster, user: str, repo: str, digest: str) -> httpx.Response:
     token = httpx.get(cluster.url + "/auth/token", auth=(user, PASSWORD), verify=cluster.verify,
                       params={"scope": f"repository:{repo}:pull"}).json()["token"]
+    # httpx stands in for a registry client that follows redirects (it does when asked):
+    # the replica redirects only clients known to.
     return httpx.get(f"{cluster.url}/v2/{repo}/blobs/{digest}", verify=cluster.verify,
-                     headers={"Authorization": f"Bearer {token}"})
+                     headers={"Authorization": f"Bearer {token}", "User-Agent": FOLLOWER})
 
 
 def _push_blob(cluster: LocalCluster, repo: str, data: bytes) -> str:
@@ -135,6 +138,17 @@ def test_grants_are_bound_to_one_blob_and_checked(geo) -> None:
     assert r.status_code == 401 and "insufficient_scope" in r.headers["WWW-Authenticate"]
     # An unknown blob is a 404 from the cluster, not a redirect.
     assert _redirect(geo, "ahab", "geo/grants", sha256(b"nothing")).status_code == 404
+
+
+def test_a_client_that_does_not_follow_redirects_is_served_directly(geo, tmp_path) -> None:
+    digest = _push_blob(geo, "geo/curl", os.urandom(70000))
+    token = httpx.get(geo.url + "/auth/token", auth=("ahab", PASSWORD), verify=geo.verify,
+                      params={"scope": "repository:geo/curl:pull"}).json()["token"]
+    out = tmp_path / "blob"
+    code = run("curl", "-s", "--cacert", geo.ca, "-H", f"Authorization: Bearer {token}",
+               "-o", str(out), "-w", "%{http_code}", f"{geo.url}/v2/geo/curl/blobs/{digest}")
+    assert code == "200" and sha256(out.read_bytes()) == digest  # curl without -L: no 307
+    assert _redirect(geo, "ahab", "geo/curl", digest).status_code == 307
 
 
 def test_twenty_concurrent_cold_pulls_cause_one_upstream_fetch(geo) -> None:

@@ -29,10 +29,9 @@ import time
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench.registry_bench import print_table  # noqa: E402
+from bench.registry_bench import distribution, print_table  # noqa: E402
 from tests.caches.far_site import FarSite  # noqa: E402
 from tests.clients.tools import run, skopeo  # noqa: E402
-from tests.cluster import free_port_block  # noqa: E402
 from tests.images import image_layout  # noqa: E402
 
 MIB = 1 << 20
@@ -52,17 +51,9 @@ def push_image(site: FarSite, work: str) -> None:
 
 def start_mirror(site: FarSite, work: str) -> tuple[subprocess.Popen[bytes], int]:
     """distribution 2.8 as a pull-through mirror of the cluster, in the far site."""
-    binary = shutil.which("docker-registry") or shutil.which("registry")
-    if binary is None:
-        sys.exit("distribution is not installed: apt-get install -y docker-registry")
-    port = free_port_block()
-    config = os.path.join(work, "mirror.yml")
-    with open(config, "w") as f:
-        f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-                f"storage:\n  filesystem:\n    rootdirectory: {work}/mirror\n"
-                f"http:\n  addr: 127.0.0.1:{port}\n"
-                f"proxy:\n  remoteurl: {site.cluster.url}\n  username: admin\n"
-                f"  password: {site.cluster.admin_password}\n")
+    binary, config, port = distribution(
+        work, "mirror", f"proxy:\n  remoteurl: {site.cluster.url}\n  username: admin\n"
+                        f"  password: {site.cluster.admin_password}\n")
     process = subprocess.Popen(
         site.link.in_edge(["env", f"SSL_CERT_FILE={site.cluster.ca}", binary, "serve",
                            config]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

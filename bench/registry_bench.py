@@ -193,16 +193,23 @@ def measure(name: str, url: str, work: str, blobs: dict[int, tuple[str, str]],
     return results
 
 
-def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
+def distribution(work: str, name: str, extra: str = "") -> tuple[str, str, int]:
+    """distribution 2.8's binary, and a config for it under WORK (NAME.yml, storage in
+    WORK/NAME) on a free loopback port: (binary, config path, port)."""
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if binary is None:
         sys.exit("distribution is not installed: apt-get install -y docker-registry")
     port = free_port_block()
-    config = os.path.join(work, "distribution.yml")
+    config = os.path.join(work, f"{name}.yml")
     with open(config, "w") as f:
         f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-                f"storage:\n  filesystem:\n    rootdirectory: {work}/distribution\n"
-                f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
+                f"storage:\n  filesystem:\n    rootdirectory: {work}/{name}\n"
+                f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}")
+    return binary, config, port
+
+
+def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
+    binary, config, port = distribution(work, "distribution")
     process = subprocess.Popen([binary, "serve", config], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -88,10 +88,10 @@ class FarSite:
             timeout=600)
         return time.monotonic() - started, dir_digests(out)
 
-    def cachemetric(self, name: str) -> float:
+    def cache_metric(self, name: str) -> float:
         return metric(self.cache_url, name, self.cluster.verify)
 
-    def clustermetric(self, name: str) -> float:
+    def cluster_metric(self, name: str) -> float:
         return metric(self.cluster.url, name, self.cluster.verify)
 
     def __exit__(self, *exc: object) -> None:

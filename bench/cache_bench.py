@@ -20,12 +20,14 @@ Needs root and iproute2. Only the namespaces it creates are addressed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -66,11 +68,29 @@ def start_mirror(site: FarSite, work: str) -> tuple[subprocess.Popen[bytes], int
     sys.exit("the distribution mirror did not start")
 
 
-def mirror_pull(site: FarSite, port: int, out: str) -> float:
-    started = time.monotonic()
-    run(*site.link.in_edge(["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
-                            f"docker://127.0.0.1:{port}/{IMAGE}", f"dir:{out}"]), timeout=600)
-    return time.monotonic() - started
+def mirror_pull(site: FarSite, port: int) -> float:
+    with scratch() as out:
+        started = time.monotonic()
+        run(*site.link.in_edge(["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
+                                f"docker://127.0.0.1:{port}/{IMAGE}", f"dir:{out}"]),
+            timeout=600)
+        return time.monotonic() - started
+
+
+def pull(site: FarSite, user: str) -> float:
+    with scratch() as out:
+        return site.pull(user, IMAGE, out)[0]
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[str]:
+    """Where skopeo writes a pulled image: memory, so that the client's disk (writeback
+    of earlier pulls) does not blur what is measured, which is the link and the cache."""
+    path = tempfile.mkdtemp(prefix="qreg-cache-bench-pull-", dir="/dev/shm")
+    try:
+        yield os.path.join(path, "image")
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def main() -> int:
@@ -90,23 +110,18 @@ def main() -> int:
             push_image(site, work)
             ours: dict[str, float] = {}
             print("direct pull over the link", file=sys.stderr, flush=True)
-            ours["direct pull, no cache (s)"], _ = site.pull("near-user", IMAGE,
-                                                             os.path.join(work, "direct"))
+            ours["direct pull, no cache (s)"] = pull(site, "near-user")
             print("cold pull through the cache", file=sys.stderr, flush=True)
-            ours["cold pull through cache (s)"], _ = site.pull("far-user", IMAGE,
-                                                               os.path.join(work, "cold"))
+            ours["cold pull through cache (s)"] = pull(site, "far-user")
             print("warm pull through the cache", file=sys.stderr, flush=True)
-            ours["warm pull through cache (s)"], _ = site.pull("far-user", IMAGE,
-                                                               os.path.join(work, "warm"))
+            ours["warm pull through cache (s)"] = pull(site, "far-user")
             columns = {"quorum": ours}
             if args.reference:
                 mirror, port = start_mirror(site, work)
                 print("distribution mirror: cold, then warm", file=sys.stderr, flush=True)
                 theirs = {"direct pull, no cache (s)": ours["direct pull, no cache (s)"]}
-                theirs["cold pull through cache (s)"] = mirror_pull(
-                    site, port, os.path.join(work, "mirror-cold"))
-                theirs["warm pull through cache (s)"] = mirror_pull(
-                    site, port, os.path.join(work, "mirror-warm"))
+                theirs["cold pull through cache (s)"] = mirror_pull(site, port)
+                theirs["warm pull through cache (s)"] = mirror_pull(site, port)
                 columns["distribution"] = theirs
             size = 10 * 16 * MIB
             print(f"link: {args.rate_mbit} Mbit/s, {2 * args.delay_ms:.0f} ms round trip; "

@@ -35,7 +35,11 @@ class CacheHealth:
     def __init__(self, registry: Registry, ca_path: str) -> None:
         self.registry = registry
         self.seen: dict[str, dict[str, object]] = {}  # name -> {"up", "checked_at", "error"}
-        self._client = httpx.AsyncClient(verify=trusting(ca_path), timeout=2.0)
+        # A fresh connection per check: a kept-alive one races the cache's idle timeout
+        # (5 s, the same as our interval) and a check on a connection the cache has just
+        # closed would mark it down for nothing.
+        self._client = httpx.AsyncClient(verify=trusting(ca_path), timeout=2.0,
+                                         limits=httpx.Limits(max_keepalive_connections=0))
 
     def is_down(self, name: str) -> bool:
         return self.seen.get(name, {}).get("up") is False
@@ -56,11 +60,15 @@ class CacheHealth:
 
     async def _check(self, cache: pb.PutCache) -> None:
         name, url = cache.name, cache.url
-        try:
-            r = await self._client.get(f"{url}/health")
-            up, error = r.status_code == 200, "" if r.status_code == 200 else f"HTTP {r.status_code}"
-        except httpx.HTTPError as e:
-            up, error = False, f"{type(e).__name__}: {e}"
+        for _ in range(2):  # one blip is not an outage: down after two failures
+            try:
+                r = await self._client.get(f"{url}/health")
+                up = r.status_code == 200
+                error = "" if up else f"HTTP {r.status_code}"
+            except httpx.HTTPError as e:
+                up, error = False, f"{type(e).__name__}: {e}"
+            if up:
+                break
         if self.seen.get(name, {}).get("up") != up:
             log.info("cache %s is %s", name, "up" if up else f"down ({error})",
                      extra={"fields": {"event": "cache_health", "cache": name, "up": up}})

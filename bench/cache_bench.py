@@ -29,26 +29,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from bench.registry_bench import distribution, print_table  # noqa: E402
+from tests.caches.common import MIB, push_image  # noqa: E402
 from tests.caches.far_site import FarSite  # noqa: E402
-from tests.clients.tools import run, skopeo  # noqa: E402
-from tests.images import image_layout  # noqa: E402
+from tests.clients.tools import run  # noqa: E402
 
-MIB = 1 << 20
 IMAGE = "far/app:1"
-
-
-def push_image(site: FarSite, work: str) -> None:
-    layout, _ = image_layout(os.path.join(work, "layout"), "cache-bench", layers=10,
-                             layer_size=16 * MIB)
-    certs = os.path.join(work, "certs")
-    os.makedirs(certs, exist_ok=True)
-    shutil.copy(site.cluster.ca, os.path.join(certs, "ca.crt"))
-    skopeo("copy", "--dest-cert-dir", certs, "--dest-creds",
-           f"admin:{site.cluster.admin_password}", f"oci:{layout}:latest",
-           f"docker://{site.cluster.host}/{IMAGE}")
 
 
 def start_mirror(site: FarSite, work: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -107,7 +94,8 @@ def main() -> int:
     mirror = None
     try:
         with FarSite(work, args.rate_mbit, args.delay_ms) as site:
-            push_image(site, work)
+            push_image(site.cluster, work, IMAGE, "cache-bench", layers=10,
+                       layer_size=16 * MIB)
             ours: dict[str, float] = {}
             print("direct pull over the link", file=sys.stderr, flush=True)
             ours["direct pull, no cache (s)"] = pull(site, "near-user")

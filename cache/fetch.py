@@ -184,7 +184,7 @@ class Fetcher:
                 flight.written += len(chunk)
                 self.metrics.bytes_from_upstream.inc(len(chunk))
                 await flight.notify()
-            await asyncio.to_thread(self.store.commit, writer, flight.digest, flight.size)
+            await self.store.commit(writer, flight.digest, flight.size)
             flight.done = True
         except (httpx.HTTPError, RegistryError, OSError) as e:
             flight.error = f"upstream transfer of {flight.digest} failed: {e}"

@@ -7,6 +7,7 @@ recency order lives in memory; at start it is rebuilt from the files' access tim
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import OrderedDict
 
@@ -55,9 +56,11 @@ class BoundedStore:
     def writer(self) -> BlobWriter:
         return self.blobs.writer()
 
-    def commit(self, writer: BlobWriter, digest: str, size: int) -> None:
-        """Verify and keep a fetched blob (raises and discards on a digest mismatch)."""
-        self.blobs.commit(writer, digest, size)
+    async def commit(self, writer: BlobWriter, digest: str, size: int) -> None:
+        """Verify and keep a fetched blob (raises and discards on a digest mismatch).
+        Hashing and fsync run in a thread; the recency order and byte counts are only
+        ever touched on the event loop, so they need no lock."""
+        await asyncio.to_thread(self.blobs.commit, writer, digest, size)
         self._lru[digest] = size
         self.used += size
 

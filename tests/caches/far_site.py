@@ -5,20 +5,17 @@ and by bench/cache_bench.py."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 
-import httpx
-
 from cli import local_caches
+from tests.caches.common import PASSWORD, add_users, cert_dir, metric
 from tests.cluster import LocalCluster, free_port_block
 from tests.clients.tools import dir_digests, run
 from tests.slow_link import SlowLink
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PASSWORD = "a good password"
 CACHE = "far"
 
 
@@ -68,19 +65,14 @@ class FarSite:
         raise RuntimeError("the cluster never saw the far cache up")
 
     def _add_users(self) -> None:
+        add_users(self.cluster, {"far-user": "read-only", "near-user": "read-only"})
         with self.cluster.client() as admin:
-            for user in ("far-user", "near-user"):
-                r = admin.post("/api/v0/accounts", json={"name": user, "password": PASSWORD,
-                                                         "global_role": "read-only"})
-                assert r.status_code == 201, r.text
             r = admin.patch("/api/v0/accounts/far-user/settings", json={"cache": CACHE})
             assert r.status_code == 200, r.text
 
     def pull(self, user: str, ref: str, out: str) -> tuple[float, dict[str, str]]:
         """skopeo in the far site pulls at the cluster's URL: (seconds, file digests)."""
-        certs = os.path.join(self.data, "certs")
-        os.makedirs(certs, exist_ok=True)
-        shutil.copy(self.cluster.ca, os.path.join(certs, "ca.crt"))
+        certs = cert_dir(self.cluster, self.data)
         started = time.monotonic()
         run(*self.link.in_edge(["skopeo", "--insecure-policy", "copy", "--src-cert-dir", certs,
                                 "--src-creds", f"{user}:{PASSWORD}",
@@ -105,12 +97,3 @@ class FarSite:
         self.cluster.stop()
         self.link.__exit__()
 
-
-def metric(url: str, name: str, verify: object) -> float:
-    """A Prometheus metric's value, summed over its labels (0 if absent)."""
-    text = httpx.get(url + "/metrics", verify=verify).text  # type: ignore[arg-type]
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total

@@ -17,14 +17,12 @@ import pytest
 from cli import configfile, local_caches
 from replica import pki
 from replica.auth import grants
-from tests.caches.far_site import metric
-from tests.caches.test_caches import PASSWORD, _certs, _pull, _push_blob
+from replica.peers import trusting
+from tests.caches.common import MIB, add_users, metric, pull, push_blob, push_image
 from tests.cluster import LocalCluster, free_port_block
-from tests.clients.tools import skopeo
-from tests.images import image_layout, sha256
+from tests.images import sha256
 
 pytestmark = pytest.mark.slow
-MIB = 1 << 20
 
 
 def _serve(directory: Path, name: str, upstreams: list[str], ca: str, upstream_ca: str,
@@ -54,14 +52,6 @@ def _serve(directory: Path, name: str, upstreams: list[str], ca: str, upstream_c
     raise RuntimeError(f"cache {name} did not start; see {directory / 'cache.log'}")
 
 
-def trusting(*cas: str) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    for ca in cas:
-        if ca:
-            context.load_verify_locations(ca)
-    return context
-
-
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("chain")
@@ -74,7 +64,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         regional_ca = root / "regional-ca.crt"
         regional_ca.write_bytes(regional_cert)
         sans = ["localhost", "127.0.0.1"]
-        verify = trusting(cluster.ca, str(regional_ca))
+        verify = trusting(cluster.ca)
+        verify.load_verify_locations(str(regional_ca))
         region, region_url = _serve(root / "region", "region", [cluster.url], cluster.ca, "",
                                     pki.issue(regional_cert, regional_key, "region", sans), verify)
         edge, edge_url = _serve(root / "edge", "edge", [region_url], cluster.ca,
@@ -83,15 +74,12 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         lost, lost_url = _serve(root / "lost", "lost", [region_url], cluster.ca, "",
                                 pki.issue(ca_cert, ca_key, "lost", sans), verify)
         processes += [region, edge, lost]
+        add_users(cluster, {"ahab": "read-only", "moby": "read-only"})
         with cluster.client() as admin:
             for body in ({"name": "region", "url": region_url, "region": "eu"},
                          {"name": "edge", "url": edge_url, "region": "eu-west",
                           "upstream": "region"}):
                 r = admin.post("/api/v0/content_caches", json=body)
-                assert r.status_code == 201, r.text
-            for user in ("ahab", "moby"):
-                r = admin.post("/api/v0/accounts", json={"name": user, "password": PASSWORD,
-                                                         "global_role": "read-only"})
                 assert r.status_code == 201, r.text
             r = admin.post("/api/v0/content_caches/edge/users", json={"users": ["ahab", "moby"]})
             assert r.status_code == 200, r.text
@@ -110,12 +98,10 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 def test_an_edge_cache_fetches_through_the_regional_cache(chain: dict, tmp_path) -> None:
     cluster: LocalCluster = chain["cluster"]
     verify = chain["verify"]
-    layout, manifest = image_layout(str(tmp_path / "layout"), "chain", layers=3,
-                                    layer_size=1 * MIB)
-    skopeo("copy", "--dest-cert-dir", _certs(cluster, tmp_path), f"oci:{layout}:latest",
-           f"docker://{cluster.host}/chain/app:1")
+    manifest = push_image(cluster, str(tmp_path), "chain/app:1", "chain", layers=3,
+                          layer_size=MIB)
     blobs = 4  # three layers and the config
-    first = _pull(cluster, tmp_path, "ahab", "chain/app:1")
+    first = pull(cluster, str(tmp_path), "ahab", "chain/app:1")
     assert first["manifest.json"] == sha256(manifest.data)
     fetches = "qreg_cache_upstream_fetches_total"
     assert metric(chain["edge"], fetches, verify) == blobs
@@ -123,7 +109,7 @@ def test_an_edge_cache_fetches_through_the_regional_cache(chain: dict, tmp_path)
     # moby's pull stays at the edge: neither the region nor the cluster sends a blob.
     sent = metric(cluster.url, "qreg_blob_bytes_sent_total", verify)
     region_sent = metric(chain["region"], "qreg_cache_bytes_from_disk_total", verify)
-    assert _pull(cluster, tmp_path, "moby", "chain/app:1") == first
+    assert pull(cluster, str(tmp_path), "moby", "chain/app:1") == first
     assert metric(chain["edge"], fetches, verify) == blobs
     assert metric(chain["edge"], "qreg_cache_hits_total", verify) >= blobs
     assert metric(chain["region"], fetches, verify) == blobs
@@ -133,7 +119,7 @@ def test_an_edge_cache_fetches_through_the_regional_cache(chain: dict, tmp_path)
 
 def test_a_cache_that_does_not_trust_its_upstream_fetches_nothing(chain: dict) -> None:
     cluster: LocalCluster = chain["cluster"]
-    digest = _push_blob(cluster, "chain/lost", os.urandom(4096))
+    digest = push_blob(cluster, "chain/lost", os.urandom(4096))
     grant = grants.GrantSigner(chain["ca_key"]).issue("ahab", "chain/lost", digest, "lost")
     r = httpx.get(f"{chain['lost']}/v2/chain/lost/blobs/{digest}", params={"grant": grant},
                   verify=chain["verify"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -17,14 +16,12 @@ import pytest
 
 from replica import pki
 from replica.auth import grants
-from tests.caches.far_site import metric
+from tests.caches.common import MIB, PASSWORD, add_users, metric, pull, push_blob, push_image
 from tests.cluster import LocalCluster
-from tests.clients.tools import dir_digests, run, skopeo
-from tests.images import image_layout, sha256
+from tests.clients.tools import run
+from tests.images import sha256
 
 pytestmark = pytest.mark.slow
-PASSWORD = "a good password"
-MIB = 1 << 20
 FOLLOWER = "containerd/v1.7.24"
 
 
@@ -35,11 +32,8 @@ def geo(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
     cluster.start()
     admin = ("admin", cluster.admin_password)
     try:
-        for user, role in [("ahab", "read-only"), ("moby", "read-only"), ("orca", "read-only"),
-                           ("nobody", "none")]:
-            r = httpx.post(cluster.url + "/api/v0/accounts", auth=admin, verify=cluster.verify,
-                           json={"name": user, "password": PASSWORD, "global_role": role})
-            assert r.status_code == 201, r.text
+        add_users(cluster, {"ahab": "read-only", "moby": "read-only", "orca": "read-only",
+                            "nobody": "none"})
         r = httpx.post(cluster.url + "/api/v0/content_caches/eu/users", auth=admin,
                        verify=cluster.verify, json={"users": ["ahab", "moby", "nobody"]})
         assert r.status_code == 200, r.text
@@ -48,32 +42,15 @@ def geo(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-de
         cluster.stop()
 
 
-def _certs(cluster: LocalCluster, tmp_path) -> str:
-    certs = tmp_path / "certs"
-    certs.mkdir(exist_ok=True)
-    shutil.copy(cluster.ca, certs / "ca.crt")
-    return str(certs)
-
-
-def _pull(cluster: LocalCluster, tmp_path, user: str, ref: str) -> dict[str, str]:
-    out = tmp_path / f"pulled-{user}"
-    skopeo("copy", "--src-cert-dir", _certs(cluster, tmp_path), "--src-creds",
-           f"{user}:{PASSWORD}", f"docker://{cluster.host}/{ref}", f"dir:{out}")
-    return dir_digests(str(out))
-
-
 def test_users_of_a_cache_pull_through_it_and_the_second_pull_stays_there(geo, tmp_path) -> None:
     cache = geo.caches["eu"]
-    layout, manifest = image_layout(str(tmp_path / "layout"), "geo", layers=3,
-                                    layer_size=1 * MIB)
-    skopeo("copy", "--dest-cert-dir", _certs(geo, tmp_path), f"oci:{layout}:latest",
-           f"docker://{geo.host}/geo/app:1")
+    manifest = push_image(geo, str(tmp_path), "geo/app:1", "geo", layers=3, layer_size=MIB)
     blobs = 4  # three layers and the config
-    first = _pull(geo, tmp_path, "ahab", "geo/app:1")
+    first = pull(geo, str(tmp_path), "ahab", "geo/app:1")
     assert metric(geo.url, "qreg_cache_redirects_total", geo.verify) >= blobs
     assert metric(cache, "qreg_cache_upstream_fetches_total", geo.verify) == blobs
     sent = metric(geo.url, "qreg_blob_bytes_sent_total", geo.verify)
-    second = _pull(geo, tmp_path, "moby", "geo/app:1")
+    second = pull(geo, str(tmp_path), "moby", "geo/app:1")
     assert second == first and first["manifest.json"] == sha256(manifest.data)
     # The cluster sent no blob bytes for moby: all came from the cache's disk.
     assert metric(geo.url, "qreg_blob_bytes_sent_total", geo.verify) == sent
@@ -89,7 +66,7 @@ def test_users_of_a_cache_pull_through_it_and_the_second_pull_stays_there(geo, t
     assert "grant" not in Path(geo.data, "cache-eu", "cache.log").read_text()
     # orca has no cache: never redirected, served by the cluster.
     redirects = metric(geo.url, "qreg_cache_redirects_total", geo.verify)
-    assert _pull(geo, tmp_path, "orca", "geo/app:1") == first
+    assert pull(geo, str(tmp_path), "orca", "geo/app:1") == first
     assert metric(geo.url, "qreg_cache_redirects_total", geo.verify) == redirects
 
 
@@ -102,17 +79,9 @@ def _redirect(cluster: LocalCluster, user: str, repo: str, digest: str) -> httpx
                      headers={"Authorization": f"Bearer {token}", "User-Agent": FOLLOWER})
 
 
-def _push_blob(cluster: LocalCluster, repo: str, data: bytes) -> str:
-    r = httpx.post(f"{cluster.url}/v2/{repo}/blobs/uploads/", auth=cluster.auth,
-                   verify=cluster.verify, params={"digest": sha256(data)}, content=data,
-                   timeout=60)
-    assert r.status_code == 201, r.text
-    return sha256(data)
-
-
 def test_grants_are_bound_to_one_blob_and_checked(geo) -> None:
-    one = _push_blob(geo, "geo/grants", os.urandom(1000))
-    other = _push_blob(geo, "geo/grants", os.urandom(1001))
+    one = push_blob(geo, "geo/grants", os.urandom(1000))
+    other = push_blob(geo, "geo/grants", os.urandom(1001))
     r = _redirect(geo, "ahab", "geo/grants", one)
     assert r.status_code == 307
     location = r.headers["Location"]
@@ -141,7 +110,7 @@ def test_grants_are_bound_to_one_blob_and_checked(geo) -> None:
 
 
 def test_a_client_that_does_not_follow_redirects_is_served_directly(geo, tmp_path) -> None:
-    digest = _push_blob(geo, "geo/curl", os.urandom(70000))
+    digest = push_blob(geo, "geo/curl", os.urandom(70000))
     token = httpx.get(geo.url + "/auth/token", auth=("ahab", PASSWORD), verify=geo.verify,
                       params={"scope": "repository:geo/curl:pull"}).json()["token"]
     out = tmp_path / "blob"
@@ -152,7 +121,7 @@ def test_a_client_that_does_not_follow_redirects_is_served_directly(geo, tmp_pat
 
 
 def test_twenty_concurrent_cold_pulls_cause_one_upstream_fetch(geo) -> None:
-    digest = _push_blob(geo, "geo/cold", os.urandom(3 * MIB))
+    digest = push_blob(geo, "geo/cold", os.urandom(3 * MIB))
     fetches = metric(geo.caches["eu"], "qreg_cache_upstream_fetches_total", geo.verify)
 
     def pull(_: int) -> str:
@@ -179,7 +148,7 @@ def _wait_seen(cluster: LocalCluster, up: bool) -> None:
 
 
 def test_a_cache_seen_down_is_skipped(geo) -> None:
-    digest = _push_blob(geo, "geo/down", os.urandom(5000))
+    digest = push_blob(geo, "geo/down", os.urandom(5000))
     pid = httpx.get(geo.caches["eu"] + "/health", verify=geo.verify).json()["pid"]
     os.kill(pid, signal.SIGSTOP)  # it stops answering its health checks
     try:
@@ -194,7 +163,7 @@ def test_a_cache_seen_down_is_skipped(geo) -> None:
 
 def test_the_disk_limit_holds_and_the_cache_serves_without_the_cluster(geo) -> None:
     cache = geo.caches["eu"]
-    digests = [_push_blob(geo, "geo/stream", os.urandom(2 * MIB + n)) for n in range(10)]
+    digests = [push_blob(geo, "geo/stream", os.urandom(2 * MIB + n)) for n in range(10)]
     for digest in digests:  # 20 MiB through a 12 MiB cache
         r = _redirect(geo, "ahab", "geo/stream", digest)
         assert sha256(httpx.get(r.headers["Location"], verify=geo.verify).content) == digest

@@ -9,12 +9,11 @@ import shutil
 
 import pytest
 
+from tests.caches.common import MIB, push_image
 from tests.caches.far_site import FarSite
-from tests.clients.tools import skopeo
-from tests.images import image_layout, sha256
+from tests.images import sha256
 
 pytestmark = pytest.mark.slow
-MIB = 1 << 20
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +25,8 @@ def site(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
 
 
 def test_a_far_user_pulls_through_the_cache_beside_them(site: FarSite, tmp_path) -> None:
-    cluster = site.cluster
-    layout, manifest = image_layout(str(tmp_path / "layout"), "far", layers=10,
-                                    layer_size=16 * MIB)
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    shutil.copy(cluster.ca, certs / "ca.crt")
-    skopeo("copy", "--dest-cert-dir", str(certs), f"oci:{layout}:latest",
-           f"docker://{cluster.host}/far/app:1")
+    manifest = push_image(site.cluster, str(tmp_path), "far/app:1", "far", layers=10,
+                          layer_size=16 * MIB)
     blobs = 11  # ten layers and the config
 
     # Straight from the cluster over the link: a user without a cache.

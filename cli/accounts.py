@@ -51,9 +51,21 @@ def _register_users(subparsers: Any) -> None:
     p = actions.add_parser("remove", help="delete a user (their tokens stop working at once)")
     p.add_argument("name")
     p.set_defaults(func=signed_in("user remove", _user_remove))
-    p = actions.add_parser("passwd", help="set a user's password (voids their earlier tokens)")
+    p = actions.add_parser(
+        "passwd", help="set a user's password (voids their earlier tokens)",
+        description="Set a user's password. Your own needs your current password first; "
+                    "an administrator sets anyone else's without it. Every token issued "
+                    "before stops working, and the user's personal access tokens are revoked "
+                    "unless --keep-tokens.",
+        epilog="examples:\n  qreg user passwd orca\n"
+               "  printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | qreg user passwd admin --password-stdin",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from stdin (your own: the current one on the "
+                        "first line, the new one on the second)")
+    p.add_argument("--keep-tokens", action="store_true",
+                   help="keep the user's personal access tokens (CI keeps working)")
     p.set_defaults(func=signed_in("user passwd", _user_passwd))
     p = actions.add_parser("role", help="change a user's global role")
     p.add_argument("name")
@@ -106,10 +118,18 @@ def _user_remove(client: ManagementClient, args: argparse.Namespace) -> int:
 
 
 def _user_passwd(client: ManagementClient, args: argparse.Namespace) -> int:
-    password = sessions.read_password(args.password_stdin, f"New password for {args.name}: ",
-                                      confirm=True)
-    client.update_account(args.name, password=password)
-    print(f"changed the password of {args.name}; tokens issued before no longer work")
+    changes: dict[str, Any] = {}
+    if args.name == client.session.user:  # your own: prove you know the current one
+        changes["current_password"] = sessions.read_password(args.password_stdin,
+                                                             "Current password: ")
+    changes["password"] = sessions.read_password(
+        args.password_stdin, f"New password for {args.name}: ", confirm=True)
+    if args.keep_tokens:
+        changes["keep_access_tokens"] = True
+    client.update_account(args.name, **changes)
+    kept = "; personal access tokens kept" if args.keep_tokens else \
+        " and personal access tokens were revoked"
+    print(f"changed the password of {args.name}; tokens issued before no longer work{kept}")
     return 0
 
 

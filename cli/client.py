@@ -35,7 +35,7 @@ class ManagementClient:
     def __init__(self, session: sessions.Session) -> None:
         self.session = session
         self._http = httpx.Client(base_url=session.url, verify=session.verify(), timeout=30)
-        self._http.headers["Authorization"] = f"Bearer {self._access_token()}"
+        self._http.headers["Authorization"] = f"Bearer {self.access_token()}"
 
     @classmethod
     def signed_in(cls) -> "ManagementClient":
@@ -50,9 +50,11 @@ class ManagementClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _access_token(self) -> str:
+    def access_token(self) -> str:
+        """A five-minute token for the management API, traded for the session's refresh token."""
         r = httpx.post(f"{self.session.url}/auth/token", verify=self.session.verify(), timeout=30,
                        data={"grant_type": "refresh_token", "service": sessions.SERVICE,
+                             "scope": "registry:api:*",
                              "refresh_token": self.session.refresh_token, "client_id": "qreg"})
         if r.status_code != 200:
             raise ApiError(f"{error_text(r)} (run qreg login again)")

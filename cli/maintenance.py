@@ -107,7 +107,9 @@ def backup(args: argparse.Namespace) -> int:
             if r.status_code != 200:
                 r.read()
                 return fail("backup", f"{url} answered {r.status_code}: {r.text[:200]}")
-            with open(args.file + ".part", "wb") as f:
+            # A backup holds password hashes: readable by its owner only.
+            fd = os.open(args.file + ".part", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
                 for chunk in r.iter_bytes(1 << 20):
                     f.write(chunk)
                     written += len(chunk)

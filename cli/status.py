@@ -10,7 +10,13 @@ from typing import Any
 
 import httpx
 
-from cli.output import fail, table
+from cli import configfile
+from cli import session as sessions
+from cli.client import ApiError, ManagementClient
+from cli.output import error_text, fail, table
+from replica.peers import INTERNAL_HEADER, internal_token
+
+_DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 
 
 def register(subparsers: Any) -> None:
@@ -26,6 +32,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ca", default="./data/ca.crt",
                    help="the cluster CA certificate to trust (default ./data/ca.crt, where "
                         "qreg up writes it; the system's roots are trusted too)")
+    p.add_argument("--config", default="",
+                   help="a replica's config: its cluster secret is the credential (default "
+                        f"{_DEFAULT_CONFIG} if it exists, else the session of qreg login)")
     p.add_argument("--json", action="store_true", help="print the raw JSON")
     p.set_defaults(func=run)
 
@@ -36,15 +45,31 @@ def _missing(member: dict[str, Any]) -> str | None:
     return f'{member["blobs_missing"]} ({member["bytes_missing"] / (1 << 20):.1f} MiB)'
 
 
+def _credentials(config: str) -> dict[str, str]:
+    """The cluster secret of a local replica's config, else the qreg login session."""
+    if config or os.path.isfile(_DEFAULT_CONFIG):
+        _, secret = configfile.member(config or _DEFAULT_CONFIG)
+        return {INTERNAL_HEADER: internal_token(secret) or ""}
+    with ManagementClient.signed_in() as client:
+        return {"Authorization": f"Bearer {client.access_token()}"}
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         verify = ssl.create_default_context()
         if os.path.isfile(args.ca):
             verify.load_verify_locations(args.ca)
-        r = httpx.get(f"{args.url.rstrip('/')}/api/v0/replicas", timeout=10, verify=verify)
-        r.raise_for_status()
+        r = httpx.get(f"{args.url.rstrip('/')}/api/v0/replicas", timeout=10, verify=verify,
+                      headers=_credentials(args.config))
     except httpx.HTTPError as e:
         return fail("status", f"cannot reach {args.url}: {e}")
+    except (OSError, ValueError, ApiError, sessions.NotSignedIn) as e:
+        return fail("status", str(e))
+    if r.status_code in (401, 403):
+        return fail("status", f"{error_text(r)}: sign in with qreg login (an administrator "
+                              "sees every replica's address) or pass --config")
+    if r.status_code != 200:
+        return fail("status", error_text(r))
     body = r.json()
     if args.json:
         print(json.dumps(body, indent=2))

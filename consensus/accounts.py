@@ -10,6 +10,7 @@ Key layout (same LMDB database as state.py, ``\\0`` between fields):
     v\\0<repository>              -> PutRepository (the repository's settings)
     a\\0<repository>\\0<org>\\0<team> -> access level of the team to the repository
     x\\0<user>\\0<token id>        -> PutAccessToken (a personal access token)
+    B\\0bootstrapped              -> b"" (the first admin was created: never again)
     z\\0<raft index, 16 digits>    -> the audit log: JSON of every account change
 
 Every function here is deterministic, like the rest of the state machine.
@@ -56,7 +57,18 @@ def account(txn: lmdb.Transaction, name: str) -> pb.Account | None:
     return pb.Account.FromString(raw) if raw else None
 
 
+_BOOTSTRAPPED = key(b"B", "bootstrapped")
+
+
 def _put_account(txn: lmdb.Transaction, c: pb.PutAccount) -> pb.Result:
+    if c.bootstrap:
+        # The install-time admin exists once per cluster: a deleted admin must not come
+        # back at the next restart. A cluster from before this marker, which already
+        # has accounts, counts as bootstrapped.
+        done = txn.get(_BOOTSTRAPPED) is not None or bool(_scan(txn, key(b"u", "")))
+        txn.put(_BOOTSTRAPPED, b"")
+        if done:
+            return _fail("ALREADY_EXISTS", "the cluster's first admin was created already")
     current = account(txn, c.name)
     if current is not None and c.create_only:
         return _fail("ALREADY_EXISTS", f"an account named {c.name} exists")
@@ -68,6 +80,10 @@ def _put_account(txn: lmdb.Transaction, c: pb.PutAccount) -> pb.Result:
     if c.password_hash and not c.is_org:
         record.password_hash = c.password_hash
         record.password_changed_ms = c.at_ms
+        if current is not None and not c.keep_access_tokens:
+            # Whoever learnt the old password may have made tokens with it.
+            for k, _ in _scan(txn, key(b"x", c.name, "")):
+                txn.delete(k)
     if c.set_role and not c.is_org:
         record.global_role = c.global_role
     txn.put(key(b"u", c.name), record.SerializeToString())
@@ -80,6 +96,15 @@ def _delete_account(txn: lmdb.Transaction, c: pb.DeleteAccount) -> pb.Result:
     current = account(txn, c.name)
     if current is None:
         return _fail("NOT_FOUND", f"no account named {c.name}")
+    if current.is_org:
+        # As DTR does: an organization with repositories stays. Otherwise a new
+        # organization of the same name would inherit them, and its teams the grants.
+        held = _scan(txn, key(b"v", f"{c.name}/")) + _scan(txn, key(b"r", f"{c.name}/"))
+        if held:
+            return _fail("DENIED", f"{c.name} still has {len(held)} repositories; "
+                                   "delete them first")
+        for k, _ in _scan(txn, key(b"a", f"{c.name}/")):
+            txn.delete(k)
     txn.delete(key(b"u", c.name))
     if current.is_org:
         for prefix in (key(b"T", c.name, ""), key(b"k", c.name, "")):
@@ -123,6 +148,12 @@ def _delete_team(txn: lmdb.Transaction, c: pb.DeleteTeam) -> pb.Result:
         user = k.split(_SEP)[3].decode()
         txn.delete(key(b"K", user, c.org, c.team))
         txn.delete(k)
+    # A team only holds grants on its organization's repositories: drop them all, or a
+    # new team of the same name would inherit them.
+    for k, _ in _scan(txn, key(b"a", f"{c.org}/")):
+        parts = k.split(_SEP)
+        if parts[2].decode() == c.org and parts[3].decode() == c.team:
+            txn.delete(k)
     return pb.Result()
 
 
@@ -233,6 +264,11 @@ def audit_log(txn: lmdb.Transaction, after: int = 0, limit: int = 100) -> list[d
 
 
 # ---- queries ---------------------------------------------------------------------
+
+def bootstrapped(txn: lmdb.Transaction) -> bool:
+    """Whether the cluster's first admin was ever created (it is not created again)."""
+    return txn.get(_BOOTSTRAPPED) is not None
+
 
 def accounts(txn: lmdb.Transaction) -> list[pb.Account]:
     return [pb.Account.FromString(v) for _, v in _scan(txn, key(b"u", ""))]

@@ -106,7 +106,12 @@ class RaftNode:
     def __init__(self, state: MetadataState, raft_dir: str, self_address: str,
                  peers: list[str], password: str | None = None,
                  compact_every: int = 20000, unsafe_skip_fsync: bool = False) -> None:
-        os.makedirs(raft_dir, exist_ok=True)
+        # The journal and snapshots hold password hashes: owner only.
+        os.makedirs(raft_dir, mode=0o700, exist_ok=True)
+        os.chmod(raft_dir, 0o700)
+        for name in os.listdir(raft_dir):
+            if os.path.isfile(os.path.join(raft_dir, name)):
+                os.chmod(os.path.join(raft_dir, name), 0o600)
         self._state = state
         self._snapshot_path = os.path.join(raft_dir, "snapshot")
         conf = SyncObjConf(
@@ -239,7 +244,9 @@ class RaftNode:
             return {}
         now = time.monotonic()
         last = self._machine._SyncObj__lastResponseTime
-        return {str(node.address): round(now - t, 3) for node, t in list(last.items())}
+        members = set(self._machine.otherNodes)  # pysyncobj keeps removed nodes' times
+        return {str(node.address): round(now - t, 3) for node, t in list(last.items())
+                if node in members}
 
     def status(self) -> dict[str, Any]:
         m = self._machine

@@ -80,14 +80,20 @@ class MetadataState:
     """
 
     def __init__(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
+        # The state holds password hashes: owner only, also for a data directory that
+        # an older version created world-readable.
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+        for name in ("data.mdb", "lock.mdb"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(os.path.join(path, name), 0o600)
         self.path = path
         self.rebuilt = self._drop_if_machine_went_down()
         self._env = self._open()
 
     def _open(self) -> lmdb.Environment:
         return lmdb.open(self.path, map_size=_MAP_SIZE, sync=False, metasync=False,
-                         max_readers=1024, readahead=False)
+                         max_readers=1024, readahead=False, mode=0o600)
 
     def _drop_if_machine_went_down(self) -> bool:
         marker = os.path.join(self.path, _MARKER)

@@ -101,7 +101,7 @@ class UnregisterReplica(_message.Message):
     def __init__(self, replica_id: _Optional[str] = ...) -> None: ...
 
 class PutAccount(_message.Message):
-    __slots__ = ("name", "is_org", "password_hash", "global_role", "create_only", "at_ms", "set_role")
+    __slots__ = ("name", "is_org", "password_hash", "global_role", "create_only", "at_ms", "set_role", "keep_access_tokens", "bootstrap")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IS_ORG_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,8 @@ class PutAccount(_message.Message):
     CREATE_ONLY_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
     SET_ROLE_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ACCESS_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    BOOTSTRAP_FIELD_NUMBER: _ClassVar[int]
     name: str
     is_org: bool
     password_hash: str
@@ -116,7 +118,9 @@ class PutAccount(_message.Message):
     create_only: bool
     at_ms: int
     set_role: bool
-    def __init__(self, name: _Optional[str] = ..., is_org: _Optional[bool] = ..., password_hash: _Optional[str] = ..., global_role: _Optional[str] = ..., create_only: _Optional[bool] = ..., at_ms: _Optional[int] = ..., set_role: _Optional[bool] = ...) -> None: ...
+    keep_access_tokens: bool
+    bootstrap: bool
+    def __init__(self, name: _Optional[str] = ..., is_org: _Optional[bool] = ..., password_hash: _Optional[str] = ..., global_role: _Optional[str] = ..., create_only: _Optional[bool] = ..., at_ms: _Optional[int] = ..., set_role: _Optional[bool] = ..., keep_access_tokens: _Optional[bool] = ..., bootstrap: _Optional[bool] = ...) -> None: ...
 
 class DeleteAccount(_message.Message):
     __slots__ = ("name",)

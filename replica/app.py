@@ -31,7 +31,7 @@ from replica.api import membership as membership_api
 from replica.api import openapi
 from replica import cache_redirect
 from replica.auth import grants
-from replica.auth.service import AuthService
+from replica.auth.service import AuthService, RealmPolicy
 from replica.auth.tokens import TokenKeys
 from replica.blob_service import BlobClient, BlobServer
 from replica.blob_sync import BlobSync
@@ -43,9 +43,12 @@ from replica.errors import (AlreadyExists, BlobUploadUnknown, Denied, NameInvali
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
 from replica.names import check_name
-from replica.peers import PeerClient, internal_token, require_internal
+from replica.peers import (INTERNAL_HEADER, PeerClient, internal_token, is_internal,
+                           require_internal)
+from replica.auth import permissions
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
+from replica import pki
 from replica.pki import TlsFiles
 from replica.registry import Registry
 from replica.scrub import Scrubber
@@ -201,16 +204,41 @@ async def _ping(request: Request) -> Response:
 
 
 async def _health(request: Request) -> Response:
+    """What a load balancer needs (200 when this replica can take writes) and what
+    `qreg status` shows. The pid and the leader's view of its peers (keyed by Raft
+    address) only for the cluster itself and administrators."""
     registry = _registry(request)
     status = registry.raft.status()
     leader = registry.raft.leader_address()
-    status["leader"] = (registry.replica_id_of(leader) or leader) if leader else None
+    status["leader"] = registry.replica_id_of(leader) if leader else None
     can_write = status["has_quorum"] and leader is not None
     sync: BlobSync = request.app.state.blob_sync
-    body = {"replica_id": registry.replica_id, "pid": os.getpid(), **status,
-            "last_contact_s": registry.raft.last_contact(),
+    body = {"replica_id": registry.replica_id, **status,
             "blobs_missing": sync.missing_blobs, "bytes_missing": sync.missing_bytes}
+    if await _is_operator(request):
+        body.update(pid=os.getpid(), leader_address=leader,
+                    last_contact_s=registry.raft.last_contact())
     return JSONResponse(body, status_code=200 if can_write else 503)
+
+
+async def _is_operator(request: Request) -> bool:
+    """The cluster's own credentials, or an administrator's (never an error: anonymous
+    callers simply see less)."""
+    if is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
+        return True
+    auth: AuthService | None = request.app.state.auth
+    if auth is None or "authorization" not in request.headers:
+        return False
+    try:
+        caller = await auth.caller(request)
+    except RegistryError:
+        return False
+    return caller.name is not None and bool(registry_view(request, permissions.is_admin,
+                                                          caller.name))
+
+
+def registry_view(request: Request, query: Callable[..., Any], *args: Any) -> Any:
+    return _registry(request).state.view(query, *args)
 
 
 def _grant_keys(config: ReplicaConfig) -> tuple[grants.GrantSigner | None,
@@ -232,18 +260,34 @@ def _auth_service(config: ReplicaConfig, state: MetadataState) -> AuthService | 
         if config.auth_enabled:
             raise
         return None
-    return AuthService(state, keys, config.auth_enabled)
+    return AuthService(state, keys, config.auth_enabled, _realms(config))
+
+
+def _realms(config: ReplicaConfig) -> RealmPolicy:
+    names = {config.http_host}
+    for path in (config.tls_public_cert, config.tls_cert):
+        try:
+            with open(path, "rb") as f:
+                names |= pki.certificate_names(f.read())
+        except (OSError, ValueError):
+            continue
+    return RealmPolicy(config.http_public_url, config.http_url, frozenset(names),
+                       config.http_port)
 
 
 async def _create_admin(registry: Registry, password_hash: str) -> None:
-    """The first start of a cluster creates its admin account, once a quorum commits it."""
+    """The first start of a cluster creates its admin account, once a quorum commits it.
+
+    Once per cluster, ever (a replicated marker): a deleted admin stays deleted, and
+    the hash left in every replica's config is ignored from then on.
+    """
     if not password_hash:
         return
-    while registry.state.view(accounts.account, "admin") is None:
+    while not registry.state.view(accounts.bootstrapped):
         try:
             await registry.propose(pb.Command(put_account=pb.PutAccount(
                 name="admin", password_hash=password_hash, global_role="admin", set_role=True,
-                create_only=True, at_ms=int(time.time() * 1000))))
+                create_only=True, bootstrap=True, at_ms=int(time.time() * 1000))))
         except AlreadyExists:
             return
         except Unavailable:
@@ -382,6 +426,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
     app.state.internal_token = internal_token(config.raft_secret)
     app.state.secret = config.raft_secret
     app.state.ca_path = config.tls_ca
+    app.state.public_url = config.http_public_url
     app.state.redirect_clients = tuple(c.lower() for c in config.caches_redirect_clients)
     app.state.ca_key_path = config.tls_ca_key
     return app

@@ -39,6 +39,10 @@ class ReplicaConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 5000
     http_url: str = ""  # how peers reach this replica; default http://host:port
+    # How clients reach the registry (a load balancer's URL, say): the token realm in
+    # every 401 challenge points there. Empty: the request's own host, if it is one of
+    # this replica's certificate names, else http.url.
+    http_public_url: str = ""
     raft_address: str = "127.0.0.1:6000"
     grpc_address: str = ""  # the blob service for peers; empty: none (a lone replica)
     raft_peers: tuple[str, ...] = field(default_factory=tuple)
@@ -80,6 +84,13 @@ class ReplicaConfig:
     def path(self, *parts: str) -> str:
         return os.path.join(self.data_dir, *parts)
 
+    def check_raft_secret(self) -> None:
+        """Without the secret, pysyncobj unpickles whatever reaches the Raft port."""
+        if not self.raft_secret:
+            raise ConfigError("raft.secret is required: without it anyone who reaches the "
+                              "Raft port runs code on this replica (qreg install, join, up and "
+                              "restore write one; QREG_RAFT_SECRET sets it)")
+
     def check_tls_files(self) -> None:
         """Fail early, naming the key, when a TLS file this replica needs is missing."""
         needed = []
@@ -103,6 +114,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("http", "host"): ("http_host", str),
     ("http", "port"): ("http_port", int),
     ("http", "url"): ("http_url", str),
+    ("http", "public_url"): ("http_public_url", str),
     ("raft", "address"): ("raft_address", str),
     ("grpc", "address"): ("grpc_address", str),
     ("raft", "peers"): ("raft_peers", tuple),
@@ -172,6 +184,9 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
             [(config.grpc_address, "grpc.address")] if config.grpc_address else []):
         if not _ADDRESS.fullmatch(address):
             raise ConfigError(f"{key}: {address!r} is not host:port")
+    if config.http_public_url and not re.fullmatch(r"https?://[^/\s]+", config.http_public_url):
+        raise ConfigError(f"http.public_url: {config.http_public_url!r} is not "
+                          "scheme://host[:port] (no path)")
     if config.blobs_replication_factor < 0:
         raise ConfigError("blobs.replication_factor: 0 (every replica) or more "
                           f"(got {config.blobs_replication_factor})")

@@ -100,6 +100,17 @@ def issue(ca_cert_pem: bytes, ca_key_pem: bytes, common_name: str,
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
+def certificate_names(cert_pem: bytes) -> set[str]:
+    """The host names and IP addresses a certificate is valid for (its SANs)."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {*sans.get_values_for_type(x509.DNSName),
+            *(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))}
+
+
 def fingerprint(cert_pem: bytes) -> str:
     """sha256 of the certificate's DER form, hex: what a join token pins."""
     der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
 
 from replica import logs
@@ -10,7 +12,11 @@ from replica.config import ReplicaConfig
 
 
 def serve(config: ReplicaConfig) -> None:
+    # Everything a replica writes (metadata, journal, blobs, backups) is its own: password
+    # hashes and private images are no one else's business on a shared host.
+    os.umask(0o077)
     logs.setup(config.log_level)
+    config.check_raft_secret()
     config.check_tls_files()
     tls = {} if config.http_insecure else {
         "ssl_certfile": config.tls_public_cert or config.tls_cert,

@@ -119,7 +119,8 @@ class LocalCluster:
                 self.urls = [w for w in words if "=" not in w]
                 self.caches = dict(w.split("=", 1) for w in words if "=" in w)
                 remember_credentials(self.urls, "admin", self.admin_password)
-                self.pids = [int(httpx.get(u + "/health", verify=self.verify).json()["pid"])
+                self.pids = [int(httpx.get(u + "/health", verify=self.verify,
+                                           auth=("admin", self.admin_password)).json()["pid"])
                              for u in self.urls]
                 return self
         raise RuntimeError("qreg up did not print ready in time")

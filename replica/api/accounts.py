@@ -42,7 +42,7 @@ from starlette.routing import Route
 from consensus import accounts
 from proto import commands_pb2 as pb
 from replica.auth import passwords, permissions
-from replica.auth.service import AuthService
+from replica.auth.service import AuthService, Caller, client_address
 from replica.errors import Denied, InvalidInput, NotFound, RegistryError, Unauthorized
 from replica.api.json_body import read_body
 from replica.names import check_name
@@ -55,19 +55,27 @@ Handler = Callable[[Request, "Context"], Awaitable[Response]]
 
 
 class Context:
-    def __init__(self, registry: Registry, auth: AuthService, caller: str | None) -> None:
+    def __init__(self, registry: Registry, auth: AuthService, caller: Caller) -> None:
         self.registry = registry
         self.auth = auth
-        self.caller = caller
+        self.caller = caller.name
+        self.via_access_token = caller.via_access_token
 
     def view(self, query: Callable[..., Any], *args: Any) -> Any:
         return self.registry.state.view(query, *args)
 
     def signed_in(self) -> str:
         if self.caller is None:
-            raise Unauthorized("sign in: Basic credentials or a bearer token",
-                               headers={"WWW-Authenticate": 'Basic realm="quorum-registry"'})
+            # No Basic challenge: a browser would offer its password dialog, and then send
+            # the credentials with every request any other site makes it send here.
+            raise Unauthorized("sign in: Basic credentials or a bearer token")
         return self.caller
+
+    def full_credential(self, what: str) -> None:
+        """Refuse `what` to a personal access token: whoever holds one must not be able
+        to take the whole account over with it."""
+        if self.via_access_token:
+            raise Denied(f"a personal access token cannot {what}; sign in with the password")
 
     def is_admin(self) -> bool:
         return bool(self.caller) and bool(self.view(permissions.is_admin, self.caller))
@@ -138,7 +146,7 @@ async def create_account(request: Request, ctx: Context) -> Response:
         password = body.get("password")
         if not isinstance(password, str) or len(password) < 8:
             raise InvalidInput("a user needs a password of 8 characters or more")
-        hashed = await asyncio.to_thread(passwords.hash_password, password)
+        hashed = await ctx.auth.hashing.run(passwords.hash_password, password)
         await ctx.change(put_account=pb.PutAccount(
             name=name, password_hash=hashed, global_role=_role(body.get("global_role")),
             set_role=True, create_only=True, at_ms=_now_ms()))
@@ -165,16 +173,31 @@ async def update_account(request: Request, ctx: Context) -> Response:
             raise Denied("only administrators change global roles")
         command.global_role, command.set_role = _role(body["global_role"]), True
     if "password" in body:
+        ctx.full_credential("change a password")
         password = body["password"]
         if not isinstance(password, str) or len(password) < 8:
             raise InvalidInput("a password has 8 characters or more")
-        command.password_hash = await asyncio.to_thread(passwords.hash_password, password)
+        if caller == account.name:
+            # A stolen session must not be enough to lock the owner out.
+            current = body.get("current_password")
+            if not isinstance(current, str):
+                raise InvalidInput("changing your own password needs current_password")
+            try:
+                await ctx.auth.login(caller, current, client_address(request))
+            except Unauthorized:
+                raise Denied("current_password is not this account's password") from None
+        keep = body.get("keep_access_tokens", False)
+        if not isinstance(keep, bool):
+            raise InvalidInput("keep_access_tokens is true or false")
+        command.keep_access_tokens = keep
+        command.password_hash = await ctx.auth.hashing.run(passwords.hash_password, password)
     await ctx.change(put_account=command)
     return JSONResponse(_account_json(_account(ctx, account.name), True))
 
 
 async def delete_account(request: Request, ctx: Context) -> Response:
     ctx.admin()
+    ctx.full_credential("delete an account")
     await ctx.change(delete_account=pb.DeleteAccount(name=request.path_params["name"]))
     return Response(status_code=204)
 
@@ -295,6 +318,7 @@ def _self_or_admin(ctx: Context, user: str) -> None:
 async def create_token(request: Request, ctx: Context) -> Response:
     user = request.path_params["name"]
     _self_or_admin(ctx, user)
+    ctx.full_credential("create personal access tokens")
     body = await read_body(request)
     label = valid_name(body.get("name"), "token name")
     days = body.get("expires_in_days", 90)
@@ -364,12 +388,37 @@ async def failed_logins_here(request: Request) -> Response:
 
 # ---- wiring -----------------------------------------------------------------------------
 
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def refuse_cross_site(request: Request) -> None:
+    """Cross-site request forgery: a state-changing request must come from the registry's
+    own origin (or from a client that sends none, like qreg and curl), and carry JSON,
+    which a cross-site form cannot send without a preflight the registry never answers."""
+    if request.method in _SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if origin is not None:
+        own = {f"{request.url.scheme}://{request.url.netloc}"}
+        public = request.app.state.public_url
+        if public:
+            own.add(public.rstrip("/"))
+        if origin not in own:
+            raise Denied(f"cross-origin request from {origin[:100]} refused")
+    has_body = request.headers.get("content-length", "0") != "0" or \
+        "transfer-encoding" in request.headers
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if has_body and content_type != "application/json":
+        raise InvalidInput("send the body as application/json", status=415)
+
+
 def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def call(request: Request) -> Response:
         auth: AuthService | None = request.app.state.auth
         if auth is None:
             return NotFound("accounts need the cluster CA key on this replica").response()
         try:
+            refuse_cross_site(request)
             caller = await auth.caller(request)
             return await handler(request, Context(request.app.state.registry, auth, caller))
         except RegistryError as e:

@@ -7,15 +7,14 @@ from typing import Any
 
 from starlette.requests import Request
 
+from replica.bodies import read_limited
 from replica.errors import InvalidInput
 
 MAX_BODY = 64 * 1024
 
 
 async def read_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidInput("request body too large", status=413)
+    raw = await read_limited(request, MAX_BODY)
     if not raw:
         return {}
     try:

@@ -19,7 +19,8 @@ import hmac
 import logging
 import time
 import urllib.parse
-from collections import defaultdict, deque
+from dataclasses import dataclass
+from collections import deque
 from typing import Any
 
 from starlette.requests import Request
@@ -27,6 +28,8 @@ from starlette.responses import JSONResponse, Response
 
 from consensus import MetadataState, accounts
 from replica.auth import passwords, permissions
+from replica.bodies import read_limited
+from replica.auth.login_guard import HashingBusy, HashingPool, LoginLimiter
 from replica.auth.tokens import ACCESS_TTL_S, Claims, InvalidToken, TokenKeys
 from replica.errors import (Denied, InvalidInput, NameInvalid, RegistryError,
                             TooManyRequests, Unauthorized)
@@ -34,13 +37,9 @@ from replica.names import check_name
 
 log = logging.getLogger("qreg.auth")
 
-# Failed logins per user and per address within the window before 429.
-# Failed logins allowed per minute: few per account (guessing one password), more per
-# address (many users may share one NAT or proxy).
-_FAILURES_ALLOWED = {"user": 5, "addr": 20}
-_FAILURE_WINDOW_S = 60.0
-_MAX_TRACKED = 50_000
 _MAX_FORM = 16 * 1024
+# What a missing account's PAT-shaped secret is compared with, so it costs the same.
+_DUMMY_SECRET_HASH = passwords.secret_hash("not a real token")
 
 
 @functools.cache
@@ -48,45 +47,56 @@ def _dummy_hash() -> str:
     return passwords.hash_password("not a real password")
 
 
+API_SCOPE = "registry:api:*"
+API_SCOPE_KEY = "registry:api"
 
-class FailureLimiter:
-    """Slows down guessing: too many failures for one key answer 429 for a while. Keys
-    are "user:NAME" and "addr:IP"; memory stays bounded however many names are tried."""
 
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+@dataclass(frozen=True)
+class Caller:
+    """A management API caller: None when anonymous. A credential that came from a
+    personal access token never changes passwords, makes tokens or deletes accounts."""
 
-    def retry_after(self, *keys: str) -> int:
-        now = time.monotonic()
-        wait = 0.0
-        for key in keys:
-            times = self._failures.get(key)
-            if not times:
-                continue
-            while times and now - times[0] > _FAILURE_WINDOW_S:
-                times.popleft()
-            if len(times) >= _FAILURES_ALLOWED[key.split(":", 1)[0]]:
-                wait = max(wait, _FAILURE_WINDOW_S - (now - times[0]))
-        return int(wait) + 1 if wait > 0 else 0
+    name: str | None
+    via_access_token: bool = False
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        if len(self._failures) > _MAX_TRACKED:
-            self._failures = defaultdict(deque, {
-                k: v for k, v in self._failures.items() if v and now - v[-1] <= _FAILURE_WINDOW_S})
-        for key in keys:
-            times = self._failures[key]
-            times.append(now)
-            if len(times) > 100:
-                times.popleft()
+
+@dataclass(frozen=True)
+class RealmPolicy:
+    """Where a 401 challenge sends clients for a token.
+
+    Never simply the request's Host header: a forged Host would make the registry
+    send clients, and their passwords, elsewhere. The configured public URL when
+    there is one; else the request's host if this replica's certificate names it
+    (and the port is ours); else the replica's own URL.
+    """
+
+    public_url: str = ""
+    fallback_url: str = ""
+    known_hosts: frozenset[str] = frozenset()
+    port: int = 0
+
+    def realm(self, request: Request) -> str:
+        if self.public_url:
+            return f"{self.public_url.rstrip('/')}/auth/token"
+        url = request.url
+        default_port = 443 if url.scheme == "https" else 80
+        if url.hostname in self.known_hosts and (url.port or default_port) == self.port:
+            return f"{url.scheme}://{url.netloc}/auth/token"
+        if self.fallback_url:
+            return f"{self.fallback_url.rstrip('/')}/auth/token"
+        return f"{url.scheme}://{url.netloc}/auth/token"
 
 
 class AuthService:
-    def __init__(self, state: MetadataState, keys: TokenKeys, enabled: bool) -> None:
+    def __init__(self, state: MetadataState, keys: TokenKeys, enabled: bool,
+                 realms: RealmPolicy | None = None) -> None:
         self.state = state
         self.keys = keys
         self.enabled = enabled
-        self.limiter = FailureLimiter()
+        self.realm = (realms or RealmPolicy()).realm
+        self.limiter = LoginLimiter()
+        self.hashing = HashingPool()
+        _dummy_hash()  # once, at start, not on the event loop of the first failed login
         # This replica's latest authentication failures, for the audit API.
         self.recent_failures: deque[dict[str, Any]] = deque(maxlen=1000)
 
@@ -99,33 +109,45 @@ class AuthService:
     # ---- who is asking ----------------------------------------------------------------
 
     async def login(self, username: str, secret: str, address: str) -> tuple[str, str]:
-        """(user, personal access token id or "") for valid credentials; raises otherwise."""
-        wait = self.limiter.retry_after(f"user:{username[:100]}", f"addr:{address}")
+        """(user, personal access token id or "") for valid credentials; raises otherwise.
+
+        The attempt counts against the limits before the hash runs (login_guard.py).
+        Every failure costs the same whether the account exists or not: a PAT-shaped
+        secret is always one fast hash, anything else always one scrypt.
+        """
+        keys = self.limiter.keys(username, address)
+        wait = self.limiter.reserve(keys)
         if wait:
             raise TooManyRequests("too many failed logins; try again later",
                                   headers={"Retry-After": str(wait)})
-        account = self.state.view(accounts.account, username)
-        token_id = ""
-        ok = False
-        if account is not None and not account.is_org:
-            parsed = passwords.parse_access_token(secret)
-            if parsed is not None:
-                token_id, token_secret = parsed
-                record = self.state.view(accounts.access_token, username, token_id)
-                ok = (record is not None
-                      and hmac.compare_digest(passwords.secret_hash(token_secret),
-                                              record.secret_hash)
-                      and (not record.expires_ms or record.expires_ms > time.time() * 1000))
-            elif account.password_hash:
-                ok = await asyncio.to_thread(passwords.check_password, secret,
-                                             account.password_hash)
-        else:  # as slow as a wrong password, so timing does not tell which names exist
-            await asyncio.to_thread(passwords.check_password, secret, _dummy_hash())
+        try:
+            ok, token_id = await self._check_secret(username, secret)
+        except HashingBusy:
+            self.limiter.release(keys)
+            raise
         if not ok:
-            self.limiter.failed(f"user:{username[:100]}", f"addr:{address}")
             self._failed("invalid username or password", address, username)
             raise Unauthorized("invalid username or password")
+        self.limiter.release(keys)
         return username, token_id
+
+    async def _check_secret(self, username: str, secret: str) -> tuple[bool, str]:
+        account = self.state.view(accounts.account, username)
+        is_user = account is not None and not account.is_org
+        parsed = passwords.parse_access_token(secret)
+        if parsed is not None:
+            token_id, token_secret = parsed
+            record = self.state.view(accounts.access_token, username, token_id) \
+                if is_user else None
+            stored = record.secret_hash if record is not None else _DUMMY_SECRET_HASH
+            matches = hmac.compare_digest(passwords.secret_hash(token_secret), stored)
+            live = record is not None and (not record.expires_ms
+                                           or record.expires_ms > time.time() * 1000)
+            return matches and live, token_id
+        stored = account.password_hash if is_user and account.password_hash else ""
+        matches = await self.hashing.run(passwords.check_password, secret,
+                                         stored or _dummy_hash())
+        return matches and bool(stored), ""
 
     async def basic_user(self, request: Request) -> tuple[str | None, str]:
         """The user named by Basic credentials (None without any), and a PAT id."""
@@ -137,16 +159,24 @@ class AuthService:
             username, _, secret = decoded.partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthorized("malformed Basic credentials") from None
-        return await self.login(username, secret, _address(request))
+        return await self.login(username, secret, client_address(request))
 
-    async def caller(self, request: Request) -> str | None:
-        """Who calls the management API: Basic credentials (password or personal
-        access token) or a bearer token from /auth/token; None when anonymous."""
+    async def caller(self, request: Request) -> Caller:
+        """Who calls the management API, and with what kind of credential.
+
+        Basic credentials (password or personal access token) or a bearer token that
+        was issued for the management API (scope `registry:api:*`, what `qreg` asks
+        for); a token that `docker login` got for pushing and pulling is refused here.
+        """
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            return self.claims(request).subject or None
-        user, _ = await self.basic_user(request)
-        return user
+            claims = self.claims(request)
+            if claims.subject and "*" not in claims.access.get(API_SCOPE_KEY, frozenset()):
+                raise Denied("this token was not issued for the management API: ask "
+                             f"/auth/token for scope {API_SCOPE} or use Basic credentials")
+            return Caller(claims.subject or None, via_access_token=bool(claims.token_id))
+        user, token_id = await self.basic_user(request)
+        return Caller(user, via_access_token=bool(token_id))
 
     def still_valid(self, claims: Claims) -> bool:
         """A token outlives neither its account, a password change nor its PAT's revocation."""
@@ -182,6 +212,9 @@ class AuthService:
                     asked = set(permissions.ALL)
                 access.append({"type": "repository", "name": name,
                                "actions": sorted(asked & allowed)})
+            elif kind == "registry" and name == "api" and "*" in asked and user:
+                # The management API acts as the account, within its own permission checks.
+                access.append({"type": "registry", "name": "api", "actions": ["*"]})
             elif kind == "registry" and name == "catalog" and "*" in asked:
                 # Listing is filtered by what the account may pull, at listing time.
                 access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
@@ -200,9 +233,7 @@ class AuthService:
     async def token_post(self, request: Request) -> Response:
         """OAuth2 password and refresh-token grants (what `docker login` uses)."""
         try:
-            body = await request.body()
-            if len(body) > _MAX_FORM:
-                raise Denied("request body too large", status=413)
+            body = await read_limited(request, _MAX_FORM)
             # OAuth2 sends application/x-www-form-urlencoded; parse it here rather than
             # pull in python-multipart for Starlette's form().
             try:
@@ -215,7 +246,7 @@ class AuthService:
             if grant == "password":
                 user, token_id = await self.login(str(form.get("username") or ""),
                                                   str(form.get("password") or ""),
-                                                  _address(request))
+                                                  client_address(request))
                 return self._tokens(user, token_id, scopes,
                                     offline=form.get("access_type") == "offline", oauth=True)
             if grant == "refresh_token":
@@ -252,8 +283,7 @@ class AuthService:
 
     def claims(self, request: Request, scope: str = "") -> Claims:
         """The valid bearer token of a request; 401 with the challenge otherwise."""
-        realm = f"{request.url.scheme}://{request.url.netloc}/auth/token"
-        challenge = f'Bearer realm="{realm}",service="{self.keys.service}"'
+        challenge = f'Bearer realm="{self.realm(request)}",service="{self.keys.service}"'
         if scope:
             challenge += f',scope="{scope}"'
         header = request.headers.get("authorization", "")
@@ -262,11 +292,11 @@ class AuthService:
         try:
             claims = self.keys.verify(header[7:].strip())
         except InvalidToken as e:
-            self._failed(f"invalid token: {e}", _address(request))
+            self._failed(f"invalid token: {e}", client_address(request))
             raise Unauthorized(f"invalid token: {e}", headers={
                 "WWW-Authenticate": challenge + ',error="invalid_token"'}) from None
         if not self.still_valid(claims):
-            self._failed("token voided by a password change or revocation", _address(request),
+            self._failed("token voided by a password change or revocation", client_address(request),
                          claims.subject)
             raise Unauthorized("the token was issued before a password change or revocation",
                                headers={"WWW-Authenticate": challenge + ',error="invalid_token"'})
@@ -279,9 +309,8 @@ class AuthService:
         needed = "pull,push" if action == "push" else action
         claims = self.claims(request, f"repository:{repository}:{needed}")
         if action not in claims.access.get(f"repository:{repository}", frozenset()):
-            realm = f"{request.url.scheme}://{request.url.netloc}/auth/token"
             raise Denied(status=401, headers={"WWW-Authenticate": (
-                f'Bearer realm="{realm}",service="{self.keys.service}",'
+                f'Bearer realm="{self.realm(request)}",service="{self.keys.service}",'
                 f'scope="repository:{repository}:{needed}",error="insufficient_scope"')})
         request.state.claims = claims
 
@@ -303,5 +332,5 @@ class AuthService:
                 if "pull" in self.state.view(permissions.actions, user, r)]
 
 
-def _address(request: Request) -> str:
+def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"

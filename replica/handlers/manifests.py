@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replica import manifests
-from replica.errors import ManifestInvalid, ManifestUnknown
+from replica.errors import ManifestInvalid, ManifestUnknown, RegistryError
 from replica.handlers.common import API_HEADERS
 from replica.names import check_reference
 from replica.registry import Registry
@@ -17,7 +17,11 @@ _NEEDS_ACCEPT = (manifests.OCI_MANIFEST, manifests.OCI_INDEX)
 
 
 async def get(registry: Registry, request: Request, name: str, reference: str) -> Response:
-    check_reference(reference)
+    try:
+        check_reference(reference)
+    except RegistryError:
+        # As distribution answers: a reference that cannot exist is simply not found.
+        raise ManifestUnknown(detail={"reference": reference[:200]}) from None
     manifest = await registry.manifest(name, reference)
     # Clients such as skopeo send one Accept line per media type.
     accept = ",".join(request.headers.getlist("accept"))

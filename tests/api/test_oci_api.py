@@ -205,6 +205,19 @@ def test_bad_manifests(client: httpx.Client) -> None:
     assert client.get(f"/v2/{name}/tags/list").json()["tags"] == ["keep", "other"]
 
 
+def test_a_reference_that_cannot_exist_is_not_found(client: httpx.Client) -> None:
+    name = repo()
+    push_image(client, name, "keep")
+    for method in ("GET", "HEAD"):
+        r = client.request(method, f"/v2/{name}/manifests/.INVALID_MANIFEST_NAME")
+        assert r.status_code == 404, method
+        if method == "GET":
+            assert error_code(r) == "MANIFEST_UNKNOWN"
+    r = client.put(f"/v2/{name}/manifests/.INVALID_MANIFEST_NAME", content=b"{}",
+                   headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 400 and error_code(r) == "MANIFEST_INVALID"
+
+
 def test_bad_blob_uploads_change_nothing(client: httpx.Client) -> None:
     name = repo()
     data = os.urandom(10_000)

@@ -176,7 +176,7 @@ def test_a_joining_replica_converges_to_every_blob_and_serves_pulls_meanwhile(tm
                 break
             assert time.monotonic() < deadline, f"not converged: {health}"
             time.sleep(0.2)
-        status = qreg("status", "--url", url)
+        status = qreg("status", "--url", url, "--config", f"{data_dir}/replica.toml")
         assert "replica-3" in status
     finally:
         if joined is not None:

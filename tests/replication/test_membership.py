@@ -70,13 +70,13 @@ def test_join_under_load_then_remove(tmp_path) -> None:
             assert time.monotonic() < deadline, "the joined replica did not converge"
             time.sleep(0.2)
         push_image(url, "join/app", "through-new", "new")
-        status = qreg("status", "--url", url)
+        status = qreg("status", "--url", url, "--config", config0)
         assert "replica-3" in status and len(status.splitlines()) == 5
         # Remove a dead replica: the rest go on with a majority of three.
         cluster.sigkill(1)
         out = qreg("remove", "replica-1", "--config", config0)
         assert "removed replica-1" in out
-        status = qreg("status", "--url", cluster.urls[0])
+        status = qreg("status", "--url", cluster.urls[0], "--config", config0)
         assert "replica-1" not in status and len(status.splitlines()) == 4
         cluster.signal(2, signal.SIGSTOP)  # one more down of the three left: still a majority
         deadline = time.monotonic() + 20
@@ -135,7 +135,8 @@ def test_install_then_join_a_second_replica_over_https(tmp_path) -> None:
         # The joiner's certificate comes from the same CA (its gRPC peers accept it).
         with open(tmp_path / "second" / "tls" / "ca.crt", "rb") as a, open(ca, "rb") as b:
             assert a.read() == b.read()
-        assert "replica-1" in qreg("status", "--url", f"https://127.0.0.1:{ports}", "--ca", ca)
+        assert "replica-1" in qreg("status", "--url", f"https://127.0.0.1:{ports}", "--ca", ca,
+                                   "--config", str(tmp_path / "first" / "replica.toml"))
     finally:
         for p in processes:
             p.terminate()

@@ -192,8 +192,9 @@ def test_status_shows_every_replica(cluster: LocalCluster) -> None:
     import subprocess
     import sys
     leader = cluster.leader()
-    out = subprocess.run([sys.executable, "-m", "cli.main", "status", "--url", cluster.urls[1]],
-                         capture_output=True, text=True, timeout=30)
+    config = f"{cluster.data}/replica-0/replica.toml"
+    out = subprocess.run([sys.executable, "-m", "cli.main", "status", "--url", cluster.urls[1],
+                          "--config", config], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split()[:4] == ["ID", "ADDRESS", "ROLE", "TERM"]
@@ -201,6 +202,15 @@ def test_status_shows_every_replica(cluster: LocalCluster) -> None:
     assert set(rows) == {"replica-0", "replica-1", "replica-2"}
     assert rows[f"replica-{leader}"][2] == "leader"
     cluster.sigkill((leader + 1) % 3)
-    out = subprocess.run([sys.executable, "-m", "cli.main", "status", "--url", cluster.urls[leader]],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run([sys.executable, "-m", "cli.main", "status", "--url", cluster.urls[leader],
+                          "--config", config], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "down" in out.stdout
+    # Without credentials the cluster does not tell who leads, nor any Raft address.
+    anonymous = httpx.get(cluster.urls[leader] + "/api/v0/replicas", timeout=10)
+    assert anonymous.status_code == 401
+    health = httpx.get(cluster.urls[leader] + "/health", timeout=10).json()
+    assert "pid" not in health and "last_contact_s" not in health
+    as_admin = httpx.get(cluster.urls[leader] + "/api/v0/replicas", timeout=10,
+                         auth=("admin", cluster.admin_password)).json()
+    assert all(m["raft_address"] for m in as_admin["replicas"])
     assert out.returncode == 1 and "down" in out.stdout

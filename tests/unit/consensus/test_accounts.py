@@ -112,3 +112,58 @@ def test_every_account_change_is_in_the_audit_log(lab: Cluster) -> None:
     assert "secret-hash" not in str(change)  # hashes stay out of the log
     assert failure["actor"] == "ahab" and failure["error"] == refused.error_code == "NOT_FOUND"
     assert lab.state.view(accounts.audit_log, entries[-2]["index"], 10) == [failure]
+
+
+def test_a_recreated_team_does_not_inherit_its_predecessors_grants(lab: Cluster) -> None:
+    lab.ok(delete_team=pb.DeleteTeam(org="engineering", team="frontend"))
+    assert lab.state.view(accounts.team_access, "engineering/madrid") == {}
+    lab.ok(put_team=pb.PutTeam(org="engineering", team="frontend", create_only=True))
+    lab.ok(set_team_member=pb.SetTeamMember(org="engineering", team="frontend", user="ahab",
+                                            member=True))
+    assert lab.may("ahab", "engineering/madrid") == frozenset()
+
+
+def test_an_organization_with_repositories_cannot_be_deleted(lab: Cluster) -> None:
+    refused = lab.apply(delete_account=pb.DeleteAccount(name="engineering"))
+    assert refused.error_code == "DENIED" and "repositories" in refused.message
+    assert lab.state.view(accounts.account, "engineering") is not None
+    for repo in ("engineering/barca", "engineering/madrid"):
+        lab.ok(delete_repository=pb.DeleteRepository(repository=repo))
+    # A grant on a repository that does not exist yet must not survive either.
+    lab.ok(set_team_access=pb.SetTeamAccess(repository="engineering/later", org="engineering",
+                                            team="core", access="admin"))
+    lab.ok(delete_account=pb.DeleteAccount(name="engineering"))
+    lab.ok(put_account=pb.PutAccount(name="engineering", is_org=True, create_only=True))
+    lab.ok(put_team=pb.PutTeam(org="engineering", team="core", create_only=True))
+    lab.ok(set_team_member=pb.SetTeamMember(org="engineering", team="core", user="ahab",
+                                            member=True))
+    assert lab.state.view(accounts.team_access, "engineering/later") == {}
+    assert lab.state.view(accounts.teams, "engineering") == ["core", "owners"]
+    assert lab.may("ahab", "engineering/later") == frozenset()
+
+
+def test_a_password_change_revokes_access_tokens_unless_kept(lab: Cluster) -> None:
+    for token_id in ("aaa", "bbb"):
+        lab.ok(put_access_token=pb.PutAccessToken(user="moby", token_id=token_id, name=token_id,
+                                                  secret_hash="h", created_ms=1))
+    lab.ok(put_account=pb.PutAccount(name="moby", password_hash="new", at_ms=2,
+                                     keep_access_tokens=True))
+    assert len(lab.state.view(accounts.access_tokens, "moby")) == 2
+    lab.ok(put_account=pb.PutAccount(name="moby", password_hash="newer", at_ms=3))
+    assert lab.state.view(accounts.access_tokens, "moby") == []
+
+
+def test_the_first_admin_is_created_once_per_cluster(tmp_path) -> None:
+    c = Cluster(str(tmp_path / "state"))
+    admin = pb.PutAccount(name="admin", password_hash="x", global_role="admin", set_role=True,
+                          create_only=True, bootstrap=True)
+    c.ok(put_account=admin)
+    c.ok(delete_account=pb.DeleteAccount(name="admin"))
+    # Every later start proposes the same command: it never brings the admin back.
+    assert c.apply(put_account=admin).error_code == "ALREADY_EXISTS"
+    assert c.state.view(accounts.account, "admin") is None
+
+
+def test_a_cluster_from_before_the_bootstrap_marker_counts_as_bootstrapped(lab: Cluster) -> None:
+    admin = pb.PutAccount(name="admin", password_hash="x", create_only=True, bootstrap=True)
+    assert lab.apply(put_account=admin).error_code == "ALREADY_EXISTS"

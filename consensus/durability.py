@@ -27,7 +27,8 @@ from typing import Any
 
 from pysyncobj.journal import FileJournal
 from pysyncobj.pickle import dumps, loads
-from pysyncobj.transport import TCPTransport
+
+from consensus.raft_transport import GuardedTransport
 
 
 def fsync_directory(path: str) -> None:
@@ -108,7 +109,7 @@ class DurableJournal:
         return getattr(self._inner, name)
 
 
-class SyncingTransport(TCPTransport):  # type: ignore[misc]
+class SyncingTransport(GuardedTransport):
     """Holds a follower's "stored" answers until the journal is synced.
 
     The leader sends one append message per command, so syncing per answer would

@@ -104,8 +104,11 @@ class RaftNode:
     """One member of the metadata Raft group, with its journal under `raft_dir`."""
 
     def __init__(self, state: MetadataState, raft_dir: str, self_address: str,
-                 peers: list[str], password: str | None = None,
+                 peers: list[str], password: str,
                  compact_every: int = 20000, unsafe_skip_fsync: bool = False) -> None:
+        if not password:
+            # pysyncobj unpickles every frame; the secret authenticates them first.
+            raise ValueError("a Raft node needs the cluster secret")
         # The journal and snapshots hold password hashes: owner only.
         os.makedirs(raft_dir, mode=0o700, exist_ok=True)
         os.chmod(raft_dir, 0o700)

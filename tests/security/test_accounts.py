@@ -173,7 +173,8 @@ def test_password_change_and_revoked_personal_tokens_void_earlier_tokens(lab: Lo
     before = _token(lab, "ci-bot", "engineering/madrid")
     assert _tags(lab, before).status_code == 200
     r = httpx.patch(lab.url + "/api/v0/accounts/ci-bot", auth=("ci-bot", PASSWORD),
-                    verify=lab.verify, json={"password": "a brand new one"})
+                    verify=lab.verify, json={"password": "a brand new one",
+                                             "current_password": PASSWORD})
     assert r.status_code == 200
     assert _tags(lab, before).status_code == 401           # issued before the change
     assert _tags(lab, _token(lab, "ci-bot", "engineering/madrid",
@@ -230,7 +231,8 @@ def test_docker_login_grants_and_size_limits(lab: LocalCluster) -> None:
                    verify=lab.verify, json={"name": "big", "password": "p" * (1 << 20)})
     assert r.status_code == 413
     r = httpx.post(lab.url + "/api/v0/accounts", auth=("admin", lab.admin_password),
-                   verify=lab.verify, content=b"{not json")
+                   verify=lab.verify, content=b"{not json",
+                   headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "INVALID_INPUT"
     # The management API describes itself.
     document = httpx.get(lab.url + "/api/v0/openapi.json", verify=lab.verify).json()

@@ -86,7 +86,9 @@ def test_accounts_from_the_command_line(tmp_path) -> None:
                    f"docker://{cluster.host}/engineering/barca:1")
 
         # A changed password voids the session kept by login.
-        qreg("user", "passwd", "moby", "--password-stdin", stdin="moby-new-password\n", env=env)
+        # Your own password: the current one first, then the new one.
+        qreg("user", "passwd", "moby", "--password-stdin",
+             stdin="moby-password\nmoby-new-password\n", env=env)
         assert "login again" in qreg("token", "list", env=env, ok=False)
         qreg("login", cluster.url, "-u", "admin", "--ca", cluster.ca, "--password-stdin",
              stdin=cluster.admin_password + "\n", env=env)

@@ -19,7 +19,8 @@ def link(i: int) -> pb.Command:
 
 def start(directory: str, address: str, compact_every: int = 20000) -> tuple[MetadataState, RaftNode]:
     state = MetadataState(os.path.join(directory, "metadata"))
-    node = RaftNode(state, os.path.join(directory, "raft"), address, [], compact_every=compact_every)
+    node = RaftNode(state, os.path.join(directory, "raft"), address, [], password="test secret",
+                    compact_every=compact_every)
     assert node.wait_ready(20)
     return state, node
 

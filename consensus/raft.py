@@ -23,6 +23,7 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj import syncobj as syncobj_module
+from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from consensus import snapshot
@@ -41,6 +42,7 @@ class _Machine(SyncObj):  # type: ignore[misc]
                  conf: SyncObjConf, on_applied: Any, skip_fsync: bool) -> None:
         self._state = state
         self._on_applied = on_applied
+        self._notified = 0
         self._snapshot_dir_dirty = False
         self._raft_dir = os.path.dirname(os.path.abspath(conf.journalFile))
         self.journal = DurableJournal(conf.journalFile, skip_fsync)
@@ -69,7 +71,9 @@ class _Machine(SyncObj):  # type: ignore[misc]
         if self.raftCommitIndex < (self._SyncObj__noopIDx or 0):
             return False
         others = self.otherNodes
-        deadline = time.monotonic() - window
+        # pysyncobj stamps answers with CLOCK_MONOTONIC_RAW, not time.monotonic(): the
+        # two drift apart over uptime (0.26-0.31 s here), enough to void a 0.3 s lease.
+        deadline = raft_clock() - window
         last = self._SyncObj__lastResponseTime  # pysyncobj keeps no public accessor
         fresh = 1 + sum(1 for node in others if last.get(node, 0) > deadline)
         return fresh > (len(others) + 1) / 2
@@ -83,6 +87,12 @@ class _Machine(SyncObj):  # type: ignore[misc]
             fsync_directory(self._raft_dir)
             self._snapshot_dir_dirty = False
         super()._onTick(timeToWait)
+        # Entries that never reach apply_entry (a new leader's no-op, membership changes)
+        # advance the applied index too: a read waiting for the commit index after an
+        # election must not wait for the next write.
+        if self.raftLastApplied > self._notified:
+            self._notified = self.raftLastApplied
+            self._on_applied(self._notified)
         # Appends received in this tick's poll are answered now, after one sync.
         self._SyncObj__transport.flush()
         # pysyncobj advances the commit index before it appends the tick's new
@@ -245,7 +255,7 @@ class RaftNode:
         """On a leader: seconds since each peer last answered, by Raft address."""
         if not self._machine._isLeader():
             return {}
-        now = time.monotonic()
+        now = raft_clock()  # pysyncobj's clock (see lease_holds)
         last = self._machine._SyncObj__lastResponseTime
         members = set(self._machine.otherNodes)  # pysyncobj keeps removed nodes' times
         return {str(node.address): round(now - t, 3) for node, t in list(last.items())

@@ -50,7 +50,7 @@ from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
 from replica import pki
 from replica.pki import TlsFiles
-from replica.registry import Registry
+from replica.registry import UNCONFIRMED, Registry
 from replica.scrub import Scrubber
 from replica.streams import RECEIVED_KEY, FileRangeResponse
 from replica import upload_proxy
@@ -103,10 +103,12 @@ def _registry(request: Request) -> Registry:
 async def _dispatch(request: Request) -> Any:
     started = time.perf_counter()
     route = "unknown"
+    UNCONFIRMED.set(False)
     try:
         response = await _route(request)
     except RegistryError as e:
         response = e.response(head_only=request.method == "HEAD")
+    _mark_unconfirmed(response)
     metrics: Metrics = request.app.state.metrics
     route = request.scope.get(_ROUTE_KEY, route)
     metrics.observe(route, request.method, response.status_code, started)
@@ -176,12 +178,21 @@ async def _base(request: Request) -> Response:
     return JSONResponse({}, headers=API_HEADERS)
 
 
+def _mark_unconfirmed(response: Any) -> None:
+    """Degraded mode, said out loud: served from local state without a quorum's word."""
+    if UNCONFIRMED.get() and isinstance(response, Response):
+        response.headers["Qreg-Read"] = "unconfirmed"
+
+
 async def _catalog(request: Request) -> Any:
+    UNCONFIRMED.set(False)
     try:
-        return await catalog.list_repositories(_registry(request), request,
-                                                request.app.state.auth)
+        response = await catalog.list_repositories(_registry(request), request,
+                                                   request.app.state.auth)
     except RegistryError as e:
-        return e.response()
+        response = e.response()
+    _mark_unconfirmed(response)
+    return response
 
 
 async def _token_get(request: Request) -> Response:
@@ -388,7 +399,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
             checking.cancel()
             await peers.close()
             if blobs is not None:
-                blobs.close()
+                await blobs.aclose()
             if blob_server is not None:
                 await asyncio.to_thread(blob_server.stop)
             await asyncio.to_thread(raft.close)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from concurrent import futures
 
 import grpc
+import grpc.aio
 
 from proto import blobs_pb2 as pb
 from proto import blobs_pb2_grpc as rpc
@@ -139,6 +140,11 @@ class BlobClient:
             certificate_chain=_read(tls.cert))
         self._stubs: dict[str, rpc.BlobTransferStub] = {}
         self._channels: list[grpc.Channel] = []
+        self._push_pool = futures.ThreadPoolExecutor(max_workers=16,
+                                                     thread_name_prefix="qreg-blob-push")
+        # Streams to the event loop (fetch_async); channels of the loop that serves.
+        self._aio_stubs: dict[str, rpc.BlobTransferStub] = {}
+        self._aio_channels: list[grpc.aio.Channel] = []
 
     def _stub(self, address: str) -> rpc.BlobTransferStub:
         stub = self._stubs.get(address)
@@ -165,6 +171,14 @@ class BlobClient:
         result = self._stub(address).Push(chunks(), metadata=self._metadata, timeout=timeout)
         return str(result.replica_id)
 
+    async def push_async(self, address: str, digest: str, size: int, path: str,
+                         timeout: float = 600) -> str:
+        """`push` on the blob client's own threads, never the default executor that
+        disk reads and writes use."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._push_pool, self.push, address, digest, size,
+                                          path, timeout)
+
     def push_stream(self, address: str, messages: Iterator[pb.PushChunk]) -> grpc.Future:
         """Start a Push fed by `messages`; the future holds the PushResult."""
         return self._stub(address).Push.future(messages, metadata=self._metadata)
@@ -175,38 +189,51 @@ class BlobClient:
             yield chunk.data
 
     async def fetch_async(self, address: str, digest: str) -> AsyncIterator[bytes]:
-        """`fetch` for the event loop: a worker thread drives gRPC's blocking iterator."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=8)
-        cancelled = threading.Event()
+        """`fetch` for the event loop, over grpc.aio: no worker thread per stream.
 
-        def pump() -> None:
-            try:
-                for data in self.fetch(address, digest):
-                    if cancelled.is_set():
-                        return
-                    asyncio.run_coroutine_threadsafe(queue.put(data), loop).result()
-                item: bytes | BaseException | None = None
-            except BaseException as e:  # handed to the consumer
-                item = e
-            if not cancelled.is_set():
-                asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
-
-        worker = loop.run_in_executor(None, pump)
+        (A thread per stream once took every default-executor thread while waiting for
+        consumers that needed one of those threads to write to disk: eight pulls of
+        an absent blob hung a replica.)
+        """
+        call = self._aio_stub(address).Fetch(pb.FetchRequest(digest=digest),
+                                             metadata=self._metadata, timeout=600)
         try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise PeerFetchError(f"{address}: {item}") from item
-                yield item
+            async for chunk in call:
+                yield chunk.data
+        except grpc.aio.AioRpcError as e:
+            raise PeerFetchError(f"{address}: {e.code().name}: {e.details()}") from None
         finally:
-            cancelled.set()
-            while not queue.empty():  # unblock a pump waiting on a full queue
-                queue.get_nowait()
-            await asyncio.wait([worker], timeout=5)
+            call.cancel()
+
+    def _aio_stub(self, address: str) -> rpc.BlobTransferStub:
+        stub = self._aio_stubs.get(address)
+        if stub is None:
+            channel = grpc.aio.secure_channel(address, self._credentials, options=_OPTIONS)
+            self._aio_channels.append(channel)
+            stub = self._aio_stubs[address] = rpc.BlobTransferStub(channel)
+        return stub
+
+    async def aclose(self) -> None:
+        for channel in self._aio_channels:
+            await channel.close()
+        self.close()
 
     def close(self) -> None:
         for channel in self._channels:
             channel.close()
+        self._push_pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def result_of(future: grpc.Future, timeout: float) -> Any:
+    """Await a gRPC future from the event loop without parking a thread on it."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(_: object) -> None:
+        loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+    future.add_done_callback(settle)
+    await asyncio.wait_for(done, max(timeout, 0.0))
+    return future.result(timeout=0)
 
 
 class PeerFetchError(Exception):

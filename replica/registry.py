@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import time
@@ -20,7 +21,7 @@ from proto import commands_pb2 as pb
 from replica import manifests
 from replica.blobstore import BlobStore
 from replica.blob_mirror import PeerMirror
-from replica.blob_service import BlobClient
+from replica.blob_service import BlobClient, result_of
 from replica.errors import (BlobUnknown, DigestInvalid, ManifestUnknown, NameUnknown,
                             RegistryError, Unavailable, from_code)
 from replica.freshness import ReadBarrier
@@ -31,9 +32,18 @@ from replica.uploads import UploadSessions
 
 log = logging.getLogger("qreg.registry")
 
-# After a failed read barrier, reads are served locally for this long without
-# trying again, so a replica cut off from the leader keeps serving pulls quickly.
-_BARRIER_BACKOFF_S = 2.0
+# How long a read waits to confirm this replica is current before it gives up.
+FRESH_WAIT_S = 2.0
+_BARRIER_RETRY_S = 0.05
+# Set in a request's context when a read could not be confirmed current; the
+# dispatcher marks such answers with the Qreg-Read: unconfirmed header.
+UNCONFIRMED: contextvars.ContextVar[bool] = contextvars.ContextVar("qreg_unconfirmed",
+                                                                   default=False)
+
+
+def unconfirmed_miss() -> Unavailable:
+    return Unavailable("this replica cannot confirm that it is current (no quorum reached); "
+                       "retry, or ask another replica", headers={"Retry-After": "1"})
 
 
 @dataclass
@@ -48,26 +58,45 @@ class Registry:
     replication_factor: int = 0  # see placement.py
     _barrier: ReadBarrier = field(init=False)
     _background: set[asyncio.Future[None]] = field(init=False, default_factory=set)
-    _barrier_failed_until: float = field(init=False, default=0.0)
+    _leaderless_since: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._barrier = ReadBarrier(self._fetch_read_index, self.raft.wait_applied)
 
     # ---- freshness ------------------------------------------------------------------
 
-    async def fresh(self) -> None:
-        """Bring local state up to the leader's commit index before a read.
+    async def fresh(self) -> bool:
+        """Bring local state up to the leader's commit index before a read; True once
+        confirmed current, False when it could not be (no quorum, within FRESH_WAIT_S).
 
-        Best effort by design: without a quorum, pulls of what this replica holds
-        keep working from its local state.
+        A read that finds nothing may answer "unknown" only when confirmed: an
+        unconfirmed miss is 503 (`unconfirmed_miss`), never a 404 that clients treat as
+        final. Content found without confirmation is served, marked (`UNCONFIRMED`):
+        the degraded mode that keeps pulls working without a quorum. While no leader
+        is known, reads after the first unconfirmed one stop waiting; as soon as a
+        leader is known again, every read waits for its barrier.
         """
-        if not self.raft.has_peers or time.monotonic() < self._barrier_failed_until:
-            return
-        try:
-            await asyncio.wait_for(self._barrier(), 2.0)
-        except (NoQuorum, PeerError, asyncio.TimeoutError) as e:
-            log.warning("serving a read from local state: %s", e)
-            self._barrier_failed_until = time.monotonic() + _BARRIER_BACKOFF_S
+        if not self.raft.has_peers:
+            return True
+        leaderless = self.raft.leader_address() is None
+        if leaderless and self._leaderless_since is not None and \
+                time.monotonic() - self._leaderless_since > FRESH_WAIT_S:
+            UNCONFIRMED.set(True)
+            return False
+        deadline = time.monotonic() + FRESH_WAIT_S
+        while True:
+            try:
+                await asyncio.wait_for(self._barrier(), max(deadline - time.monotonic(), 0.01))
+                self._leaderless_since = None
+                return True
+            except (NoQuorum, PeerError, asyncio.TimeoutError) as e:
+                if self.raft.leader_address() is None and self._leaderless_since is None:
+                    self._leaderless_since = time.monotonic()
+                if time.monotonic() >= deadline:
+                    log.warning("read not confirmed current: %s", e)
+                    UNCONFIRMED.set(True)
+                    return False
+                await asyncio.sleep(_BARRIER_RETRY_S)
 
     async def leader_read_index(self) -> int:
         """On the leader: its commit index once its lease holds (a heartbeat round at most)."""
@@ -107,8 +136,10 @@ class Registry:
         """Size of a blob the repository links (its bytes may be on a peer only)."""
         size = self.state.blob_link(repository, digest)
         if size is None:
-            await self.fresh()
+            confirmed = await self.fresh()
             size = self.state.blob_link(repository, digest)
+            if size is None and not confirmed:
+                raise unconfirmed_miss()
         if size is None:
             raise BlobUnknown(detail={"digest": digest})
         return size
@@ -123,12 +154,14 @@ class Registry:
         return sources
 
     async def manifest(self, repository: str, reference: str) -> Manifest:
-        if is_tag(reference):
-            await self.fresh()
+        # A tag moves: confirm first. A digest is immutable: what is held is right.
+        confirmed = await self.fresh() if is_tag(reference) else True
         found = self._manifest(repository, reference)
         if found is None and not is_tag(reference):
-            await self.fresh()
+            confirmed = await self.fresh()
             found = self._manifest(repository, reference)
+        if found is None and not confirmed:
+            raise unconfirmed_miss()
         if found is None:
             if not self.state.repository_exists(repository):
                 raise NameUnknown(detail={"name": repository})
@@ -140,8 +173,10 @@ class Registry:
         return self.state.manifest(repository, digest) if digest else None
 
     async def tags(self, repository: str, limit: int | None, last: str) -> list[str]:
-        await self.fresh()
+        confirmed = await self.fresh()
         if not self.state.repository_exists(repository):
+            if not confirmed:
+                raise unconfirmed_miss()
             raise NameUnknown(detail={"name": repository})
         return self.state.tags(repository, last, limit)
 
@@ -264,7 +299,7 @@ class Registry:
         assert self.blobs is not None
         if mirrored is not None:
             try:
-                result = await asyncio.to_thread(mirrored.result, deadline - time.monotonic())
+                result = await result_of(mirrored, deadline - time.monotonic())
                 return str(result.replica_id)
             except Exception as e:  # noqa: BLE001 - any failure: send the committed file
                 mirrored.cancel()
@@ -274,8 +309,7 @@ class Registry:
         if left <= 0:
             raise TimeoutError(f"{peer.replica_id} did not store {digest} in time")
         path = self.store.path(digest)  # type: ignore[attr-defined]
-        return await asyncio.to_thread(self.blobs.push, peer.grpc_address, digest, size, path,
-                                       left)
+        return await self.blobs.push_async(peer.grpc_address, digest, size, path, left)
 
     async def _record_late_copies(self, pushes: list[asyncio.Future[str]], digest: str,
                                   size: int) -> None:

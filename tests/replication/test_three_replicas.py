@@ -170,7 +170,12 @@ def test_kill_all_mid_push_then_restart(cluster: LocalCluster) -> None:
     for t in threads:
         t.start()
     try:
-        time.sleep(2.0)
+        # Kill mid-push once enough pushes are acknowledged, however slow the machine.
+        deadline = time.monotonic() + 120
+        while len(acknowledged) <= 10:
+            assert time.monotonic() < deadline, f"only {len(acknowledged)} pushes in 120 s"
+            assert any(t.is_alive() for t in threads), "every writer failed"
+            time.sleep(0.05)
         cluster.kill_all()
     finally:
         stop.set()

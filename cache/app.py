@@ -72,7 +72,8 @@ def create_app(config: CacheConfig) -> Starlette:
             check_digest(digest)
             grant = request.query_params.get("grant") or request.headers.get(grants.HEADER, "")
             try:
-                note(request.scope, user=verifier.verify(grant, repository, digest).user)
+                note(request.scope,
+                     user=verifier.verify(grant, repository, digest, config.name).user)
             except grants.InvalidGrant as e:
                 metrics.refused.inc()
                 raise Unauthorized(f"a valid grant from the cluster is required: {e}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import time
 import socket
 from typing import Any
 
@@ -12,7 +13,7 @@ from cli import configfile
 from cli.output import fail
 from replica import pki
 from replica.auth import passwords
-from replica.api.membership import join_token
+from replica import join_tokens
 
 
 def register(subparsers: Any) -> None:
@@ -38,6 +39,10 @@ def register(subparsers: Any) -> None:
                         "starts (default: a generated one, printed once)")
     p.add_argument("--insecure-http", action="store_true",
                    help="serve plain HTTP to clients (local trials only; peers still use mutual TLS)")
+    p.add_argument("--secrets-file", metavar="FILE",
+                   help="write the generated admin password and the join token to FILE "
+                        "(mode 0600) instead of printing them: for containers, whose output "
+                        "ends up in logs")
     p.set_defaults(func=run)
 
 
@@ -68,13 +73,22 @@ def run(args: argparse.Namespace) -> int:
         "auth": {"admin_password_hash": passwords.hash_password(password)},
     })
     url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
+    token = join_tokens.issue(secret, int(time.time() * 1000),
+                              ca_fingerprint=pki.fingerprint(ca_cert))
+    secret_lines = [] if args.admin_password else [
+        f"admin password: {password}  (change it with qreg user passwd admin)"]
+    secret_lines += [
+        "join others (the token expires in an hour; qreg join-token makes another):",
+        f"  qreg join --existing {url} --token {token} \\",
+        "      --replica-id replica-N --data DIR --host THAT_HOST --port 5000",
+        "keep the token secret: it grants the cluster secret"]
     print(f"cluster created; replica {args.replica_id} configured in {path}")
     print(f"cluster CA:     {files.ca} (clients trust it; any replica serves it at {url}/ca)")
     print(f"start it:       qreg serve --config {path}")
-    if not args.admin_password:
-        print(f"admin password: {password}  (shown once; change it with qreg user passwd admin)")
-    print("join others:    on each new host run")
-    print(f"  qreg join --existing {url} --token {join_token(secret, pki.fingerprint(ca_cert))} \\")
-    print("      --replica-id replica-N --data DIR --host THAT_HOST --port 5000")
-    print("keep the token secret: it grants the cluster secret")
+    if args.secrets_file:
+        pki.write_private(os.path.abspath(args.secrets_file), "\n".join(secret_lines).encode()
+                          + b"\n")
+        print(f"admin password and join token: in {args.secrets_file} (readable by you only)")
+    else:
+        print("\n".join(secret_lines))
     return 0

@@ -50,7 +50,8 @@ def register(data: str, url: str, name: str, cache_url: str, verify: object) -> 
     so it signs itself an admin token rather than asking for the password again."""
     files = pki.TlsFiles.under(os.path.join(data, "replica-0"))
     with open(files.ca, "rb") as cert, open(files.ca_key, "rb") as key:
-        token = TokenKeys(key.read(), cert.read(), "quorum-registry").issue("admin", [])
+        token = TokenKeys(key.read(), cert.read(), "quorum-registry").issue(
+            "admin", [{"type": "registry", "name": "api", "actions": ["*"]}])
     headers = {"Authorization": f"Bearer {token}"}
     listed = httpx.get(f"{url}/api/v0/content_caches", headers=headers, verify=verify,  # type: ignore[arg-type]
                        timeout=10)

@@ -6,6 +6,7 @@ import argparse
 import os
 import socket
 import ssl
+import time
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ import httpx
 from cli import configfile
 from cli.output import fail
 from replica import pki
-from replica.api.membership import join_token
+from replica import join_tokens
 from replica.peers import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
@@ -21,10 +22,20 @@ _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "join-token", help="print the token that lets a new replica join",
-        description="Print the join token of the cluster this replica belongs to. Anyone "
-                    "holding it can join a replica and learn the cluster secret: treat it as one.")
+        "join-token", help="print a token that lets a new replica join (expires in an hour)",
+        description="Print a join token for the cluster this replica belongs to. Anyone "
+                    "holding it can join a replica and learn the cluster secret until it "
+                    "expires: treat it as the secret. --revoke voids every token issued so far, "
+                    "on every replica.",
+        epilog="examples:\n  qreg join-token --config ./data/replica-0/replica.toml\n"
+               "  qreg join-token --ttl 600          # ten minutes\n"
+               "  qreg join-token --revoke           # a token leaked: void them all",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=_DEFAULT_CONFIG, help="a member's config file")
+    p.add_argument("--ttl", type=int, default=join_tokens.DEFAULT_TTL_S,
+                   help=f"seconds the token stays valid (default {join_tokens.DEFAULT_TTL_S})")
+    p.add_argument("--revoke", action="store_true",
+                   help="void every join token issued until now instead of printing one")
     p.set_defaults(func=print_token)
 
     p = subparsers.add_parser(
@@ -63,16 +74,28 @@ def register(subparsers: Any) -> None:
 
 
 def print_token(args: argparse.Namespace) -> int:
-    _, secret = configfile.member(args.config)
+    url, secret = configfile.member(args.config)
+    if not secret:
+        return fail("join-token", f"{args.config} has no cluster secret")
+    if args.revoke:
+        try:
+            r = httpx.post(f"{url}/api/v0/join-tokens/revoke", timeout=30,
+                           headers={INTERNAL_HEADER: internal_token(secret) or ""},
+                           verify=configfile.verify(args.config))
+        except httpx.HTTPError as e:
+            return fail("join-token", f"cannot reach {url}: {e}")
+        if r.status_code != 200:
+            return fail("join-token", f"{url} answered {r.status_code}: {r.text[:200]}")
+        print("every join token issued until now is revoked")
+        return 0
+    if not 60 <= args.ttl <= 7 * 86400:
+        return fail("join-token", "--ttl is 60 s to 7 days")
     try:
         with open(configfile.ca_path(args.config), "rb") as f:
             pin = pki.fingerprint(f.read())
     except OSError:
         pin = ""
-    token = join_token(secret, pin)
-    if not token:
-        return fail("join-token", f"{args.config} has no cluster secret")
-    print(token)
+    print(join_tokens.issue(secret, int(time.time() * 1000), args.ttl, pin))
     return 0
 
 
@@ -84,7 +107,7 @@ def _free_port(host: str) -> int:
 
 def _pinned_ca(existing: str, token: str) -> ssl.SSLContext | None:
     """Trust the CA that `existing` serves if its fingerprint is the token's pin."""
-    pin = token.split(".", 1)[1] if "." in token else ""
+    pin = join_tokens.ca_pin(token)
     if not existing.startswith("https://"):
         return None
     if not pin:

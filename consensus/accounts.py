@@ -11,6 +11,7 @@ Key layout (same LMDB database as state.py, ``\\0`` between fields):
     a\\0<repository>\\0<org>\\0<team> -> access level of the team to the repository
     x\\0<user>\\0<token id>        -> PutAccessToken (a personal access token)
     B\\0bootstrapped              -> b"" (the first admin was created: never again)
+    B\\0join_tokens_valid_after   -> int64 ms (join tokens issued before are revoked)
     z\\0<raft index, 16 digits>    -> the audit log: JSON of every account change
 
 Every function here is deterministic, like the rest of the state machine.
@@ -58,6 +59,19 @@ def account(txn: lmdb.Transaction, name: str) -> pb.Account | None:
 
 
 _BOOTSTRAPPED = key(b"B", "bootstrapped")
+_JOIN_TOKENS_AFTER = key(b"B", "join_tokens_valid_after")
+
+
+def _revoke_join_tokens(txn: lmdb.Transaction, c: pb.RevokeJoinTokens) -> pb.Result:
+    # Never moves back: a replayed or stale revocation cannot revive tokens.
+    txn.put(_JOIN_TOKENS_AFTER, str(max(c.before_ms, join_tokens_valid_after(txn))).encode())
+    return pb.Result()
+
+
+def join_tokens_valid_after(txn: lmdb.Transaction) -> int:
+    """Join tokens issued before this time (ms) are revoked."""
+    raw = txn.get(_JOIN_TOKENS_AFTER)
+    return int(raw) if raw else 0
 
 
 def _put_account(txn: lmdb.Transaction, c: pb.PutAccount) -> pb.Result:
@@ -236,6 +250,7 @@ APPLY: dict[str, Callable[[lmdb.Transaction, object], pb.Result]] = {
     "set_team_access": _set_team_access,  # type: ignore[dict-item]
     "put_access_token": _put_access_token,  # type: ignore[dict-item]
     "revoke_access_token": _revoke_access_token,  # type: ignore[dict-item]
+    "revoke_join_tokens": _revoke_join_tokens,  # type: ignore[dict-item]
 }
 
 

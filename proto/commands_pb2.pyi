@@ -256,8 +256,14 @@ class SetCachePreference(_message.Message):
     cache: str
     def __init__(self, user: _Optional[str] = ..., cache: _Optional[str] = ...) -> None: ...
 
+class RevokeJoinTokens(_message.Message):
+    __slots__ = ("before_ms",)
+    BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
+    before_ms: int
+    def __init__(self, before_ms: _Optional[int] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -281,6 +287,7 @@ class Command(_message.Message):
     PUT_CACHE_FIELD_NUMBER: _ClassVar[int]
     DELETE_CACHE_FIELD_NUMBER: _ClassVar[int]
     SET_CACHE_PREFERENCE_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_JOIN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     version: int
     actor: str
     at_ms: int
@@ -304,7 +311,8 @@ class Command(_message.Message):
     put_cache: PutCache
     delete_cache: DeleteCache
     set_cache_preference: SetCachePreference
-    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ...) -> None: ...
+    revoke_join_tokens: RevokeJoinTokens
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("error_code", "message", "index")

@@ -372,7 +372,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
         blobs = BlobClient(config.raft_secret, tls) if has_tls else None
         registry = app.state.registry = Registry(
             replica_id=config.replica_id, store=store,
-            uploads=UploadSessions(config.path("storage"), config.replica_id),
+            uploads=UploadSessions(config.path("storage"), config.replica_id,
+                                   config.uploads_max_per_user, config.uploads_expire_after_s),
             state=state, raft=raft, peers=peers, blobs=blobs,
             replication_factor=config.blobs_replication_factor)
         app.state.auth = _auth_service(config, state)
@@ -388,6 +389,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         scrubber = app.state.scrubber = Scrubber(registry, app.state.metrics,
                                                  config.scrub_interval_s, config.scrub_rate_mib_s)
         scrubbing = asyncio.create_task(scrubber.run())
+        expiring = asyncio.create_task(registry.uploads.expire_forever())
         log.info("replica %s ready", config.replica_id)
         try:
             yield
@@ -396,6 +398,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
             bootstrap.cancel()
             syncing.cancel()
             scrubbing.cancel()
+            expiring.cancel()
             checking.cancel()
             await peers.close()
             if blobs is not None:
@@ -422,6 +425,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/scrub", _scrub, methods=["POST"]),
         Route("/api/v0/join", membership_api.join, methods=["POST"]),
         Route("/api/v0/members", membership_api.add_member, methods=["POST"]),
+        Route("/api/v0/join-tokens/revoke", membership_api.revoke_join_tokens,
+              methods=["POST"]),
         Route("/api/v0/snapshot", membership_api.snapshot, methods=["GET"]),
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),

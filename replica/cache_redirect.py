@@ -92,7 +92,8 @@ async def redirect(request: Request, registry: Registry, signer: grants.GrantSig
     if cache is None or (health is not None and health.is_down(cache.name)):
         return None
     await registry.blob_size(repository, digest)  # an unknown blob is our 404, not the cache's
-    grant = signer.issue(user, repository, digest, cache.name)
+    grant = signer.issue(user, repository, digest, cache.name,
+                         via=registry.state.view(caches.chain, cache.name))
     location = f"{cache.url}/v2/{repository}/blobs/{digest}?grant={quote(grant)}"
     return Response(status_code=307, headers={**API_HEADERS, "Location": location,
                                               "Cache-Control": "no-store"})

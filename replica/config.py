@@ -43,6 +43,10 @@ class ReplicaConfig:
     # every 401 challenge points there. Empty: the request's own host, if it is one of
     # this replica's certificate names, else http.url.
     http_public_url: str = ""
+    # Request headers must arrive within this many seconds (slow-header clients are cut
+    # off); at most this many connections at once, 503 beyond (see http_protocol.py).
+    http_header_timeout_s: float = 10.0
+    http_max_connections: int = 1000
     raft_address: str = "127.0.0.1:6000"
     grpc_address: str = ""  # the blob service for peers; empty: none (a lone replica)
     raft_peers: tuple[str, ...] = field(default_factory=tuple)
@@ -67,6 +71,10 @@ class ReplicaConfig:
     auth_service: str = "quorum-registry"
     # Creates the `admin` account (global admin) when the cluster has none.
     auth_admin_password_hash: str = ""
+    # Upload sessions one account may hold open at once (429 beyond), and how long an
+    # untouched session lives (seconds; distribution purges after a week too).
+    uploads_max_per_user: int = 64
+    uploads_expire_after_s: float = 7 * 24 * 3600.0
     # Replicas that keep each blob (0: all; never fewer than a majority). Set the
     # same value on every replica.
     blobs_replication_factor: int = 0
@@ -115,6 +123,8 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("http", "port"): ("http_port", int),
     ("http", "url"): ("http_url", str),
     ("http", "public_url"): ("http_public_url", str),
+    ("http", "header_timeout_s"): ("http_header_timeout_s", float),
+    ("http", "max_connections"): ("http_max_connections", int),
     ("raft", "address"): ("raft_address", str),
     ("grpc", "address"): ("grpc_address", str),
     ("raft", "peers"): ("raft_peers", tuple),
@@ -130,6 +140,8 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("auth", "enabled"): ("auth_enabled", bool),
     ("auth", "service"): ("auth_service", str),
     ("auth", "admin_password_hash"): ("auth_admin_password_hash", str),
+    ("uploads", "max_per_user"): ("uploads_max_per_user", int),
+    ("uploads", "expire_after_s"): ("uploads_expire_after_s", float),
     ("blobs", "replication_factor"): ("blobs_replication_factor", int),
     ("scrub", "interval_s"): ("scrub_interval_s", float),
     ("scrub", "rate_mib_s"): ("scrub_rate_mib_s", float),
@@ -192,6 +204,13 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
                           f"(got {config.blobs_replication_factor})")
     if config.scrub_rate_mib_s <= 0:
         raise ConfigError(f"scrub.rate_mib_s: must be above 0 (got {config.scrub_rate_mib_s})")
+    if config.uploads_max_per_user < 1 or config.uploads_expire_after_s <= 0:
+        raise ConfigError("uploads.max_per_user is 1 or more and uploads.expire_after_s above 0 "
+                          f"(got {config.uploads_max_per_user}, {config.uploads_expire_after_s})")
+    if config.http_header_timeout_s <= 0:
+        raise ConfigError(f"http.header_timeout_s: must be above 0 (got {config.http_header_timeout_s})")
+    if config.http_max_connections < 1:
+        raise ConfigError(f"http.max_connections: at least 1 (got {config.http_max_connections})")
     if not 0 < config.http_port < 65536:
         raise ConfigError(f"http.port: {config.http_port} is not a TCP port")
     return config

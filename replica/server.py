@@ -9,6 +9,7 @@ import uvicorn
 from replica import logs
 from replica.app import create_app
 from replica.config import ReplicaConfig
+from replica.http_protocol import with_header_deadline
 
 
 def serve(config: ReplicaConfig) -> None:
@@ -24,6 +25,8 @@ def serve(config: ReplicaConfig) -> None:
     server = uvicorn.Server(uvicorn.Config(
         create_app(config), host=config.http_host, port=config.http_port,
         log_config=None, access_log=False, lifespan="on",
-        loop="uvloop", http="httptools", timeout_graceful_shutdown=10, **tls,
+        loop="uvloop", http=with_header_deadline(config.http_header_timeout_s),
+        limit_concurrency=config.http_max_connections, timeout_keep_alive=5,
+        timeout_graceful_shutdown=10, **tls,
     ))
     server.run()

@@ -3,7 +3,12 @@
 Layout under the data directory:
 
     uploads/<session-id>/repository   the repository the session was opened for
+    uploads/<session-id>/user         who opened it (for the per-user cap)
     uploads/<session-id>/data         the bytes received so far
+
+Each user may hold `max_per_user` sessions at once (429 beyond: each holds a
+directory, a file and hashing state), and a session untouched for
+`expire_after_s` is removed (distribution purges uploads after a week too).
 
 A session survives a restart of the process: its writer re-hashes `data` when it
 is first touched again. A session id is `<owner replica id>.<32 hex>`: any
@@ -22,7 +27,7 @@ import time
 
 from replica.blob_mirror import PeerMirror
 from replica.blobstore import BlobWriter
-from replica.errors import BlobUploadUnknown
+from replica.errors import BlobUploadUnknown, TooManyRequests
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
 
@@ -32,13 +37,16 @@ def owner_of(session_id: str) -> str:
     return session_id.rsplit(".", 1)[0] if "." in session_id else ""
 # Sessions untouched this long are abandoned: clients restart uploads anyway.
 ABANDONED_AFTER_S = 7 * 24 * 3600
+MAX_PER_USER = 64
 
 
 class Upload:
-    def __init__(self, session_id: str, repository: str, directory: str) -> None:
+    def __init__(self, session_id: str, repository: str, directory: str, user: str = "") -> None:
         self.id = session_id
         self.repository = repository
         self.directory = directory
+        self.user = user
+        self.touched = time.time()
         self.lock = asyncio.Lock()
         self._writer: BlobWriter | None = None
         # Streams the session's bytes to peers as they arrive (see blob_mirror.py).
@@ -61,22 +69,36 @@ class Upload:
 
 
 class UploadSessions:
-    def __init__(self, root: str, replica_id: str = "") -> None:
+    def __init__(self, root: str, replica_id: str = "", max_per_user: int = MAX_PER_USER,
+                 expire_after_s: float = ABANDONED_AFTER_S) -> None:
         self._replica_id = replica_id
         self._root = os.path.join(root, "uploads")
+        self._max_per_user = max_per_user
+        self.expire_after_s = expire_after_s
         os.makedirs(self._root, exist_ok=True)
         self._open: dict[str, Upload] = {}
-        self._purge_abandoned()
+        self._per_user: dict[str, int] = {}
+        self.purge_abandoned()
+        for name in os.listdir(self._root):  # sessions from before a restart count too
+            if _SESSION_ID.fullmatch(name):
+                user = _read(os.path.join(self._root, name, "user"))
+                self._per_user[user] = self._per_user.get(user, 0) + 1
 
-    def create(self, repository: str) -> Upload:
+    def create(self, repository: str, user: str = "") -> Upload:
+        if self._per_user.get(user, 0) >= self._max_per_user:
+            raise TooManyRequests(f"{self._max_per_user} uploads in progress already: finish or "
+                                  "cancel some first", headers={"Retry-After": "60"})
         local = secrets.token_hex(16)
         session_id = f"{self._replica_id}.{local}" if self._replica_id else local
         directory = os.path.join(self._root, local)
         os.makedirs(directory)
         with open(os.path.join(directory, "repository"), "w") as f:
             f.write(repository)
-        upload = Upload(session_id, repository, directory)
+        with open(os.path.join(directory, "user"), "w") as f:
+            f.write(user)
+        upload = Upload(session_id, repository, directory, user)
         self._open[session_id] = upload
+        self._per_user[user] = self._per_user.get(user, 0) + 1
         return upload
 
     def get(self, repository: str, session_id: str) -> Upload:
@@ -85,7 +107,11 @@ class UploadSessions:
             upload = self._load(session_id)
         if upload is None or upload.repository != repository:
             raise BlobUploadUnknown(detail={"session": session_id[:64]})
+        upload.touched = time.time()
         return upload
+
+    def in_progress(self, user: str) -> int:
+        return self._per_user.get(user, 0)
 
     def _load(self, session_id: str) -> Upload | None:
         local = session_id.rsplit(".", 1)[-1]
@@ -97,22 +123,66 @@ class UploadSessions:
                 repository = f.read()
         except FileNotFoundError:
             return None
-        upload = Upload(session_id, repository, directory)
+        upload = Upload(session_id, repository, directory,
+                        _read(os.path.join(directory, "user")))
+        upload.touched = _last_touch(directory)
         self._open[session_id] = upload
         return upload
 
     def remove(self, upload: Upload) -> None:
         """Forget a finished or cancelled session and its bytes."""
-        self._open.pop(upload.id, None)
+        if self._open.pop(upload.id, None) is not None or os.path.isdir(upload.directory):
+            left = self._per_user.get(upload.user, 0) - 1
+            if left > 0:
+                self._per_user[upload.user] = left
+            else:
+                self._per_user.pop(upload.user, None)
         if upload.mirror is not None:
             upload.mirror.abort()
         if upload._writer is not None:
             upload._writer.close()
         shutil.rmtree(upload.directory, ignore_errors=True)
 
-    def _purge_abandoned(self) -> None:
-        cutoff = time.time() - ABANDONED_AFTER_S
+    def purge_abandoned(self) -> int:
+        """Remove sessions untouched for expire_after_s; how many went."""
+        cutoff = time.time() - self.expire_after_s
+        gone = 0
+        for upload in [u for u in self._open.values() if u.touched < cutoff and not u.lock.locked()]:
+            self.remove(upload)
+            gone += 1
         for name in os.listdir(self._root):
             path = os.path.join(self._root, name)
-            if os.stat(path).st_mtime < cutoff:
+            session = f"{self._replica_id}.{name}" if self._replica_id else name
+            if session not in self._open and _last_touch(path) < cutoff:
+                user = _read(os.path.join(path, "user"))
                 shutil.rmtree(path, ignore_errors=True)
+                if user in self._per_user:
+                    self._per_user[user] -= 1
+                    if self._per_user[user] <= 0:
+                        del self._per_user[user]
+                gone += 1
+        return gone
+
+    async def expire_forever(self, every_s: float = 600.0) -> None:
+        while True:
+            await asyncio.sleep(min(every_s, self.expire_after_s))
+            self.purge_abandoned()
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _last_touch(directory: str) -> float:
+    """When a session directory or its bytes last changed (0 when gone)."""
+    times = []
+    for path in (directory, os.path.join(directory, "data")):
+        try:
+            times.append(os.stat(path).st_mtime)
+        except OSError:
+            pass
+    return max(times, default=0.0)

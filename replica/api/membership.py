@@ -1,6 +1,7 @@
 """Joining and removing replicas.
 
 POST /api/v0/join            a join token buys the cluster secret, the member list and the CA
+POST /api/v0/join-tokens/revoke (cluster credentials) every join token issued so far stops working
 POST /api/v0/members         (cluster credentials) make a Raft address a voting member
 DELETE /api/v0/replicas/{id} (cluster credentials) remove a replica, healthy or dead
 
@@ -14,8 +15,7 @@ through Raft. (pysyncobj has no learner role: the new member votes at once.)
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,25 +23,19 @@ from collections.abc import Awaitable, Callable, Iterator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from consensus import NoQuorum
+from consensus import NoQuorum, accounts
 from proto import commands_pb2 as pb
 from replica.errors import Denied, InvalidInput, NameUnknown, RegistryError, Unavailable
+from replica import join_tokens
 from replica.api.json_body import read_body
+from replica.auth.service import client_address
 from replica.peers import require_internal
 from replica.registry import Registry
 
+log = logging.getLogger("qreg.membership")
+
 _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 _REPLICA_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
-
-
-def join_token(secret: str | None, ca_fingerprint: str = "") -> str | None:
-    """`qreg-join-<proof of the secret>[.<sha256 of the cluster CA>]`: the second
-    part lets a joiner check the CA it is handed before trusting it (as kubeadm's
-    discovery hash does)."""
-    if not secret:
-        return None
-    proof = hmac.new(secret.encode(), b"qreg-join-v1", hashlib.sha256).hexdigest()
-    return f"qreg-join-{proof}" + (f".{ca_fingerprint}" if ca_fingerprint else "")
 
 
 async def _until_committed(change: Callable[[], Awaitable[None]], seconds: float = 15.0) -> None:
@@ -65,11 +59,16 @@ def _internal(request: Request) -> Registry:
 async def join(request: Request) -> Response:
     try:
         body = await read_body(request)
-        expected = join_token(request.app.state.secret)
-        proof = str(body.get("token", "")).split(".", 1)[0]
-        if not expected or not hmac.compare_digest(expected, proof):
-            raise Denied("invalid join token")
         registry: Registry = request.app.state.registry
+        await registry.fresh()  # a revocation made through another replica counts here
+        try:
+            join_tokens.check(request.app.state.secret, str(body.get("token", ""))[:500],
+                              int(time.time() * 1000),
+                              registry.state.view(accounts.join_tokens_valid_after))
+        except join_tokens.InvalidJoinToken as e:
+            log.warning("join refused: %s", e, extra={"fields": {
+                "event": "join_refused", "address": client_address(request)}})
+            raise Denied(str(e)) from None
         replica_id = str(body.get("replica_id", ""))
         if not _REPLICA_ID.fullmatch(replica_id):
             raise InvalidInput("replica_id must be lowercase letters, digits, . _ -")
@@ -85,6 +84,18 @@ async def join(request: Request) -> Response:
         authority = {"ca": ca.read(), "ca_key": ca_key.read()}
     return JSONResponse({"secret": request.app.state.secret, "members": registry.raft.members(),
                          **authority})
+
+
+async def revoke_join_tokens(request: Request) -> Response:
+    """Every join token issued until now stops working, on every replica."""
+    try:
+        registry = _internal(request)
+        now = int(time.time() * 1000)
+        await registry.propose(pb.Command(revoke_join_tokens=pb.RevokeJoinTokens(before_ms=now),
+                                          at_ms=now, actor="cluster"))
+    except RegistryError as e:
+        return e.response()
+    return JSONResponse({"revoked_before_ms": now})
 
 
 async def snapshot(request: Request) -> Response:

@@ -1,7 +1,9 @@
 """Cache grants: what a replica's redirect hands a client so a cache serves one blob.
 
 A grant is a JWT signed with the cluster CA's key (ES256), bound to one repository,
-one digest and one cache, valid for a minute. A cache checks it offline with the CA
+one digest and one cache, valid for a minute. It names the caches that may honour
+it: the user's cache and the caches upstream of it (`via`), which see the same
+grant when a miss travels up the chain. Any other cache refuses it. A cache checks it offline with the CA
 certificate, so it needs no account and no call to the cluster to decide; it then
 shows the same grant to the cluster (or to its upstream cache) to fetch a miss.
 """
@@ -37,10 +39,11 @@ class GrantSigner:
         self._key = serialization.load_pem_private_key(ca_key_pem, password=None)
 
     def issue(self, user: str, repository: str, digest: str, cache: str,
-              now: float | None = None) -> str:
+              now: float | None = None, via: list[str] | None = None) -> str:
         now = time.time() if now is None else now
         claims = {"aud": AUDIENCE, "sub": user, "repo": repository, "digest": digest,
-                  "cache": cache, "iat": int(now), "exp": int(now) + TTL_S}
+                  "cache": cache, "via": list(via or [cache]), "iat": int(now),
+                  "exp": int(now) + TTL_S}
         return jwt.encode(claims, self._key, algorithm="ES256")  # type: ignore[arg-type]
 
 
@@ -48,8 +51,9 @@ class GrantVerifier:
     def __init__(self, ca_cert_pem: bytes) -> None:
         self._public = x509.load_pem_x509_certificate(ca_cert_pem).public_key()
 
-    def verify(self, grant: str, repository: str, digest: str) -> Grant:
-        """The grant's claims, if it is genuine, current and for this blob."""
+    def verify(self, grant: str, repository: str, digest: str, cache: str | None = None) -> Grant:
+        """The grant's claims, if it is genuine, current and for this blob (and, when
+        a cache asks, for that cache or a cache downstream of it)."""
         try:
             claims = jwt.decode(grant, self._public, algorithms=["ES256"],  # type: ignore[arg-type]
                                 audience=AUDIENCE, leeway=5,
@@ -58,4 +62,8 @@ class GrantVerifier:
             raise InvalidGrant(str(e)) from None
         if claims.get("repo") != repository or claims.get("digest") != digest:
             raise InvalidGrant("the grant is for another blob")
+        via = claims.get("via")
+        honoured_by = via if isinstance(via, list) else [claims.get("cache")]
+        if cache is not None and cache not in honoured_by:
+            raise InvalidGrant(f"the grant is for cache {claims.get('cache')!r}, not this one")
         return Grant(str(claims["sub"]), repository, digest, str(claims.get("cache", "")))

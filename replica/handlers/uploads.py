@@ -61,7 +61,11 @@ async def start(registry: Registry, request: Request, name: str) -> Response:
             raise
         await registry.store_durably(name, digest, size, mirror)
         return _created(name, digest)
-    upload = registry.uploads.create(name)
+    claims = getattr(request.state, "claims", None)
+    # Counted per account; without authentication, per client address.
+    owner = claims.subject if claims is not None and claims.subject else \
+        f"@{request.client.host if request.client else ''}"
+    upload = registry.uploads.create(name, owner)
     return Response(status_code=202, headers=_session_headers(name, upload))
 
 

@@ -120,12 +120,18 @@ def test_an_edge_cache_fetches_through_the_regional_cache(chain: dict, tmp_path)
 def test_a_cache_that_does_not_trust_its_upstream_fetches_nothing(chain: dict) -> None:
     cluster: LocalCluster = chain["cluster"]
     digest = push_blob(cluster, "chain/lost", os.urandom(4096))
-    grant = grants.GrantSigner(chain["ca_key"]).issue("ahab", "chain/lost", digest, "lost")
+    signer = grants.GrantSigner(chain["ca_key"])
+    grant = signer.issue("ahab", "chain/lost", digest, "lost", via=["lost", "region"])
     r = httpx.get(f"{chain['lost']}/v2/chain/lost/blobs/{digest}", params={"grant": grant},
                   verify=chain["verify"])
     assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
     assert metric(chain["lost"], "qreg_cache_upstream_errors_total", chain["verify"]) >= 1
-    # The edge, which has the regional bundle, serves the same blob with the same grant.
+    # A grant names its caches: the edge refuses lost's.
+    r = httpx.get(f"{chain['edge']}/v2/chain/lost/blobs/{digest}", params={"grant": grant},
+                  verify=chain["verify"])
+    assert r.status_code == 401
+    # The edge, which has the regional bundle, serves the same blob with a grant for it.
+    grant = signer.issue("ahab", "chain/lost", digest, "edge", via=["edge", "region"])
     r = httpx.get(f"{chain['edge']}/v2/chain/lost/blobs/{digest}", params={"grant": grant},
                   verify=chain["verify"])
     assert r.status_code == 200 and sha256(r.content) == digest

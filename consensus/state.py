@@ -201,8 +201,18 @@ class MetadataState:
     def tags(self, repo: str, after: str = "", limit: int | None = None) -> list[str]:
         return list(_scan_suffixes(self._env, _key(b"t", repo) + _SEP, after, limit))
 
-    def repositories(self, after: str = "", limit: int | None = None) -> list[str]:
-        return list(_scan_suffixes(self._env, b"r" + _SEP, after, limit))
+    def repositories(self, after: str = "", limit: int | None = None,
+                     visible: Callable[[lmdb.Transaction, str], bool] | None = None) -> list[str]:
+        """Repository names after `after`, up to `limit` of those `visible` keeps: one
+        cursor seek, then only as many keys as the page needs (O(page), not O(all))."""
+        with self._env.begin() as txn:
+            out: list[str] = []
+            for name in _scan_suffixes_txn(txn, b"r" + _SEP, after, None):
+                if limit is not None and len(out) >= limit:
+                    break
+                if visible is None or visible(txn, name):
+                    out.append(name)
+            return out
 
     def blobs_missing_from(self, replica_id: str) -> list[tuple[str, int, list[str]]]:
         """(digest, size, holders) of every blob that `replica_id` does not hold."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+from collections.abc import Callable
+from typing import Any
 import logging
 import random
 import time
@@ -180,9 +182,10 @@ class Registry:
             raise NameUnknown(detail={"name": repository})
         return self.state.tags(repository, last, limit)
 
-    async def catalog(self, limit: int | None, last: str) -> list[str]:
+    async def catalog(self, limit: int | None, last: str,
+                      visible: Callable[[Any, str], bool] | None = None) -> list[str]:
         await self.fresh()
-        return self.state.repositories(last, limit)
+        return self.state.repositories(last, limit, visible)
 
     async def referrers(self, repository: str, digest: str) -> list[pb.Descriptor]:
         await self.fresh()

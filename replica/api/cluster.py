@@ -30,11 +30,13 @@ async def _health(registry: Registry, url: str) -> dict[str, Any]:
 _SHARED_FOR_S = 1.0
 
 
-async def _views(request: Request, registry: Registry) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Every member and its /health, asked at most once a second however many call."""
+async def _views(request: Request, registry: Registry,
+                 shared: bool) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Every member and its /health; users who are not operators share one round of
+    requests a second, however many of them call. Operators always see it now."""
     cached = getattr(request.app.state, "replica_views", None)
     now = time.monotonic()
-    if cached is not None and now - cached[0] < _SHARED_FOR_S:
+    if shared and cached is not None and now - cached[0] < _SHARED_FOR_S:
         return cached[1], cached[2]
     await registry.fresh()
     members = registry.state.replicas()
@@ -62,7 +64,7 @@ async def list_replicas(request: Request) -> Response:
         addresses = await _may_see_addresses(request)
     except RegistryError as e:
         return e.response()
-    members, views = await _views(request, registry)
+    members, views = await _views(request, registry, shared=not addresses)
     # Only the leader knows when it last heard from each replica.
     contact = next((v.get("last_contact_s") or {} for v in views if v.get("role") == "leader"), {})
     leader_commit = max((v.get("commit_index") or 0 for v in views), default=0)

@@ -1,8 +1,8 @@
 """What protects the password check: a failure limiter and a bounded hashing pool.
 
-The limiter counts an attempt *before* the slow hash runs (a reservation that a
-success gives back), in one synchronous step on the event loop, so a burst of
-concurrent wrong logins cannot slip more guesses through than the limit allows.
+The limiter admits an attempt *before* the slow hash runs, counting the attempts
+still in flight, in one synchronous step on the event loop: a burst of concurrent
+wrong logins cannot slip more guesses through than the limit allows.
 
 Its keys, and why:
 - (user, address), 5 per minute: one client guessing one account's password.
@@ -38,52 +38,89 @@ _MAX_TRACKED = 50_000
 
 
 class LoginLimiter:
-    """Attempts per key within a sliding minute; memory bounded however many keys."""
+    """Failed attempts per key within a sliding minute, plus the attempts in flight.
+
+    An attempt is admitted only if the failures so far plus the attempts still being
+    checked stay under every key's limit; otherwise it waits for one of those to end
+    (a success frees its place) or, once the failures alone reach the limit, is
+    refused. So twenty concurrent logins of one CI job all succeed, while twenty
+    concurrent wrong guesses get exactly five checks. Memory is bounded however
+    many keys are tried.
+    """
 
     def __init__(self, limits: dict[str, int] | None = None, window_s: float = WINDOW_S) -> None:
         self._limits = limits or LIMITS
         self._window = window_s
-        self._attempts: dict[str, deque[float]] = {}
+        self._failures: dict[str, deque[float]] = {}
+        self._in_flight: dict[str, int] = {}
+        self._changed: asyncio.Event | None = None
 
     @staticmethod
     def keys(user: str, address: str) -> list[str]:
         user = user[:100]
         return [f"pair:{user}@{address}", f"addr:{address}", f"user:{user}"]
 
-    def reserve(self, keys: list[str]) -> int:
-        """Count an attempt now; 0 if allowed, else the seconds to wait (nothing counted)."""
+    def _limit(self, key: str) -> int:
+        return self._limits[key.split(":", 1)[0]]
+
+    def retry_after(self, keys: list[str]) -> int:
+        """Seconds until the failures alone leave room under every limit (0: now)."""
         now = time.monotonic()
         wait = 0.0
         for key in keys:
-            times = self._attempts.get(key)
+            times = self._failures.get(key)
             if not times:
                 continue
             while times and now - times[0] > self._window:
                 times.popleft()
-            if len(times) >= self._limits[key.split(":", 1)[0]]:
+            if len(times) >= self._limit(key):
                 wait = max(wait, self._window - (now - times[0]))
-        if wait > 0:
-            return int(wait) + 1
+        return int(wait) + 1 if wait > 0 else 0
+
+    async def acquire(self, keys: list[str], patience_s: float = 10.0) -> int:
+        """Admit an attempt: 0 once admitted, else the seconds to wait before retrying."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            wait = self.retry_after(keys)
+            if wait:
+                return wait
+            if all(len(self._failures.get(k, ())) + self._in_flight.get(k, 0) < self._limit(k)
+                   for k in keys):
+                for key in keys:
+                    self._in_flight[key] = self._in_flight.get(key, 0) + 1
+                return 0
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), max(deadline - time.monotonic(), 0.01))
+            except asyncio.TimeoutError:
+                return 1
+
+    def release(self, keys: list[str], failed: bool) -> None:
+        """An admitted attempt ended; a failure counts for a minute."""
+        now = time.monotonic()
         self._prune(now)
         for key in keys:
-            self._attempts.setdefault(key, deque()).append(now)
-        return 0
-
-    def release(self, keys: list[str]) -> None:
-        """A successful login gives its reservation back: only failures count."""
-        for key in keys:
-            times = self._attempts.get(key)
-            if times:
-                times.pop()
+            left = self._in_flight.get(key, 0) - 1
+            if left > 0:
+                self._in_flight[key] = left
+            else:
+                self._in_flight.pop(key, None)
+            if failed:
+                self._failures.setdefault(key, deque()).append(now)
+        if self._changed is not None:  # wake the waiting attempts: they check again
+            self._changed.set()
+            self._changed = None
 
     def _prune(self, now: float) -> None:
-        if len(self._attempts) <= _MAX_TRACKED:
+        if len(self._failures) <= _MAX_TRACKED:
             return
-        self._attempts = {k: v for k, v in self._attempts.items()
+        self._failures = {k: v for k, v in self._failures.items()
                           if v and now - v[-1] <= self._window}
-        if len(self._attempts) > _MAX_TRACKED:  # a flood of fresh keys: forget the oldest half
-            ordered = sorted(self._attempts.items(), key=lambda kv: kv[1][-1])
-            self._attempts = dict(ordered[len(ordered) // 2:])
+        if len(self._failures) > _MAX_TRACKED:  # a flood of fresh keys: forget the oldest half
+            ordered = sorted(self._failures.items(), key=lambda kv: kv[1][-1])
+            self._failures = dict(ordered[len(ordered) // 2:])
 
 
 class HashingBusy(TooManyRequests):

@@ -21,6 +21,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -116,19 +117,22 @@ class AuthService:
         secret is always one fast hash, anything else always one scrypt.
         """
         keys = self.limiter.keys(username, address)
-        wait = self.limiter.reserve(keys)
+        wait = await self.limiter.acquire(keys)
         if wait:
             raise TooManyRequests("too many failed logins; try again later",
                                   headers={"Retry-After": str(wait)})
+        failed = True
         try:
             ok, token_id = await self._check_secret(username, secret)
+            failed = not ok
         except HashingBusy:
-            self.limiter.release(keys)
+            failed = False  # not a guess: this replica was busy
             raise
+        finally:
+            self.limiter.release(keys, failed)
         if not ok:
             self._failed("invalid username or password", address, username)
             raise Unauthorized("invalid username or password")
-        self.limiter.release(keys)
         return username, token_id
 
     async def _check_secret(self, username: str, secret: str) -> tuple[bool, str]:
@@ -322,14 +326,12 @@ class AuthService:
         return claims is not None and action in claims.access.get(f"repository:{repository}",
                                                                    frozenset())
 
-    def readable(self, request: Request, repositories: list[str]) -> list[str]:
-        """The repositories of a listing that the request's account may pull."""
-        if not self.enabled:
-            return repositories
+    def pullable_by(self, request: Request) -> Callable[[Any, str], bool]:
+        """A filter for listings: whether the request's account may pull a repository
+        (checked in the listing's own read transaction)."""
         claims = self.claims(request, "registry:catalog:*")
         user = claims.subject or None
-        return [r for r in repositories
-                if "pull" in self.state.view(permissions.actions, user, r)]
+        return lambda txn, name: "pull" in permissions.actions(txn, user, name)
 
 
 def client_address(request: Request) -> str:

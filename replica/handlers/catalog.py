@@ -13,11 +13,11 @@ from replica.registry import Registry
 async def list_repositories(registry: Registry, request: Request,
                             auth: AuthService | None = None) -> JSONResponse:
     n, last = pagination(request)
+    limit = None if n is None else n + 1
     if auth is not None and auth.enabled:
-        # Only what the account may pull: filter everything, then page.
-        names = auth.readable(request, await registry.catalog(None, last))
-        names = names if n is None else names[:n + 1]
+        # Only what the account may pull, filtered while the page is read.
+        names = await registry.catalog(limit, last, auth.pullable_by(request))
     else:
-        names = await registry.catalog(None if n is None else n + 1, last)
+        names = await registry.catalog(limit, last)
     names, link = page(names, n, "/v2/_catalog")
     return JSONResponse({"repositories": names}, headers={**API_HEADERS, **link})

@@ -17,31 +17,37 @@ from replica.auth.tokens import TokenKeys
 from replica.errors import TooManyRequests, Unauthorized
 
 
+def _attempts(limiter: LoginLimiter, keys: list[str], n: int, failed: bool = True) -> list[int]:
+    async def run() -> list[int]:
+        out = []
+        for _ in range(n):
+            wait = await limiter.acquire(keys, patience_s=0.1)
+            out.append(wait)
+            if not wait:
+                limiter.release(keys, failed)
+        return out
+    return asyncio.run(run())
+
+
 def test_a_guesser_elsewhere_does_not_lock_the_user_out() -> None:
     limiter = LoginLimiter()
-    attacker = limiter.keys("moby", "10.0.0.66")
-    for _ in range(5):
-        assert limiter.reserve(attacker) == 0
-    assert limiter.reserve(attacker) > 0                     # the guesser is slowed
-    assert limiter.reserve(limiter.keys("moby", "10.0.0.7")) == 0  # the user is not
+    assert _attempts(limiter, limiter.keys("moby", "10.0.0.66"), 6)[-1] > 0  # slowed
+    assert _attempts(limiter, limiter.keys("moby", "10.0.0.7"), 1) == [0]    # the user is not
 
 
 def test_an_address_is_limited_across_users_and_a_user_across_addresses() -> None:
     limiter = LoginLimiter()
     for i in range(20):
-        assert limiter.reserve(limiter.keys(f"user{i}", "10.0.0.66")) == 0
-    assert limiter.reserve(limiter.keys("user99", "10.0.0.66")) > 0
+        assert _attempts(limiter, limiter.keys(f"user{i}", "10.0.0.66"), 1) == [0]
+    assert _attempts(limiter, limiter.keys("user99", "10.0.0.66"), 1)[0] > 0
     for i in range(100):
-        assert limiter.reserve(limiter.keys("moby", f"10.1.{i // 4}.{i % 4}")) == 0
-    assert limiter.reserve(limiter.keys("moby", "10.9.9.9")) > 0
+        assert _attempts(limiter, limiter.keys("moby", f"10.1.{i // 4}.{i % 4}"), 1) == [0]
+    assert _attempts(limiter, limiter.keys("moby", "10.9.9.9"), 1)[0] > 0
 
 
-def test_a_success_gives_its_reservation_back() -> None:
+def test_successes_never_count() -> None:
     limiter = LoginLimiter()
-    keys = limiter.keys("moby", "10.0.0.7")
-    for _ in range(50):
-        assert limiter.reserve(keys) == 0
-        limiter.release(keys)
+    assert _attempts(limiter, limiter.keys("moby", "10.0.0.7"), 50, failed=False) == [0] * 50
 
 
 def test_memory_stays_bounded_under_a_flood_of_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,8 +55,8 @@ def test_memory_stays_bounded_under_a_flood_of_names(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(login_guard, "_MAX_TRACKED", 300)
     limiter = LoginLimiter()
     for i in range(2000):
-        limiter.reserve(limiter.keys(f"name{i}", f"10.2.{i // 250}.{i % 250}"))
-    assert len(limiter._attempts) <= 300 + 3
+        _attempts(limiter, limiter.keys(f"name{i}", f"10.2.{i // 250}.{i % 250}"), 1)
+    assert len(limiter._failures) <= 300 + 3
 
 
 @pytest.fixture
@@ -108,6 +114,14 @@ def test_concurrent_wrong_logins_cannot_exceed_the_limit(
     assert len(calls) == 5               # refused attempts cost no hash at all
     # The right password from the user's own address still works.
     assert asyncio.run(auth.login("moby", "right password", "10.0.0.7")) == ("moby", "")
+
+
+def test_concurrent_right_logins_all_succeed(auth: AuthService) -> None:
+    """A CI job pulling twenty images at once logs in twenty times at once."""
+    async def burst() -> list[tuple[str, str]]:
+        return await asyncio.gather(*(auth.login("moby", "right password", "10.0.0.8")
+                                      for _ in range(20)))
+    assert asyncio.run(burst()) == [("moby", "")] * 20
 
 
 def test_the_hashing_queue_is_bounded() -> None:

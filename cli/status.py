@@ -45,6 +45,14 @@ def _missing(member: dict[str, Any]) -> str | None:
     return f'{member["blobs_missing"]} ({member["bytes_missing"] / (1 << 20):.1f} MiB)'
 
 
+def _health(member: dict[str, Any]) -> str:
+    if member.get("diverged_at") is not None:
+        return f"DIVERGED at index {member['diverged_at']}"
+    if not member["reachable"]:
+        return "down"
+    return "ok" if member["has_quorum"] else "no quorum"
+
+
 def _credentials(config: str) -> dict[str, str]:
     """The cluster secret of a local replica's config, else the qreg login session."""
     if config or os.path.isfile(_DEFAULT_CONFIG):
@@ -75,11 +83,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2))
         return 0
     rows = [[m["replica_id"], m["url"], m["role"], m["term"], m["commit_index"],
-             m["applied_index"], m["lag"], "ok" if m["reachable"] and m["has_quorum"] else
-             ("no quorum" if m["reachable"] else "down"),
+             m["applied_index"], m["lag"], _health(m),
              f'{m["last_contact_s"]:.1f}s ago' if m["last_contact_s"] is not None else None,
              _missing(m)]
             for m in body["replicas"]]
     print(table(["id", "address", "role", "term", "commit", "applied", "lag", "health",
                  "last contact", "blobs to sync"], rows))
-    return 0 if all(m["reachable"] for m in body["replicas"]) else 1
+    diverged = [m for m in body["replicas"] if m.get("diverged_at") is not None]
+    for m in diverged:
+        print(f"{m['replica_id']}: {m.get('divergence')}; run qreg verify, then rebuild it "
+              "(qreg remove, then qreg join into an empty directory)")
+    return 0 if all(m["reachable"] for m in body["replicas"]) and not diverged else 1

@@ -9,6 +9,7 @@ Key layout of the single LMDB database (``\\0`` separates fields; repository
 names, tags and digests can never contain it):
 
     m\\0applied                         -> last applied Raft index, 8 bytes big-endian
+    m\\0state_digest                    -> digest of everything else (state_digest.py)
     r\\0<repo>                          -> b"" (the repository exists)
     l\\0<repo>\\0<digest>                -> blob size, 8 bytes (the repository links the blob)
     b\\0<digest>                        -> BlobRecord: size and the replicas holding it
@@ -23,17 +24,19 @@ database under the keys listed in accounts.py.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import shutil
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import lmdb
 
-from consensus import accounts, caches
+from consensus import accounts, caches, state_digest
 from proto import commands_pb2 as pb
 
 T = TypeVar("T")
@@ -79,7 +82,7 @@ class MetadataState:
     the two apart.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, recent_digests: int = 4096) -> None:
         # The state holds password hashes: owner only, also for a data directory that
         # an older version created world-readable.
         os.makedirs(path, mode=0o700, exist_ok=True)
@@ -90,6 +93,54 @@ class MetadataState:
         self.path = path
         self.rebuilt = self._drop_if_machine_went_down()
         self._env = self._open()
+        # (applied index, state digest) of the latest applies, for peers to compare.
+        self._recent: collections.OrderedDict[int, int] = collections.OrderedDict()
+        self._recent_max = recent_digests
+        self._recent_lock = threading.Lock()  # the Raft thread writes, the event loop reads
+        self._ensure_digest()
+
+    def _ensure_digest(self) -> None:
+        """A state from before digests existed gets one (a full scan, once)."""
+        with self._env.begin(write=True) as txn:
+            if state_digest.stored(txn) is None:
+                state_digest.store(txn, state_digest.full(txn))
+            digest = state_digest.stored(txn)
+            raw = txn.get(_APPLIED)
+        self._remember(struct.unpack(">Q", raw)[0] if raw else 0, digest or 0)
+
+    def _remember(self, index: int, digest: int) -> None:
+        with self._recent_lock:
+            self._recent[index] = digest
+            while len(self._recent) > self._recent_max:
+                self._recent.popitem(last=False)
+
+    def digest(self) -> tuple[int, str]:
+        """(applied index, state digest hex) as of now, from one read transaction."""
+        with self._env.begin() as txn:
+            raw = txn.get(_APPLIED)
+            return (struct.unpack(">Q", raw)[0] if raw else 0,
+                    state_digest.hex_of(state_digest.stored(txn) or 0))
+
+    def recent_digests(self) -> list[tuple[int, str]]:
+        """The latest (applied index, digest hex) pairs, oldest first."""
+        with self._recent_lock:
+            recent = list(self._recent.items())
+        return [(i, state_digest.hex_of(d)) for i, d in recent]
+
+    def verify_at_rest(self) -> tuple[int, str, str]:
+        """(applied index, stored digest, recounted digest): equal unless the state
+        changed behind the state machine's back (disk rot, a bad copy, a bug)."""
+        with self._env.begin() as txn:
+            raw = txn.get(_APPLIED)
+            return (struct.unpack(">Q", raw)[0] if raw else 0,
+                    state_digest.hex_of(state_digest.stored(txn) or 0),
+                    state_digest.hex_of(state_digest.full(txn)))
+
+    def range_digests(self) -> tuple[int, dict[str, tuple[int, str]]]:
+        """(applied index, per key-prefix (count, digest)), for qreg verify."""
+        with self._env.begin() as txn:
+            raw = txn.get(_APPLIED)
+            return (struct.unpack(">Q", raw)[0] if raw else 0, state_digest.range_digests(txn))
 
     def _open(self) -> lmdb.Environment:
         return lmdb.open(self.path, map_size=_MAP_SIZE, sync=False, metasync=False,
@@ -131,6 +182,9 @@ class MetadataState:
         os.rename(staging, self.path)
         shutil.rmtree(old, ignore_errors=True)
         self._env = self._open()
+        with self._recent_lock:
+            self._recent.clear()
+        self._ensure_digest()
 
     def sync(self) -> None:
         self._env.sync(True)
@@ -152,11 +206,14 @@ class MetadataState:
             if raw and struct.unpack(">Q", raw)[0] >= index:
                 return pb.Result(error_code="", message="replayed").SerializeToString()
             command = pb.Command.FromString(data)
-            result = _apply(txn, command)
+            writes = state_digest.DigestingTxn(txn, state_digest.stored(txn) or 0)
+            result = _apply(writes, command)  # type: ignore[arg-type]
             kind = command.WhichOneof("kind")
             if kind in accounts.APPLY or kind in caches.APPLY:
-                accounts.record(txn, index, command, result)
+                accounts.record(writes, index, command, result)  # type: ignore[arg-type]
+            state_digest.store(txn, writes.digest)
             txn.put(_APPLIED, struct.pack(">Q", index))
+        self._remember(index, writes.digest)
         result.index = index
         return result.SerializeToString()
 

@@ -78,6 +78,9 @@ class ReplicaConfig:
     # Replicas that keep each blob (0: all; never fewer than a majority). Set the
     # same value on every replica.
     blobs_replication_factor: int = 0
+    # How often (seconds; 0: only at start) a replica recounts its metadata digest to
+    # catch changes behind the state machine's back (divergence.py).
+    state_verify_interval_s: float = 3600.0
     # Every replica re-hashes its blobs this often (seconds; 0: never) at this pace.
     scrub_interval_s: float = 86400.0
     scrub_rate_mib_s: float = 200.0
@@ -143,6 +146,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("uploads", "max_per_user"): ("uploads_max_per_user", int),
     ("uploads", "expire_after_s"): ("uploads_expire_after_s", float),
     ("blobs", "replication_factor"): ("blobs_replication_factor", int),
+    ("state", "verify_interval_s"): ("state_verify_interval_s", float),
     ("scrub", "interval_s"): ("scrub_interval_s", float),
     ("scrub", "rate_mib_s"): ("scrub_rate_mib_s", float),
     ("caches", "redirect_clients"): ("caches_redirect_clients", tuple),

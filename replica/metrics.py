@@ -58,6 +58,12 @@ class Metrics:
                                      "When the last scrub ended (Unix time)",
                                      registry=self.registry)
 
+        self.state_diverged = Gauge("qreg_state_diverged",
+                                    "1 when this replica's metadata differs from its own digest "
+                                    "or from a peer's at the same index", registry=self.registry)
+        self.state_checks = Counter("qreg_state_digest_checks",
+                                    "State digest comparisons with peers", registry=self.registry)
+
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def watch_raft(self, status: Callable[[], dict[str, Any]]) -> None:

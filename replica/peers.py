@@ -87,6 +87,15 @@ class PeerClient:
         except (httpx.HTTPError, ValueError, KeyError) as e:
             raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
 
+    async def state_digests(self, url: str) -> dict[int, str]:
+        """A peer's latest (applied index -> state digest)."""
+        try:
+            r = await self._client.get(f"{url}/_internal/state-digests", timeout=2.0)
+            r.raise_for_status()
+            return {int(i): str(d) for i, d in r.json()["recent"]}
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+            raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
+
     async def forward(self, method: str, url: str, headers: dict[str, str],
                       body: AsyncIterator[bytes]) -> httpx.Response:
         """Carry a client's request to another replica, streaming its body."""

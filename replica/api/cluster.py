@@ -85,5 +85,9 @@ async def list_replicas(request: Request) -> Response:
             "last_contact_s": contact.get(member.raft_address),
             "blobs_missing": view.get("blobs_missing"),
             "bytes_missing": view.get("bytes_missing"),
+            "state_digest": view.get("state_digest"),
+            "state_digest_index": view.get("state_digest_index"),
+            "diverged_at": view.get("diverged_at"),
+            "divergence": view.get("divergence"),
         })
     return JSONResponse({"answered_by": registry.replica_id, "replicas": replicas})

@@ -14,11 +14,13 @@ when it is behind the snapshot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
@@ -27,6 +29,7 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from consensus import snapshot
+from consensus.snapshot_transfer import Descriptor, Fetcher, SnapshotSerializer
 from consensus.durability import DurableJournal, SyncingTransport, fsync_directory
 from consensus.state import MetadataState
 from proto import commands_pb2 as pb
@@ -39,7 +42,8 @@ class NoQuorum(Exception):
 
 class _Machine(SyncObj):  # type: ignore[misc]
     def __init__(self, state: MetadataState, self_address: str, peers: list[str],
-                 conf: SyncObjConf, on_applied: Any, skip_fsync: bool) -> None:
+                 conf: SyncObjConf, on_applied: Any, skip_fsync: bool,
+                 serializer: SnapshotSerializer) -> None:
         self._state = state
         self._on_applied = on_applied
         self._notified = 0
@@ -48,12 +52,15 @@ class _Machine(SyncObj):  # type: ignore[misc]
         self.journal = DurableJournal(conf.journalFile, skip_fsync)
         # pysyncobj builds its journal inside __init__ and starts its thread there:
         # hand it ours for that call only.
-        original = syncobj_module.createJournal
+        # Likewise its Serializer: ours writes snapshots off the Raft thread and sends
+        # peers a descriptor instead of the bytes (snapshot_transfer.py).
+        original = syncobj_module.createJournal, syncobj_module.Serializer
         syncobj_module.createJournal = lambda path: self.journal
+        syncobj_module.Serializer = lambda *args: serializer
         try:
             super().__init__(self_address, peers, conf, transportClass=SyncingTransport)
         finally:
-            syncobj_module.createJournal = original
+            syncobj_module.createJournal, syncobj_module.Serializer = original
 
     def sync_journal(self) -> None:
         self.journal.sync()
@@ -115,7 +122,8 @@ class RaftNode:
 
     def __init__(self, state: MetadataState, raft_dir: str, self_address: str,
                  peers: list[str], password: str,
-                 compact_every: int = 20000, unsafe_skip_fsync: bool = False) -> None:
+                 compact_every: int = 20000, unsafe_skip_fsync: bool = False,
+                 fetch_snapshot: Fetcher | None = None) -> None:
         if not password:
             # pysyncobj unpickles every frame; the secret authenticates them first.
             raise ValueError("a Raft node needs the cluster secret")
@@ -130,7 +138,9 @@ class RaftNode:
         conf = SyncObjConf(
             journalFile=os.path.join(raft_dir, "journal"),
             fullDumpFile=self._snapshot_path,
-            serializer=self._write_snapshot,
+            # Not called (SnapshotSerializer takes pysyncobj's Serializer's place), but a
+            # custom serializer tells pysyncobj not to pickle its own attributes.
+            serializer=self._begin_snapshot,
             deserializer=self._read_snapshot,
             # Batching makes every synchronous write wait for the next tick (~100 ms).
             appendEntriesUseBatch=False,
@@ -147,8 +157,12 @@ class RaftNode:
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._waiters_lock = threading.Lock()
         self._applied = state.applied_index()
+        self._staging = state.path + ".restore"
+        self.snapshots = SnapshotSerializer(self._snapshot_path, self_address,
+                                            self._begin_snapshot, self._read_snapshot,
+                                            fetch_snapshot, self._stage_snapshot)
         self._machine = _Machine(state, self_address, peers, conf, self._notify_applied,
-                                 unsafe_skip_fsync)
+                                 unsafe_skip_fsync, self.snapshots)
 
     # ---- proposing ------------------------------------------------------------
 
@@ -278,54 +292,92 @@ class RaftNode:
     def close(self) -> None:
         self._machine.destroy_synchronous()
 
+    @property
+    def snapshot_path(self) -> str:
+        return self._snapshot_path
+
     def compact(self) -> None:
         """Ask for a snapshot and log compaction at the next tick."""
         self._machine.forceLogCompaction()
 
-    async def fresh_snapshot(self, timeout: float = 20.0) -> str | None:
-        """The path of a snapshot taken now (or the current one when nothing changed since).
+    async def fresh_snapshot(self, timeout: float = 60.0) -> str | None:
+        """The path of a snapshot at this replica's applied index as of the call (or
+        later), or None if none was written in time: never an older one.
 
         Its entries carry the log's real terms, so a replica that starts from it
         matches the leader's log and only needs the entries that follow.
         """
-        before = _mtime(self._snapshot_path)
-        self.compact()
+        target = int(self._machine.raftLastApplied)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-            now = _mtime(self._snapshot_path)
-            if now is not None and now != before:
+            current = self.snapshots.current
+            if current is not None and current.index >= target:
                 return self._snapshot_path
-            if now is not None and not self._machine._SyncObj__forceLogCompaction:
-                return self._snapshot_path  # pysyncobj found the snapshot current
-        return self._snapshot_path if before is not None else None
+            self.compact()
+            await asyncio.sleep(0.05)
+        return None
 
     # ---- snapshots ------------------------------------------------------------------
 
-    def _write_snapshot(self, path: str, data: tuple[Any, Any, Any]) -> None:
+    def _begin_snapshot(self, path: str, data: tuple[Any, Any, Any]) -> Callable[[], None]:
+        """In the Raft thread: pin the state as it is now (an LMDB read transaction, at
+        once); the returned function writes it out in a worker thread."""
         last, before_last, cluster = data
-        snapshot.write(path, self._state, last, before_last, [n.address for n in cluster])
-        self._machine._snapshot_dir_dirty = True
-        log.info("snapshot written at index %d", last[1])
+        pinned = self._state.pin()
+
+        def finish() -> None:
+            try:
+                snapshot.write(path, pinned, last, before_last, [n.address for n in cluster])
+            finally:
+                pinned.release()
+        return finish
+
+    def _stage_snapshot(self, path: str, wanted: Descriptor) -> None:
+        """In a worker thread: unpack a downloaded snapshot's LMDB next to the state and
+        check it against the digest it carries, so installing it is a rename."""
+        shutil.rmtree(self._staging, ignore_errors=True)
+        with open(path, "rb") as f:
+            header = snapshot.read_header(f)
+            if int(header["last"][1]) != wanted.index:
+                raise ValueError(f"the file is at index {header['last'][1]}, "
+                                 f"not {wanted.index}")
+            snapshot.extract_lmdb(f, self._staging)
+        staged = MetadataState(self._staging)
+        try:
+            applied, kept, recounted = staged.verify_at_rest()
+        finally:
+            staged.close()
+        if kept != recounted or applied > wanted.index:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            raise ValueError(f"its metadata does not match its own digest (index {applied})")
+        with open(os.path.join(self._staging, _STAGED_FOR), "w") as f:
+            f.write(wanted.sha256)
 
     def _read_snapshot(self, path: str) -> tuple[Any, Any, Any]:
+        """Load a snapshot: the metadata becomes its LMDB when the state is behind it."""
         with open(path, "rb") as f:
             header = snapshot.read_header(f)
             if self._state.applied_index() < header["last"][1]:
-                staging = self._state.path + ".restore"
-                shutil.rmtree(staging, ignore_errors=True)
-                snapshot.extract_lmdb(f, staging)
-                self._state.replace_with(staging)
+                if not self._staged_for(path):  # a restore or a local file: unpack it now
+                    shutil.rmtree(self._staging, ignore_errors=True)
+                    snapshot.extract_lmdb(f, self._staging)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self._staging, _STAGED_FOR))
+                self._state.replace_with(self._staging)
                 log.info("metadata restored from the snapshot at index %d", header["last"][1])
         cluster = {TCPNode(address) for address in header["cluster"]}
         return header["last"], header["before_last"], cluster
 
+    def _staged_for(self, path: str) -> bool:
+        current = self.snapshots.current
+        try:
+            with open(os.path.join(self._staging, _STAGED_FOR)) as f:
+                return current is not None and f.read() == current.sha256
+        except OSError:
+            return False
 
-def _mtime(path: str) -> float | None:
-    try:
-        return os.stat(path).st_mtime_ns
-    except FileNotFoundError:
-        return None
+
+_STAGED_FOR = "staged-for-snapshot"
 
 
 def _settle(future: "asyncio.Future[None]") -> None:

@@ -21,7 +21,7 @@ import tempfile
 from typing import Any, BinaryIO
 
 
-from consensus.state import MetadataState
+from consensus.state import MetadataState, PinnedState
 
 _HEADER = struct.Struct(">Q")
 # pysyncobj's encoding of a no-op log entry (_COMMAND_TYPE.NO_OP).
@@ -30,7 +30,7 @@ NO_OP = b"\x01"
 Entry = tuple[bytes, int, int]
 
 
-def write(path: str, state: MetadataState, last: Entry, before_last: Entry,
+def write(path: str, state: "MetadataState | PinnedState", last: Entry, before_last: Entry,
           cluster: list[str]) -> None:
     """Write a snapshot of `state` to `path` (fsynced; the caller renames it into place)."""
     header = json.dumps({

@@ -144,6 +144,12 @@ class SnapshotSerializer:
         try:
             started = time.monotonic()
             finish()
+            current = self.current
+            if current is not None and current.index > int(last[1]):
+                # A newer snapshot arrived from the leader meanwhile: keep that one.
+                os.unlink(tmp)
+                self._done(SERIALIZER_STATE.SUCCESS)
+                return
             length, sha256 = file_digest(tmp)
             with open(tmp + ".sha256", "w") as f:
                 f.write(f"{length} {sha256}\n")

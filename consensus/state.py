@@ -97,6 +97,8 @@ class MetadataState:
         self._recent: collections.OrderedDict[int, int] = collections.OrderedDict()
         self._recent_max = recent_digests
         self._recent_lock = threading.Lock()  # the Raft thread writes, the event loop reads
+        self._pins = 0
+        self._pins_changed = threading.Condition()
         self._ensure_digest()
 
     def _ensure_digest(self) -> None:
@@ -173,8 +175,22 @@ class MetadataState:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.path, _MARKER))
 
+    def pin(self) -> "PinnedState":
+        """The state as it is now, held by a read transaction until released: a worker
+        thread copies it while the Raft thread goes on applying."""
+        with self._pins_changed:
+            self._pins += 1
+        return PinnedState(self, self._env, self._env.begin())
+
+    def _unpin(self) -> None:
+        with self._pins_changed:
+            self._pins -= 1
+            self._pins_changed.notify_all()
+
     def replace_with(self, staging: str) -> None:
         """Swap in the LMDB environment at `staging` (a restored snapshot)."""
+        with self._pins_changed:  # a snapshot being copied from the old one finishes first
+            self._pins_changed.wait_for(lambda: self._pins == 0, timeout=600)
         self._env.close()
         old = self.path + ".old"
         shutil.rmtree(old, ignore_errors=True)
@@ -332,6 +348,26 @@ def _scan_suffixes_txn(txn: lmdb.Transaction, prefix: bytes, after: str,
             return
         count += 1
         yield suffix.decode()
+
+
+class PinnedState:
+    """A read-only view of the state at one moment (see MetadataState.pin)."""
+
+    def __init__(self, owner: MetadataState, env: lmdb.Environment,
+                 txn: lmdb.Transaction) -> None:
+        self._owner = owner
+        self._env = env
+        self._txn = txn
+
+    def sync(self) -> None:
+        """Nothing to make durable: the copy reads the pinned transaction."""
+
+    def copy_to_fd(self, fd: int) -> None:
+        self._env.copyfd(fd, compact=True, txn=self._txn)
+
+    def release(self) -> None:
+        self._txn.abort()
+        self._owner._unpin()
 
 
 # ---- deterministic application ------------------------------------------------

@@ -52,6 +52,7 @@ from replica import pki
 from replica.pki import TlsFiles
 from replica.registry import UNCONFIRMED, Registry
 from replica.divergence import DivergenceMonitor, recent_for_peers
+from replica.snapshot_fetch import make_fetcher
 from replica.scrub import Scrubber
 from replica.streams import RECEIVED_KEY, FileRangeResponse
 from replica import upload_proxy
@@ -385,8 +386,12 @@ def create_app(config: ReplicaConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = MetadataState(config.path("metadata"))
         raft = RaftNode(state, config.path("raft"), config.raft_address,
-                        list(config.raft_peers), password=config.raft_secret,
-                        unsafe_skip_fsync=config.raft_unsafe_skip_fsync)
+                        list(config.raft_peers), password=config.raft_secret or "",
+                        unsafe_skip_fsync=config.raft_unsafe_skip_fsync,
+                        compact_every=config.raft_compact_every,
+                        fetch_snapshot=make_fetcher(state, config.raft_secret,
+                                                    config.tls_ca if os.path.isfile(config.tls_ca)
+                                                    else None))
         if not await asyncio.to_thread(raft.wait_ready, 60.0):
             log.warning("raft is not ready after 60 s; serving anyway")
         tls = TlsFiles(config.tls_ca, config.tls_ca_key, config.tls_cert, config.tls_key)
@@ -463,6 +468,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/snapshot", membership_api.snapshot, methods=["GET"]),
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
+        Route("/_internal/raft-snapshot", membership_api.raft_snapshot, methods=["GET"]),
         Route("/_internal/state-digests", _state_digests, methods=["GET"]),
         Route("/_internal/state-ranges", _state_ranges, methods=["GET"]),
         *accounts_api.ROUTES,

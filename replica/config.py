@@ -54,6 +54,8 @@ class ReplicaConfig:
     # Only for storage with a battery-backed write cache: acknowledged writes can be
     # lost in a power cut of a majority, and a replica may vote twice in one term.
     raft_unsafe_skip_fsync: bool = False
+    # Log entries between snapshots (a snapshot copies the whole metadata state).
+    raft_compact_every: int = 20000
     log_level: str = "info"
     # HTTPS unless http.insecure; the cluster CA and this replica's certificate
     # (default: DATA/tls/, see pki.py) also serve mutual TLS between replicas.
@@ -133,6 +135,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("raft", "peers"): ("raft_peers", tuple),
     ("raft", "secret"): ("raft_secret", str),
     ("raft", "unsafe_skip_fsync"): ("raft_unsafe_skip_fsync", bool),
+    ("raft", "compact_every"): ("raft_compact_every", int),
     ("http", "insecure"): ("http_insecure", bool),
     ("tls", "ca"): ("tls_ca", str),
     ("tls", "ca_key"): ("tls_ca_key", str),
@@ -208,6 +211,8 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
                           f"(got {config.blobs_replication_factor})")
     if config.scrub_rate_mib_s <= 0:
         raise ConfigError(f"scrub.rate_mib_s: must be above 0 (got {config.scrub_rate_mib_s})")
+    if config.raft_compact_every < 100:
+        raise ConfigError(f"raft.compact_every: 100 or more (got {config.raft_compact_every})")
     if config.uploads_max_per_user < 1 or config.uploads_expire_after_s <= 0:
         raise ConfigError("uploads.max_per_user is 1 or more and uploads.expire_after_s above 0 "
                           f"(got {config.uploads_max_per_user}, {config.uploads_expire_after_s})")

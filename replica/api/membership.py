@@ -25,7 +25,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from consensus import NoQuorum, accounts
 from proto import commands_pb2 as pb
-from replica.errors import Denied, InvalidInput, NameUnknown, RegistryError, Unavailable
+from replica.errors import (Denied, InvalidInput, NameUnknown, NotFound, RegistryError,
+                            Unavailable)
 from replica import join_tokens
 from replica.api.json_body import read_body
 from replica.auth.service import client_address
@@ -114,6 +115,26 @@ async def snapshot(request: Request) -> Response:
             while chunk := f.read(1 << 20):
                 yield chunk
     return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+async def raft_snapshot(request: Request) -> Response:
+    """This replica's current Raft snapshot, if it is the one asked for (by sha256):
+    how a peer that needs it receives it (consensus/snapshot_transfer.py)."""
+    try:
+        registry = _internal(request)
+    except RegistryError as e:
+        return e.response()
+    current = registry.raft.snapshots.current
+    if current is None or current.sha256 != request.query_params.get("sha256"):
+        return NotFound("this replica no longer has that snapshot").response()
+    f = open(registry.raft.snapshot_path, "rb")  # noqa: SIM115 - closed by chunks()
+
+    def chunks() -> Iterator[bytes]:
+        with f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+    return StreamingResponse(chunks(), media_type="application/octet-stream",
+                             headers={"Content-Length": str(current.length)})
 
 
 async def add_member(request: Request) -> Response:

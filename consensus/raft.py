@@ -153,11 +153,15 @@ class RaftNode:
             raftMinTimeout=0.4,
             raftMaxTimeout=1.4,
             logCompactionMinEntries=compact_every,
+            # Compact by the log's growth only: a timed snapshot of a large state after a
+            # handful of writes would cost a full copy for nothing.
+            logCompactionMinTime=7 * 24 * 3600,
         )
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._waiters_lock = threading.Lock()
         self._applied = state.applied_index()
         self._staging = state.path + ".restore"
+        self._compact_every = compact_every
         self.snapshots = SnapshotSerializer(self._snapshot_path, self_address,
                                             self._begin_snapshot, self._read_snapshot,
                                             fetch_snapshot, self._stage_snapshot)
@@ -324,6 +328,10 @@ class RaftNode:
         once); the returned function writes it out in a worker thread."""
         last, before_last, cluster = data
         pinned = self._state.pin()
+        # A snapshot copies the whole state: space them by a quarter of its size, so
+        # what they cost per write stays the same however large the state grows.
+        conf = self._machine._getConf()
+        conf.logCompactionMinEntries = max(self._compact_every, self._state.key_count() // 4)
 
         def finish() -> None:
             try:

@@ -176,8 +176,13 @@ class SnapshotSerializer:
         return (None, *self._read(self._path))
 
     def _describe_existing(self) -> Descriptor | None:
-        """The snapshot already on disk at start, with the digest written beside it."""
+        """The snapshot already on disk at start, with the digest written beside it (or
+        hashed now: a restore or an emergency repair writes none)."""
         try:
+            if not os.path.exists(self._path + ".sha256") and os.path.exists(self._path):
+                length_now, sha_now = file_digest(self._path)
+                with open(self._path + ".sha256", "w") as f:
+                    f.write(f"{length_now} {sha_now}\n")
             with open(self._path + ".sha256") as f:
                 length, sha256 = f.read().split()
             with open(self._path, "rb") as f:

@@ -175,6 +175,9 @@ class MetadataState:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.path, _MARKER))
 
+    def key_count(self) -> int:
+        return int(self._env.stat()["entries"])
+
     def pin(self) -> "PinnedState":
         """The state as it is now, held by a read transaction until released: a worker
         thread copies it while the Raft thread goes on applying."""

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Large-state benchmark: what a cluster holding hundreds of thousands of tags costs.
+
+  - disk bytes written by the three replicas per 1,000 tag writes, measured over the
+    last 20,000 tags before each level (snapshots copy the whole state: this shows
+    whether their cost grows with it);
+  - time for a fourth replica to join and apply everything, and its peak memory;
+  - equal state digests on all four afterwards;
+  - catalog first page (n=100) as the admin, at each number of repositories.
+
+    .venv/bin/python bench/large_state_bench.py --levels 100000,300000 --repos 3000,30000
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench.cluster_bench import _PUT_SCRIPT  # noqa: E402
+from tests.cluster import LocalCluster  # noqa: E402
+from tests.images import OCI_MANIFEST, image  # noqa: E402
+from tests.replication.test_three_replicas import push_image  # noqa: E402
+
+
+def written_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/io") as f:
+            total += next(int(line.split()[1]) for line in f if line.startswith("write_bytes"))
+    return total
+
+
+def applied(cluster: LocalCluster, index: int = 0) -> int:
+    return int(httpx.get(cluster.urls[index] + "/health", timeout=10).json()["applied_index"])
+
+
+def load_tags(cluster: LocalCluster, work: str, until: int, tag: int) -> None:
+    """PUT unique tags through the leader with wrk until the log reaches `until`."""
+    leader = cluster.leader()
+    script = os.path.join(work, f"put{tag}.lua")
+    body = os.path.join(work, "manifest.json")
+    with open(script, "w") as f:
+        f.write(_PUT_SCRIPT % (body, tag, OCI_MANIFEST))
+    token = cluster.auth.bearer(cluster.url, "bench/tags")["Authorization"]
+    while applied(cluster, leader) < until:
+        left = until - applied(cluster, leader)
+        seconds = max(2, min(30, left // 1500))
+        subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", script,
+                        "-H", f"Authorization: {token}", cluster.urls[leader]],
+                       capture_output=True, check=True)
+
+
+def join(cluster: LocalCluster, work: str, name: str) -> tuple[float, float, bool]:
+    """Seconds until a new replica applied the leader's commit index, its peak RSS in
+    MiB, and whether its state digest then equals the others'."""
+    started = time.monotonic()
+    joiner, url = cluster.join_replica(os.path.join(work, name), name)
+    try:
+        while True:
+            try:
+                view = httpx.get(url + "/health", timeout=5).json()
+                if view["applied_index"] >= cluster.health(0)["commit_index"]:
+                    break
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            time.sleep(0.2)
+        took = time.monotonic() - started
+        with open(f"/proc/{joiner.pid}/status") as f:
+            peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+        ours = httpx.get(url + "/health", timeout=5).json()
+        theirs = cluster.health(0)
+        same = ours["state_digest_index"] != theirs["state_digest_index"] or \
+            ours["state_digest"] == theirs["state_digest"]
+        return took, peak, same
+    finally:
+        joiner.terminate()
+        joiner.wait(timeout=60)
+        subprocess.run([sys.executable, "-m", "cli.main", "remove", name, "--config",
+                        os.path.join(cluster.data, "replica-0", "replica.toml")],
+                       capture_output=True)
+
+
+def make_repositories(cluster: LocalCluster, count: int, have: int) -> None:
+    """Repositories bench/r<N> holding one small image each (blobs mounted)."""
+    config, layers, manifest = image("repos", layers=1, layer_size=100)
+    push_image(cluster.url, "bench/r0", "1", "repos")
+
+    # A token per repository from a refresh token: no password hash per repository.
+    refresh = httpx.get(cluster.url + "/auth/token", auth=("admin", cluster.admin_password),
+                        params={"offline_token": "true", "service": "quorum-registry"},
+                        timeout=30).json()["refresh_token"]
+
+    def one(n: int) -> None:
+        name = f"bench/r{n}"
+        token = httpx.post(cluster.url + "/auth/token", timeout=30, data={
+            "grant_type": "refresh_token", "refresh_token": refresh,
+            "service": "quorum-registry", "scope": f"repository:{name}:* "
+                                                   "repository:bench/r0:pull"}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        with httpx.Client(base_url=cluster.url, headers=headers, timeout=30) as client:
+            for blob in (config, *layers):
+                client.post(f"/v2/{name}/blobs/uploads/",
+                            params={"mount": blob.digest, "from": "bench/r0"}).raise_for_status()
+            client.put(f"/v2/{name}/manifests/1", content=manifest.data,
+                       headers={"Content-Type": OCI_MANIFEST}).raise_for_status()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(max(have, 1), count)))
+
+
+def catalog_first_page(cluster: LocalCluster) -> float:
+    with httpx.Client(base_url=cluster.url, auth=cluster.auth, timeout=30) as client:
+        client.get("/v2/_catalog", params={"n": 100}).raise_for_status()
+        times = []
+        for _ in range(30):
+            started = time.perf_counter()
+            client.get("/v2/_catalog", params={"n": 100}).raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="100000,300000", help="tag counts to measure at")
+    parser.add_argument("--repos", default="3000,30000", help="repository counts for the catalog")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="qreg-large-")
+    cluster = LocalCluster(os.path.join(work, "data"), replicas=3).start()
+    rows: list[tuple[str, str]] = []
+    try:
+        manifest = push_image(cluster.url, "bench/tags", "seed", "seed")
+        with open(os.path.join(work, "manifest.json"), "wb") as f:
+            f.write(manifest.data)
+        for n, level in enumerate(int(x) for x in args.levels.split(",")):
+            load_tags(cluster, work, level - 20000, n * 2)
+            before, start = written_bytes(cluster.pids), applied(cluster)
+            load_tags(cluster, work, level, n * 2 + 1)
+            per_1000 = (written_bytes(cluster.pids) - before) / (applied(cluster) - start) * 1000
+            rows.append((f"disk writes per 1,000 tag writes at {level:,} tags (3 replicas, MiB)",
+                         f"{per_1000 / (1 << 20):.2f}"))
+            took, peak, same = join(cluster, work, f"joiner-{n}")
+            rows.append((f"join at {level:,} tags: seconds until caught up", f"{took:.1f}"))
+            rows.append((f"join at {level:,} tags: joiner's peak memory (MiB)", f"{peak:.0f}"))
+            rows.append((f"join at {level:,} tags: state digest equal", "yes" if same else "NO"))
+        have = 0
+        for count in (int(x) for x in args.repos.split(",")):
+            make_repositories(cluster, count, have)
+            have = count
+            rows.append((f"catalog first page (n=100) at {count:,} repositories (ms)",
+                         f"{catalog_first_page(cluster):.1f}"))
+    finally:
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,8 +37,11 @@ counter = 0
 local body = io.open("%s"):read("*a")
 request = function()
   counter = counter + 1
+  -- wrk.format's headers replace wrk.headers (the -H ones, Authorization): merge them.
+  local headers = {["Content-Type"] = "%s"}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
   return wrk.format("PUT", "/v2/bench/tags/manifests/" .. string.format("t%%d-%%d", %d, counter),
-                    {["Content-Type"] = "%s"}, body)
+                    headers, body)
 end
 """
 
@@ -66,7 +69,7 @@ def tag_writes(cluster: LocalCluster, index: int, work: str, seconds: int) -> tu
         f.write(manifest.data)
     script = os.path.join(work, f"put{index}.lua")
     with open(script, "w") as f:
-        f.write(_PUT_SCRIPT % (body, index, OCI_MANIFEST))
+        f.write(_PUT_SCRIPT % (body, OCI_MANIFEST, index))
     token = cluster.auth.bearer(cluster.url, "bench/tags")["Authorization"]
     return wrk_run(cluster.urls[index], seconds, script, headers=(f"Authorization: {token}",))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import os
 import shutil
 import statistics
@@ -28,7 +29,7 @@ import httpx
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from bench.cluster_bench import _PUT_SCRIPT  # noqa: E402
 from tests.cluster import LocalCluster  # noqa: E402
-from tests.images import OCI_MANIFEST, image  # noqa: E402
+from tests.images import OCI_MANIFEST  # noqa: E402
 from tests.replication.test_three_replicas import push_image  # noqa: E402
 
 
@@ -50,19 +51,23 @@ def load_tags(cluster: LocalCluster, work: str, until: int, tag: int) -> None:
     script = os.path.join(work, f"put{tag}.lua")
     body = os.path.join(work, "manifest.json")
     with open(script, "w") as f:
-        f.write(_PUT_SCRIPT % (body, tag, OCI_MANIFEST))
-    token = cluster.auth.bearer(cluster.url, "bench/tags")["Authorization"]
+        f.write(_PUT_SCRIPT % (body, OCI_MANIFEST, tag))
     while applied(cluster, leader) < until:
         left = until - applied(cluster, leader)
         seconds = max(2, min(30, left // 1500))
-        subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", script,
-                        "-H", f"Authorization: {token}", cluster.urls[leader]],
-                       capture_output=True, check=True)
+        token = cluster.auth.bearer(cluster.url, "bench/tags")["Authorization"]  # 5-minute tokens
+        out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", script,
+                              "-H", f"Authorization: {token}", cluster.urls[leader]],
+                             capture_output=True, text=True, check=True).stdout
+        if "Non-2xx" in out:
+            sys.exit(f"tag writes failed:\n{out}")
+        print(f"  {applied(cluster, leader):,} entries", file=sys.stderr, flush=True)
 
 
 def join(cluster: LocalCluster, work: str, name: str) -> tuple[float, float, bool]:
     """Seconds until a new replica applied the leader's commit index, its peak RSS in
     MiB, and whether its state digest then equals the others'."""
+    print(f"  joining {name}", file=sys.stderr, flush=True)
     started = time.monotonic()
     joiner, url = cluster.join_replica(os.path.join(work, name), name)
     try:
@@ -92,8 +97,9 @@ def join(cluster: LocalCluster, work: str, name: str) -> tuple[float, float, boo
 
 def make_repositories(cluster: LocalCluster, count: int, have: int) -> None:
     """Repositories bench/r<N> holding one small image each (blobs mounted)."""
-    config, layers, manifest = image("repos", layers=1, layer_size=100)
-    push_image(cluster.url, "bench/r0", "1", "repos")
+    manifest = push_image(cluster.url, "bench/r0", "1", "repos")
+    document = json.loads(manifest.data)
+    digests = [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
 
     # A token per repository from a refresh token: no password hash per repository.
     refresh = httpx.get(cluster.url + "/auth/token", auth=("admin", cluster.admin_password),
@@ -108,9 +114,9 @@ def make_repositories(cluster: LocalCluster, count: int, have: int) -> None:
                                                    "repository:bench/r0:pull"}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         with httpx.Client(base_url=cluster.url, headers=headers, timeout=30) as client:
-            for blob in (config, *layers):
+            for digest in digests:
                 client.post(f"/v2/{name}/blobs/uploads/",
-                            params={"mount": blob.digest, "from": "bench/r0"}).raise_for_status()
+                            params={"mount": digest, "from": "bench/r0"}).raise_for_status()
             client.put(f"/v2/{name}/manifests/1", content=manifest.data,
                        headers={"Content-Type": OCI_MANIFEST}).raise_for_status()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -154,6 +160,7 @@ def main() -> int:
             rows.append((f"join at {level:,} tags: state digest equal", "yes" if same else "NO"))
         have = 0
         for count in (int(x) for x in args.repos.split(",")):
+            print(f"  creating {count:,} repositories", file=sys.stderr, flush=True)
             make_repositories(cluster, count, have)
             have = count
             rows.append((f"catalog first page (n=100) at {count:,} repositories (ms)",

@@ -16,14 +16,16 @@ Limits are per replica, knowingly: replicating every failed login through Raft
 would let a guessing attack load the metadata log of the whole cluster. Behind a
 load balancer spreading over N replicas, a guesser gets at most N times the rate.
 
-scrypt runs in its own small pool, never the default executor that blob reads
-and writes use, with a bounded queue: beyond it, logins answer 429 at once.
+scrypt runs in its own small pool (half the cores at most), never the default
+executor that blob reads and writes use, with a bounded queue: beyond it, logins
+answer 429 at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import time
 from collections import deque
 from typing import Callable, TypeVar
@@ -134,7 +136,9 @@ class HashingBusy(TooManyRequests):
 class HashingPool:
     """A small thread pool for password hashing with a bounded number waiting."""
 
-    def __init__(self, workers: int = 2, max_pending: int = 32) -> None:
+    def __init__(self, workers: int | None = None, max_pending: int = 32) -> None:
+        # Half the cores at most: a login flood must leave CPU for pushes and pulls.
+        workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="qreg-hash")
         self._max_pending = max_pending

@@ -77,6 +77,7 @@ def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
     cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
     acknowledged: dict[str, str] = {}
     attempted: dict[str, str] = {}
+    stale_reads: list[str] = []
     stop = threading.Event()
     lock = threading.Lock()
     config, layers, _ = image("faults", layers=1, layer_size=1000)
@@ -103,6 +104,17 @@ def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
                 if r.status_code == 201:
                     with lock:
                         acknowledged[tag] = sha256(body)
+                    # Right away, through another replica: never "unknown" (a 503 that
+                    # says "retry" is fine, and so is a replica that is down or paused).
+                    other = cluster.urls[(cluster.urls.index(url) + rng.randrange(1, 3)) % 3]
+                    try:
+                        read = client.get(f"{other}/v2/faults/app/manifests/{tag}",
+                                          headers={"Accept": OCI_MANIFEST}, timeout=5)
+                        if read.status_code == 404:
+                            with lock:
+                                stale_reads.append(tag)
+                    except httpx.HTTPError:
+                        pass
                 time.sleep(0.03)  # a few thousand tags are plenty; the check reads each one
 
     threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(4)]
@@ -131,6 +143,10 @@ def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
     try:
         wait_converged(cluster, [0, 1, 2])
         assert len(acknowledged) > 100, faults
+        assert not stale_reads, (len(stale_reads), stale_reads[:5], faults)
+        views = [cluster.health(i) for i in range(3)]
+        assert len({v["state_digest"] for v in views}) == 1, (views, faults)
+        assert all("diverged_at" not in v for v in views)
         for i in range(3):
             with cluster.client(i, limits=httpx.Limits(max_connections=16)) as client:
                 tags = client.get("/v2/faults/app/tags/list").json()["tags"]

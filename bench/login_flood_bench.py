@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Login flood against pushes: an 8 MiB blob upload, alone and while 64 clients log in
+with a right password as fast as they can (each login is one scrypt).
+
+    .venv/bin/python bench/login_flood_bench.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+import httpx
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tests.cluster import LocalCluster  # noqa: E402
+from tests.images import sha256  # noqa: E402
+
+
+def upload_seconds(cluster: LocalCluster, runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        data = os.urandom(8 << 20)
+        headers = cluster.auth.bearer(cluster.url, "flood/app")
+        started = time.perf_counter()
+        httpx.post(f"{cluster.url}/v2/flood/app/blobs/uploads/", params={"digest": sha256(data)},
+                   content=data, headers=headers, verify=cluster.verify,
+                   timeout=120).raise_for_status()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> int:
+    work = tempfile.mkdtemp(prefix="qreg-flood-")
+    cluster = LocalCluster(os.path.join(work, "data"), replicas=1, tls=True).start()
+    stop = threading.Event()
+    answers: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def flood() -> None:
+        with httpx.Client(verify=cluster.verify, timeout=30) as client:
+            while not stop.is_set():
+                status = client.get(cluster.url + "/auth/token",
+                                    auth=("admin", cluster.admin_password)).status_code
+                with lock:
+                    answers[status] = answers.get(status, 0) + 1
+    try:
+        alone = upload_seconds(cluster)
+        threads = [threading.Thread(target=flood, daemon=True) for _ in range(64)]
+        for t in threads:
+            t.start()
+        time.sleep(2)
+        flooded = upload_seconds(cluster)
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        cluster.stop()
+    print(f"8 MiB upload alone:               {alone:.2f} s")
+    print(f"8 MiB upload during a login flood: {flooded:.2f} s ({flooded / alone:.2f}x)")
+    print(f"logins answered during the flood:  {dict(sorted(answers.items()))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,9 +25,9 @@ import tempfile
 import time
 
 import httpx
+import lmdb
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench.cluster_bench import _PUT_SCRIPT  # noqa: E402
 from tests.cluster import LocalCluster  # noqa: E402
 from tests.images import OCI_MANIFEST  # noqa: E402
 from tests.replication.test_three_replicas import push_image  # noqa: E402
@@ -45,13 +45,29 @@ def applied(cluster: LocalCluster, index: int = 0) -> int:
     return int(httpx.get(cluster.urls[index] + "/health", timeout=10).json()["applied_index"])
 
 
+# Every tag gets a manifest of its own (an annotation differs), as real pushes do: the
+# state then grows by a manifest record per tag, not only by a tag key.
+_PUT_SCRIPT = """
+counter = 0
+local head = io.open("%s"):read("*a")
+local tail = io.open("%s"):read("*a")
+request = function()
+  counter = counter + 1
+  local headers = {["Content-Type"] = "%s"}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  local n = string.format("r%%d-%%d", %d, counter)
+  return wrk.format("PUT", "/v2/bench/tags/manifests/" .. n, headers, head .. n .. tail)
+end
+"""
+
+
 def load_tags(cluster: LocalCluster, work: str, until: int, tag: int) -> None:
     """PUT unique tags through the leader with wrk until the log reaches `until`."""
     leader = cluster.leader()
     script = os.path.join(work, f"put{tag}.lua")
-    body = os.path.join(work, "manifest.json")
     with open(script, "w") as f:
-        f.write(_PUT_SCRIPT % (body, OCI_MANIFEST, tag))
+        f.write(_PUT_SCRIPT % (os.path.join(work, "head"), os.path.join(work, "tail"),
+                               OCI_MANIFEST, tag))
     while applied(cluster, leader) < until:
         left = until - applied(cluster, leader)
         seconds = max(2, min(30, left // 1500))
@@ -62,6 +78,21 @@ def load_tags(cluster: LocalCluster, work: str, until: int, tag: int) -> None:
         if "Non-2xx" in out:
             sys.exit(f"tag writes failed:\n{out}")
         print(f"  {applied(cluster, leader):,} entries", file=sys.stderr, flush=True)
+
+
+def snapshot_cost(cluster: LocalCluster) -> tuple[float, float, float, int]:
+    """(snapshot MiB, keys in the state, MiB of snapshots per 1,000 writes as now spaced,
+    and as they were: every 20,000 entries)."""
+    data = os.path.join(cluster.data, "replica-0")
+    env = lmdb.open(os.path.join(data, "metadata"), readonly=True, max_readers=4,
+                    map_size=1 << 36)
+    try:
+        keys = int(env.stat()["entries"])
+    finally:
+        env.close()
+    size = os.stat(os.path.join(data, "raft", "snapshot")).st_size / (1 << 20)
+    now = size / max(20000, keys // 4) * 1000
+    return size, now, size / 20000 * 1000, keys
 
 
 def join(cluster: LocalCluster, work: str, name: str) -> tuple[float, float, bool]:
@@ -146,9 +177,12 @@ def main() -> int:
     cluster = LocalCluster(os.path.join(work, "data"), replicas=3).start()
     rows = _Rows()
     try:
-        manifest = push_image(cluster.url, "bench/tags", "seed", "seed")
-        with open(os.path.join(work, "manifest.json"), "wb") as f:
-            f.write(manifest.data)
+        manifest = json.loads(push_image(cluster.url, "bench/tags", "seed", "seed").data)
+        manifest["annotations"] = {"bench": "@@N@@"}
+        head, tail = json.dumps(manifest).split("@@N@@")
+        for name, part in (("head", head), ("tail", tail)):
+            with open(os.path.join(work, name), "w") as f:
+                f.write(part)
         for n, level in enumerate(int(x) for x in args.levels.split(",")):
             load_tags(cluster, work, level - 20000, n * 2)
             before, start = written_bytes(cluster.pids), applied(cluster)
@@ -156,12 +190,18 @@ def main() -> int:
             per_1000 = (written_bytes(cluster.pids) - before) / (applied(cluster) - start) * 1000
             rows.append((f"disk writes per 1,000 tag writes at {level:,} tags (3 replicas, MiB)",
                          f"{per_1000 / (1 << 20):.2f}"))
+            size, now, before, keys = snapshot_cost(cluster)
+            rows.append((f"snapshot at {level:,} tags: MiB ({keys:,} keys)", f"{size:.0f}"))
+            rows.append((f"snapshot MiB per 1,000 writes at {level:,} tags, spaced by keys/4",
+                         f"{now:.2f}"))
+            rows.append((f"snapshot MiB per 1,000 writes at {level:,} tags, every 20,000 (before)",
+                         f"{before:.2f}"))
             took, peak, same = join(cluster, work, f"joiner-{n}")
             rows.append((f"join at {level:,} tags: seconds until caught up", f"{took:.1f}"))
             rows.append((f"join at {level:,} tags: joiner's peak memory (MiB)", f"{peak:.0f}"))
             rows.append((f"join at {level:,} tags: state digest equal", "yes" if same else "NO"))
         have = 0
-        for count in (int(x) for x in args.repos.split(",")):
+        for count in (int(x) for x in args.repos.split(",") if x):
             print(f"  creating {count:,} repositories", file=sys.stderr, flush=True)
             make_repositories(cluster, count, have)
             have = count

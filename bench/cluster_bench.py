@@ -34,14 +34,20 @@ from tests.replication.test_three_replicas import push_image  # noqa: E402
 
 _PUT_SCRIPT = """
 counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 local body = io.open("%s"):read("*a")
 request = function()
   counter = counter + 1
   -- wrk.format's headers replace wrk.headers (the -H ones, Authorization): merge them.
   local headers = {["Content-Type"] = "%s"}
   for name, value in pairs(wrk.headers) do headers[name] = value end
-  return wrk.format("PUT", "/v2/bench/tags/manifests/" .. string.format("t%%d-%%d", %d, counter),
-                    headers, body)
+  -- unique per run, per wrk thread (tid) and per request (counter)
+  local tag = string.format("t%%d-%%d-%%d", %d, tid, counter)
+  return wrk.format("PUT", "/v2/bench/tags/manifests/" .. tag, headers, body)
 end
 """
 

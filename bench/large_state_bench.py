@@ -49,13 +49,19 @@ def applied(cluster: LocalCluster, index: int = 0) -> int:
 # state then grows by a manifest record per tag, not only by a tag key.
 _PUT_SCRIPT = """
 counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
 local head = io.open("%s"):read("*a")
 local tail = io.open("%s"):read("*a")
 request = function()
   counter = counter + 1
   local headers = {["Content-Type"] = "%s"}
   for name, value in pairs(wrk.headers) do headers[name] = value end
-  local n = string.format("r%%d-%%d", %d, counter)
+  -- unique across runs, wrk threads (tid) and requests (counter)
+  local n = string.format("r%%d-%%d-%%d", %d, tid, counter)
   return wrk.format("PUT", "/v2/bench/tags/manifests/" .. n, headers, head .. n .. tail)
 end
 """
@@ -64,11 +70,13 @@ end
 def load_tags(cluster: LocalCluster, work: str, until: int, tag: int) -> None:
     """PUT unique tags through the leader with wrk until the log reaches `until`."""
     leader = cluster.leader()
-    script = os.path.join(work, f"put{tag}.lua")
-    with open(script, "w") as f:
-        f.write(_PUT_SCRIPT % (os.path.join(work, "head"), os.path.join(work, "tail"),
-                               OCI_MANIFEST, tag))
+    script = os.path.join(work, "put.lua")
+    run = tag * 1000
     while applied(cluster, leader) < until:
+        run += 1
+        with open(script, "w") as f:
+            f.write(_PUT_SCRIPT % (os.path.join(work, "head"), os.path.join(work, "tail"),
+                                   OCI_MANIFEST, run))
         left = until - applied(cluster, leader)
         seconds = max(2, min(30, left // 1500))
         token = cluster.auth.bearer(cluster.url, "bench/tags")["Authorization"]  # 5-minute tokens

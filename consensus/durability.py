@@ -124,6 +124,12 @@ class SyncingTransport(GuardedTransport):
         self._held: list[tuple[Any, Any]] = []
         super().__init__(syncObj, selfNode, otherNodes)
 
+    def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+        super()._onMessageReceived(node, message)
+        if isinstance(message, dict) and message.get("type") == "next_node_idx":
+            # A peer answered the leader: a read waiting for the lease may go now.
+            self._journal_owner.on_peer_answer()
+
     def send(self, node: Any, message: Any) -> bool:
         if isinstance(message, dict) and message.get("type") == "next_node_idx" \
                 and message.get("success"):

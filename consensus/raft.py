@@ -46,6 +46,7 @@ class _Machine(SyncObj):  # type: ignore[misc]
                  serializer: SnapshotSerializer) -> None:
         self._state = state
         self._on_applied = on_applied
+        self._on_peer_answer: Any = lambda: None
         self._notified = 0
         self._snapshot_dir_dirty = False
         self._raft_dir = os.path.dirname(os.path.abspath(conf.journalFile))
@@ -64,6 +65,9 @@ class _Machine(SyncObj):  # type: ignore[misc]
 
     def sync_journal(self) -> None:
         self.journal.sync()
+
+    def on_peer_answer(self) -> None:
+        self._on_peer_answer()
 
     def lease_holds(self, window: float) -> bool:
         """True if this leader heard from a majority within `window` seconds.
@@ -165,8 +169,10 @@ class RaftNode:
         self.snapshots = SnapshotSerializer(self._snapshot_path, self_address,
                                             self._begin_snapshot, self._read_snapshot,
                                             fetch_snapshot, self._stage_snapshot)
+        self._answer_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._machine = _Machine(state, self_address, peers, conf, self._notify_applied,
                                  unsafe_skip_fsync, self.snapshots)
+        self._machine._on_peer_answer = self._notify_answer
 
     # ---- proposing ------------------------------------------------------------
 
@@ -231,6 +237,35 @@ class RaftNode:
         if not self._machine.lease_holds(LEASE_S):
             return None
         return int(self._machine.raftCommitIndex)
+
+    async def lease_read_index(self, timeout: float = 0.5) -> int:
+        """On the leader: its commit index as soon as its lease holds, woken by the
+        peers' answers rather than polling; NoQuorum if it is not the leader or no
+        majority answers within `timeout`."""
+        deadline = time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        while True:
+            index = self.read_index()
+            if index is not None:
+                return index
+            left = deadline - time.monotonic()
+            if not self.is_leader() or left <= 0:
+                raise NoQuorum("not the leader, or no majority answered its heartbeats")
+            future: asyncio.Future[None] = loop.create_future()
+            with self._waiters_lock:
+                self._answer_waiters.append((loop, future))
+            try:
+                await asyncio.wait_for(future, min(left, 0.06))  # a heartbeat round at most
+            except asyncio.TimeoutError:
+                pass
+
+    def _notify_answer(self) -> None:
+        if not self._answer_waiters:
+            return
+        with self._waiters_lock:
+            ready, self._answer_waiters = self._answer_waiters, []
+        for loop, future in ready:
+            loop.call_soon_threadsafe(_settle, future)
 
     async def wait_applied(self, index: int, timeout: float = 5.0) -> None:
         """Wait until this replica's state includes the entry at `index`."""

@@ -102,14 +102,7 @@ class Registry:
 
     async def leader_read_index(self) -> int:
         """On the leader: its commit index once its lease holds (a heartbeat round at most)."""
-        for _ in range(10):
-            index = self.raft.read_index()
-            if index is not None:
-                return index
-            if not self.raft.is_leader():
-                break
-            await asyncio.sleep(0.05)
-        raise NoQuorum("not the leader, or no majority answered its heartbeats")
+        return await self.raft.lease_read_index(0.5)
 
     async def _fetch_read_index(self) -> int:
         if self.raft.is_leader():

@@ -26,6 +26,11 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"qreg serve: {e}", file=sys.stderr)
         return 2
+    from replica.data_lock import DataDirInUse
     from replica.server import serve  # server imports are heavy; --help stays fast
-    serve(config)
+    try:
+        serve(config)
+    except (ConfigError, DataDirInUse) as e:  # found at start: one line, not a traceback
+        print(f"qreg serve: {e}", file=sys.stderr)
+        return 2
     return 0

@@ -6,7 +6,7 @@ import os
 
 import uvicorn
 
-from replica import logs
+from replica import data_lock, logs
 from replica.app import create_app
 from replica.config import ReplicaConfig
 from replica.http_protocol import with_header_deadline
@@ -19,6 +19,7 @@ def serve(config: ReplicaConfig) -> None:
     logs.setup(config.log_level)
     config.check_raft_secret()
     config.check_tls_files()
+    held = data_lock.lock(config.data_dir)  # noqa: F841 - held for the process's life
     tls = {} if config.http_insecure else {
         "ssl_certfile": config.tls_public_cert or config.tls_cert,
         "ssl_keyfile": config.tls_public_key or config.tls_key}

@@ -182,6 +182,23 @@ def test_a_replica_refuses_to_start_without_a_raft_secret(tmp_path: Path) -> Non
                          capture_output=True, text=True, timeout=60,
                          env={k: v for k, v in os.environ.items() if k != "QREG_RAFT_SECRET"})
     assert out.returncode != 0 and "raft.secret is required" in out.stderr
+    assert "Traceback" not in out.stderr  # one line, like every other config mistake
+    # A data directory without its certificates: one line too (issue "Operating", 4).
+    config.write_text(f'[replica]\nid = "lonely"\ndata_dir = "{tmp_path}"\n'
+                      '[raft]\nsecret = "s"\n')
+    out = subprocess.run([sys.executable, "-m", "cli.main", "serve", "--config", str(config)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "tls.ca" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_second_serve_on_a_running_replicas_data_is_refused_at_once(reg: LocalCluster) -> None:
+    config = os.path.join(reg.data, "replica-0", "replica.toml")
+    out = subprocess.run([sys.executable, "-m", "cli.main", "serve", "--config", config],
+                         capture_output=True, text=True, timeout=60)
+    # Before, it opened the same data, waited 60 s for Raft and died on the port.
+    assert out.returncode == 2, out.stderr[-500:]
+    assert f"pid {reg.replica_pid(0)}" in out.stderr and "Traceback" not in out.stderr
+    assert httpx.get(reg.url + "/v2/", verify=reg.verify).status_code == 401  # still serving
 
 
 # Last: it deletes the install-time admin.

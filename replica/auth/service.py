@@ -10,7 +10,6 @@ both accepted as the password, for CI.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime

@@ -30,7 +30,7 @@ from pysyncobj.node import TCPNode
 
 from consensus import snapshot
 from consensus.snapshot_transfer import Descriptor, Fetcher, SnapshotSerializer
-from consensus.durability import DurableJournal, SyncingTransport, fsync_directory
+from consensus.durability import DurableJournal, SyncingTransport
 from consensus.state import MetadataState
 from proto import commands_pb2 as pb
 
@@ -48,8 +48,6 @@ class _Machine(SyncObj):  # type: ignore[misc]
         self._on_applied = on_applied
         self._on_peer_answer: Any = lambda: None
         self._notified = 0
-        self._snapshot_dir_dirty = False
-        self._raft_dir = os.path.dirname(os.path.abspath(conf.journalFile))
         self.journal = DurableJournal(conf.journalFile, skip_fsync)
         # pysyncobj builds its journal inside __init__ and starts its thread there:
         # hand it ours for that call only.
@@ -93,10 +91,6 @@ class _Machine(SyncObj):  # type: ignore[misc]
         # What the last tick appended reaches the disk before this tick counts the
         # leader's own copy toward a majority (group commit: one sync per tick).
         self.journal.sync()
-        if self._snapshot_dir_dirty:
-            # The snapshot's rename must be durable before pysyncobj truncates the log.
-            fsync_directory(self._raft_dir)
-            self._snapshot_dir_dirty = False
         super()._onTick(timeToWait)
         # Entries that never reach apply_entry (a new leader's no-op, membership changes)
         # advance the applied index too: a read waiting for the commit index after an
@@ -348,11 +342,12 @@ class RaftNode:
         """
         target = int(self._machine.raftLastApplied)
         deadline = time.monotonic() + timeout
+        # pysyncobj keeps the request until it can serve it (after one in progress).
+        self.compact()
         while time.monotonic() < deadline:
             current = self.snapshots.current
             if current is not None and current.index >= target:
                 return self._snapshot_path
-            self.compact()
             await asyncio.sleep(0.05)
         return None
 

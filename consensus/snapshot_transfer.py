@@ -39,6 +39,9 @@ from typing import Any
 
 from pysyncobj.config import SERIALIZER_STATE
 
+from consensus import snapshot
+from consensus.durability import fsync_directory
+
 log = logging.getLogger("qreg.snapshots")
 
 _HASH_CHUNK = 1 << 20
@@ -111,7 +114,6 @@ class SnapshotSerializer:
         self._download: threading.Thread | None = None
         self._ready: Descriptor | None = None  # downloaded, verified and staged
         self._last_attempt = 0.0
-        self.failed_downloads = 0
 
     # ---- writing (log compaction) -------------------------------------------------
 
@@ -157,7 +159,7 @@ class SnapshotSerializer:
                 os.fsync(f.fileno())
             os.replace(tmp + ".sha256", self._path + ".sha256")
             os.replace(tmp, self._path)
-            _fsync_directory(os.path.dirname(os.path.abspath(self._path)))
+            fsync_directory(os.path.dirname(os.path.abspath(self._path)))
             self.current = Descriptor(int(last[1]), int(last[2]), length, sha256,
                                       self._self_address)
             log.info("snapshot written at index %d: %d bytes in %.2f s", last[1], length,
@@ -186,7 +188,6 @@ class SnapshotSerializer:
             with open(self._path + ".sha256") as f:
                 length, sha256 = f.read().split()
             with open(self._path, "rb") as f:
-                from consensus import snapshot  # the file format's owner
                 header = snapshot.read_header(f)
             if os.stat(self._path).st_size != int(length):
                 return None
@@ -224,7 +225,7 @@ class SnapshotSerializer:
                 os.replace(self._incoming, self._path)
                 with open(self._path + ".sha256", "w") as f:
                     f.write(f"{wanted.length} {wanted.sha256}\n")
-                _fsync_directory(os.path.dirname(os.path.abspath(self._path)))
+                fsync_directory(os.path.dirname(os.path.abspath(self._path)))
                 self.current = Descriptor(wanted.index, wanted.term, wanted.length,
                                           wanted.sha256, self._self_address)
                 log.info("installing the snapshot at index %d from %s", wanted.index,
@@ -253,7 +254,6 @@ class SnapshotSerializer:
             if self._prepare is not None:
                 self._prepare(self._incoming, wanted)
         except Exception as e:  # noqa: BLE001 - retried from scratch at the next descriptor
-            self.failed_downloads += 1
             log.error("snapshot at index %d from %s refused: %s", wanted.index, wanted.source,
                       e, extra={"fields": {"event": "snapshot_refused", "index": wanted.index}})
             try:
@@ -266,10 +266,3 @@ class SnapshotSerializer:
         with self._lock:
             self._ready = wanted
 
-
-def _fsync_directory(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

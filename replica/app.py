@@ -29,6 +29,7 @@ from replica.api import caches as caches_api
 from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
 from replica.api import openapi
+from replica.api import state as state_api
 from replica import cache_redirect
 from replica.auth import grants
 from replica.auth.service import AuthService, RealmPolicy
@@ -43,15 +44,13 @@ from replica.errors import (AlreadyExists, BlobUploadUnknown, Denied, NameInvali
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
 from replica.names import check_name
-from replica.peers import (INTERNAL_HEADER, PeerClient, internal_token, is_internal,
-                           require_internal)
-from replica.auth import permissions
+from replica.peers import PeerClient, internal_token, require_internal
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
 from replica import pki
 from replica.pki import TlsFiles
 from replica.registry import UNCONFIRMED, Registry
-from replica.divergence import DivergenceMonitor, recent_for_peers
+from replica.divergence import DivergenceMonitor
 from replica.snapshot_fetch import make_fetcher
 from replica.scrub import Scrubber
 from replica.streams import RECEIVED_KEY, FileRangeResponse
@@ -216,47 +215,6 @@ async def _ping(request: Request) -> Response:
     return Response("ok", media_type="text/plain")
 
 
-async def _health(request: Request) -> Response:
-    """What a load balancer needs (200 when this replica can take writes) and what
-    `qreg status` shows. The pid and the leader's view of its peers (keyed by Raft
-    address) only for the cluster itself and administrators."""
-    registry = _registry(request)
-    status = registry.raft.status()
-    leader = registry.raft.leader_address()
-    status["leader"] = registry.replica_id_of(leader) if leader else None
-    can_write = status["has_quorum"] and leader is not None
-    sync: BlobSync = request.app.state.blob_sync
-    applied, digest = registry.state.digest()
-    body = {"replica_id": registry.replica_id, **status,
-            "blobs_missing": sync.missing_blobs, "bytes_missing": sync.missing_bytes,
-            "state_digest": digest, "state_digest_index": applied,
-            **request.app.state.divergence.health()}
-    if await _is_operator(request):
-        body.update(pid=os.getpid(), leader_address=leader,
-                    last_contact_s=registry.raft.last_contact())
-    return JSONResponse(body, status_code=200 if can_write else 503)
-
-
-async def _is_operator(request: Request) -> bool:
-    """The cluster's own credentials, or an administrator's (never an error: anonymous
-    callers simply see less)."""
-    if is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
-        return True
-    auth: AuthService | None = request.app.state.auth
-    if auth is None or "authorization" not in request.headers:
-        return False
-    try:
-        caller = await auth.caller(request)
-    except RegistryError:
-        return False
-    return caller.name is not None and bool(registry_view(request, permissions.is_admin,
-                                                          caller.name))
-
-
-def registry_view(request: Request, query: Callable[..., Any], *args: Any) -> Any:
-    return _registry(request).state.view(query, *args)
-
-
 def _grant_keys(config: ReplicaConfig) -> tuple[grants.GrantSigner | None,
                                                  grants.GrantVerifier | None]:
     """Cache grants are signed with the cluster CA key, like tokens."""
@@ -345,31 +303,6 @@ async def _read_index(request: Request) -> Response:
     return JSONResponse({"index": index})
 
 
-async def _state_digests(request: Request) -> Response:
-    """This replica's latest state digests, for peers to compare with theirs."""
-    try:
-        require_internal(request)
-    except RegistryError as e:
-        return e.response()
-    registry = _registry(request)
-    return JSONResponse({"replica_id": registry.replica_id,
-                         "recent": recent_for_peers(registry)})
-
-
-async def _state_ranges(request: Request) -> Response:
-    """A digest per key range of the whole state (a full scan), for qreg verify."""
-    try:
-        require_internal(request)
-    except RegistryError as e:
-        return e.response()
-    registry = _registry(request)
-    applied, ranges = await asyncio.to_thread(registry.state.range_digests)
-    # Recounted from what is on disk, not the running digest: rot shows here.
-    recounted = sum(int(d, 16) for _, d in ranges.values()) % (1 << 256)
-    return JSONResponse({"replica_id": registry.replica_id, "applied_index": applied,
-                         "digest": f"{recounted:064x}", "ranges": ranges})
-
-
 async def _metrics(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
@@ -456,7 +389,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/auth/token", _token_get, methods=["GET"]),
         Route("/auth/token", _token_post, methods=["POST"]),
         Route("/ca", _ca, methods=["GET"]),
-        Route("/health", _health, methods=["GET"]),
+        Route("/health", cluster_api.health, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/api/v0/replicas", cluster_api.list_replicas, methods=["GET"]),
         Route("/api/v0/backup", backup_api.download, methods=["GET"]),
@@ -469,8 +402,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
         Route("/_internal/raft-snapshot", membership_api.raft_snapshot, methods=["GET"]),
-        Route("/_internal/state-digests", _state_digests, methods=["GET"]),
-        Route("/_internal/state-ranges", _state_ranges, methods=["GET"]),
+        Route("/_internal/state-digests", state_api.recent_digests, methods=["GET"]),
+        Route("/_internal/state-ranges", state_api.range_digests, methods=["GET"]),
         *accounts_api.ROUTES,
         *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),

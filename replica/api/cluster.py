@@ -1,13 +1,16 @@
-"""GET /api/v0/replicas: every replica of the cluster and how it is doing.
+"""How the cluster is doing: GET /health (this replica) and GET /api/v0/replicas (all).
 
-Signed-in users only (or the cluster's own credentials): it tells who leads and
-which replica is down. Raft addresses are for administrators. Asking every peer
-costs a round of requests, so the answer is shared for a second among callers.
+/health answers anyone (load balancers poll it); its pid and the leader's view of
+its peers only the cluster itself and administrators see. /api/v0/replicas is for
+signed-in users: it tells who leads and which replica is down; Raft addresses are
+for administrators. Asking every peer costs a round of requests, so users who are
+not operators share one answer a second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -15,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from replica.auth import permissions
-from replica.errors import Denied, RegistryError, Unauthorized
+from replica.errors import RegistryError, Unauthorized
 from replica.peers import INTERNAL_HEADER, PeerError, is_internal
 from replica.registry import Registry
 
@@ -45,23 +48,51 @@ async def _views(request: Request, registry: Registry,
     return members, views
 
 
-async def _may_see_addresses(request: Request) -> bool:
-    """True for administrators and the cluster itself; 401/403 for anonymous callers."""
+async def operator(request: Request, quiet: bool) -> bool | None:
+    """True for the cluster's own credentials and administrators, False for other
+    signed-in users, None for anonymous callers. Bad credentials raise, unless
+    `quiet` (then the caller is anonymous)."""
     if is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
         return True
     auth = request.app.state.auth
-    if auth is None:
-        raise Denied("cluster credentials required")
-    caller = await auth.caller(request)
+    if auth is None or "authorization" not in request.headers:
+        return None
+    try:
+        caller = await auth.caller(request)
+    except RegistryError:
+        if quiet:
+            return None
+        raise
     if caller.name is None:
-        raise Unauthorized("sign in to see the replicas")
+        return None
     return bool(auth.state.view(permissions.is_admin, caller.name))
+
+
+async def health(request: Request) -> Response:
+    """200 when this replica can take writes, 503 otherwise, with what qreg status shows."""
+    registry: Registry = request.app.state.registry
+    status = registry.raft.status()
+    leader = registry.raft.leader_address()
+    status["leader"] = registry.replica_id_of(leader) if leader else None
+    can_write = status["has_quorum"] and leader is not None
+    sync = request.app.state.blob_sync
+    applied, digest = registry.state.digest()
+    body = {"replica_id": registry.replica_id, **status,
+            "blobs_missing": sync.missing_blobs, "bytes_missing": sync.missing_bytes,
+            "state_digest": digest, "state_digest_index": applied,
+            **request.app.state.divergence.health()}
+    if await operator(request, quiet=True):
+        body.update(pid=os.getpid(), leader_address=leader,
+                    last_contact_s=registry.raft.last_contact())
+    return JSONResponse(body, status_code=200 if can_write else 503)
 
 
 async def list_replicas(request: Request) -> Response:
     registry: Registry = request.app.state.registry
     try:
-        addresses = await _may_see_addresses(request)
+        addresses = await operator(request, quiet=False)
+        if addresses is None:
+            raise Unauthorized("sign in to see the replicas")
     except RegistryError as e:
         return e.response()
     members, views = await _views(request, registry, shared=not addresses)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import struct
 import threading
 import time
 import tomllib
@@ -12,6 +10,7 @@ import httpx
 import pytest
 
 from tests.cluster import LocalCluster
+from tests.raft_flood import flood
 from tests.replication.test_three_replicas import push_image
 
 pytestmark = pytest.mark.slow
@@ -24,26 +23,13 @@ def _raft_port(cluster: LocalCluster, index: int) -> int:
         return int(tomllib.load(f)["raft"]["address"].rsplit(":", 1)[1])
 
 
-def _flood(port: int, stop: threading.Event) -> None:
-    """What the attack did: claim a ~2 GB frame, then stream zeros; reconnect when dropped."""
-    zeros = b"\0" * 65536
-    while not stop.is_set():
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(struct.pack("i", 2**31 - 1))
-                while not stop.is_set():
-                    s.sendall(zeros)
-        except OSError:
-            continue
-
-
 def test_writes_go_on_while_two_raft_ports_are_flooded(tmp_path) -> None:
     cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
     stop = threading.Event()
     try:
         leader = cluster.leader()
         flooded = [(leader + 1) % 3, leader]  # the leader and one follower: a majority
-        flooders = [threading.Thread(target=_flood, args=(_raft_port(cluster, i), stop),
+        flooders = [threading.Thread(target=flood, args=(_raft_port(cluster, i), stop),
                                      daemon=True) for i in flooded for _ in range(3)]
         for t in flooders:
             t.start()

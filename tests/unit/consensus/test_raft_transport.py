@@ -14,6 +14,7 @@ import pytest
 from consensus import MetadataState, RaftNode, raft_transport
 from proto import commands_pb2 as pb
 from tests.cluster import free_port_block
+from tests.raft_flood import flood
 
 pytestmark = pytest.mark.slow  # starts Raft nodes (a few seconds)
 
@@ -71,18 +72,8 @@ def test_a_flooded_port_keeps_committing(tmp_path) -> None:
     state, node = _node(tmp_path, port)
     stop = threading.Event()
 
-    def flood() -> None:
-        zeros = b"\0" * 65536
-        while not stop.is_set():
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                    s.sendall(struct.pack("i", 2**31 - 1))
-                    while not stop.is_set():
-                        s.sendall(zeros)
-            except OSError:
-                continue
-
-    flooders = [threading.Thread(target=flood, daemon=True) for _ in range(4)]
+    flooders = [threading.Thread(target=flood, args=(port, stop), daemon=True)
+                for _ in range(4)]
     for t in flooders:
         t.start()
 

@@ -28,7 +28,7 @@ from typing import Any
 from pysyncobj.journal import FileJournal
 from pysyncobj.pickle import dumps, loads
 
-from consensus.raft_transport import GuardedTransport
+from consensus.read_lease import LeasingTransport
 
 
 def fsync_directory(path: str) -> None:
@@ -109,7 +109,7 @@ class DurableJournal:
         return getattr(self._inner, name)
 
 
-class SyncingTransport(GuardedTransport):
+class SyncingTransport(LeasingTransport):
     """Holds a follower's "stored" answers until the journal is synced.
 
     The leader sends one append message per command, so syncing per answer would

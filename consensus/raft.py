@@ -68,10 +68,10 @@ class _Machine(SyncObj):  # type: ignore[misc]
         self._on_peer_answer()
 
     def lease_holds(self, window: float) -> bool:
-        """True if this leader heard from a majority within `window` seconds.
+        """True if a majority answered appends this leader sent within `window` seconds.
 
-        Followers start no election before raftMinTimeout without hearing from
-        the leader, so within a shorter window no other leader can have been
+        Such a follower votes for no one, itself included, for raftMinTimeout after
+        the append, so within a shorter window no other leader can have been
         elected: the leader's commit index is then safe to serve reads at.
         """
         if not self._isLeader():
@@ -79,13 +79,9 @@ class _Machine(SyncObj):  # type: ignore[misc]
         # A new leader knows the commit index only once its own no-op is committed.
         if self.raftCommitIndex < (self._SyncObj__noopIDx or 0):
             return False
-        others = self.otherNodes
-        # pysyncobj stamps answers with CLOCK_MONOTONIC_RAW, not time.monotonic(): the
-        # two drift apart over uptime (0.26-0.31 s here), enough to void a 0.3 s lease.
-        deadline = raft_clock() - window
-        last = self._SyncObj__lastResponseTime  # pysyncobj keeps no public accessor
-        fresh = 1 + sum(1 for node in others if last.get(node, 0) > deadline)
-        return fresh > (len(others) + 1) / 2
+        # Not pysyncobj's answer times: stamped on receipt, they void the lease (read_lease.py).
+        lease = self._SyncObj__transport.lease
+        return bool(lease.holds(self.raftCurrentTerm, self.otherNodes, window))
 
     def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802 (pysyncobj's name)
         # What the last tick appended reaches the disk before this tick counts the
@@ -148,7 +144,7 @@ class RaftNode:
             leaderFallbackTimeout=5.0,
             # Heartbeats every 50 ms keep the leader's read lease (LEASE_S) fresh.
             appendEntriesPeriod=0.05,
-            raftMinTimeout=0.4,
+            raftMinTimeout=RAFT_MIN_TIMEOUT_S,
             raftMaxTimeout=1.4,
             logCompactionMinEntries=compact_every,
             # Compact by the log's growth only: a timed snapshot of a large state after a
@@ -423,7 +419,10 @@ def _settle(future: "asyncio.Future[None]") -> None:
         future.set_result(None)
 
 
-# Shorter than raftMinTimeout (0.4 s), so a leader whose lease holds is the only one.
+# A follower votes for no one, and starts no election, this long after accepting an
+# append (read_lease.py); a lease shorter by a margin for clock rates holds only while
+# no other leader can exist.
+RAFT_MIN_TIMEOUT_S = 0.4
 LEASE_S = 0.3
 
 _FAIL_NAMES = {

@@ -8,6 +8,13 @@ connection's opening); otherwise the connection is closed. Bodies are not timed:
 a slow upload over a slow link is legitimate, and the connection cap
 (`[http] max_connections`, uvicorn's limit_concurrency, answered 503 beyond it)
 bounds what slow uploads can hold.
+
+It also ends connections it closes. Over TLS, asyncio's close waits up to 30 s for
+the client's close_notify, which an idle pooled client (a peer's httpx, a cache)
+never sends until it reads again: every stop waited out uvicorn's graceful
+timeout and logged an ERROR. A connection closed by this side is aborted once
+its last bytes left and the client had CLOSE_GRACE_S to read them; an idle one
+at shutdown, at once.
 """
 
 from __future__ import annotations
@@ -20,9 +27,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger("qreg.http")
 
 
+CLOSE_GRACE_S = 1.0
+
+
 class _HeaderDeadlineProtocol(HttpToolsProtocol):
     header_timeout_s = 10.0
     _header_timer: asyncio.TimerHandle | None = None
+    _closed = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -37,8 +48,36 @@ class _HeaderDeadlineProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
         self._disarm()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        idle = self.cycle is None or self.cycle.response_complete
+        super().shutdown()
+        if idle:
+            self.transport.abort()  # nothing in flight: no close_notify to wait for
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():
+            self._end_when_flushed()
+
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._end_when_flushed()
+
+    def _end_when_flushed(self) -> None:
+        if self._closed:
+            return
+        if self.transport.get_write_buffer_size():
+            self.loop.call_later(0.1, self._end_when_flushed)
+        else:
+            self.loop.call_later(CLOSE_GRACE_S, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        if not self._closed:
+            self.transport.abort()
 
     def _arm(self) -> None:
         if self._header_timer is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
 import ssl
@@ -14,7 +15,7 @@ import httpx
 from cli import configfile
 from cli.output import fail
 from replica import pki
-from replica import join_tokens
+from replica import join_tokens, joining
 from replica.peers import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
@@ -42,8 +43,10 @@ def register(subparsers: Any) -> None:
         "join", help="add this host to a cluster as a new replica",
         description="Set up a new replica that joins the cluster at --existing: it fetches the "
                     "cluster secret with the join token, starts from a snapshot of the metadata "
-                    "taken now, asks the cluster to add it as a voting member, then runs in the "
-                    "foreground (unless --no-start) and receives what followed the snapshot.",
+                    "taken now and runs in the foreground (unless --no-start). Once running, it "
+                    "asks the cluster to add it as a voting member and receives what followed "
+                    "the snapshot. Its id and its HTTP, Raft and gRPC addresses must be new to "
+                    "the cluster.",
         epilog="example:\n  qreg join --existing https://10.0.0.1:5000 --token qreg-join-… "
                "--replica-id replica-3 --data ./data/replica-3 --port 5003",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,12 +124,29 @@ def _pinned_ca(existing: str, token: str) -> ssl.SSLContext | None:
     return context
 
 
+def _in_use(address: str) -> str | None:
+    """Why `address` cannot be served here, if it is this host's and taken."""
+    host, _, port = address.rpartition(":")
+    with socket.socket() as s:
+        try:
+            s.bind((host, int(port)))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return f"{address} is in use on this host (a running replica?)"
+    return None  # free, or not an address of this host: the cluster checks it then
+
+
 def join(args: argparse.Namespace) -> int:
     existing = args.existing.rstrip("/")
     data = os.path.abspath(args.data)
-    if os.path.exists(os.path.join(data, "raft", "journal")):
+    if os.path.exists(os.path.join(data, "raft", "journal")) or \
+            os.path.exists(os.path.join(data, "replica.toml")):
         return fail("join", f"{data} already holds a replica; use a new directory")
     raft_address = args.raft_address or f"{args.host}:{_free_port(args.host)}"
+    grpc_address = args.grpc_address or f"{args.host}:{_free_port(args.host)}"
+    for address in (f"{args.host}:{args.port}", raft_address, grpc_address):
+        if problem := _in_use(address):
+            return fail("join", problem)
     scheme = "http" if args.insecure_http else "https"
     http_url = f"{scheme}://{args.host}:{args.port}"
     try:
@@ -135,10 +155,10 @@ def join(args: argparse.Namespace) -> int:
         return fail("join", str(e))
     try:
         r = httpx.post(f"{existing}/api/v0/join", timeout=30, verify=verify, json={
-            "token": args.token, "replica_id": args.replica_id,
-            "raft_address": raft_address, "http_url": http_url})
+            "token": args.token, "replica_id": args.replica_id, "raft_address": raft_address,
+            "http_url": http_url, "grpc_address": grpc_address})
         if r.status_code != 200:
-            return fail("join", f"{existing} refused: {r.text[:300]}")
+            return fail("join", f"{existing} refused: {_reason(r)}")
         answer = r.json()
         secret, members = answer["secret"], answer["members"]
         pki.set_up_replica(pki.TlsFiles.under(data), answer["ca"].encode(),
@@ -150,29 +170,39 @@ def join(args: argparse.Namespace) -> int:
         os.makedirs(os.path.join(data, "raft"), exist_ok=True)
         seeded = _download_snapshot(existing, headers, os.path.join(data, "raft", "snapshot"),
                                     verify)
-        print(f"seeded from a snapshot of {seeded} bytes" if seeded else
-              "no snapshot yet: the leader will send the whole log")
-        config_path = os.path.join(data, "replica.toml")
-        configfile.write(config_path, {
-            "replica": {"id": args.replica_id, "data_dir": data},
-            "http": {"host": args.host, "port": args.port, "insecure": args.insecure_http},
-            "raft": {"address": raft_address, "secret": secret, "peers": members},
-            "grpc": {"address": args.grpc_address or f"{args.host}:{_free_port(args.host)}"},
-        })
-        r = httpx.post(f"{existing}/api/v0/members", headers=headers, timeout=30, verify=verify,
-                       json={"raft_address": raft_address})
-        if r.status_code != 200:
-            return fail("join", f"the cluster did not add the member: {r.text[:300]}")
     except httpx.HTTPError as e:
         return fail("join", f"cannot reach {existing}: {e}")
-    print(f"{args.replica_id} is a member; config at {config_path}")
+    print(f"seeded from a snapshot of {seeded} bytes" if seeded else
+          "no snapshot yet: the leader will send the whole log")
+    config_path = os.path.join(data, "replica.toml")
+    configfile.write(config_path, {
+        "replica": {"id": args.replica_id, "data_dir": data},
+        "http": {"host": args.host, "port": args.port, "insecure": args.insecure_http},
+        "raft": {"address": raft_address, "secret": secret, "peers": members},
+        "grpc": {"address": grpc_address},
+    })
+    # The replica asks to be added once it runs (replica/joining.py): added before, it
+    # would count toward the majority while it cannot answer.
+    joining.write_request(data, existing)
     if args.no_start:
-        print(f"start it: qreg serve --config {config_path}")
+        print(f"{args.replica_id} is set up in {data}, not yet a member.\n"
+              f"start it: qreg serve --config {config_path}\n"
+              "once running it asks the cluster to add it; qreg status lists it then")
         return 0
+    print(f"starting {args.replica_id}; it becomes a voting member once it runs "
+          "(its log says \"joined\"; qreg status lists it)", flush=True)
     from replica.config import load
     from replica.server import serve
     serve(load(config_path))
     return 0
+
+
+def _reason(r: httpx.Response) -> str:
+    """The message of an error answer in the registry's format, else its text."""
+    try:
+        return str(r.json()["errors"][0]["message"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return r.text[:300]
 
 
 def _download_snapshot(url: str, headers: dict[str, str], path: str,

@@ -144,6 +144,9 @@ class RaftNode:
             leaderFallbackTimeout=5.0,
             # Heartbeats every 50 ms keep the leader's read lease (LEASE_S) fresh.
             appendEntriesPeriod=0.05,
+            # pysyncobj's 5 s default kept a restarted or newly added member out for
+            # seconds after it was up; with two members that is a write outage.
+            connectionRetryTime=0.5,
             raftMinTimeout=RAFT_MIN_TIMEOUT_S,
             raftMaxTimeout=1.4,
             logCompactionMinEntries=compact_every,

@@ -43,6 +43,8 @@ from replica.errors import (AlreadyExists, BlobUploadUnknown, Denied, NameInvali
                             Unavailable, Unsupported)
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
+from replica.joining import become_member
+from replica.joining import pending as pending_join
 from replica.names import check_name
 from replica.peers import PeerClient, internal_token, require_internal
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -325,6 +327,11 @@ def create_app(config: ReplicaConfig) -> Starlette:
                         fetch_snapshot=make_fetcher(state, config.raft_secret,
                                                     config.tls_ca if os.path.isfile(config.tls_ca)
                                                     else None))
+        joining = None
+        if existing := pending_join(config.data_dir):
+            joining = asyncio.create_task(become_member(
+                config.data_dir, existing, config.raft_address, config.raft_secret or "",
+                config.tls_ca if os.path.isfile(config.tls_ca) else None))
         if not await asyncio.to_thread(raft.wait_ready, 60.0):
             log.warning("raft is not ready after 60 s; serving anyway")
         tls = TlsFiles(config.tls_ca, config.tls_ca_key, config.tls_cert, config.tls_key)
@@ -365,6 +372,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
             yield
         finally:
             registration.cancel()
+            if joining is not None:
+                joining.cancel()
             bootstrap.cancel()
             syncing.cancel()
             scrubbing.cancel()

@@ -37,6 +37,7 @@ log = logging.getLogger("qreg.registry")
 # How long a read waits to confirm this replica is current before it gives up.
 FRESH_WAIT_S = 2.0
 _BARRIER_RETRY_S = 0.05
+REGISTRATION_WAIT_S = 5.0  # a new member between its vote and its blob service
 # Set in a request's context when a read could not be confirmed current; the
 # dispatcher marks such answers with the Qreg-Read: unconfirmed header.
 UNCONFIRMED: contextvars.ContextVar[bool] = contextvars.ContextVar("qreg_unconfirmed",
@@ -232,6 +233,12 @@ class Registry:
         if self.raft.leader_address() is None:
             raise Unavailable("the cluster has no quorum: no leader is elected",
                               headers={"Retry-After": "1"})
+        # A member that just joined registers its blob service moments after its vote
+        # counts: wait for it rather than fail the push.
+        registering = time.monotonic() + REGISTRATION_WAIT_S
+        while self.blobs is not None and len(peers) < needed and time.monotonic() < registering:
+            await asyncio.sleep(0.1)
+            peers = self._blob_peers()
         if self.blobs is None or len(peers) < needed:
             raise Unavailable(f"a blob needs {needed} other replicas and {len(peers)} are known",
                               headers={"Retry-After": "1"})

@@ -2,13 +2,14 @@
 
 POST /api/v0/join            a join token buys the cluster secret, the member list and the CA
 POST /api/v0/join-tokens/revoke (cluster credentials) every join token issued so far stops working
-POST /api/v0/members         (cluster credentials) make a Raft address a voting member
+POST /api/v0/members         (cluster credentials) make a Raft address that answers a voting
+                             member; a joiner asks this itself once it runs (replica/joining.py)
 DELETE /api/v0/replicas/{id} (cluster credentials) remove a replica, healthy or dead
 
 GET /api/v0/snapshot         (cluster credentials) a snapshot taken now
 
-A joiner starts from a snapshot taken moments before it asks to become a member,
-so it votes nearly caught up: only the entries after the snapshot reach it
+A joiner starts from a snapshot taken moments before it starts, so it votes nearly
+caught up: only the entries after the snapshot reach it
 through Raft. (pysyncobj has no learner role: the new member votes at once.)
 """
 
@@ -52,6 +53,43 @@ async def _until_committed(change: Callable[[], Awaitable[None]], seconds: float
             await asyncio.sleep(0.3)
 
 
+def _refuse_duplicates(registry: Registry, body: dict[str, object]) -> None:
+    """A joiner's id and addresses must be new: a member's address given again would
+    join nothing while the joiner believed itself a member."""
+    replica_id = str(body.get("replica_id", ""))
+    if not _REPLICA_ID.fullmatch(replica_id):
+        raise InvalidInput("replica_id must be lowercase letters, digits, . _ -")
+    raft_address = str(body.get("raft_address", ""))
+    if not _ADDRESS.fullmatch(raft_address):
+        raise InvalidInput("raft_address must be host:port")
+    records = registry.state.replicas()
+    if replica_id in {r.replica_id for r in records}:
+        raise InvalidInput(f"a replica named {replica_id} is already in the cluster; "
+                           "remove it first or pick another id")
+    used = {"raft_address": ({r.raft_address for r in records} | set(registry.raft.members())),
+            "http_url": {r.http_url.rstrip("/").lower() for r in records},
+            "grpc_address": {r.grpc_address for r in records if r.grpc_address}}
+    for field, taken in used.items():
+        value = str(body.get(field, "")).rstrip("/")
+        value = value.lower() if field == "http_url" else value
+        if value and value in taken:
+            owner = next((r.replica_id for r in records
+                          if value in (r.raft_address, r.http_url.rstrip("/").lower(),
+                                       r.grpc_address)), "a member")
+            raise InvalidInput(f"{field} {value} is already used by {owner}; give this "
+                               "replica its own address")
+
+
+async def _reachable(address: str, timeout: float = 3.0) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
 def _internal(request: Request) -> Registry:
     require_internal(request)
     return request.app.state.registry  # type: ignore[no-any-return]
@@ -70,13 +108,7 @@ async def join(request: Request) -> Response:
             log.warning("join refused: %s", e, extra={"fields": {
                 "event": "join_refused", "address": client_address(request)}})
             raise Denied(str(e)) from None
-        replica_id = str(body.get("replica_id", ""))
-        if not _REPLICA_ID.fullmatch(replica_id):
-            raise InvalidInput("replica_id must be lowercase letters, digits, . _ -")
-        taken = {r.replica_id for r in registry.state.replicas()}
-        if replica_id in taken:
-            raise InvalidInput(f"a replica named {replica_id} is already in the cluster; "
-                                  "remove it first or pick another id")
+        _refuse_duplicates(registry, body)
     except RegistryError as e:
         return e.response()
     # The joiner issues its own certificate from the cluster CA, and can issue the
@@ -143,6 +175,11 @@ async def add_member(request: Request) -> Response:
         address = str((await read_body(request)).get("raft_address", ""))
         if not _ADDRESS.fullmatch(address):
             raise InvalidInput("raft_address must be host:port")
+        # Once added, the new member counts toward every majority: with two members,
+        # one that cannot answer stops all writes. Add only what answers.
+        if address not in registry.raft.members() and not await _reachable(address):
+            raise Unavailable(f"cannot reach the new member's Raft port {address}: is it "
+                              "running, and is the port open from here?")
         async def add() -> None:
             if address not in registry.raft.members():
                 await registry.raft.add_member(address)

@@ -50,7 +50,7 @@ def test_join_under_load_then_remove(tmp_path) -> None:
         out = qreg("join", "--existing", cluster.urls[1], "--token", token, "--replica-id",
                    "replica-3", "--data", data, "--port", str(port), "--no-start",
                    "--insecure-http")
-        assert "is a member" in out and "seeded from a snapshot" in out
+        assert "not yet a member" in out and "seeded from a snapshot" in out
         with open(os.path.join(data, "replica.log"), "ab") as log:
             joined = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
                                        f"{data}/replica.toml"], stdout=log, stderr=log)
@@ -141,3 +141,70 @@ def test_install_then_join_a_second_replica_over_https(tmp_path) -> None:
         for p in processes:
             p.terminate()
             p.wait(timeout=30)
+
+
+def test_growing_one_replica_to_two_keeps_writes_going(tmp_path) -> None:
+    # Added before it ran, the second replica counted toward a majority it could not
+    # answer: 11-17 s without writes. Now it asks to be added once it runs.
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=1).start()
+    outcomes: list[int] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            try:
+                push_image(cluster.url, "grow/app", f"g{n}", f"g{n}")
+                outcomes.append(201)
+            except httpx.HTTPStatusError as e:
+                outcomes.append(e.response.status_code)
+                errors.append(f"{e.request.method} {e.request.url}: {e.response.text[:200]}")
+
+    thread = threading.Thread(target=writer, daemon=True)
+    process = None
+    try:
+        thread.start()
+        time.sleep(0.5)
+        process, url = cluster.join_replica(str(tmp_path / "second"), "replica-1")
+        deadline = time.monotonic() + 60
+        while len(httpx.get(f"{cluster.url}/api/v0/replicas", auth=cluster.auth,
+                            timeout=10).json()["replicas"]) < 2:
+            assert time.monotonic() < deadline, "the second replica was never listed"
+            time.sleep(0.2)
+        with open(tmp_path / "second" / "replica.log") as f:
+            assert '"joined: a voting member now' in f.read()
+        time.sleep(1.0)
+        stop.set()
+        thread.join(30)
+        assert outcomes and set(outcomes) == {201}, errors[:3]
+        assert not os.path.exists(tmp_path / "second" / "join-request.json")
+
+        # A member's addresses or id, given again, are refused before anything is written.
+        token = qreg("join-token", "--config", f"{cluster.data}/replica-0/replica.toml").strip()
+        taken_port = int(cluster.url.rsplit(":", 1)[1])
+        refused = subprocess.run(
+            [sys.executable, "-m", "cli.main", "join", "--existing", cluster.url, "--token", token,
+             "--replica-id", "replica-9", "--data", str(tmp_path / "dup"), "--port",
+             str(taken_port), "--insecure-http"], capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "in use" in refused.stderr, refused
+        assert not os.path.exists(tmp_path / "dup" / "replica.toml")
+        members = httpx.get(f"{url}/api/v0/replicas", auth=cluster.auth,
+                            timeout=10).json()["replicas"]
+        first = next(r for r in members if r["replica_id"] == "replica-0")
+        for field, value in (("replica_id", "replica-1"),
+                             ("raft_address", first.get("raft_address")),
+                             ("http_url", cluster.url)):
+            if value is None:
+                continue  # not shown to this caller
+            body = {"token": token, "replica_id": "replica-9", "raft_address": "127.0.0.9:1",
+                    "http_url": "http://127.0.0.9:1", "grpc_address": "127.0.0.9:2", field: value}
+            r = httpx.post(f"{cluster.url}/api/v0/join", json=body, timeout=10)
+            assert r.status_code == 400 and "already" in r.text, (field, r.text)
+    finally:
+        stop.set()
+        if process is not None:
+            process.terminate()
+            process.wait(30)
+        cluster.stop()

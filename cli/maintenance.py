@@ -11,6 +11,7 @@ import httpx
 
 from cli import configfile
 from cli.output import fail
+from replica import data_lock
 from cli.up import write_configs
 from consensus import offline
 from replica.peers import INTERNAL_HEADER, internal_token
@@ -60,12 +61,18 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "emergency-repair", help="make a surviving replica a cluster of one after quorum is lost",
         description="When a majority of replicas is lost for good, turn one stopped survivor "
-                    "into a single-replica cluster that keeps everything it applied. Start it "
-                    "again afterwards; wipe the other replicas and join them to it anew. Never "
-                    "run it while the lost replicas may come back: they would form a second "
-                    "cluster.",
-        epilog="example:\n  qreg emergency-repair --replica-id replica-1 --data ./data\n"
-               "  qreg serve --config ./data/replica-1/replica.toml",
+                    "into a single-replica cluster that keeps everything it applied. The lost "
+                    "replicas leave the replica list (their ids can be used again) and the Raft "
+                    "term carries on. Never run it while the lost replicas may come back: two "
+                    "of them together would form a second cluster.",
+        epilog="then, in this order:\n"
+               "  1. qreg emergency-repair --replica-id replica-1 --data ./data\n"
+               "  2. qreg serve --config ./data/replica-1/replica.toml\n"
+               "  3. qreg join-token --config ./data/replica-1/replica.toml\n"
+               "  4. on each replacement host, with a new (or wiped) data directory:\n"
+               "     qreg join --existing URL_OF_REPLICA_1 --token TOKEN --replica-id replica-2 \\\n"
+               "         --data DIR --host THAT_HOST\n"
+               "  5. qreg status --config ./data/replica-1/replica.toml   # all listed, none down",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--replica-id", help="the surviving replica, under --data")
     p.add_argument("--data", default="./data", help="the directory holding DATA/REPLICA_ID")
@@ -150,15 +157,19 @@ def emergency_repair(args: argparse.Namespace) -> int:
     directory = os.path.abspath(config["replica"]["data_dir"])
     replica_id = config["replica"]["id"]
     try:
-        httpx.get(f"{configfile.member(path)[0]}/v2/", timeout=1, verify=False)  # alive at all?
-        return fail("emergency-repair", f"{replica_id} is running: stop it first")
-    except httpx.HTTPError:
-        pass
+        held = data_lock.lock(directory)  # noqa: F841 - held while the repair runs
+    except data_lock.DataDirInUse as e:
+        return fail("emergency-repair", str(e))
     address = config["raft"]["address"]
-    applied = offline.repair_to_single(os.path.join(directory, "metadata"),
-                                       os.path.join(directory, "raft"), address)
+    applied, lost = offline.repair_to_single(os.path.join(directory, "metadata"),
+                                             os.path.join(directory, "raft"), address, replica_id)
     config["raft"]["peers"] = []
     configfile.write(path, config)
     print(f"{replica_id} is now a cluster of one, with every entry up to log index {applied}.")
-    print(f"start it: qreg serve --config {path}")
+    if lost:
+        print(f"removed from the replica list: {', '.join(lost)} (their ids are free again)")
+    print("next:\n"
+          f"  qreg serve --config {path}\n"
+          f"  qreg join-token --config {path}\n"
+          "  then qreg join each replacement (a new or wiped data directory) to it")
     return 0

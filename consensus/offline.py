@@ -11,19 +11,36 @@ import shutil
 import time
 
 from consensus import snapshot
+from consensus.durability import DurableMetaStorer
 from consensus.state import MetadataState
+from proto import commands_pb2 as pb
 
 
-def repair_to_single(metadata_dir: str, raft_dir: str, self_address: str) -> int:
+def repair_to_single(metadata_dir: str, raft_dir: str, self_address: str,
+                     self_id: str) -> tuple[int, list[str]]:
     """Make a replica a cluster of one, keeping every entry it applied.
 
-    The old journal is kept beside, renamed, for forensics. Returns the applied index.
+    The other replicas leave the replica list (their records would show them down
+    for ever and keep their ids taken), and the Raft term carries on from the old
+    journal's: terms never go back. The old journal is kept beside, renamed, for
+    forensics. Returns the applied index and the ids removed.
     """
+    term = int(DurableMetaStorer(os.path.join(raft_dir, "journal.meta")).getMeta()
+               .get("currentTerm", 0))
     state = MetadataState(metadata_dir)
     try:
+        lost = [r.replica_id for r in state.replicas() if r.replica_id != self_id]
+        for replica_id in lost:
+            command = pb.Command(unregister_replica=pb.UnregisterReplica(replica_id=replica_id),
+                                 version=1, at_ms=int(time.time() * 1000),
+                                 actor="emergency-repair")
+            state.apply(state.applied_index() + 1, command.SerializeToString())
         _set_aside(raft_dir)
         os.makedirs(raft_dir, exist_ok=True)
-        return _install_snapshot(raft_dir, state, [self_address])
+        applied = _install_snapshot(raft_dir, state, [self_address], term)
+        DurableMetaStorer(os.path.join(raft_dir, "journal.meta")).storeMeta(
+            {"currentTerm": term, "votedForNodeId": None, "raftCommitIndex": applied})
+        return applied, lost
     finally:
         state.close()
 
@@ -47,9 +64,10 @@ def restore(backup_file: str, metadata_dir: str, raft_dir: str, cluster: list[st
         state.close()
 
 
-def _install_snapshot(raft_dir: str, state: MetadataState, cluster: list[str]) -> int:
+def _install_snapshot(raft_dir: str, state: MetadataState, cluster: list[str],
+                      term: int = 0) -> int:
     path = os.path.join(raft_dir, "snapshot")
-    applied = snapshot.write_at_applied(path + ".tmp", state, cluster)
+    applied = snapshot.write_at_applied(path + ".tmp", state, cluster, term)
     os.replace(path + ".tmp", path)
     return applied
 

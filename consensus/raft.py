@@ -156,6 +156,7 @@ class RaftNode:
         )
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._waiters_lock = threading.Lock()
+        self._closed = False
         self._applied = state.applied_index()
         self._staging = state.path + ".restore"
         self._compact_every = compact_every
@@ -322,6 +323,11 @@ class RaftNode:
         }
 
     def close(self) -> None:
+        """Stop this node (idempotent: a removed replica stops it before shutdown does)."""
+        with self._waiters_lock:
+            if self._closed:
+                return
+            self._closed = True
         self._machine.destroy_synchronous()
 
     @property

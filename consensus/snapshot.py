@@ -48,11 +48,11 @@ def write(path: str, state: "MetadataState | PinnedState", last: Entry, before_l
         os.close(fd)
 
 
-def write_at_applied(path: str, state: MetadataState, cluster: list[str]) -> int:
-    """A snapshot that resumes a log right after the state's applied index."""
+def write_at_applied(path: str, state: MetadataState, cluster: list[str], term: int = 0) -> int:
+    """A snapshot that resumes a log right after the state's applied index, at `term`."""
     applied = state.applied_index()
     index = max(applied, 2)
-    write(path, state, (NO_OP, index, 0), (NO_OP, index - 1, 0), cluster)
+    write(path, state, (NO_OP, index, term), (NO_OP, index - 1, term), cluster)
     return applied
 
 

@@ -53,6 +53,7 @@ from replica import pki
 from replica.pki import TlsFiles
 from replica.registry import UNCONFIRMED, Registry
 from replica.divergence import DivergenceMonitor
+from replica.removal import RemovalWatch, RemovedGuard
 from replica.snapshot_fetch import make_fetcher
 from replica.scrub import Scrubber
 from replica.streams import RECEIVED_KEY, FileRangeResponse
@@ -367,6 +368,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
         monitor = app.state.divergence = DivergenceMonitor(registry, app.state.metrics,
                                                            config.state_verify_interval_s)
         monitoring = asyncio.create_task(monitor.run())
+        removal = app.state.removal = RemovalWatch(registry, config.data_dir)
+        watching = asyncio.create_task(removal.run())
         log.info("replica %s ready", config.replica_id)
         try:
             yield
@@ -379,6 +382,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
             scrubbing.cancel()
             expiring.cancel()
             monitoring.cancel()
+            watching.cancel()
             checking.cancel()
             await peers.close()
             if blobs is not None:
@@ -419,6 +423,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={Exception: _server_error})
+    app.add_middleware(RemovedGuard, watch=lambda: getattr(app.state, "removal", None))
     app.state.metrics = Metrics()
     app.state.auth = None
     app.state.grant_signer = app.state.grant_verifier = app.state.cache_health = None

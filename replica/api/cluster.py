@@ -81,10 +81,14 @@ async def health(request: Request) -> Response:
             "blobs_missing": sync.missing_blobs, "bytes_missing": sync.missing_bytes,
             "state_digest": digest, "state_digest_index": applied,
             **request.app.state.divergence.health()}
+    removal = getattr(request.app.state, "removal", None)
+    if removal is not None and removal.removed:
+        body["removed"] = removal.removed
     if await operator(request, quiet=True):
         body.update(pid=os.getpid(), leader_address=leader,
-                    last_contact_s=registry.raft.last_contact())
-    return JSONResponse(body, status_code=200 if can_write else 503)
+                    last_contact_s=registry.raft.last_contact(),
+                    raft_members=registry.raft.members())
+    return JSONResponse(body, status_code=200 if can_write and "removed" not in body else 503)
 
 
 async def list_replicas(request: Request) -> Response:

@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from tests.cluster import LocalCluster
+from tests.cluster import LocalCluster, free_port_block
 from tests.clients.tools import dir_digests, skopeo
 from tests.images import OCI_MANIFEST, image_layout
 from tests.replication.test_three_replicas import push_image
@@ -45,13 +45,17 @@ def test_emergency_repair_after_losing_two_of_three(tmp_path) -> None:
                                       headers={"Accept": OCI_MANIFEST}).json()
             for layer in manifest_json["layers"] + [manifest_json["config"]]:
                 httpx.get(f"{cluster.urls[survivor]}/v2/keep/many/blobs/{layer['digest']}", auth=cluster.auth)
+        term_before = max(httpx.get(u + "/health").json()["term"] for u in cluster.urls)
         cluster.kill_all()
         out = qreg("emergency-repair", "--replica-id", f"replica-{survivor}", "--data", cluster.data)
-        assert "cluster of one" in out
+        assert "cluster of one" in out and "replica-0, replica-1" in out and "qreg join" in out
         cluster.restart(survivor)
         url = cluster.urls[survivor]
         health = httpx.get(url + "/health").json()
         assert health["role"] == "leader" and health["has_quorum"] is True
+        assert health["term"] > term_before  # terms never go back
+        listed = httpx.get(url + "/api/v0/replicas", auth=cluster.auth).json()["replicas"]
+        assert [r["replica_id"] for r in listed] == [f"replica-{survivor}"]
         pulled = tmp_path / "pulled"
         skopeo("copy", "--src-tls-verify=false", f"docker://{host(url)}/keep/app:1", f"dir:{pulled}")
         assert dir_digests(str(pulled))["manifest.json"] == manifest.digest
@@ -59,6 +63,14 @@ def test_emergency_repair_after_losing_two_of_three(tmp_path) -> None:
             r = httpx.head(f"{url}/v2/keep/many/manifests/{tag}", auth=cluster.auth, headers={"Accept": OCI_MANIFEST})
             assert r.headers["Docker-Content-Digest"] == digest
         push_image(url, "keep/many", "after-repair", "after")
+        # A replacement may take a lost replica's id (its old data directory is gone).
+        token = qreg("join-token", "--config",
+                     f"{cluster.data}/replica-{survivor}/replica.toml").strip()
+        shutil.rmtree(f"{cluster.data}/replica-0")
+        joined = qreg("join", "--existing", url, "--token", token, "--replica-id", "replica-0",
+                      "--data", str(tmp_path / "replacement"), "--port",
+                      str(free_port_block()), "--no-start", "--insecure-http")
+        assert "not yet a member" in joined
     finally:
         cluster.stop()
 

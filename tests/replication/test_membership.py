@@ -208,3 +208,32 @@ def test_growing_one_replica_to_two_keeps_writes_going(tmp_path) -> None:
             process.terminate()
             process.wait(30)
         cluster.stop()
+
+
+def test_a_removed_replica_that_still_runs_stops_and_says_so(tmp_path) -> None:
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    try:
+        leader = cluster.leader()
+        removed = (leader + 1) % 3
+        config0 = f"{cluster.data}/replica-{leader}/replica.toml"
+        out = qreg("remove", f"replica-{removed}", "--config", config0)  # it is still running
+        assert f"removed replica-{removed}" in out
+        deadline = time.monotonic() + 40
+        while True:
+            health = httpx.get(cluster.urls[removed] + "/health", timeout=5).json()
+            if "removed" in health:
+                break
+            assert time.monotonic() < deadline, health
+            time.sleep(0.5)
+        assert "was removed from the cluster" in health["removed"]
+        term = health["term"]
+        r = httpx.put(f"{cluster.urls[removed]}/v2/gone/app/manifests/x", content=b"{}",
+                      auth=cluster.auth, timeout=10)
+        assert r.status_code == 503 and "removed from the cluster" in r.text, r.text
+        time.sleep(3)  # no more campaigning: the term stays
+        assert httpx.get(cluster.urls[removed] + "/health", timeout=5).json()["term"] == term
+        with open(f"{cluster.data}/replica-{removed}/replica.log") as f:
+            assert '"event": "removed"' in f.read()
+        push_image(cluster.urls[leader], "still/app", "1", "ok")  # the others go on
+    finally:
+        cluster.stop()

@@ -84,11 +84,14 @@ def test_repair_to_single_keeps_everything(tmp_path) -> None:
     address = f"127.0.0.1:{free_port_block()}"
     state, node = start(str(tmp_path), address)
     write(node, range(1, 21))
+    term = node.status()["term"]
     node.close()
     state.close()
-    offline.repair_to_single(str(tmp_path / "metadata"), str(tmp_path / "raft"), address)
+    offline.repair_to_single(str(tmp_path / "metadata"), str(tmp_path / "raft"), address,
+                             "replica-0")
     state, node = start(str(tmp_path), address)
     write(node, range(21, 26))
+    assert node.status()["term"] > term  # terms never go back
     assert all(state.blob_link("s/r", f"sha256:{i:064x}") == i for i in range(1, 26))
     node.close()
     state.close()

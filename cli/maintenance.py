@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from cli import configfile
+from cli import backup_blobs, configfile
 from cli.output import fail
 from replica import data_lock
 from cli.up import write_configs
@@ -21,13 +21,20 @@ _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "backup", help="download a consistent snapshot of the cluster's metadata",
+        "backup", help="download a consistent backup of the cluster (metadata, optionally blobs)",
         description="Download a consistent snapshot of the metadata (repositories, manifests, "
-                    "tags, replicas) from a running replica, while the cluster keeps serving. "
-                    "Blobs are not in it: copy each replica's storage/blobs as files.",
-        epilog="example:\n  qreg backup meta.qreg --config ./data/replica-0/replica.toml",
+                    "tags, accounts with their password hashes, settings) from a running "
+                    "replica, while the cluster keeps serving. Without --with-blobs it holds no "
+                    "image bytes: a cluster restored from it knows every image but can serve "
+                    "none until the blob files are put back. With --with-blobs DIR, every blob "
+                    "the metadata names is downloaded into DIR too (digests checked; run it "
+                    "again to resume). Keep backups private: they hold password hashes.",
+        epilog="examples:\n  qreg backup meta.qreg --config ./data/replica-0/replica.toml\n"
+               "  qreg backup meta.qreg --with-blobs ./backup-blobs   # a full backup",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", help="where to write the backup")
+    p.add_argument("--with-blobs", metavar="DIR",
+                   help="also download every blob the backup names into DIR (resumable)")
     p.add_argument("--config", default=_DEFAULT_CONFIG,
                    help=f"a replica's config: its URL and the cluster secret (default {_DEFAULT_CONFIG})")
     p.set_defaults(func=backup)
@@ -48,7 +55,10 @@ def register(subparsers: Any) -> None:
         "restore", help="create a fresh cluster's data directories from a backup",
         description="Lay out DATA/replica-0 … replica-N-1 for a new local cluster whose "
                     "metadata starts as the backup's; then start it with qreg up. Refuses "
-                    "data directories that already hold a Raft journal.",
+                    "data directories that already hold a Raft journal. With --blobs DIR (from "
+                    "qreg backup --with-blobs) the first replica starts with every blob and the "
+                    "others copy them; without, status and /health count the blobs as held "
+                    "nowhere until their files are put back.",
         epilog="example:\n  qreg restore meta.qreg --data ./restored --replicas 3 && "
                "qreg up --data ./restored --replicas 3",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,6 +66,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", default="./data", help="data directory of the new cluster")
     p.add_argument("--replicas", type=int, default=1, help="replicas of the new cluster")
     p.add_argument("--port", type=int, default=5000, help="HTTP port of replica 0")
+    p.add_argument("--blobs", metavar="DIR", help="blob files from qreg backup --with-blobs")
     p.set_defaults(func=restore)
 
     p = subparsers.add_parser(
@@ -128,6 +139,14 @@ def backup(args: argparse.Namespace) -> int:
         return fail("backup", f"cannot reach {url}: {e}")
     os.replace(args.file + ".part", args.file)
     print(f"\rwrote {args.file}: {written} bytes, metadata up to log index {applied}")
+    if args.with_blobs:
+        try:
+            fetched, total = backup_blobs.download(url, headers, configfile.verify(args.config),
+                                                   args.file, args.with_blobs)
+        except (httpx.HTTPError, RuntimeError, OSError) as e:
+            return fail("backup", f"blobs: {e} (run the same command again to resume)")
+        print(f"blobs in {args.with_blobs}: {fetched} downloaded now, "
+              f"{total / (1 << 20):.1f} MiB in all")
     return 0
 
 
@@ -143,6 +162,12 @@ def restore(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             return fail("restore", f"{directory}: {e}")
         print(f"replica-{i}: metadata restored up to log index {applied}")
+    if args.blobs:
+        count = backup_blobs.install(args.blobs, os.path.join(data, "replica-0", "storage"))
+        print(f"replica-0: {count} blob files put in place (checked and shared when it starts)")
+    else:
+        print("no blobs restored: status counts them as held nowhere until their files are "
+              "back (qreg restore --blobs DIR, from qreg backup --with-blobs DIR)")
     print(f"start it with: qreg up --data {args.data} --replicas {args.replicas} --port {args.port}")
     return 0
 

@@ -25,7 +25,9 @@ def register(subparsers: Any) -> None:
         description="Ask one replica for the state of the whole cluster. LAG is how many "
                     "committed entries a replica has yet to apply; LAST CONTACT is how long "
                     "ago the leader last heard from it; BLOBS TO SYNC is what it still lacks "
-                    "of the blobs the cluster holds (it copies them in the background).",
+                    "of the blobs the cluster holds (it copies them in the background); "
+                    "'held nowhere' counts blobs the metadata lists that no replica has (lost "
+                    "with their replicas, or a restore without --blobs).",
         epilog="example:\n  qreg status --url https://127.0.0.1:5000 --ca ./data/ca.crt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default="https://127.0.0.1:5000", help="any replica's URL")
@@ -42,7 +44,10 @@ def register(subparsers: Any) -> None:
 def _missing(member: dict[str, Any]) -> str | None:
     if member.get("blobs_missing") is None:
         return None
-    return f'{member["blobs_missing"]} ({member["bytes_missing"] / (1 << 20):.1f} MiB)'
+    text = f'{member["blobs_missing"]} ({member["bytes_missing"] / (1 << 20):.1f} MiB)'
+    if member.get("blobs_unavailable"):
+        text += f', {member["blobs_unavailable"]} held nowhere'
+    return text
 
 
 def _health(member: dict[str, Any]) -> str:

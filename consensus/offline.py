@@ -30,11 +30,7 @@ def repair_to_single(metadata_dir: str, raft_dir: str, self_address: str,
     state = MetadataState(metadata_dir)
     try:
         lost = [r.replica_id for r in state.replicas() if r.replica_id != self_id]
-        for replica_id in lost:
-            command = pb.Command(unregister_replica=pb.UnregisterReplica(replica_id=replica_id),
-                                 version=1, at_ms=int(time.time() * 1000),
-                                 actor="emergency-repair")
-            state.apply(state.applied_index() + 1, command.SerializeToString())
+        _forget_replicas(state, lost, "emergency-repair")
         _set_aside(raft_dir)
         os.makedirs(raft_dir, exist_ok=True)
         applied = _install_snapshot(raft_dir, state, [self_address], term)
@@ -59,9 +55,21 @@ def restore(backup_file: str, metadata_dir: str, raft_dir: str, cluster: list[st
     os.makedirs(raft_dir, exist_ok=True)
     state = MetadataState(metadata_dir)
     try:
+        # The backup's replicas are not this cluster's, and no blob is known to be
+        # anywhere yet: each replica records what it holds once it runs.
+        _forget_replicas(state, [r.replica_id for r in state.replicas()], "restore")
         return _install_snapshot(raft_dir, state, cluster)
     finally:
         state.close()
+
+
+def _forget_replicas(state: MetadataState, replica_ids: list[str], actor: str) -> None:
+    """Apply, offline, the removal of each replica and of every blob copy it held."""
+    for replica_id in replica_ids:
+        command = pb.Command(version=1, actor=actor, at_ms=int(time.time() * 1000),
+                             unregister_replica=pb.UnregisterReplica(replica_id=replica_id,
+                                                                     forget_copies=True))
+        state.apply(state.applied_index() + 1, command.SerializeToString())
 
 
 def _install_snapshot(raft_dir: str, state: MetadataState, cluster: list[str],

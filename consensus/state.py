@@ -379,6 +379,22 @@ def _fail(code: str, message: str) -> pb.Result:
     return pb.Result(error_code=code, message=message)
 
 
+def _forget_copies(txn: lmdb.Transaction, replica_id: str) -> None:
+    prefix = b"b" + _SEP
+    changed = []
+    cursor = txn.cursor()
+    if cursor.set_range(prefix):
+        for key, value in cursor:
+            if not key.startswith(prefix):
+                break
+            record = pb.BlobRecord.FromString(value)
+            if replica_id in record.replicas:
+                record.replicas.remove(replica_id)
+                changed.append((bytes(key), record.SerializeToString()))
+    for key, value in changed:  # not while the cursor walks
+        txn.put(key, value)
+
+
 def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
     kind = command.WhichOneof("kind")
     if kind in accounts.APPLY:
@@ -395,8 +411,11 @@ def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
     if kind == "put_manifest":
         return _put_manifest(txn, command.put_manifest)
     if kind == "unregister_replica":
-        if not txn.delete(_key(b"R", command.unregister_replica.replica_id)):
-            return _fail("NAME_UNKNOWN", f"no replica {command.unregister_replica.replica_id}")
+        c = command.unregister_replica
+        if c.forget_copies:
+            _forget_copies(txn, c.replica_id)
+        if not txn.delete(_key(b"R", c.replica_id)):
+            return _fail("NAME_UNKNOWN", f"no replica {c.replica_id}")
         return pb.Result()
     if kind == "register_replica":
         c = command.register_replica

@@ -95,10 +95,12 @@ class RegisterReplica(_message.Message):
     def __init__(self, replica_id: _Optional[str] = ..., raft_address: _Optional[str] = ..., http_url: _Optional[str] = ..., grpc_address: _Optional[str] = ...) -> None: ...
 
 class UnregisterReplica(_message.Message):
-    __slots__ = ("replica_id",)
+    __slots__ = ("replica_id", "forget_copies")
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    FORGET_COPIES_FIELD_NUMBER: _ClassVar[int]
     replica_id: str
-    def __init__(self, replica_id: _Optional[str] = ...) -> None: ...
+    forget_copies: bool
+    def __init__(self, replica_id: _Optional[str] = ..., forget_copies: _Optional[bool] = ...) -> None: ...
 
 class PutAccount(_message.Message):
     __slots__ = ("name", "is_org", "password_hash", "global_role", "create_only", "at_ms", "set_role", "keep_access_tokens", "bootstrap")

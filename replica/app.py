@@ -360,6 +360,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
                                                              config.grpc_address))
         bootstrap = asyncio.create_task(_create_admin(registry, config.auth_admin_password_hash))
         sync = app.state.blob_sync = BlobSync(registry)
+        app.state.metrics.watch_blob_sync(sync)
         syncing = asyncio.create_task(sync.run())
         scrubber = app.state.scrubber = Scrubber(registry, app.state.metrics,
                                                  config.scrub_interval_s, config.scrub_rate_mib_s)
@@ -406,6 +407,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/api/v0/replicas", cluster_api.list_replicas, methods=["GET"]),
         Route("/api/v0/backup", backup_api.download, methods=["GET"]),
+        Route("/api/v0/backup/blobs/{digest}", backup_api.blob, methods=["GET"]),
         Route("/api/v0/scrub", _scrub, methods=["POST"]),
         Route("/api/v0/join", membership_api.join, methods=["POST"]),
         Route("/api/v0/members", membership_api.add_member, methods=["POST"]),

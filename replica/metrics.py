@@ -28,6 +28,20 @@ class _RaftCollector(Collector):
                                 value=1 if status.get("has_quorum") else 0)
 
 
+class _BlobSyncCollector(Collector):
+    def __init__(self, sync: Any) -> None:
+        self._sync = sync
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("qreg_blobs_to_sync", "Blobs this replica lacks and should hold",
+                                value=self._sync.missing_blobs)
+        yield GaugeMetricFamily("qreg_blob_bytes_to_sync", "Bytes of those blobs",
+                                value=self._sync.missing_bytes)
+        yield GaugeMetricFamily("qreg_blobs_unavailable",
+                                "Blobs the metadata lists that no replica holds (lost, or not "
+                                "restored)", value=self._sync.unavailable_blobs)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -68,6 +82,9 @@ class Metrics:
 
     def watch_raft(self, status: Callable[[], dict[str, Any]]) -> None:
         self.registry.register(_RaftCollector(status))
+
+    def watch_blob_sync(self, sync: Any) -> None:
+        self.registry.register(_BlobSyncCollector(sync))
 
     def observe(self, route: str, method: str, status: int, started: float) -> None:
         # labels() hashes, locks and validates on every call: keep the children.

@@ -1,4 +1,9 @@
-"""GET /api/v0/backup: a consistent snapshot of the metadata, as a file to download."""
+"""Backups, with the cluster's credentials.
+
+GET /api/v0/backup             a consistent snapshot of the metadata, as a file to download
+GET /api/v0/backup/blobs/{digest}  one blob's bytes, for `qreg backup --with-blobs`: from this
+                               replica's disk, fetched from a holder first if need be
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from consensus import snapshot
-from replica.errors import RegistryError
+from replica.errors import BlobUnknown, RegistryError
+from replica.names import check_digest
+from replica.peer_fetch import copy_from_holders
 from replica.peers import require_internal
 from replica.registry import Registry
+from replica.streams import FileRangeResponse
 
 
 async def download(request: Request) -> Response:
@@ -31,3 +39,20 @@ async def download(request: Request) -> Response:
                         filename=f"qreg-backup-{applied}.qreg",
                         headers={"Qreg-Applied-Index": str(applied)},
                         background=BackgroundTask(os.unlink, path))
+
+
+async def blob(request: Request) -> Response:
+    try:
+        require_internal(request)
+        digest = check_digest(request.path_params["digest"])
+        registry: Registry = request.app.state.registry
+        size = registry.store.stat(digest)
+        if size is None and registry.state.blob_holders(digest) and registry.blobs is not None:
+            size = await copy_from_holders(registry, digest)
+        if size is None:
+            raise BlobUnknown("no replica holds this blob", detail={"digest": digest})
+    except RegistryError as e:
+        return e.response()
+    return FileRangeResponse(registry.store.path(digest), 0, size, 200,  # type: ignore[attr-defined, return-value]
+                             {"Content-Type": "application/octet-stream",
+                              "Docker-Content-Digest": digest})

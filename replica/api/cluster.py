@@ -79,6 +79,7 @@ async def health(request: Request) -> Response:
     applied, digest = registry.state.digest()
     body = {"replica_id": registry.replica_id, **status,
             "blobs_missing": sync.missing_blobs, "bytes_missing": sync.missing_bytes,
+            "blobs_unavailable": sync.unavailable_blobs,
             "state_digest": digest, "state_digest_index": applied,
             **request.app.state.divergence.health()}
     removal = getattr(request.app.state, "removal", None)
@@ -120,6 +121,7 @@ async def list_replicas(request: Request) -> Response:
             "last_contact_s": contact.get(member.raft_address),
             "blobs_missing": view.get("blobs_missing"),
             "bytes_missing": view.get("bytes_missing"),
+            "blobs_unavailable": view.get("blobs_unavailable"),
             "state_digest": view.get("state_digest"),
             "state_digest_index": view.get("state_digest_index"),
             "diverged_at": view.get("diverged_at"),

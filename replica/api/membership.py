@@ -204,7 +204,7 @@ async def remove_replica(request: Request) -> Response:
                 await registry.raft.remove_member(record.raft_address)
         await _until_committed(remove)
         await registry.propose(pb.Command(unregister_replica=pb.UnregisterReplica(
-            replica_id=replica_id)))
+            replica_id=replica_id, forget_copies=True)))
     except NoQuorum as e:
         return Unavailable(f"the cluster could not remove the member: {e}").response()
     except RegistryError as e:

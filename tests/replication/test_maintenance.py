@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -81,17 +82,22 @@ def test_backup_then_restore_into_a_new_cluster(tmp_path) -> None:
         tags = {f"t{n}": push_image(old.urls[n % 3], "backup/app", f"t{n}", f"b{n}").digest
                 for n in range(15)}
         backup = str(tmp_path / "meta.qreg")
-        out = qreg("backup", backup, "--config", f"{old.data}/replica-1/replica.toml")
-        assert "wrote" in out
+        blobs = str(tmp_path / "blobs")
+        out = qreg("backup", backup, "--config", f"{old.data}/replica-1/replica.toml",
+                   "--with-blobs", blobs)
+        assert "wrote" in out and "downloaded now" in out
+        again = qreg("backup", str(tmp_path / "again.qreg"), "--config",
+                     f"{old.data}/replica-1/replica.toml", "--with-blobs", blobs)
+        assert "0 downloaded now" in again  # resumable: nothing left to fetch
         push_image(old.urls[0], "backup/app", "not-in-backup", "late")
     finally:
         old.stop()
     new = LocalCluster(str(tmp_path / "new"), replicas=3)
-    qreg("restore", backup, "--data", new.data, "--replicas", "3", "--port", str(new.port))
-    for i in range(3):  # blobs travel as files, as the backup's help says
-        shutil.copytree(f"{old.data}/replica-{i}/storage/blobs", f"{new.data}/replica-{i}/storage/blobs")
+    out = qreg("restore", backup, "--data", new.data, "--replicas", "3", "--port", str(new.port))
+    assert "no blobs restored" in out
     new.start()
     try:
+        layers = set()
         for i in range(3):
             listed = httpx.get(f"{new.urls[i]}/v2/backup/app/tags/list", auth=new.auth).json()["tags"]
             assert sorted(listed) == sorted(tags)
@@ -99,8 +105,39 @@ def test_backup_then_restore_into_a_new_cluster(tmp_path) -> None:
                 r = httpx.get(f"{new.urls[i]}/v2/backup/app/manifests/{tag}", auth=new.auth,
                               headers={"Accept": OCI_MANIFEST})
                 assert r.headers["Docker-Content-Digest"] == digest
-                for layer in r.json()["layers"]:
-                    assert httpx.get(f"{new.urls[i]}/v2/backup/app/blobs/{layer['digest']}", auth=new.auth).status_code == 200
+                layers |= {layer["digest"] for layer in r.json()["layers"]}
+        # Metadata only: every blob is reported held nowhere, not "0 to sync".
+        _wait(lambda: all(httpx.get(u + "/health").json()["blobs_unavailable"] >= len(layers)
+                          for u in new.urls))
+        assert "held nowhere" in qreg("status", "--url", new.urls[0], "--config",
+                                      f"{new.data}/replica-0/replica.toml")
+        # Blob files put into one replica by hand: checked, recorded, copied to the others.
+        shutil.copytree(f"{blobs}/blobs", f"{new.data}/replica-0/storage/blobs",
+                        dirs_exist_ok=True)
+        _wait(lambda: all(httpx.get(u + "/health").json()["blobs_missing"] == 0 for u in new.urls))
+        for i in range(3):
+            for layer in layers:
+                assert httpx.get(f"{new.urls[i]}/v2/backup/app/blobs/{layer}",
+                                 auth=new.auth).status_code == 200
         push_image(new.urls[1], "backup/app", "after-restore", "after")
     finally:
         new.stop()
+    # A full restore: the blobs come with it.
+    full = LocalCluster(str(tmp_path / "full"), replicas=1)
+    out = qreg("restore", backup, "--data", full.data, "--port", str(full.port), "--blobs", blobs)
+    assert "blob files put in place" in out
+    full.start()
+    try:
+        _wait(lambda: httpx.get(full.url + "/health").json()["blobs_missing"] == 0)
+        for layer in layers:
+            assert httpx.get(f"{full.url}/v2/backup/app/blobs/{layer}",
+                             auth=full.auth).status_code == 200
+    finally:
+        full.stop()
+
+
+def _wait(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.5)

@@ -32,8 +32,15 @@ def write(path: str, document: dict[str, dict[str, Any]]) -> None:
     os.replace(path + ".tmp", path)
 
 
+class MissingConfig(Exception):
+    """A command's config file does not exist (qreg prints the message and exits 1)."""
+
+
 def member(path: str) -> tuple[str, str | None]:
     """A replica's HTTP URL and the cluster secret, from its config file."""
+    if not os.path.isfile(path):
+        raise MissingConfig(f"no replica config at {path}: give a member's config file "
+                            "with --config")
     config = read(path)
     http = config.get("http", {})
     scheme = "http" if http.get("insecure") else "https"

@@ -73,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
         "auth": {"admin_password_hash": passwords.hash_password(password)},
     })
     url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
+    # For clients, a copy of the CA certificate alone: tls/ holds the CA key beside it,
+    # which tools that read a whole directory (skopeo's --cert-dir) take for a client pair.
+    client_ca = os.path.join(data, "ca.crt")
+    with open(client_ca, "wb") as f:
+        f.write(ca_cert)
+    os.chmod(client_ca, 0o644)
     token = join_tokens.issue(secret, int(time.time() * 1000),
                               ca_fingerprint=pki.fingerprint(ca_cert))
     secret_lines = [] if args.admin_password else [
@@ -80,11 +86,20 @@ def run(args: argparse.Namespace) -> int:
     secret_lines += [
         "join others (the token expires in an hour; qreg join-token makes another):",
         f"  qreg join --existing {url} --token {token} \\",
-        "      --replica-id replica-N --data DIR --host THAT_HOST --port 5000",
+        f"      --replica-id replica-N --data DIR --host THAT_HOST --port {args.port}",
         "keep the token secret: it grants the cluster secret"]
+    hostport = f"{args.host}:{args.port}"
     print(f"cluster created; replica {args.replica_id} configured in {path}")
-    print(f"cluster CA:     {files.ca} (clients trust it; any replica serves it at {url}/ca)")
     print(f"start it:       qreg serve --config {path}")
+    print(f"ports:          HTTP {args.port}, Raft {raft_address}, "
+          f"blobs (gRPC) {args.grpc_address or f'{args.host}:{args.port + 2000}'}")
+    print(f"cluster CA:     {client_ca} (any replica also serves it at {url}/ca)")
+    print("clients:")
+    print(f"  qreg login {url} -u admin --ca {client_ca}")
+    print(f"  qreg status --config {path}")
+    print(f"  skopeo login --cert-dir {data} -u admin {hostport}")
+    print(f"  docker: mkdir -p /etc/docker/certs.d/{hostport} && "
+          f"cp {client_ca} /etc/docker/certs.d/{hostport}/ca.crt")
     if args.secrets_file:
         pki.write_private(os.path.abspath(args.secrets_file), "\n".join(secret_lines).encode()
                           + b"\n")

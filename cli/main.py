@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import (accounts, caches, install, maintenance, membership, serve, session, status, tls,
+from cli import (accounts, caches, configfile, install, maintenance, membership, serve, session, status, tls,
                  up, verify)
 
 _EPILOG = """\
@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except configfile.MissingConfig as e:
+        print(f"qreg {args.command}: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def scrub(args: argparse.Namespace) -> int:
         r = httpx.post(f"{url}/api/v0/scrub", timeout=None, verify=configfile.verify(args.config),
                        headers={INTERNAL_HEADER: internal_token(secret) or ""})
     except httpx.HTTPError as e:
-        return fail("scrub", f"cannot reach {url}: {e}")
+        return fail("scrub", f"cannot reach {url} (from {args.config}): {e}")
     if r.status_code != 200:
         return fail("scrub", f"{url} answered {r.status_code}: {r.text[:200]}")
     report = r.json()
@@ -136,7 +136,7 @@ def backup(args: argparse.Namespace) -> int:
                 os.fsync(f.fileno())
             applied = r.headers.get("Qreg-Applied-Index")
     except httpx.HTTPError as e:
-        return fail("backup", f"cannot reach {url}: {e}")
+        return fail("backup", f"cannot reach {url} (from {args.config}): {e}")
     os.replace(args.file + ".part", args.file)
     print(f"\rwrote {args.file}: {written} bytes, metadata up to log index {applied}")
     if args.with_blobs:

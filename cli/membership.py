@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
                "  qreg join-token --ttl 600          # ten minutes\n"
                "  qreg join-token --revoke           # a token leaked: void them all",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=_DEFAULT_CONFIG, help="a member's config file")
+    p.add_argument("--config", default=_DEFAULT_CONFIG,
+                   help=f"a member's config file (default {_DEFAULT_CONFIG})")
     p.add_argument("--ttl", type=int, default=join_tokens.DEFAULT_TTL_S,
                    help=f"seconds the token stays valid (default {join_tokens.DEFAULT_TTL_S})")
     p.add_argument("--revoke", action="store_true",
@@ -56,8 +57,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", required=True, help="this replica's data directory (new)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve HTTP on")
     p.add_argument("--port", type=int, default=5000, help="HTTP port")
-    p.add_argument("--raft-address", help="host:port for Raft (default: a free port on --host)")
-    p.add_argument("--grpc-address", help="host:port of the blob service (default: a free port)")
+    p.add_argument("--raft-address", help="host:port for Raft (default HOST:PORT+1000)")
+    p.add_argument("--grpc-address", help="host:port of the blob service (default HOST:PORT+2000)")
     p.add_argument("--san", action="append", default=[], metavar="NAME",
                    help="another host name or address for this replica's certificate (repeatable)")
     p.add_argument("--insecure-http", action="store_true",
@@ -72,7 +73,8 @@ def register(subparsers: Any) -> None:
         epilog="example:\n  qreg remove replica-2 --config ./data/replica-0/replica.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("replica_id")
-    p.add_argument("--config", default=_DEFAULT_CONFIG, help="a member's config (URL and secret)")
+    p.add_argument("--config", default=_DEFAULT_CONFIG,
+                   help=f"a member's config: its URL and the cluster secret (default {_DEFAULT_CONFIG})")
     p.set_defaults(func=remove)
 
 
@@ -86,7 +88,7 @@ def print_token(args: argparse.Namespace) -> int:
                            headers={INTERNAL_HEADER: internal_token(secret) or ""},
                            verify=configfile.verify(args.config))
         except httpx.HTTPError as e:
-            return fail("join-token", f"cannot reach {url}: {e}")
+            return fail("join-token", f"cannot reach {url} (from {args.config}): {e}")
         if r.status_code != 200:
             return fail("join-token", f"{url} answered {r.status_code}: {r.text[:200]}")
         print("every join token issued until now is revoked")
@@ -100,12 +102,6 @@ def print_token(args: argparse.Namespace) -> int:
         pin = ""
     print(join_tokens.issue(secret, int(time.time() * 1000), args.ttl, pin))
     return 0
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _pinned_ca(existing: str, token: str) -> ssl.SSLContext | None:
@@ -142,8 +138,9 @@ def join(args: argparse.Namespace) -> int:
     if os.path.exists(os.path.join(data, "raft", "journal")) or \
             os.path.exists(os.path.join(data, "replica.toml")):
         return fail("join", f"{data} already holds a replica; use a new directory")
-    raft_address = args.raft_address or f"{args.host}:{_free_port(args.host)}"
-    grpc_address = args.grpc_address or f"{args.host}:{_free_port(args.host)}"
+    # The ports install uses too (README, "Ports"): a firewall opens the same three everywhere.
+    raft_address = args.raft_address or f"{args.host}:{args.port + 1000}"
+    grpc_address = args.grpc_address or f"{args.host}:{args.port + 2000}"
     for address in (f"{args.host}:{args.port}", raft_address, grpc_address):
         if problem := _in_use(address):
             return fail("join", problem)
@@ -230,7 +227,7 @@ def remove(args: argparse.Namespace) -> int:
         r = httpx.delete(f"{url}/api/v0/replicas/{args.replica_id}", headers=headers, timeout=30,
                          verify=configfile.verify(args.config))
     except httpx.HTTPError as e:
-        return fail("remove", f"cannot reach {url}: {e}")
+        return fail("remove", f"cannot reach {url} (from {args.config}): {e}")
     if r.status_code != 200:
         return fail("remove", f"{url} answered {r.status_code}: {r.text[:300]}")
     print(f"removed {args.replica_id}; members now: {', '.join(r.json()['members'])}")

@@ -31,9 +31,10 @@ def register(subparsers: Any) -> None:
         epilog="example:\n  qreg status --url https://127.0.0.1:5000 --ca ./data/ca.crt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default="https://127.0.0.1:5000", help="any replica's URL")
-    p.add_argument("--ca", default="./data/ca.crt",
-                   help="the cluster CA certificate to trust (default ./data/ca.crt, where "
-                        "qreg up writes it; the system's roots are trusted too)")
+    p.add_argument("--ca", default=None,
+                   help="the cluster CA certificate to trust (default: DATA/ca.crt of the "
+                        "--config replica, where qreg install writes it, else ./data/ca.crt, "
+                        "where qreg up does; the system's roots are trusted too)")
     p.add_argument("--config", default="",
                    help="a replica's config: its cluster secret is the credential (default "
                         f"{_DEFAULT_CONFIG} if it exists, else the session of qreg login)")
@@ -58,6 +59,15 @@ def _health(member: dict[str, Any]) -> str:
     return "ok" if member["has_quorum"] else "no quorum"
 
 
+def _default_ca(config: str) -> str:
+    data_dir = configfile.read(config).get("replica", {}).get("data_dir") if config else None
+    for candidate in ([os.path.join(data_dir, "ca.crt")] if data_dir else []) + \
+            ([configfile.ca_path(config)] if config else []):
+        if os.path.isfile(candidate):
+            return candidate
+    return "./data/ca.crt"
+
+
 def _credentials(config: str) -> dict[str, str]:
     """The cluster secret of a local replica's config, else the qreg login session."""
     if config or os.path.isfile(_DEFAULT_CONFIG):
@@ -70,8 +80,9 @@ def _credentials(config: str) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     try:
         verify = ssl.create_default_context()
-        if os.path.isfile(args.ca):
-            verify.load_verify_locations(args.ca)
+        ca = args.ca or _default_ca(args.config)
+        if os.path.isfile(ca):
+            verify.load_verify_locations(ca)
         r = httpx.get(f"{args.url.rstrip('/')}/api/v0/replicas", timeout=10, verify=verify,
                       headers=_credentials(args.config))
     except httpx.HTTPError as e:

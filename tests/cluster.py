@@ -38,6 +38,13 @@ def free_port_block(size: int = 1) -> int:
     raise RuntimeError("no free block of ports")
 
 
+def join_ports() -> list[str]:
+    """Free Raft and gRPC addresses for `qreg join` (its defaults, HTTP port + 1000 and
+    + 2000, may be taken on a machine running many test clusters)."""
+    return ["--raft-address", f"127.0.0.1:{free_port_block()}",
+            "--grpc-address", f"127.0.0.1:{free_port_block()}"]
+
+
 # Every test cluster's admin has this password unless the test picks another.
 ADMIN_PASSWORD = "admin-password"
 
@@ -167,7 +174,7 @@ class LocalCluster:
         port = free_port_block()
         subprocess.run([sys.executable, "-m", "cli.main", "join", "--existing", self.urls[0],
                         "--token", token, "--replica-id", replica_id, "--data", data,
-                        "--port", str(port), "--no-start", "--insecure-http"],
+                        "--port", str(port), "--no-start", "--insecure-http", *join_ports()],
                        check=True, capture_output=True)
         with open(os.path.join(data, "replica.log"), "ab") as log:
             process = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.cluster import LocalCluster, free_port_block
+from tests.cluster import LocalCluster, free_port_block, join_ports
 from tests.clients.tools import dir_digests, skopeo
 from tests.images import OCI_MANIFEST, image_layout
 from tests.replication.test_three_replicas import push_image
@@ -70,7 +70,7 @@ def test_emergency_repair_after_losing_two_of_three(tmp_path) -> None:
         shutil.rmtree(f"{cluster.data}/replica-0")
         joined = qreg("join", "--existing", url, "--token", token, "--replica-id", "replica-0",
                       "--data", str(tmp_path / "replacement"), "--port",
-                      str(free_port_block()), "--no-start", "--insecure-http")
+                      str(free_port_block()), "--no-start", "--insecure-http", *join_ports())
         assert "not yet a member" in joined
     finally:
         cluster.stop()

@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from tests.cluster import LocalCluster, free_port_block
+from tests.cluster import LocalCluster, free_port_block, join_ports
 from tests.registry_auth import TokenAuth
 from tests.replication.test_maintenance import qreg
 from tests.replication.test_three_replicas import push_image
@@ -49,7 +49,7 @@ def test_join_under_load_then_remove(tmp_path) -> None:
         data = f"{cluster.data}/replica-3"
         out = qreg("join", "--existing", cluster.urls[1], "--token", token, "--replica-id",
                    "replica-3", "--data", data, "--port", str(port), "--no-start",
-                   "--insecure-http")
+                   "--insecure-http", *join_ports())
         assert "not yet a member" in out and "seeded from a snapshot" in out
         with open(os.path.join(data, "replica.log"), "ab") as log:
             joined = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
@@ -111,7 +111,7 @@ def test_install_then_join_a_second_replica_over_https(tmp_path) -> None:
             if name == "second":  # the joiner trusts the CA the token pins, nothing else
                 qreg("join", "--existing", f"https://127.0.0.1:{ports}", "--token", token,
                      "--replica-id", "replica-1", "--data", str(tmp_path / name),
-                     "--port", str(ports + 1), "--no-start")
+                     "--port", str(ports + 1), "--no-start", *join_ports())
             with open(tmp_path / f"{name}.log", "ab") as log:
                 processes.append(subprocess.Popen(
                     [sys.executable, "-m", "cli.main", "serve", "--config",

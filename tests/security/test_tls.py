@@ -14,7 +14,7 @@ from cli import configfile
 from proto import blobs_pb2 as pb
 from proto import blobs_pb2_grpc as rpc
 from replica import pki
-from tests.cluster import LocalCluster
+from tests.cluster import LocalCluster, free_port_block, join_ports
 from tests.clients.tools import dir_digests, skopeo
 from tests.images import image_layout
 from tests.replication.test_maintenance import qreg
@@ -98,7 +98,8 @@ def test_join_refuses_a_ca_that_is_not_the_tokens(cluster: LocalCluster, tmp_pat
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "join", "--existing", cluster.url, "--token",
          f"{proof}.{'0' * 64}", "--replica-id", "replica-7", "--data", str(tmp_path / "j"),
-         "--no-start"], capture_output=True, text=True, timeout=60)
+         "--no-start", "--port", str(free_port_block()), *join_ports()],
+        capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "fingerprint differs" in done.stderr
     assert not os.path.exists(tmp_path / "j" / "replica.toml")

@@ -38,3 +38,26 @@ def test_hash_password_prints_a_hash_the_replica_accepts() -> None:
     assert not passwords.check_password("another password", stored)
     short = qreg("user", "hash-password", "--password-stdin", stdin="short\n")
     assert short.returncode == 2 and "8 characters" in short.stderr
+
+
+def test_a_missing_config_is_named_with_the_default_it_fell_back_to(tmp_path) -> None:
+    done = qreg("join-token", "--config", str(tmp_path / "nonexistent.toml"))
+    assert done.returncode == 1
+    assert f"no replica config at {tmp_path / 'nonexistent.toml'}" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "cli.main", "remove", "replica-2"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.path.abspath(ROOT)})
+    assert "./data/replica-0/replica.toml" in done.stderr and "--config" in done.stderr
+    assert "./data/replica-0/replica.toml" in qreg("remove", "--help").stdout
+
+
+def test_install_writes_the_ca_alone_for_clients_and_uses_the_join_ports(tmp_path) -> None:
+    done = qreg("install", "--data", str(tmp_path / "r0"), "--port", "45100",
+                "--raft-address", "127.0.0.1:0")
+    assert done.returncode == 0, done.stderr
+    client_ca = tmp_path / "r0" / "ca.crt"
+    assert client_ca.read_bytes() == (tmp_path / "r0" / "tls" / "ca.crt").read_bytes()
+    assert not list((tmp_path / "r0").glob("*.key"))  # skopeo --cert-dir DATA works
+    assert f"--cert-dir {tmp_path / 'r0'}" in done.stdout and "--port 45100" in done.stdout
+    assert "blobs (gRPC) 127.0.0.1:47100" in done.stdout
+    assert "HOST:PORT+1000" in qreg("join", "--help").stdout

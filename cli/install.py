@@ -6,10 +6,9 @@ import argparse
 import os
 import secrets
 import time
-import socket
 from typing import Any
 
-from cli import configfile
+from cli import configfile, ports
 from cli.output import fail
 from replica import pki
 from replica.auth import passwords
@@ -52,12 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if os.path.exists(path):
         return fail("install", f"{path} exists: this host already has a replica")
     raft_address = args.raft_address or f"{args.host}:{args.port + 1000}"
-    host, _, port = raft_address.rpartition(":")
-    with socket.socket() as s:
-        try:
-            s.bind((host, int(port)))
-        except OSError as e:
-            return fail("install", f"cannot use {raft_address} for Raft: {e}")
+    grpc_address = args.grpc_address or f"{args.host}:{args.port + 2000}"
+    for address in (f"{args.host}:{args.port}", raft_address, grpc_address):
+        if problem := ports.in_use(address):
+            return fail("install", problem)
     os.makedirs(data, exist_ok=True)
     secret = secrets.token_urlsafe(32)
     password = args.admin_password or secrets.token_urlsafe(12)
@@ -69,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         "replica": {"id": args.replica_id, "data_dir": data},
         "http": {"host": args.host, "port": args.port, "insecure": args.insecure_http},
         "raft": {"address": raft_address, "secret": secret, "peers": []},
-        "grpc": {"address": args.grpc_address or f"{args.host}:{args.port + 2000}"},
+        "grpc": {"address": grpc_address},
         "auth": {"admin_password_hash": passwords.hash_password(password)},
     })
     url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
@@ -92,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"cluster created; replica {args.replica_id} configured in {path}")
     print(f"start it:       qreg serve --config {path}")
     print(f"ports:          HTTP {args.port}, Raft {raft_address}, "
-          f"blobs (gRPC) {args.grpc_address or f'{args.host}:{args.port + 2000}'}")
+          f"blobs (gRPC) {grpc_address}")
     print(f"cluster CA:     {client_ca} (any replica also serves it at {url}/ca)")
     print("clients:")
     print(f"  qreg login {url} -u admin --ca {client_ca}")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import os
-import socket
 import ssl
 import time
 from typing import Any
 
 import httpx
 
-from cli import configfile
+from cli import configfile, ports
 from cli.output import fail
 from replica import pki
 from replica import join_tokens, joining
@@ -120,18 +118,6 @@ def _pinned_ca(existing: str, token: str) -> ssl.SSLContext | None:
     return context
 
 
-def _in_use(address: str) -> str | None:
-    """Why `address` cannot be served here, if it is this host's and taken."""
-    host, _, port = address.rpartition(":")
-    with socket.socket() as s:
-        try:
-            s.bind((host, int(port)))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                return f"{address} is in use on this host (a running replica?)"
-    return None  # free, or not an address of this host: the cluster checks it then
-
-
 def join(args: argparse.Namespace) -> int:
     existing = args.existing.rstrip("/")
     data = os.path.abspath(args.data)
@@ -142,7 +128,7 @@ def join(args: argparse.Namespace) -> int:
     raft_address = args.raft_address or f"{args.host}:{args.port + 1000}"
     grpc_address = args.grpc_address or f"{args.host}:{args.port + 2000}"
     for address in (f"{args.host}:{args.port}", raft_address, grpc_address):
-        if problem := _in_use(address):
+        if problem := ports.in_use(address):
             return fail("join", problem)
     scheme = "http" if args.insecure_http else "https"
     http_url = f"{scheme}://{args.host}:{args.port}"

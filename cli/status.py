@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import ssl
+import time
 from typing import Any
 
 import httpx
@@ -30,7 +31,9 @@ def register(subparsers: Any) -> None:
                     "with their replicas, or a restore without --blobs).",
         epilog="example:\n  qreg status --url https://127.0.0.1:5000 --ca ./data/ca.crt",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--url", default="https://127.0.0.1:5000", help="any replica's URL")
+    p.add_argument("--url", default=None,
+                   help="any replica's URL (default: the --config replica's, else "
+                        "https://127.0.0.1:5000)")
     p.add_argument("--ca", default=None,
                    help="the cluster CA certificate to trust (default: DATA/ca.crt of the "
                         "--config replica, where qreg install writes it, else ./data/ca.crt, "
@@ -39,6 +42,11 @@ def register(subparsers: Any) -> None:
                    help="a replica's config: its cluster secret is the credential (default "
                         f"{_DEFAULT_CONFIG} if it exists, else the session of qreg login)")
     p.add_argument("--json", action="store_true", help="print the raw JSON")
+    p.add_argument("--wait", type=float, metavar="SECONDS", default=0,
+                   help="keep asking until every replica is reachable and healthy (and, with "
+                        "--expect, that many are listed), up to SECONDS; for scripts")
+    p.add_argument("--expect", type=int, metavar="N", default=0,
+                   help="with --wait: also wait until N replicas are listed")
     p.set_defaults(func=run)
 
 
@@ -77,23 +85,44 @@ def _credentials(config: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {client.access_token()}"}
 
 
+def _ask(url: str, verify: ssl.SSLContext, headers: dict[str, str]) -> httpx.Response:
+    return httpx.get(f"{url.rstrip('/')}/api/v0/replicas", timeout=10, verify=verify,
+                     headers=headers)
+
+
+def _settled(body: dict[str, Any], expect: int) -> bool:
+    members = body["replicas"]
+    return len(members) >= expect and all(
+        m["reachable"] and m.get("has_quorum") and m.get("diverged_at") is None for m in members)
+
+
 def run(args: argparse.Namespace) -> int:
-    try:
-        verify = ssl.create_default_context()
-        ca = args.ca or _default_ca(args.config)
-        if os.path.isfile(ca):
-            verify.load_verify_locations(ca)
-        r = httpx.get(f"{args.url.rstrip('/')}/api/v0/replicas", timeout=10, verify=verify,
-                      headers=_credentials(args.config))
-    except httpx.HTTPError as e:
-        return fail("status", f"cannot reach {args.url}: {e}")
-    except (OSError, ValueError, ApiError, sessions.NotSignedIn) as e:
-        return fail("status", str(e))
-    if r.status_code in (401, 403):
-        return fail("status", f"{error_text(r)}: sign in with qreg login (an administrator "
-                              "sees every replica's address) or pass --config")
-    if r.status_code != 200:
-        return fail("status", error_text(r))
+    url = args.url or (configfile.member(args.config)[0] if args.config
+                       else "https://127.0.0.1:5000")
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            verify = ssl.create_default_context()
+            ca = args.ca or _default_ca(args.config)
+            if os.path.isfile(ca):
+                verify.load_verify_locations(ca)
+            r = _ask(url, verify, _credentials(args.config))
+            problem = None if r.status_code == 200 else error_text(r)
+        except httpx.HTTPError as e:
+            r, problem = None, f"cannot reach {url}: {e}"
+        except (OSError, ValueError, ApiError, sessions.NotSignedIn) as e:
+            return fail("status", str(e))
+        if r is not None and r.status_code in (401, 403):
+            return fail("status", f"{error_text(r)}: sign in with qreg login (an administrator "
+                                  "sees every replica's address) or pass --config")
+        if problem is None and (not args.wait or _settled(r.json(), args.expect)):  # type: ignore[union-attr]
+            break
+        if time.monotonic() >= deadline:
+            if problem is not None:
+                return fail("status", problem)
+            break  # show what is unsettled
+        time.sleep(0.5)
+    assert r is not None
     body = r.json()
     if args.json:
         print(json.dumps(body, indent=2))
@@ -109,4 +138,5 @@ def run(args: argparse.Namespace) -> int:
     for m in diverged:
         print(f"{m['replica_id']}: {m.get('divergence')}; run qreg verify, then rebuild it "
               "(qreg remove, then qreg join into an empty directory)")
-    return 0 if all(m["reachable"] for m in body["replicas"]) and not diverged else 1
+    healthy = all(m["reachable"] for m in body["replicas"]) and not diverged
+    return 0 if healthy and len(body["replicas"]) >= args.expect else 1

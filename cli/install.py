@@ -45,37 +45,58 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    data = os.path.abspath(args.data)
-    path = os.path.join(data, "replica.toml")
-    if os.path.exists(path):
-        return fail("install", f"{path} exists: this host already has a replica")
-    raft_address = args.raft_address or f"{args.host}:{args.port + 1000}"
-    grpc_address = args.grpc_address or f"{args.host}:{args.port + 2000}"
-    for address in (f"{args.host}:{args.port}", raft_address, grpc_address):
+def first_replica(data: str, replica_id: str, host: str, port: int, insecure: bool,
+                  sans: list[str], raft_address: str | None = None,
+                  grpc_address: str | None = None, secret: str | None = None,
+                  ca: tuple[bytes, bytes] | None = None,
+                  admin_password_hash: str = "") -> tuple[str, str, bytes]:
+    """Lay out the first replica of a cluster in `data` (new, or restored with the
+    backup's secret and CA); (its config path, the cluster secret, the CA certificate).
+    Raises ValueError when an address is taken here."""
+    raft_address = raft_address or f"{host}:{port + 1000}"
+    grpc_address = grpc_address or f"{host}:{port + 2000}"
+    for address in (f"{host}:{port}", raft_address, grpc_address):
         if problem := ports.in_use(address):
-            return fail("install", problem)
+            raise ValueError(problem)
     os.makedirs(data, exist_ok=True)
-    secret = secrets.token_urlsafe(32)
-    password = args.admin_password or secrets.token_urlsafe(12)
-    ca_cert, ca_key = pki.create_ca()
-    files = pki.TlsFiles.under(data)
-    pki.set_up_replica(files, ca_cert, ca_key, args.replica_id,
-                       [args.host, "localhost", "127.0.0.1", *args.san])
+    secret = secret or secrets.token_urlsafe(32)
+    ca_cert, ca_key = ca or pki.create_ca()
+    pki.set_up_replica(pki.TlsFiles.under(data), ca_cert, ca_key, replica_id,
+                       [host, "localhost", "127.0.0.1", *sans])
+    path = os.path.join(data, "replica.toml")
     configfile.write(path, {
-        "replica": {"id": args.replica_id, "data_dir": data},
-        "http": {"host": args.host, "port": args.port, "insecure": args.insecure_http},
+        "replica": {"id": replica_id, "data_dir": data},
+        "http": {"host": host, "port": port, "insecure": insecure},
         "raft": {"address": raft_address, "secret": secret, "peers": []},
         "grpc": {"address": grpc_address},
-        "auth": {"admin_password_hash": passwords.hash_password(password)},
+        "auth": {"admin_password_hash": admin_password_hash},
     })
-    url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
     # For clients, a copy of the CA certificate alone: tls/ holds the CA key beside it,
     # which tools that read a whole directory (skopeo's --cert-dir) take for a client pair.
     client_ca = os.path.join(data, "ca.crt")
     with open(client_ca, "wb") as f:
         f.write(ca_cert)
     os.chmod(client_ca, 0o644)
+    return path, secret, ca_cert
+
+
+def run(args: argparse.Namespace) -> int:
+    data = os.path.abspath(args.data)
+    path = os.path.join(data, "replica.toml")
+    if os.path.exists(path):
+        return fail("install", f"{path} exists: this host already has a replica")
+    password = args.admin_password or secrets.token_urlsafe(12)
+    try:
+        path, secret, ca_cert = first_replica(
+            data, args.replica_id, args.host, args.port, args.insecure_http, args.san,
+            args.raft_address, args.grpc_address,
+            admin_password_hash=passwords.hash_password(password))
+    except ValueError as e:
+        return fail("install", str(e))
+    raft_address = configfile.read(path)["raft"]["address"]
+    grpc_address = configfile.read(path)["grpc"]["address"]
+    url = f"{'http' if args.insecure_http else 'https'}://{args.host}:{args.port}"
+    client_ca = os.path.join(data, "ca.crt")
     token = join_tokens.issue(secret, int(time.time() * 1000),
                               ca_fingerprint=pki.fingerprint(ca_cert))
     secret_lines = [] if args.admin_password else [

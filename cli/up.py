@@ -79,18 +79,19 @@ def _cluster_ca(data: str, replicas: int) -> tuple[bytes, bytes]:
 
 
 def write_configs(data: str, replicas: int, port: int, insecure: bool = False,
-                  admin_password_hash: str = "") -> list[str]:
+                  admin_password_hash: str = "", secret: str | None = None,
+                  ca: tuple[bytes, bytes] | None = None) -> list[str]:
     """One config file per replica, with certificates from the cluster CA. Raft
-    addresses, the secret and the CA are chosen on the first run and then kept, so a
-    restarted cluster finds its members again."""
+    addresses, the secret and the CA are chosen on the first run (or given, by a
+    restore) and then kept, so a restarted cluster finds its members again."""
     os.makedirs(data, exist_ok=True)
-    ca_cert, ca_key = _cluster_ca(data, replicas)
+    ca_cert, ca_key = ca or _cluster_ca(data, replicas)
     with open(os.path.join(data, "ca.crt"), "wb") as f:
         f.write(ca_cert)
     existing = [configfile.read(os.path.join(data, f"replica-{i}", "replica.toml"))
                 for i in range(replicas)]
     secret = next((c["raft"]["secret"] for c in existing if c.get("raft", {}).get("secret")),
-                  secrets.token_urlsafe(32))
+                  secret or secrets.token_urlsafe(32))
     addresses = [c.get("raft", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
     grpc = [c.get("grpc", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
     admin = next((c["auth"]["admin_password_hash"] for c in existing

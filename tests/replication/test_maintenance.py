@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ import pytest
 
 from tests.cluster import LocalCluster, free_port_block, join_ports
 from tests.clients.tools import dir_digests, skopeo
+from tests.registry_auth import TokenAuth
 from tests.images import OCI_MANIFEST, image_layout
 from tests.replication.test_three_replicas import push_image
 
@@ -76,7 +79,8 @@ def test_emergency_repair_after_losing_two_of_three(tmp_path) -> None:
         cluster.stop()
 
 
-def test_backup_then_restore_into_a_new_cluster(tmp_path) -> None:
+def test_backup_then_restore_into_a_new_cluster(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("QREG_BACKUP_PASSPHRASE", "the passphrase of this test")
     old = LocalCluster(str(tmp_path / "old"), replicas=3).start()
     try:
         tags = {f"t{n}": push_image(old.urls[n % 3], "backup/app", f"t{n}", f"b{n}").digest
@@ -92,9 +96,15 @@ def test_backup_then_restore_into_a_new_cluster(tmp_path) -> None:
         push_image(old.urls[0], "backup/app", "not-in-backup", "late")
     finally:
         old.stop()
+    wrong = subprocess.run([sys.executable, "-m", "cli.main", "restore", backup, "--data",
+                            str(tmp_path / "nope")], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "QREG_BACKUP_PASSPHRASE": "not the passphrase"})
+    assert wrong.returncode != 0 and "wrong passphrase" in wrong.stderr
     new = LocalCluster(str(tmp_path / "new"), replicas=3)
     out = qreg("restore", backup, "--data", new.data, "--replicas", "3", "--port", str(new.port))
-    assert "no blobs restored" in out
+    assert "no blobs restored" in out and "kept the backup" in out
+    with open(f"{old.data}/ca.crt") as a, open(f"{new.data}/ca.crt") as b:
+        assert a.read() == b.read()  # clients keep trusting the restored cluster
     new.start()
     try:
         layers = set()
@@ -122,18 +132,37 @@ def test_backup_then_restore_into_a_new_cluster(tmp_path) -> None:
         push_image(new.urls[1], "backup/app", "after-restore", "after")
     finally:
         new.stop()
-    # A full restore: the blobs come with it.
-    full = LocalCluster(str(tmp_path / "full"), replicas=1)
-    out = qreg("restore", backup, "--data", full.data, "--port", str(full.port), "--blobs", blobs)
-    assert "blob files put in place" in out
-    full.start()
+    # A full restore onto a host, laid out as install does: blobs, secret and CA with it.
+    port = free_port_block()
+    out = qreg("restore", backup, "--data", str(tmp_path / "host"), "--host", "127.0.0.1",
+               "--port", str(port), "--raft-address", f"127.0.0.1:{free_port_block()}",
+               "--grpc-address", f"127.0.0.1:{free_port_block()}", "--blobs", blobs)
+    assert "blob files put in place" in out and "qreg serve" in out
+    config = str(tmp_path / "host" / "replica.toml")
+    with open(f"{old.data}/replica-0/replica.toml") as a, open(config) as b:
+        assert a.read().split('secret = "')[1][:20] == b.read().split('secret = "')[1][:20]
+    with open(tmp_path / "host.log", "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config", config],
+                                   stdout=log, stderr=log)
     try:
-        _wait(lambda: httpx.get(full.url + "/health").json()["blobs_missing"] == 0)
+        verify = ssl.create_default_context(cafile=f"{old.data}/ca.crt")  # the old CA
+        url = f"https://127.0.0.1:{port}"
+        _wait(lambda: _healthy(url, verify))
+        _wait(lambda: httpx.get(url + "/health", verify=verify).json()["blobs_missing"] == 0)
+        auth = TokenAuth("admin", old.admin_password, verify)
         for layer in layers:
-            assert httpx.get(f"{full.url}/v2/backup/app/blobs/{layer}",
-                             auth=full.auth).status_code == 200
+            assert httpx.get(f"{url}/v2/backup/app/blobs/{layer}", auth=auth,
+                             verify=verify).status_code == 200
     finally:
-        full.stop()
+        process.terminate()
+        process.wait(30)
+
+
+def _healthy(url: str, verify: ssl.SSLContext) -> bool:
+    try:
+        return httpx.get(url + "/health", verify=verify, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _wait(condition, timeout: float = 60.0) -> None:

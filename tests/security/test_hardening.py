@@ -169,9 +169,21 @@ def test_secrets_on_disk_are_the_owners_only(reg: LocalCluster, tmp_path: Path) 
     for path in (data / "metadata" / "data.mdb", data / "raft" / "journal"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     backup = tmp_path / "meta.qreg"
+    refused = subprocess.run([sys.executable, "-m", "cli.main", "backup", str(backup),
+                              "--config", str(data / "replica.toml")], stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in os.environ.items()
+                                  if k != "QREG_BACKUP_PASSPHRASE"})
+    assert refused.returncode != 0 and "passphrase" in refused.stderr and not backup.exists()
     subprocess.run([sys.executable, "-m", "cli.main", "backup", str(backup), "--config",
-                    str(data / "replica.toml")], check=True, capture_output=True, timeout=60)
+                    str(data / "replica.toml")], check=True, capture_output=True, timeout=60,
+                   env={**os.environ, "QREG_BACKUP_PASSPHRASE": "the drill passphrase"})
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    sealed = backup.read_bytes()  # password hashes, the cluster secret and the CA key
+    secret = (data / "replica.toml").read_text().split('secret = "', 1)[1].split('"', 1)[0]
+    assert secret.encode() not in sealed and b"PRIVATE KEY" not in sealed
+    assert b"scrypt$" not in sealed
+    assert not list(tmp_path.glob("*.part"))
 
 
 def test_a_replica_refuses_to_start_without_a_raft_secret(tmp_path: Path) -> None:

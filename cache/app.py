@@ -21,14 +21,14 @@ from cache.config import CacheConfig
 from cache.fetch import Fetcher, FlightResponse
 from cache.store import BoundedStore
 from replica.auth import grants
-from replica.errors import RegistryError, Unauthorized, Unsupported
-from replica.handlers.blobs import _parse_range
+from replica import errors
+from replica.errors import API_HEADERS, RegistryError, Unauthorized, Unsupported
+from replica.handlers.blobs import parse_range
 from replica.names import check_digest, check_name
 from replica.peers import trusting
 from replica.streams import FileRangeResponse
 
 _BLOB = re.compile(r"/v2/(.+)/blobs/([^/]+)")
-API = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
 class CacheMetrics:
@@ -63,26 +63,22 @@ def create_app(config: CacheConfig) -> Starlette:
     fetcher = Fetcher(store, config.upstreams, trusting(config.upstream_ca or config.ca), metrics)
 
     async def blob(request: Request) -> Any:
-        head_only = request.method == "HEAD"
+        m = _BLOB.fullmatch(request.url.path)
+        if m is None:
+            raise Unsupported("a cache serves blobs only: /v2/NAME/blobs/DIGEST", status=404)
+        repository, digest = check_name(m.group(1)), m.group(2)
+        check_digest(digest)
+        grant = request.query_params.get("grant") or request.headers.get(grants.HEADER, "")
         try:
-            m = _BLOB.fullmatch(request.url.path)
-            if m is None:
-                raise Unsupported("a cache serves blobs only: /v2/NAME/blobs/DIGEST", status=404)
-            repository, digest = check_name(m.group(1)), m.group(2)
-            check_digest(digest)
-            grant = request.query_params.get("grant") or request.headers.get(grants.HEADER, "")
-            try:
-                note(request.scope,
-                     user=verifier.verify(grant, repository, digest, config.name).user)
-            except grants.InvalidGrant as e:
-                metrics.refused.inc()
-                raise Unauthorized(f"a valid grant from the cluster is required: {e}") from None
-            return await _serve(request, repository, digest, grant)
-        except RegistryError as e:
-            return e.response(head_only=head_only)
+            note(request.scope,
+                 user=verifier.verify(grant, repository, digest, config.name).user)
+        except grants.InvalidGrant as e:
+            metrics.refused.inc()
+            raise Unauthorized(f"a valid grant from the cluster is required: {e}") from None
+        return await _serve(request, repository, digest, grant)
 
     async def _serve(request: Request, repository: str, digest: str, grant: str) -> Any:
-        headers = {**API, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
+        headers = {**API_HEADERS, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
                    "Content-Type": "application/octet-stream", "ETag": f'"{digest}"',
                    "X-Qreg-Cache": config.name}
         path = store.path(digest)
@@ -105,7 +101,7 @@ def create_app(config: CacheConfig) -> Starlette:
         size = os.path.getsize(path)
         start, length, status = 0, size, 200
         if request.headers.get("range"):
-            start, length = _parse_range(request.headers["range"], size)
+            start, length = parse_range(request.headers["range"], size)
             status = 206
             headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
         if request.method == "HEAD":
@@ -122,7 +118,7 @@ def create_app(config: CacheConfig) -> Starlette:
         return Response(generate_latest(metrics.registry), media_type="text/plain; version=0.0.4")
 
     async def base(request: Request) -> Response:
-        return JSONResponse({}, headers=API)
+        return JSONResponse({}, headers=API_HEADERS)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -134,7 +130,8 @@ def create_app(config: CacheConfig) -> Starlette:
         Route("/v2/{rest:path}", blob, methods=["GET", "HEAD"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
-    ], middleware=[Middleware(AccessLog)], lifespan=lifespan)
+    ], middleware=[Middleware(AccessLog)], lifespan=lifespan,
+        exception_handlers={RegistryError: errors.handle})
     app.state.store = store
     app.state.metrics = metrics
     return app

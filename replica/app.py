@@ -39,8 +39,9 @@ from replica.blob_sync import BlobSync
 from replica.blobstore import LocalBlobStore
 from replica.cache_redirect import CacheHealth
 from replica.config import ReplicaConfig
+from replica import errors
 from replica.errors import (AlreadyExists, BlobUploadUnknown, Denied, NameInvalid, RegistryError,
-                            Unavailable, Unsupported)
+                            NotFound, Unavailable, Unknown, Unsupported)
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
 from replica.joining import become_member
@@ -202,8 +203,7 @@ async def _catalog(request: Request) -> Any:
 async def _token_get(request: Request) -> Response:
     auth: AuthService | None = request.app.state.auth
     if auth is None:
-        return JSONResponse({"errors": [{"code": "NOT_FOUND", "message": "no token service: "
-                                         "this replica has no cluster CA key"}]}, 404)
+        raise NotFound("no token service: this replica has no cluster CA key")
     return await auth.token_get(request)
 
 
@@ -278,31 +278,24 @@ async def _ca(request: Request) -> Response:
         with open(request.app.state.ca_path, "rb") as f:
             pem = f.read()
     except OSError:
-        return JSONResponse({"errors": [{"code": "NOT_FOUND",
-                                         "message": "this replica has no cluster CA"}]}, 404)
+        raise NotFound("this replica has no cluster CA") from None
     return Response(pem, media_type="application/x-pem-file")
 
 
 async def _scrub(request: Request) -> Response:
     """Re-hash every local blob now, repairing corrupt ones; answers with the report."""
-    try:
-        require_internal(request)  # until accounts exist, the cluster secret is the credential
-    except RegistryError as e:
-        return e.response()
+    require_internal(request)  # until accounts exist, the cluster secret is the credential
     report = await request.app.state.scrubber.scrub_once()
     return JSONResponse(report.as_json())
 
 
 async def _read_index(request: Request) -> Response:
-    try:
-        require_internal(request)
-    except RegistryError as e:
-        return e.response()
+    require_internal(request)
     registry = _registry(request)
     try:
         index = await registry.leader_read_index()
     except NoQuorum as e:
-        return Unavailable(str(e)).response()
+        raise Unavailable(str(e)) from None
     return JSONResponse({"index": index})
 
 
@@ -313,8 +306,7 @@ async def _metrics(request: Request) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"errors": [{"code": "UNKNOWN", "message": "internal server error"}]},
-                        status_code=500, headers=API_HEADERS)
+    return Unknown("internal server error").response()
 
 
 def create_app(config: ReplicaConfig) -> Starlette:
@@ -424,7 +416,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={Exception: _server_error})
+                    exception_handlers={RegistryError: errors.handle, Exception: _server_error})
     app.add_middleware(RemovedGuard, watch=lambda: getattr(app.state, "removal", None))
     app.state.metrics = Metrics()
     app.state.auth = None

@@ -26,6 +26,7 @@ CODES: dict[str, tuple[int, str]] = {
     "PAGINATION_NUMBER_INVALID": (400, "invalid number of results requested"),
     "RANGE_INVALID": (416, "invalid content range"),
     "UNAVAILABLE": (503, "service unavailable"),
+    "UNKNOWN": (500, "unknown error"),
     # The management API's own (not OCI) codes.
     "INVALID_INPUT": (400, "invalid input"),
     "NOT_FOUND": (404, "not found"),
@@ -33,7 +34,12 @@ CODES: dict[str, tuple[int, str]] = {
 }
 
 
+API_HEADERS = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
 class RegistryError(Exception):
+    """An error answered in the spec's format: {"errors": [{code, message, detail}]}."""
+
     code = "UNSUPPORTED"
 
     def __init__(self, message: str | None = None, detail: Any = None,
@@ -50,36 +56,93 @@ class RegistryError(Exception):
         if self.detail is not None:
             entry["detail"] = self.detail
         body = b"" if head_only else json.dumps({"errors": [entry]}).encode()
-        headers = {"Docker-Distribution-API-Version": "registry/2.0", **self.headers}
+        headers = {**API_HEADERS, **self.headers}
         return Response(body, status_code=self.status, headers=headers,
                         media_type="application/json")
 
 
-def _error_class(code: str) -> type[RegistryError]:
-    name = "".join(part.capitalize() for part in code.split("_"))
-    return type(name, (RegistryError,), {"code": code})
+class BlobUnknown(RegistryError):
+    code = "BLOB_UNKNOWN"
 
 
-BlobUnknown = _error_class("BLOB_UNKNOWN")
-BlobUploadInvalid = _error_class("BLOB_UPLOAD_INVALID")
-BlobUploadUnknown = _error_class("BLOB_UPLOAD_UNKNOWN")
-DigestInvalid = _error_class("DIGEST_INVALID")
-ManifestBlobUnknown = _error_class("MANIFEST_BLOB_UNKNOWN")
-ManifestInvalid = _error_class("MANIFEST_INVALID")
-ManifestUnknown = _error_class("MANIFEST_UNKNOWN")
-NameInvalid = _error_class("NAME_INVALID")
-NameUnknown = _error_class("NAME_UNKNOWN")
-SizeInvalid = _error_class("SIZE_INVALID")
-Unauthorized = _error_class("UNAUTHORIZED")
-Denied = _error_class("DENIED")
-Unsupported = _error_class("UNSUPPORTED")
-TooManyRequests = _error_class("TOOMANYREQUESTS")
-PaginationNumberInvalid = _error_class("PAGINATION_NUMBER_INVALID")
-RangeInvalid = _error_class("RANGE_INVALID")
-Unavailable = _error_class("UNAVAILABLE")
-InvalidInput = _error_class("INVALID_INPUT")
-NotFound = _error_class("NOT_FOUND")
-AlreadyExists = _error_class("ALREADY_EXISTS")
+class BlobUploadInvalid(RegistryError):
+    code = "BLOB_UPLOAD_INVALID"
+
+
+class BlobUploadUnknown(RegistryError):
+    code = "BLOB_UPLOAD_UNKNOWN"
+
+
+class DigestInvalid(RegistryError):
+    code = "DIGEST_INVALID"
+
+
+class ManifestBlobUnknown(RegistryError):
+    code = "MANIFEST_BLOB_UNKNOWN"
+
+
+class ManifestInvalid(RegistryError):
+    code = "MANIFEST_INVALID"
+
+
+class ManifestUnknown(RegistryError):
+    code = "MANIFEST_UNKNOWN"
+
+
+class NameInvalid(RegistryError):
+    code = "NAME_INVALID"
+
+
+class NameUnknown(RegistryError):
+    code = "NAME_UNKNOWN"
+
+
+class SizeInvalid(RegistryError):
+    code = "SIZE_INVALID"
+
+
+class Unauthorized(RegistryError):
+    code = "UNAUTHORIZED"
+
+
+class Denied(RegistryError):
+    code = "DENIED"
+
+
+class Unsupported(RegistryError):
+    code = "UNSUPPORTED"
+
+
+class TooManyRequests(RegistryError):
+    code = "TOOMANYREQUESTS"
+
+
+class PaginationNumberInvalid(RegistryError):
+    code = "PAGINATION_NUMBER_INVALID"
+
+
+class RangeInvalid(RegistryError):
+    code = "RANGE_INVALID"
+
+
+class Unavailable(RegistryError):
+    code = "UNAVAILABLE"
+
+
+class Unknown(RegistryError):
+    code = "UNKNOWN"
+
+
+class InvalidInput(RegistryError):
+    code = "INVALID_INPUT"
+
+
+class NotFound(RegistryError):
+    code = "NOT_FOUND"
+
+
+class AlreadyExists(RegistryError):
+    code = "ALREADY_EXISTS"
 
 
 class StorageFull(Unavailable):
@@ -93,3 +156,9 @@ def from_code(code: str, message: str) -> RegistryError:
     """The exception for an error code that the state machine returned."""
     cls = next((c for c in RegistryError.__subclasses__() if c.code == code), Unsupported)
     return cls(message)
+
+
+async def handle(request: Any, exc: Exception) -> Response:
+    """Starlette's exception handler for RegistryError: every route raises, this renders."""
+    assert isinstance(exc, RegistryError)
+    return exc.response(head_only=request.method == "HEAD")

@@ -19,12 +19,12 @@ left alone.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
 
 from replica import joining
+from replica.errors import Unavailable
 from replica.peers import PeerError
 from replica.registry import Registry
 
@@ -87,9 +87,6 @@ class RemovedGuard:
         if watch is None or watch.removed is None or scope["path"] == "/health":
             await self._app(scope, receive, send)
             return
-        body = json.dumps({"errors": [{"code": "UNAVAILABLE", "message": (
-            f"{watch.removed}. Use another replica; an operator stops this one or wipes "
-            "its data directory and joins it again")}]}).encode()
-        await send({"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        error = Unavailable(f"{watch.removed}. Use another replica; an operator stops this one "
+                            "or wipes its data directory and joins it again")
+        await error.response()(scope, receive, send)

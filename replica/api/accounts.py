@@ -43,7 +43,7 @@ from consensus import accounts
 from proto import commands_pb2 as pb
 from replica.auth import passwords, permissions
 from replica.auth.service import AuthService, Caller, client_address
-from replica.errors import Denied, InvalidInput, NotFound, RegistryError, Unauthorized
+from replica.errors import Denied, InvalidInput, NotFound, Unauthorized
 from replica.api.json_body import read_body
 from replica.api.same_origin import refuse_cross_site
 from replica.names import check_name
@@ -379,10 +379,7 @@ async def _failed_logins_everywhere(ctx: Context) -> dict[str, Any]:
 
 async def failed_logins_here(request: Request) -> Response:
     """This replica's recent authentication failures, for the audit of another replica."""
-    try:
-        require_internal(request)
-    except RegistryError as e:
-        return e.response()
+    require_internal(request)
     auth: AuthService | None = request.app.state.auth
     return JSONResponse({"failed_logins": list(auth.recent_failures) if auth else []})
 
@@ -393,13 +390,10 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def call(request: Request) -> Response:
         auth: AuthService | None = request.app.state.auth
         if auth is None:
-            return NotFound("accounts need the cluster CA key on this replica").response()
-        try:
-            refuse_cross_site(request)
-            caller = await auth.caller(request)
-            return await handler(request, Context(request.app.state.registry, auth, caller))
-        except RegistryError as e:
-            return e.response()
+            raise NotFound("accounts need the cluster CA key on this replica")
+        refuse_cross_site(request)
+        caller = await auth.caller(request)
+        return await handler(request, Context(request.app.state.registry, auth, caller))
     return call
 
 

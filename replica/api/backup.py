@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from consensus import snapshot
-from replica.errors import BlobUnknown, RegistryError
+from replica.errors import BlobUnknown
 from replica.names import check_digest
 from replica.peer_fetch import copy_from_holders
 from replica.peers import require_internal
@@ -26,10 +26,7 @@ from replica.streams import FileRangeResponse
 
 async def download(request: Request) -> Response:
     # Until accounts exist, the cluster secret is the credential.
-    try:
-        require_internal(request)
-    except RegistryError as e:
-        return e.response()
+    require_internal(request)
     registry: Registry = request.app.state.registry
     await registry.fresh()
     fd, path = tempfile.mkstemp(prefix="backup-", dir=os.path.dirname(registry.state.path))
@@ -42,17 +39,14 @@ async def download(request: Request) -> Response:
 
 
 async def blob(request: Request) -> Response:
-    try:
-        require_internal(request)
-        digest = check_digest(request.path_params["digest"])
-        registry: Registry = request.app.state.registry
-        size = registry.store.stat(digest)
-        if size is None and registry.state.blob_holders(digest) and registry.blobs is not None:
-            size = await copy_from_holders(registry, digest)
-        if size is None:
-            raise BlobUnknown("no replica holds this blob", detail={"digest": digest})
-    except RegistryError as e:
-        return e.response()
+    require_internal(request)
+    digest = check_digest(request.path_params["digest"])
+    registry: Registry = request.app.state.registry
+    size = registry.store.stat(digest)
+    if size is None and registry.state.blob_holders(digest) and registry.blobs is not None:
+        size = await copy_from_holders(registry, digest)
+    if size is None:
+        raise BlobUnknown("no replica holds this blob", detail={"digest": digest})
     return FileRangeResponse(registry.store.path(digest), 0, size, 200,  # type: ignore[attr-defined, return-value]
                              {"Content-Type": "application/octet-stream",
                               "Docker-Content-Digest": digest})

@@ -94,12 +94,9 @@ async def health(request: Request) -> Response:
 
 async def list_replicas(request: Request) -> Response:
     registry: Registry = request.app.state.registry
-    try:
-        addresses = await operator(request, quiet=False)
-        if addresses is None:
-            raise Unauthorized("sign in to see the replicas")
-    except RegistryError as e:
-        return e.response()
+    addresses = await operator(request, quiet=False)
+    if addresses is None:
+        raise Unauthorized("sign in to see the replicas")
     members, views = await _views(request, registry, shared=not addresses)
     # Only the leader knows when it last heard from each replica.
     contact = next((v.get("last_contact_s") or {} for v in views if v.get("role") == "leader"), {})

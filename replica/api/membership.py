@@ -26,8 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from consensus import NoQuorum, accounts
 from proto import commands_pb2 as pb
-from replica.errors import (Denied, InvalidInput, NameUnknown, NotFound, RegistryError,
-                            Unavailable)
+from replica.errors import (Denied, InvalidInput, NameUnknown, NotFound, Unavailable)
 from replica import join_tokens
 from replica.api.json_body import read_body
 from replica.auth.service import client_address
@@ -96,21 +95,18 @@ def _internal(request: Request) -> Registry:
 
 
 async def join(request: Request) -> Response:
+    body = await read_body(request)
+    registry: Registry = request.app.state.registry
+    await registry.fresh()  # a revocation made through another replica counts here
     try:
-        body = await read_body(request)
-        registry: Registry = request.app.state.registry
-        await registry.fresh()  # a revocation made through another replica counts here
-        try:
-            join_tokens.check(request.app.state.secret, str(body.get("token", ""))[:500],
-                              int(time.time() * 1000),
-                              registry.state.view(accounts.join_tokens_valid_after))
-        except join_tokens.InvalidJoinToken as e:
-            log.warning("join refused: %s", e, extra={"fields": {
-                "event": "join_refused", "address": client_address(request)}})
-            raise Denied(str(e)) from None
-        _refuse_duplicates(registry, body)
-    except RegistryError as e:
-        return e.response()
+        join_tokens.check(request.app.state.secret, str(body.get("token", ""))[:500],
+                          int(time.time() * 1000),
+                          registry.state.view(accounts.join_tokens_valid_after))
+    except join_tokens.InvalidJoinToken as e:
+        log.warning("join refused: %s", e, extra={"fields": {
+            "event": "join_refused", "address": client_address(request)}})
+        raise Denied(str(e)) from None
+    _refuse_duplicates(registry, body)
     # The joiner issues its own certificate from the cluster CA, and can issue the
     # next joiner's: every replica keeps the CA key.
     with open(request.app.state.ca_path) as ca, open(request.app.state.ca_key_path) as ca_key:
@@ -121,22 +117,16 @@ async def join(request: Request) -> Response:
 
 async def revoke_join_tokens(request: Request) -> Response:
     """Every join token issued until now stops working, on every replica."""
-    try:
-        registry = _internal(request)
-        now = int(time.time() * 1000)
-        await registry.propose(pb.Command(revoke_join_tokens=pb.RevokeJoinTokens(before_ms=now),
-                                          at_ms=now, actor="cluster"))
-    except RegistryError as e:
-        return e.response()
+    registry = _internal(request)
+    now = int(time.time() * 1000)
+    await registry.propose(pb.Command(revoke_join_tokens=pb.RevokeJoinTokens(before_ms=now),
+                                      at_ms=now, actor="cluster"))
     return JSONResponse({"revoked_before_ms": now})
 
 
 async def snapshot(request: Request) -> Response:
     """A fresh Raft snapshot for a joining replica to start from."""
-    try:
-        registry = _internal(request)
-    except RegistryError as e:
-        return e.response()
+    registry = _internal(request)
     path = await registry.raft.fresh_snapshot()
     if path is None:
         return Response(status_code=204)
@@ -152,13 +142,10 @@ async def snapshot(request: Request) -> Response:
 async def raft_snapshot(request: Request) -> Response:
     """This replica's current Raft snapshot, if it is the one asked for (by sha256):
     how a peer that needs it receives it (consensus/snapshot_transfer.py)."""
-    try:
-        registry = _internal(request)
-    except RegistryError as e:
-        return e.response()
+    registry = _internal(request)
     current = registry.raft.snapshots.current
     if current is None or current.sha256 != request.query_params.get("sha256"):
-        return NotFound("this replica no longer has that snapshot").response()
+        raise NotFound("this replica no longer has that snapshot")
     f = open(registry.raft.snapshot_path, "rb")  # noqa: SIM115 - closed by chunks()
 
     def chunks() -> Iterator[bytes]:
@@ -185,9 +172,7 @@ async def add_member(request: Request) -> Response:
                 await registry.raft.add_member(address)
         await _until_committed(add)
     except NoQuorum as e:
-        return Unavailable(f"the cluster could not add the member: {e}").response()
-    except RegistryError as e:
-        return e.response()
+        raise Unavailable(f"the cluster could not add the member: {e}") from None
     return JSONResponse({"members": registry.raft.members()})
 
 
@@ -206,7 +191,5 @@ async def remove_replica(request: Request) -> Response:
         await registry.propose(pb.Command(unregister_replica=pb.UnregisterReplica(
             replica_id=replica_id, forget_copies=True)))
     except NoQuorum as e:
-        return Unavailable(f"the cluster could not remove the member: {e}").response()
-    except RegistryError as e:
-        return e.response()
+        raise Unavailable(f"the cluster could not remove the member: {e}") from None
     return JSONResponse({"removed": replica_id, "members": registry.raft.members()})

@@ -31,8 +31,7 @@ from replica.auth import passwords, permissions
 from replica.bodies import read_limited
 from replica.auth.login_guard import HashingBusy, HashingPool, LoginLimiter
 from replica.auth.tokens import ACCESS_TTL_S, Claims, InvalidToken, TokenKeys
-from replica.errors import (Denied, InvalidInput, NameInvalid, RegistryError,
-                            TooManyRequests, Unauthorized)
+from replica.errors import (Denied, InvalidInput, NameInvalid, TooManyRequests, Unauthorized)
 from replica.names import check_name
 
 log = logging.getLogger("qreg.auth")
@@ -224,45 +223,40 @@ class AuthService:
         return access
 
     async def token_get(self, request: Request) -> Response:
-        try:
-            self._check_service(request.query_params.get("service"))
-            user, token_id = await self.basic_user(request)
-            scopes = request.query_params.getlist("scope")
-            return self._tokens(user, token_id, scopes,
-                                offline=request.query_params.get("offline_token") == "true")
-        except RegistryError as e:
-            return e.response()
+        self._check_service(request.query_params.get("service"))
+        user, token_id = await self.basic_user(request)
+        scopes = request.query_params.getlist("scope")
+        return self._tokens(user, token_id, scopes,
+                            offline=request.query_params.get("offline_token") == "true")
 
     async def token_post(self, request: Request) -> Response:
         """OAuth2 password and refresh-token grants (what `docker login` uses)."""
+        body = await read_limited(request, _MAX_FORM)
+        # OAuth2 sends application/x-www-form-urlencoded; parse it here rather than
+        # pull in python-multipart for Starlette's form().
         try:
-            body = await read_limited(request, _MAX_FORM)
-            # OAuth2 sends application/x-www-form-urlencoded; parse it here rather than
-            # pull in python-multipart for Starlette's form().
+            form = dict(urllib.parse.parse_qsl(body.decode(), strict_parsing=bool(body)))
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidInput("the body is not a form (application/x-www-form-urlencoded)") \
+                from None
+        self._check_service(str(form.get("service") or "") or None)
+        grant = form.get("grant_type")
+        scopes = str(form.get("scope") or "").split()
+        if grant == "password":
+            user, token_id = await self.login(str(form.get("username") or ""),
+                                              str(form.get("password") or ""),
+                                              client_address(request))
+            return self._tokens(user, token_id, scopes,
+                                offline=form.get("access_type") == "offline", oauth=True)
+        if grant == "refresh_token":
             try:
-                form = dict(urllib.parse.parse_qsl(body.decode(), strict_parsing=bool(body)))
-            except (UnicodeDecodeError, ValueError):
-                raise InvalidInput("the body is not a form (application/x-www-form-urlencoded)")
-            self._check_service(str(form.get("service") or "") or None)
-            grant = form.get("grant_type")
-            scopes = str(form.get("scope") or "").split()
-            if grant == "password":
-                user, token_id = await self.login(str(form.get("username") or ""),
-                                                  str(form.get("password") or ""),
-                                                  client_address(request))
-                return self._tokens(user, token_id, scopes,
-                                    offline=form.get("access_type") == "offline", oauth=True)
-            if grant == "refresh_token":
-                try:
-                    claims = self.keys.verify(str(form.get("refresh_token") or ""), kind="refresh")
-                except InvalidToken as e:
-                    raise Unauthorized(f"invalid refresh token: {e}") from None
-                if not claims.subject or not self.still_valid(claims):
-                    raise Unauthorized("the refresh token is no longer valid")
-                return self._tokens(claims.subject, claims.token_id, scopes, oauth=True)
-            raise InvalidInput("grant_type must be password or refresh_token")
-        except RegistryError as e:
-            return e.response()
+                claims = self.keys.verify(str(form.get("refresh_token") or ""), kind="refresh")
+            except InvalidToken as e:
+                raise Unauthorized(f"invalid refresh token: {e}") from None
+            if not claims.subject or not self.still_valid(claims):
+                raise Unauthorized("the refresh token is no longer valid")
+            return self._tokens(claims.subject, claims.token_id, scopes, oauth=True)
+        raise InvalidInput("grant_type must be password or refresh_token")
 
     def _check_service(self, service: str | None) -> None:
         if service is not None and service != self.keys.service:

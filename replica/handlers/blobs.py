@@ -25,7 +25,7 @@ async def get(registry: Registry, request: Request, name: str, digest: str) -> o
     start, length, status = 0, size, 200
     header = request.headers.get("range")
     if header:
-        start, length = _parse_range(header, size)
+        start, length = parse_range(header, size)
         status = 206
         headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{size}"
     if request.method == "HEAD":
@@ -40,7 +40,7 @@ async def get(registry: Registry, request: Request, name: str, digest: str) -> o
     return FileRangeResponse(registry.store.path(digest), start, length, status, headers)  # type: ignore[attr-defined]
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int]:
+def parse_range(header: str, size: int) -> tuple[int, int]:
     m = _RANGE.fullmatch(header.strip())
     if not m or (m.group(1) == "" and m.group(2) == ""):
         raise RangeInvalid(headers={"Content-Range": f"bytes */{size}"})

@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
-from replica.errors import PaginationNumberInvalid
+from replica.errors import API_HEADERS, PaginationNumberInvalid  # noqa: F401 - handlers import it here
 
-API_HEADERS = {"Docker-Distribution-API-Version": "registry/2.0"}
+
 MAX_PAGE = 10000
 
 

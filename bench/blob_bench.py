@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Blob service benchmark: what replicating blob bytes costs.
 
-  - push of a fresh 512 MiB blob (monolithic POST, and POST + one PATCH + PUT as
-    skopeo and docker do) to one replica and to three, whose push is acknowledged
-    only once a majority holds the blob: MiB/s and the ratio three/one;
-  - replication throughput between replicas: a replica that was down while
-    blobs were pushed copies them in the background once it is back (MiB/s);
-  - time for a replica joining a cluster that holds 2 GiB of blobs to hold them all.
+- push of a fresh 512 MiB blob (monolithic POST, and POST + one PATCH + PUT as
+  skopeo and docker do) to one replica and to three, whose push is acknowledged
+  only once a majority holds the blob: MiB/s and the ratio three/one;
+- replication throughput between replicas: a replica that was down while
+  blobs were pushed copies them in the background once it is back (MiB/s);
+- time for a replica joining a cluster that holds 2 GiB of blobs to hold them all.
 
-    .venv/bin/python bench/blob_bench.py [--size-mib 512] [--join-gib 2]
+  .venv/bin/python bench/blob_bench.py [--size-mib 512] [--join-gib 2]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tests.cluster import LocalCluster  # noqa: E402
+from tests.cluster import LocalCluster
 
 MIB = 1 << 20
 
@@ -39,7 +39,7 @@ def _blob(size: int) -> tuple[bytes, str]:
 def _chunks(data: bytes) -> Iterator[bytes]:
     view = memoryview(data)
     for offset in range(0, len(view), MIB):
-        yield bytes(view[offset:offset + MIB])
+        yield bytes(view[offset : offset + MIB])
 
 
 def push(cluster: LocalCluster, repository: str, data: bytes, digest: str, chunked: bool) -> float:
@@ -55,8 +55,12 @@ def push(cluster: LocalCluster, repository: str, data: bytes, digest: str, chunk
             r.raise_for_status()
             r = client.put(r.headers["location"], params={"digest": digest})
         else:
-            r = client.post(f"/v2/{repository}/blobs/uploads/", params={"digest": digest},
-                            content=_chunks(data), headers=headers)
+            r = client.post(
+                f"/v2/{repository}/blobs/uploads/",
+                params={"digest": digest},
+                content=_chunks(data),
+                headers=headers,
+            )
         r.raise_for_status()
         assert r.status_code == 201, r.status_code
         return time.monotonic() - started
@@ -117,10 +121,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=512, help="size of each pushed blob")
     parser.add_argument("--runs", type=int, default=3, help="pushes per measure (median)")
-    parser.add_argument("--join-gib", type=float, default=2.0, help="blobs a joining replica copies")
-    parser.add_argument("--work", default=None,
-                        help="where the replicas keep data (e.g. /dev/shm, to take the one disk "
-                             "that local replicas share out of the measure)")
+    parser.add_argument(
+        "--join-gib", type=float, default=2.0, help="blobs a joining replica copies"
+    )
+    parser.add_argument(
+        "--work",
+        default=None,
+        help="where the replicas keep data (e.g. /dev/shm, to take the one disk "
+        "that local replicas share out of the measure)",
+    )
     args = parser.parse_args()
     size = args.size_mib * MIB
     work = tempfile.mkdtemp(prefix="qreg-blob-bench-", dir=args.work)
@@ -143,10 +152,19 @@ def main() -> int:
         total = int(args.join_gib * 1024) * MIB
         cluster = LocalCluster(os.path.join(work, "sync"), replicas=3).start()
         try:
-            rows.append((f"replica back from downtime copies {total // MIB} MiB (MiB/s)",
-                         f"{catch_up_rate(cluster, total):.0f}"))
-            rows.append((f"join a cluster holding {args.join_gib:g} GiB of blobs, until it "
-                         "holds them all (s)", f"{join_seconds(cluster, work):.1f}"))
+            rows.append(
+                (
+                    f"replica back from downtime copies {total // MIB} MiB (MiB/s)",
+                    f"{catch_up_rate(cluster, total):.0f}",
+                )
+            )
+            rows.append(
+                (
+                    f"join a cluster holding {args.join_gib:g} GiB of blobs, until it "
+                    "holds them all (s)",
+                    f"{join_seconds(cluster, work):.1f}",
+                )
+            )
         finally:
             cluster.stop()
     finally:

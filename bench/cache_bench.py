@@ -30,10 +30,10 @@ import time
 from collections.abc import Iterator
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench.registry_bench import distribution, print_table  # noqa: E402
-from tests.caches.common import MIB, push_image  # noqa: E402
-from tests.caches.far_site import FarSite  # noqa: E402
-from tests.clients.tools import run  # noqa: E402
+from bench.registry_bench import distribution, print_table
+from tests.caches.common import MIB, push_image
+from tests.caches.far_site import FarSite
+from tests.clients.tools import run
 
 IMAGE = "far/app:1"
 
@@ -41,13 +41,17 @@ IMAGE = "far/app:1"
 def start_mirror(site: FarSite, work: str) -> tuple[subprocess.Popen[bytes], int]:
     """distribution 2.8 as a pull-through mirror of the cluster, in the far site."""
     binary, config, port = distribution(
-        work, "mirror", f"proxy:\n  remoteurl: {site.cluster.url}\n  username: admin\n"
-                        f"  password: {site.cluster.admin_password}\n")
+        work,
+        "mirror",
+        f"proxy:\n  remoteurl: {site.cluster.url}\n  username: admin\n"
+        f"  password: {site.cluster.admin_password}\n",
+    )
     process = subprocess.Popen(
-        site.link.in_edge(["env", f"SSL_CERT_FILE={site.cluster.ca}", binary, "serve",
-                           config]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    probe = site.link.in_edge(["curl", "-sf", "-o", "/dev/null",
-                               f"http://127.0.0.1:{port}/v2/"])
+        site.link.in_edge(["env", f"SSL_CERT_FILE={site.cluster.ca}", binary, "serve", config]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    probe = site.link.in_edge(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{port}/v2/"])
     for _ in range(100):
         if subprocess.run(probe).returncode == 0:
             return process, port
@@ -58,9 +62,19 @@ def start_mirror(site: FarSite, work: str) -> tuple[subprocess.Popen[bytes], int
 def mirror_pull(site: FarSite, port: int) -> float:
     with scratch() as out:
         started = time.monotonic()
-        run(*site.link.in_edge(["skopeo", "--insecure-policy", "copy", "--src-tls-verify=false",
-                                f"docker://127.0.0.1:{port}/{IMAGE}", f"dir:{out}"]),
-            timeout=600)
+        run(
+            *site.link.in_edge(
+                [
+                    "skopeo",
+                    "--insecure-policy",
+                    "copy",
+                    "--src-tls-verify=false",
+                    f"docker://127.0.0.1:{port}/{IMAGE}",
+                    f"dir:{out}",
+                ]
+            ),
+            timeout=600,
+        )
         return time.monotonic() - started
 
 
@@ -82,11 +96,15 @@ def scratch() -> Iterator[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference", action="store_true",
-                        help="also measure distribution 2.8 as a pull-through mirror")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also measure distribution 2.8 as a pull-through mirror",
+    )
     parser.add_argument("--rate-mbit", type=int, default=50, help="the link's rate (Mbit/s)")
-    parser.add_argument("--delay-ms", type=float, default=20.0,
-                        help="one-way delay added to the link (ms)")
+    parser.add_argument(
+        "--delay-ms", type=float, default=20.0, help="one-way delay added to the link (ms)"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("the cache benchmark needs root (network namespaces, tc)")
@@ -94,8 +112,7 @@ def main() -> int:
     mirror = None
     try:
         with FarSite(work, args.rate_mbit, args.delay_ms) as site:
-            push_image(site.cluster, work, IMAGE, "cache-bench", layers=10,
-                       layer_size=16 * MIB)
+            push_image(site.cluster, work, IMAGE, "cache-bench", layers=10, layer_size=16 * MIB)
             ours: dict[str, float] = {}
             print("direct pull over the link", file=sys.stderr, flush=True)
             ours["direct pull, no cache (s)"] = pull(site, "near-user")
@@ -112,8 +129,10 @@ def main() -> int:
                 theirs["warm pull through cache (s)"] = mirror_pull(site, port)
                 columns["distribution"] = theirs
             size = 10 * 16 * MIB
-            print(f"link: {args.rate_mbit} Mbit/s, {2 * args.delay_ms:.0f} ms round trip; "
-                  f"image: 10 x 16 MiB ({size / MIB:.0f} MiB)")
+            print(
+                f"link: {args.rate_mbit} Mbit/s, {2 * args.delay_ms:.0f} ms round trip; "
+                f"image: 10 x 16 MiB ({size / MIB:.0f} MiB)"
+            )
             print_table(columns)
             for key, seconds in ours.items():
                 print(f"  {key.split(' (')[0]}: {size / MIB / seconds:.1f} MiB/s")

@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Cluster benchmark: what replication costs and how fast the cluster recovers.
 
-  - synchronous tag writes/s through the API (wrk, 16 connections, unique tags),
-    on one replica and on three (through the leader and through a follower);
-  - manifest GETs by tag/s on a leader and on a follower (a follower waits for the
-    leader's commit index before answering: ReadIndex);
-  - write unavailability after SIGKILL of the leader (median and max of several runs);
-  - time for a new replica to join a cluster holding 10,000 tags and catch up.
+- synchronous tag writes/s through the API (wrk, 16 connections, unique tags),
+  on one replica and on three (through the leader and through a follower);
+- manifest GETs by tag/s on a leader and on a follower (a follower waits for the
+  leader's commit index before answering: ReadIndex);
+- write unavailability after SIGKILL of the leader (median and max of several runs);
+- time for a new replica to join a cluster holding 10,000 tags and catch up.
 
-    .venv/bin/python bench/cluster_bench.py [--runs 5] [--tags 10000]
-    QREG_RAFT_UNSAFE_SKIP_FSYNC=true .venv/bin/python bench/cluster_bench.py   # durability off
+  .venv/bin/python bench/cluster_bench.py [--runs 5] [--tags 10000]
+  QREG_RAFT_UNSAFE_SKIP_FSYNC=true .venv/bin/python bench/cluster_bench.py   # durability off
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tests.cluster import LocalCluster  # noqa: E402
-from tests.images import OCI_MANIFEST  # noqa: E402
-from tests.replication.test_three_replicas import push_image  # noqa: E402
+from tests.cluster import LocalCluster
+from tests.images import OCI_MANIFEST
+from tests.replication.test_three_replicas import push_image
 
 _PUT_SCRIPT = """
 counter = 0
@@ -52,8 +52,13 @@ end
 """
 
 
-def wrk_run(url: str, seconds: int, script: str | None = None, connections: int = 16,
-            headers: tuple[str, ...] = ()) -> tuple[float, float]:
+def wrk_run(
+    url: str,
+    seconds: int,
+    script: str | None = None,
+    connections: int = 16,
+    headers: tuple[str, ...] = (),
+) -> tuple[float, float]:
     """Requests/s and p99 latency in ms."""
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
@@ -82,8 +87,12 @@ def tag_writes(cluster: LocalCluster, index: int, work: str, seconds: int) -> tu
 
 def manifest_gets(cluster: LocalCluster, index: int, seconds: int) -> float:
     token = cluster.auth.bearer(cluster.url, "bench/tags", "pull")["Authorization"]
-    return wrk_run(f"{cluster.urls[index]}/v2/bench/tags/manifests/seed", seconds,
-                   connections=64, headers=(f"Accept: {OCI_MANIFEST}", f"Authorization: {token}"))[0]
+    return wrk_run(
+        f"{cluster.urls[index]}/v2/bench/tags/manifests/seed",
+        seconds,
+        connections=64,
+        headers=(f"Accept: {OCI_MANIFEST}", f"Authorization: {token}"),
+    )[0]
 
 
 def unavailability(cluster: LocalCluster) -> float:
@@ -99,8 +108,11 @@ def unavailability(cluster: LocalCluster) -> float:
             url = cluster.urls[survivors[n % 2]]
             n += 1
             try:
-                r = client.put(f"{url}/v2/bench/failover/manifests/f{n}", content=manifest.data,
-                               headers={"Content-Type": OCI_MANIFEST})
+                r = client.put(
+                    f"{url}/v2/bench/failover/manifests/f{n}",
+                    content=manifest.data,
+                    headers={"Content-Type": OCI_MANIFEST},
+                )
                 if r.status_code == 201:
                     window = time.monotonic() - killed
                     break
@@ -114,10 +126,15 @@ def unavailability(cluster: LocalCluster) -> float:
 def join_time(cluster: LocalCluster, tags: int, work: str) -> float:
     manifest = push_image(cluster.urls[0], "bench/join", "seed", "join")
     with cluster.client() as client:
+
         def write(k: int) -> None:
             for n in range(k, tags, 8):
-                client.put(f"/v2/bench/join/manifests/j{n}", content=manifest.data,
-                           headers={"Content-Type": OCI_MANIFEST}).raise_for_status()
+                client.put(
+                    f"/v2/bench/join/manifests/j{n}",
+                    content=manifest.data,
+                    headers={"Content-Type": OCI_MANIFEST},
+                ).raise_for_status()
+
         threads = [threading.Thread(target=write, args=(k,)) for k in range(8)]
         for t in threads:
             t.start()
@@ -142,14 +159,18 @@ def join_time(cluster: LocalCluster, tags: int, work: str) -> float:
 
 def _writes(where: str, measured: tuple[float, float]) -> list[tuple[str, str]]:
     rps, p99 = measured
-    return [(f"tag writes/s, {where}", f"{rps:,.0f}"),
-            (f"manifest push p99 (ms), {where}", f"{p99:.1f}")]
+    return [
+        (f"tag writes/s, {where}", f"{rps:,.0f}"),
+        (f"manifest push p99 (ms), {where}", f"{p99:.1f}"),
+    ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="leader kills to time")
-    parser.add_argument("--tags", type=int, default=10000, help="tags in the cluster a replica joins")
+    parser.add_argument(
+        "--tags", type=int, default=10000, help="tags in the cluster a replica joins"
+    )
     parser.add_argument("--seconds", type=int, default=8, help="duration of each load test")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="qreg-cluster-bench-")
@@ -158,7 +179,12 @@ def main() -> int:
         single = LocalCluster(os.path.join(work, "one"), replicas=1).start()
         try:
             rows += _writes("1 replica", tag_writes(single, 0, work, args.seconds))
-            rows.append(("manifest GET by tag/s, 1 replica", f"{manifest_gets(single, 0, args.seconds):,.0f}"))
+            rows.append(
+                (
+                    "manifest GET by tag/s, 1 replica",
+                    f"{manifest_gets(single, 0, args.seconds):,.0f}",
+                )
+            )
         finally:
             single.stop()
         three = LocalCluster(os.path.join(work, "three"), replicas=3).start()
@@ -166,15 +192,35 @@ def main() -> int:
             leader = three.leader()
             follower = (leader + 1) % 3
             rows += _writes("3 replicas, via leader", tag_writes(three, leader, work, args.seconds))
-            rows += _writes("3 replicas, via follower", tag_writes(three, follower, work, args.seconds))
-            rows.append(("manifest GET by tag/s, leader", f"{manifest_gets(three, leader, args.seconds):,.0f}"))
-            rows.append(("manifest GET by tag/s, follower", f"{manifest_gets(three, follower, args.seconds):,.0f}"))
+            rows += _writes(
+                "3 replicas, via follower", tag_writes(three, follower, work, args.seconds)
+            )
+            rows.append(
+                (
+                    "manifest GET by tag/s, leader",
+                    f"{manifest_gets(three, leader, args.seconds):,.0f}",
+                )
+            )
+            rows.append(
+                (
+                    "manifest GET by tag/s, follower",
+                    f"{manifest_gets(three, follower, args.seconds):,.0f}",
+                )
+            )
             windows = [unavailability(three) for _ in range(args.runs)]
-            rows.append((f"write unavailability after leader SIGKILL, median of {args.runs} (s)",
-                         f"{statistics.median(windows):.2f}"))
+            rows.append(
+                (
+                    f"write unavailability after leader SIGKILL, median of {args.runs} (s)",
+                    f"{statistics.median(windows):.2f}",
+                )
+            )
             rows.append(("write unavailability, max (s)", f"{max(windows):.2f}"))
-            rows.append((f"join a cluster holding {args.tags:,} tags, until caught up (s)",
-                         f"{join_time(three, args.tags, work):.1f}"))
+            rows.append(
+                (
+                    f"join a cluster holding {args.tags:,} tags, until caught up (s)",
+                    f"{join_time(three, args.tags, work):.1f}",
+                )
+            )
         finally:
             three.stop()
     finally:

@@ -20,16 +20,20 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tests.cluster import LocalCluster  # noqa: E402
-from tests.images import OCI_MANIFEST, image  # noqa: E402
+from tests.cluster import LocalCluster
+from tests.images import OCI_MANIFEST, image
 
 
 def one_run(root: str) -> tuple[float, int, float]:
     cluster = LocalCluster(os.path.join(root, "data"), replicas=1).start()
     config, layers, _ = image("grow", layers=1, layer_size=1000)
     for blob in (config, layers[0]):
-        httpx.post(f"{cluster.url}/v2/grow/app/blobs/uploads/", auth=cluster.auth,
-                   params={"digest": blob.digest}, content=blob.data).raise_for_status()
+        httpx.post(
+            f"{cluster.url}/v2/grow/app/blobs/uploads/",
+            auth=cluster.auth,
+            params={"digest": blob.digest},
+            content=blob.data,
+        ).raise_for_status()
     acked: list[float] = []
     failed = 0
     stop = threading.Event()
@@ -40,13 +44,21 @@ def one_run(root: str) -> tuple[float, int, float]:
             n = 0
             while not stop.is_set():
                 n += 1
-                body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                                   "config": config.descriptor(),
-                                   "layers": [layers[0].descriptor()],
-                                   "annotations": {"n": str(n)}}).encode()
+                body = json.dumps(
+                    {
+                        "schemaVersion": 2,
+                        "mediaType": OCI_MANIFEST,
+                        "config": config.descriptor(),
+                        "layers": [layers[0].descriptor()],
+                        "annotations": {"n": str(n)},
+                    }
+                ).encode()
                 try:
-                    r = client.put(f"{cluster.url}/v2/grow/app/manifests/t{n}", content=body,
-                                   headers={"Content-Type": OCI_MANIFEST})
+                    r = client.put(
+                        f"{cluster.url}/v2/grow/app/manifests/t{n}",
+                        content=body,
+                        headers={"Content-Type": OCI_MANIFEST},
+                    )
                     if r.status_code == 201:
                         acked.append(time.monotonic())
                         continue
@@ -65,8 +77,11 @@ def one_run(root: str) -> tuple[float, int, float]:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
-                listed = httpx.get(f"{cluster.url}/api/v0/replicas", auth=cluster.auth,
-                                   timeout=5).json().get("replicas", [])
+                listed = (
+                    httpx.get(f"{cluster.url}/api/v0/replicas", auth=cluster.auth, timeout=5)
+                    .json()
+                    .get("replicas", [])
+                )
                 if len(listed) == 2:
                     break
             except httpx.HTTPError:
@@ -77,7 +92,7 @@ def one_run(root: str) -> tuple[float, int, float]:
         stop.set()
         thread.join(30)
         marks = [started] + [t for t in acked if t >= started]
-        gap = max(b - a for a, b in zip(marks, marks[1:]))
+        gap = max(b - a for a, b in zip(marks, marks[1:], strict=False))
         return gap, failed, joined
     finally:
         stop.set()
@@ -94,8 +109,11 @@ def main() -> None:
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as root:
             gap, failed, joined = one_run(root)
-        print(f"run {run + 1}: longest write gap {gap:.2f} s, failed writes {failed}, "
-              f"two replicas listed after {joined:.1f} s", flush=True)
+        print(
+            f"run {run + 1}: longest write gap {gap:.2f} s, failed writes {failed}, "
+            f"two replicas listed after {joined:.1f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

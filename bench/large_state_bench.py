@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Large-state benchmark: what a cluster holding hundreds of thousands of tags costs.
 
-  - disk bytes written by the three replicas per 1,000 tag writes, measured over the
-    last 20,000 tags before each level (snapshots copy the whole state: this shows
-    whether their cost grows with it);
-  - time for a fourth replica to join and apply everything, and its peak memory;
-  - equal state digests on all four afterwards;
-  - catalog first page (n=100) as the admin, at each number of repositories.
+- disk bytes written by the three replicas per 1,000 tag writes, measured over the
+  last 20,000 tags before each level (snapshots copy the whole state: this shows
+  whether their cost grows with it);
+- time for a fourth replica to join and apply everything, and its peak memory;
+- equal state digests on all four afterwards;
+- catalog first page (n=100) as the admin, at each number of repositories.
 
-    .venv/bin/python bench/large_state_bench.py --levels 100000,300000 --repos 3000,30000
+  .venv/bin/python bench/large_state_bench.py --levels 100000,300000 --repos 3000,30000
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import httpx
 import lmdb
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tests.cluster import LocalCluster  # noqa: E402
-from tests.images import OCI_MANIFEST  # noqa: E402
-from tests.replication.test_three_replicas import push_image  # noqa: E402
+from tests.cluster import LocalCluster
+from tests.images import OCI_MANIFEST
+from tests.replication.test_three_replicas import push_image
 
 
 def written_bytes(pids: list[int]) -> int:
@@ -75,14 +75,29 @@ def load_tags(cluster: LocalCluster, work: str, until: int, tag: int) -> None:
     while applied(cluster, leader) < until:
         run += 1
         with open(script, "w") as f:
-            f.write(_PUT_SCRIPT % (os.path.join(work, "head"), os.path.join(work, "tail"),
-                                   OCI_MANIFEST, run))
+            f.write(
+                _PUT_SCRIPT
+                % (os.path.join(work, "head"), os.path.join(work, "tail"), OCI_MANIFEST, run)
+            )
         left = until - applied(cluster, leader)
         seconds = max(2, min(30, left // 1500))
         token = cluster.auth.bearer(cluster.url, "bench/tags")["Authorization"]  # 5-minute tokens
-        out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", script,
-                              "-H", f"Authorization: {token}", cluster.urls[leader]],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                "-c16",
+                f"-d{seconds}s",
+                "-s",
+                script,
+                "-H",
+                f"Authorization: {token}",
+                cluster.urls[leader],
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         if "Non-2xx" in out:
             sys.exit(f"tag writes failed:\n{out}")
         print(f"  {applied(cluster, leader):,} entries", file=sys.stderr, flush=True)
@@ -92,8 +107,7 @@ def snapshot_cost(cluster: LocalCluster) -> tuple[float, float, float, int]:
     """(snapshot MiB, keys in the state, MiB of snapshots per 1,000 writes as now spaced,
     and as they were: every 20,000 entries)."""
     data = os.path.join(cluster.data, "replica-0")
-    env = lmdb.open(os.path.join(data, "metadata"), readonly=True, max_readers=4,
-                    map_size=1 << 36)
+    env = lmdb.open(os.path.join(data, "metadata"), readonly=True, max_readers=4, map_size=1 << 36)
     try:
         keys = int(env.stat()["entries"])
     finally:
@@ -123,15 +137,26 @@ def join(cluster: LocalCluster, work: str, name: str) -> tuple[float, float, boo
             peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
         ours = httpx.get(url + "/health", timeout=5).json()
         theirs = cluster.health(0)
-        same = ours["state_digest_index"] != theirs["state_digest_index"] or \
-            ours["state_digest"] == theirs["state_digest"]
+        same = (
+            ours["state_digest_index"] != theirs["state_digest_index"]
+            or ours["state_digest"] == theirs["state_digest"]
+        )
         return took, peak, same
     finally:
         joiner.terminate()
         joiner.wait(timeout=60)
-        subprocess.run([sys.executable, "-m", "cli.main", "remove", name, "--config",
-                        os.path.join(cluster.data, "replica-0", "replica.toml")],
-                       capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "remove",
+                name,
+                "--config",
+                os.path.join(cluster.data, "replica-0", "replica.toml"),
+            ],
+            capture_output=True,
+        )
 
 
 def make_repositories(cluster: LocalCluster, count: int, have: int) -> None:
@@ -141,25 +166,39 @@ def make_repositories(cluster: LocalCluster, count: int, have: int) -> None:
     digests = [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
 
     # A token per repository from a refresh token: no password hash per repository.
-    refresh = httpx.get(cluster.url + "/auth/token", auth=("admin", cluster.admin_password),
-                        params={"offline_token": "true", "service": "quorum-registry"},
-                        timeout=30).json()["refresh_token"]
+    refresh = httpx.get(
+        cluster.url + "/auth/token",
+        auth=("admin", cluster.admin_password),
+        params={"offline_token": "true", "service": "quorum-registry"},
+        timeout=30,
+    ).json()["refresh_token"]
     # One client for all (each new client builds a TLS context: ~30 ms of CPU).
-    shared = httpx.Client(base_url=cluster.url, timeout=30,
-                          limits=httpx.Limits(max_connections=16))
+    shared = httpx.Client(base_url=cluster.url, timeout=30, limits=httpx.Limits(max_connections=16))
 
     def one(n: int) -> None:
         name = f"bench/r{n}"
-        token = shared.post("/auth/token", data={
-            "grant_type": "refresh_token", "refresh_token": refresh,
-            "service": "quorum-registry", "scope": f"repository:{name}:* "
-                                                   "repository:bench/r0:pull"}).json()
+        token = shared.post(
+            "/auth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh,
+                "service": "quorum-registry",
+                "scope": f"repository:{name}:* repository:bench/r0:pull",
+            },
+        ).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         for digest in digests:
-            shared.post(f"/v2/{name}/blobs/uploads/", headers=headers,
-                        params={"mount": digest, "from": "bench/r0"}).raise_for_status()
-        shared.put(f"/v2/{name}/manifests/1", content=manifest.data,
-                   headers={**headers, "Content-Type": OCI_MANIFEST}).raise_for_status()
+            shared.post(
+                f"/v2/{name}/blobs/uploads/",
+                headers=headers,
+                params={"mount": digest, "from": "bench/r0"},
+            ).raise_for_status()
+        shared.put(
+            f"/v2/{name}/manifests/1",
+            content=manifest.data,
+            headers={**headers, "Content-Type": OCI_MANIFEST},
+        ).raise_for_status()
+
     with shared, concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(max(have, 1), count)))
 
@@ -176,8 +215,9 @@ def catalog_first_page(cluster: LocalCluster) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--levels", default="100000,300000", help="tag counts to measure at")
     parser.add_argument("--repos", default="3000,30000", help="repository counts for the catalog")
     args = parser.parse_args()
@@ -196,14 +236,23 @@ def main() -> int:
             before, start = written_bytes(cluster.pids), applied(cluster)
             load_tags(cluster, work, level, n * 2 + 1)
             per_1000 = (written_bytes(cluster.pids) - before) / (applied(cluster) - start) * 1000
-            rows.append((f"disk writes per 1,000 tag writes at {level:,} tags (3 replicas, MiB)",
-                         f"{per_1000 / (1 << 20):.2f}"))
+            rows.append(
+                (
+                    f"disk writes per 1,000 tag writes at {level:,} tags (3 replicas, MiB)",
+                    f"{per_1000 / (1 << 20):.2f}",
+                )
+            )
             size, now, before, keys = snapshot_cost(cluster)
             rows.append((f"snapshot at {level:,} tags: MiB ({keys:,} keys)", f"{size:.0f}"))
-            rows.append((f"snapshot MiB per 1,000 writes at {level:,} tags, spaced by keys/4",
-                         f"{now:.2f}"))
-            rows.append((f"snapshot MiB per 1,000 writes at {level:,} tags, every 20,000 (before)",
-                         f"{before:.2f}"))
+            rows.append(
+                (f"snapshot MiB per 1,000 writes at {level:,} tags, spaced by keys/4", f"{now:.2f}")
+            )
+            rows.append(
+                (
+                    f"snapshot MiB per 1,000 writes at {level:,} tags, every 20,000 (before)",
+                    f"{before:.2f}",
+                )
+            )
             took, peak, same = join(cluster, work, f"joiner-{n}")
             rows.append((f"join at {level:,} tags: seconds until caught up", f"{took:.1f}"))
             rows.append((f"join at {level:,} tags: joiner's peak memory (MiB)", f"{peak:.0f}"))
@@ -213,8 +262,12 @@ def main() -> int:
             print(f"  creating {count:,} repositories", file=sys.stderr, flush=True)
             make_repositories(cluster, count, have)
             have = count
-            rows.append((f"catalog first page (n=100) at {count:,} repositories (ms)",
-                         f"{catalog_first_page(cluster):.1f}"))
+            rows.append(
+                (
+                    f"catalog first page (n=100) at {count:,} repositories (ms)",
+                    f"{catalog_first_page(cluster):.1f}",
+                )
+            )
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -19,8 +19,8 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tests.cluster import LocalCluster  # noqa: E402
-from tests.images import sha256  # noqa: E402
+from tests.cluster import LocalCluster
+from tests.images import sha256
 
 
 def upload_seconds(cluster: LocalCluster, headers: dict[str, str], runs: int = 5) -> float:
@@ -28,9 +28,14 @@ def upload_seconds(cluster: LocalCluster, headers: dict[str, str], runs: int = 5
     for _ in range(runs):
         data = os.urandom(8 << 20)
         started = time.perf_counter()
-        httpx.post(f"{cluster.url}/v2/flood/app/blobs/uploads/", params={"digest": sha256(data)},
-                   content=data, headers=headers, verify=cluster.verify,
-                   timeout=120).raise_for_status()
+        httpx.post(
+            f"{cluster.url}/v2/flood/app/blobs/uploads/",
+            params={"digest": sha256(data)},
+            content=data,
+            headers=headers,
+            verify=cluster.verify,
+            timeout=120,
+        ).raise_for_status()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -54,6 +59,7 @@ def main() -> int:
                     answers[r.status_code] = answers.get(r.status_code, 0) + 1
                 if polite and r.status_code == 429:
                     stop.wait(float(r.headers.get("Retry-After", "1")))
+
     try:
         # The pusher's token comes first: during the flood, new logins may get 429.
         headers = cluster.auth.bearer(cluster.url, "flood/app")

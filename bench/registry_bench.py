@@ -35,9 +35,9 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tests.cluster import LocalCluster, free_port_block  # noqa: E402
-from tests.images import OCI_MANIFEST, image_layout  # noqa: E402
-from tests.registry_auth import TokenAuth  # noqa: E402
+from tests.cluster import LocalCluster, free_port_block
+from tests.images import OCI_MANIFEST, image_layout
+from tests.registry_auth import TokenAuth
 
 MiB = 1 << 20
 
@@ -65,8 +65,9 @@ class Credentials:
     """Bearer tokens for a registry with token auth (fetched before each timed step, so
     none expires mid-run); nothing for a registry without auth."""
 
-    def __init__(self, url: str, user: str | None = None, password: str | None = None,
-                 verify: bool = True) -> None:
+    def __init__(
+        self, url: str, user: str | None = None, password: str | None = None, verify: bool = True
+    ) -> None:
         self.url = url
         self.auth = TokenAuth(user, password, verify) if user is not None else None
 
@@ -84,27 +85,51 @@ class Credentials:
 
 
 def push_monolithic(url: str, repo: str, path: str, digest: str, creds: Credentials) -> float:
-    location = absolute(url, httpx.post(f"{url}/v2/{repo}/blobs/uploads/",
-                                        headers=creds.headers(repo)).headers["Location"])
+    location = absolute(
+        url,
+        httpx.post(f"{url}/v2/{repo}/blobs/uploads/", headers=creds.headers(repo)).headers[
+            "Location"
+        ],
+    )
     auth = creds.curl(repo)
     start = time.perf_counter()
-    subprocess.run(["curl", "-sf", "-o", "/dev/null", "-X", "PUT", "-T", path, *auth,
-                    "-H", "Content-Type: application/octet-stream", with_digest(location, digest)],
-                   check=True)
+    subprocess.run(
+        [
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "-X",
+            "PUT",
+            "-T",
+            path,
+            *auth,
+            "-H",
+            "Content-Type: application/octet-stream",
+            with_digest(location, digest),
+        ],
+        check=True,
+    )
     return time.perf_counter() - start
 
 
-def push_chunked(url: str, repo: str, path: str, digest: str, creds: Credentials,
-                 chunk: int = 16 * MiB) -> float:
+def push_chunked(
+    url: str, repo: str, path: str, digest: str, creds: Credentials, chunk: int = 16 * MiB
+) -> float:
     headers = creds.headers(repo)
     start = time.perf_counter()
     with httpx.Client(timeout=300, headers=headers) as client, open(path, "rb") as f:
         location = absolute(url, client.post(f"{url}/v2/{repo}/blobs/uploads/").headers["Location"])
         offset = 0
         while data := f.read(chunk):
-            r = client.patch(location, content=data, headers={
-                "Content-Type": "application/octet-stream",
-                "Content-Range": f"{offset}-{offset + len(data) - 1}"})
+            r = client.patch(
+                location,
+                content=data,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{offset + len(data) - 1}",
+                },
+            )
             r.raise_for_status()
             location = absolute(url, r.headers["Location"])
             offset += len(data)
@@ -114,8 +139,9 @@ def push_chunked(url: str, repo: str, path: str, digest: str, creds: Credentials
 
 def pull(url: str, repo: str, digest: str, auth: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run(["curl", "-sf", "-o", "/dev/null", *auth, f"{url}/v2/{repo}/blobs/{digest}"],
-                   check=True)
+    subprocess.run(
+        ["curl", "-sf", "-o", "/dev/null", *auth, f"{url}/v2/{repo}/blobs/{digest}"], check=True
+    )
     return time.perf_counter() - start
 
 
@@ -133,8 +159,12 @@ def wrk(url: str, headers: list[str], seconds: int) -> tuple[float, float]:
 
 
 def ab_head(url: str, requests: int, auth: list[str]) -> tuple[float, float]:
-    out = subprocess.run(["ab", "-q", "-k", "-i", "-c", "64", "-n", str(requests), *auth, url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ab", "-q", "-k", "-i", "-c", "64", "-n", str(requests), *auth, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     failed = re.search(r"(Failed requests|Non-2xx responses):\s+(\d+)", out)
     if failed and int(failed.group(2)):
         sys.exit(f"ab saw failed requests against {url}:\n{out}")
@@ -147,8 +177,15 @@ def skopeo(*args: str) -> None:
     subprocess.run(["skopeo", "--insecure-policy", *args], check=True, capture_output=True)
 
 
-def measure(name: str, url: str, work: str, blobs: dict[int, tuple[str, str]],
-            layout: str, seconds: int, creds: Credentials) -> dict[str, float]:
+def measure(
+    name: str,
+    url: str,
+    work: str,
+    blobs: dict[int, tuple[str, str]],
+    layout: str,
+    seconds: int,
+    creds: Credentials,
+) -> dict[str, float]:
     results: dict[str, float] = {}
     host = url.removeprefix("http://")
     print(f"  {name}: blobs", file=sys.stderr, flush=True)
@@ -156,38 +193,55 @@ def measure(name: str, url: str, work: str, blobs: dict[int, tuple[str, str]],
         mib = size / MiB
         # Medians of three: a single fsynced write on this disk varies by 2x.
         results[f"push monolithic {int(mib)} MiB (MiB/s)"] = mib / statistics.median(
-            push_monolithic(url, f"bench/mono{k}", path, digest, creds) for k in range(3))
+            push_monolithic(url, f"bench/mono{k}", path, digest, creds) for k in range(3)
+        )
         results[f"push chunked {int(mib)} MiB (MiB/s)"] = mib / statistics.median(
-            push_chunked(url, f"bench/chunked{k}", path, digest, creds) for k in range(3))
+            push_chunked(url, f"bench/chunked{k}", path, digest, creds) for k in range(3)
+        )
         reader = creds.curl("bench/mono0")  # one token, fetched outside the timings
         pull(url, "bench/mono0", digest, reader)  # warm the page cache as a steady server would be
         results[f"pull {int(mib)} MiB (MiB/s)"] = mib / statistics.median(
-            pull(url, "bench/mono0", digest, reader) for _ in range(3))
+            pull(url, "bench/mono0", digest, reader) for _ in range(3)
+        )
     size, (path, digest) = min(blobs.items())
     reader = creds.curl("bench/mono0")
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         start = time.perf_counter()
         list(pool.map(lambda _: pull(url, "bench/mono0", digest, reader), range(8)))
-        results[f"pull {size // MiB} MiB x 8 streams (MiB/s)"] = 8 * size / MiB / (time.perf_counter() - start)
+        results[f"pull {size // MiB} MiB x 8 streams (MiB/s)"] = (
+            8 * size / MiB / (time.perf_counter() - start)
+        )
     print(f"  {name}: image push/pull", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    skopeo("copy", "--dest-tls-verify=false", *creds.skopeo("dest"), f"oci:{layout}:latest",
-           f"docker://{host}/bench/image:1")
+    skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        *creds.skopeo("dest"),
+        f"oci:{layout}:latest",
+        f"docker://{host}/bench/image:1",
+    )
     results["image push 10 x 16 MiB (s)"] = time.perf_counter() - start
     out = os.path.join(work, f"pulled-{name}")
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    skopeo("copy", "--src-tls-verify=false", *creds.skopeo("src"), f"docker://{host}/bench/image:1",
-           f"dir:{out}")
+    skopeo(
+        "copy",
+        "--src-tls-verify=false",
+        *creds.skopeo("src"),
+        f"docker://{host}/bench/image:1",
+        f"dir:{out}",
+    )
     results["image pull 10 x 16 MiB (s)"] = time.perf_counter() - start
     print(f"  {name}: manifest GET and blob HEAD load", file=sys.stderr, flush=True)
     token = [f"{k}: {v}" for k, v in creds.headers("bench/image").items()]
-    rps, p99 = wrk(f"{url}/v2/bench/image/manifests/1", [f"Accept: {OCI_MANIFEST}", *token],
-                   seconds)
+    rps, p99 = wrk(
+        f"{url}/v2/bench/image/manifests/1", [f"Accept: {OCI_MANIFEST}", *token], seconds
+    )
     results["manifest GET by tag (req/s)"] = rps
     results["manifest GET p99 (ms)"] = p99
-    rps, p99 = ab_head(f"{url}/v2/bench/mono0/blobs/{digest}", 20000 * seconds // 5,
-                       creds.curl("bench/mono0"))
+    rps, p99 = ab_head(
+        f"{url}/v2/bench/mono0/blobs/{digest}", 20000 * seconds // 5, creds.curl("bench/mono0")
+    )
     results["blob HEAD (req/s)"] = rps
     results["blob HEAD p99 (ms)"] = p99
     return results
@@ -202,16 +256,19 @@ def distribution(work: str, name: str, extra: str = "") -> tuple[str, str, int]:
     port = free_port_block()
     config = os.path.join(work, f"{name}.yml")
     with open(config, "w") as f:
-        f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-                f"storage:\n  filesystem:\n    rootdirectory: {work}/{name}\n"
-                f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}")
+        f.write(
+            f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {work}/{name}\n"
+            f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}"
+        )
     return binary, config, port
 
 
 def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
     binary, config, port = distribution(work, "distribution")
-    process = subprocess.Popen([binary, "serve", config], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "serve", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -225,10 +282,16 @@ def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="a running registry to measure (default: start qreg up)")
-    parser.add_argument("--creds", metavar="USER:PASSWORD",
-                        help="account on --url (default: the admin of the cluster it starts)")
-    parser.add_argument("--reference", action="store_true",
-                        help="also measure distribution 2.8 in the same run and print ratios")
+    parser.add_argument(
+        "--creds",
+        metavar="USER:PASSWORD",
+        help="account on --url (default: the admin of the cluster it starts)",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also measure distribution 2.8 in the same run and print ratios",
+    )
     parser.add_argument("--sizes", default="64,512", help="blob sizes in MiB (default 64,512)")
     parser.add_argument("--seconds", type=int, default=10, help="duration of each load test")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
@@ -239,8 +302,9 @@ def main() -> int:
     try:
         print("preparing blobs and a 10 x 16 MiB image", file=sys.stderr, flush=True)
         blobs = {int(s) * MiB: make_blob(work, int(s) * MiB) for s in args.sizes.split(",")}
-        layout, _ = image_layout(os.path.join(work, "layout"), "bench", layers=10,
-                                 layer_size=16 * MiB)
+        layout, _ = image_layout(
+            os.path.join(work, "layout"), "bench", layers=10, layer_size=16 * MiB
+        )
         url = args.url
         user, _, password = (args.creds or "").partition(":")
         if url is None:
@@ -250,8 +314,9 @@ def main() -> int:
         columns = {"quorum": measure("quorum", url, work, blobs, layout, args.seconds, creds)}
         if args.reference:  # distribution as packaged: no authentication
             reference, ref_url = start_distribution(work)
-            columns["distribution"] = measure("distribution", ref_url, work, blobs, layout,
-                                              args.seconds, Credentials(ref_url))
+            columns["distribution"] = measure(
+                "distribution", ref_url, work, blobs, layout, args.seconds, Credentials(ref_url)
+            )
         print_table(columns)
         if args.json:
             with open(args.json, "w") as f:

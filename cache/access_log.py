@@ -42,10 +42,16 @@ class AccessLog:
             await self.app(scope, receive, counting)
         finally:
             client = scope.get("client")
-            fields = {"event": "request", "method": scope["method"], "path": scope["path"],
-                      "status": status or 500, "bytes": sent,
-                      "ms": round((time.monotonic() - started) * 1000, 1),
-                      "client": client[0] if client else None,
-                      **scope.get("state", {}).get("access", {})}
-            log.info("%s %s %s", scope["method"], scope["path"], status or 500,
-                     extra={"fields": fields})
+            fields = {
+                "event": "request",
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status or 500,
+                "bytes": sent,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+                "client": client[0] if client else None,
+                **scope.get("state", {}).get("access", {}),
+            }
+            log.info(
+                "%s %s %s", scope["method"], scope["path"], status or 500, extra={"fields": fields}
+            )

@@ -20,8 +20,8 @@ from cache.access_log import AccessLog, note
 from cache.config import CacheConfig
 from cache.fetch import Fetcher, FlightResponse
 from cache.store import BoundedStore
-from replica.auth import grants
 from replica import errors
+from replica.auth import grants
 from replica.errors import API_HEADERS, RegistryError, Unauthorized, Unsupported
 from replica.handlers.blobs import parse_range
 from replica.names import check_digest, check_name
@@ -37,16 +37,21 @@ class CacheMetrics:
         r = self.registry
         self.hits = Counter("qreg_cache_hits_total", "Blob requests served from disk", registry=r)
         self.misses = Counter("qreg_cache_misses_total", "Blob requests not on disk", registry=r)
-        self.bytes_from_disk = Counter("qreg_cache_bytes_from_disk_total",
-                                       "Bytes served from the cache's disk", registry=r)
-        self.bytes_from_upstream = Counter("qreg_cache_bytes_from_upstream_total",
-                                           "Bytes fetched from upstream", registry=r)
-        self.upstream_fetches = Counter("qreg_cache_upstream_fetches_total",
-                                        "Blobs fetched from upstream", registry=r)
-        self.upstream_errors = Counter("qreg_cache_upstream_errors_total",
-                                       "Failed upstream requests", registry=r)
-        self.refused = Counter("qreg_cache_refused_grants_total",
-                               "Requests without a valid grant", registry=r)
+        self.bytes_from_disk = Counter(
+            "qreg_cache_bytes_from_disk_total", "Bytes served from the cache's disk", registry=r
+        )
+        self.bytes_from_upstream = Counter(
+            "qreg_cache_bytes_from_upstream_total", "Bytes fetched from upstream", registry=r
+        )
+        self.upstream_fetches = Counter(
+            "qreg_cache_upstream_fetches_total", "Blobs fetched from upstream", registry=r
+        )
+        self.upstream_errors = Counter(
+            "qreg_cache_upstream_errors_total", "Failed upstream requests", registry=r
+        )
+        self.refused = Counter(
+            "qreg_cache_refused_grants_total", "Requests without a valid grant", registry=r
+        )
         evictions = Gauge("qreg_cache_evictions", "Blobs evicted since start", registry=r)
         evictions.set_function(lambda: store.evictions)
         used = Gauge("qreg_cache_disk_bytes", "Bytes of blobs on disk", registry=r)
@@ -70,17 +75,21 @@ def create_app(config: CacheConfig) -> Starlette:
         check_digest(digest)
         grant = request.query_params.get("grant") or request.headers.get(grants.HEADER, "")
         try:
-            note(request.scope,
-                 user=verifier.verify(grant, repository, digest, config.name).user)
+            note(request.scope, user=verifier.verify(grant, repository, digest, config.name).user)
         except grants.InvalidGrant as e:
             metrics.refused.inc()
             raise Unauthorized(f"a valid grant from the cluster is required: {e}") from None
         return await _serve(request, repository, digest, grant)
 
     async def _serve(request: Request, repository: str, digest: str, grant: str) -> Any:
-        headers = {**API_HEADERS, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
-                   "Content-Type": "application/octet-stream", "ETag": f'"{digest}"',
-                   "X-Qreg-Cache": config.name}
+        headers = {
+            **API_HEADERS,
+            "Docker-Content-Digest": digest,
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+            "ETag": f'"{digest}"',
+            "X-Qreg-Cache": config.name,
+        }
         path = store.path(digest)
         if path is None and request.method == "HEAD":
             size = await fetcher.head(repository, digest, grant)
@@ -110,9 +119,16 @@ def create_app(config: CacheConfig) -> Starlette:
         return FileRangeResponse(path, start, length, status, headers)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"name": config.name, "pid": os.getpid(), "used_bytes": store.used,
-                             "max_bytes": store.max_bytes, "blobs": len(store),
-                             "in_flight": len(fetcher.flights)})
+        return JSONResponse(
+            {
+                "name": config.name,
+                "pid": os.getpid(),
+                "used_bytes": store.used,
+                "max_bytes": store.max_bytes,
+                "blobs": len(store),
+                "in_flight": len(fetcher.flights),
+            }
+        )
 
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type="text/plain; version=0.0.4")
@@ -125,13 +141,17 @@ def create_app(config: CacheConfig) -> Starlette:
         yield
         await fetcher.close()
 
-    app = Starlette(routes=[
-        Route("/v2/", base, methods=["GET"]),
-        Route("/v2/{rest:path}", blob, methods=["GET", "HEAD"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/metrics", prometheus, methods=["GET"]),
-    ], middleware=[Middleware(AccessLog)], lifespan=lifespan,
-        exception_handlers={RegistryError: errors.handle})
+    app = Starlette(
+        routes=[
+            Route("/v2/", base, methods=["GET"]),
+            Route("/v2/{rest:path}", blob, methods=["GET", "HEAD"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
+        ],
+        middleware=[Middleware(AccessLog)],
+        lifespan=lifespan,
+        exception_handlers={RegistryError: errors.handle},
+    )
     app.state.store = store
     app.state.metrics = metrics
     return app

@@ -79,7 +79,8 @@ class FlightResponse:
             while position < flight.size:
                 async with flight.changed:
                     await flight.changed.wait_for(
-                        lambda: flight.error is not None or flight.readable() > position)
+                        lambda at=position: flight.error is not None or flight.readable() > at
+                    )
                 if flight.error is not None:
                     # Abort the response: the client sees a short body, never a wrong one.
                     raise UpstreamError(flight.error)
@@ -88,8 +89,13 @@ class FlightResponse:
                     chunk = os.pread(flight.fd, min(CHUNK, limit - position), position)
                     position += len(chunk)
                     self.on_bytes(len(chunk))
-                    await send({"type": "http.response.body", "body": chunk,
-                                "more_body": position < flight.size})
+                    await send(
+                        {
+                            "type": "http.response.body",
+                            "body": chunk,
+                            "more_body": position < flight.size,
+                        }
+                    )
             if flight.size == 0:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
@@ -98,15 +104,22 @@ class FlightResponse:
 
 
 class Fetcher:
-    def __init__(self, store: BoundedStore, upstreams: tuple[str, ...], verify: ssl.SSLContext | bool,
-                 metrics: Any) -> None:
+    def __init__(
+        self,
+        store: BoundedStore,
+        upstreams: tuple[str, ...],
+        verify: ssl.SSLContext | bool,
+        metrics: Any,
+    ) -> None:
         self.store = store
         self.upstreams = upstreams
         self.metrics = metrics
         self.flights: dict[str, Flight] = {}
+        self._running: set[asyncio.Task[None]] = set()
         self._starting: dict[str, asyncio.Future[Flight]] = {}
-        self._client = httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(60.0, connect=3.0),
-                                         follow_redirects=False)
+        self._client = httpx.AsyncClient(
+            verify=verify, timeout=httpx.Timeout(60.0, connect=3.0), follow_redirects=False
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -134,8 +147,9 @@ class Fetcher:
         """The size of a blob the cache does not hold, asked upstream."""
         for url in self._order():
             try:
-                r = await self._client.head(f"{url}/v2/{repository}/blobs/{digest}",
-                                            headers={grants.HEADER: grant})
+                r = await self._client.head(
+                    f"{url}/v2/{repository}/blobs/{digest}", headers={grants.HEADER: grant}
+                )
             except httpx.HTTPError:
                 self.metrics.upstream_errors.inc()
                 continue
@@ -152,7 +166,8 @@ class Fetcher:
     async def _start(self, repository: str, digest: str, grant: str) -> Flight:
         for url in self._order():
             request = self._client.build_request(
-                "GET", f"{url}/v2/{repository}/blobs/{digest}", headers={grants.HEADER: grant})
+                "GET", f"{url}/v2/{repository}/blobs/{digest}", headers={grants.HEADER: grant}
+            )
             try:
                 response = await self._client.send(request, stream=True)
             except httpx.HTTPError as e:
@@ -173,7 +188,9 @@ class Fetcher:
             flight = Flight(digest, size, writer.path)
             self.flights[digest] = flight
             self.metrics.upstream_fetches.inc()
-            asyncio.create_task(self._run(flight, writer, response))
+            task = asyncio.create_task(self._run(flight, writer, response))
+            self._running.add(task)  # kept: the loop holds tasks weakly
+            task.add_done_callback(self._running.discard)
             return flight
         raise Unavailable("no upstream answered; the cache serves only what it holds")
 

@@ -12,7 +12,17 @@ from replica import logs
 def serve(config: CacheConfig) -> None:
     logs.setup("info")
     tls = {} if config.insecure else {"ssl_certfile": config.cert, "ssl_keyfile": config.key}
-    uvicorn.Server(uvicorn.Config(
-        create_app(config), host=config.host, port=config.port, log_config=None,
-        access_log=False, lifespan="on", loop="uvloop", http="httptools",
-        timeout_graceful_shutdown=10, **tls)).run()
+    uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host=config.host,
+            port=config.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=10,
+            **tls,
+        )
+    ).run()

@@ -20,7 +20,7 @@ class BoundedStore:
         self.max_bytes = max_bytes
         self._lru: OrderedDict[str, int] = OrderedDict()  # digest -> size, oldest first
         self.used = 0
-        self.reserved = 0   # bytes of fetches in flight
+        self.reserved = 0  # bytes of fetches in flight
         self.evictions = 0
         found = []
         for digest in self.blobs.walk():

@@ -43,8 +43,13 @@ def relative_path(digest: str) -> str:
     return os.path.join("blobs", algorithm, hexpart[:2], hexpart)
 
 
-def download(url: str, headers: dict[str, str], verify: ssl.SSLContext | bool | str,
-             backup_file: str, directory: str) -> tuple[int, int]:
+def download(
+    url: str,
+    headers: dict[str, str],
+    verify: ssl.SSLContext | bool | str,
+    backup_file: str,
+    directory: str,
+) -> tuple[int, int]:
     """Fetch every blob of the backup not yet in `directory`: (blobs fetched, bytes)."""
     wanted = blobs_of(backup_file)
     total = sum(size for _, size in wanted)
@@ -56,8 +61,13 @@ def download(url: str, headers: dict[str, str], verify: ssl.SSLContext | bool | 
                 _fetch(client, f"{url}/api/v0/backup/blobs/{digest}", digest, size, path)
                 fetched += 1
             done_bytes += size
-            print(f"\rblobs {n}/{len(wanted)}  {done_bytes / (1 << 20):.1f} of "
-                  f"{total / (1 << 20):.1f} MiB", end="", file=sys.stderr, flush=True)
+            print(
+                f"\rblobs {n}/{len(wanted)}  {done_bytes / (1 << 20):.1f} of "
+                f"{total / (1 << 20):.1f} MiB",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
     if wanted:
         print(file=sys.stderr)
     return fetched, total

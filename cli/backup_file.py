@@ -80,7 +80,7 @@ def _chunks(f: BinaryIO, passphrase: str) -> Iterator[bytes]:
     head = f.read(len(MAGIC) + 24)
     if not head.startswith(MAGIC) or len(head) < len(MAGIC) + 24:
         raise BadBackup("not a sealed qreg backup")
-    salt, prefix = head[len(MAGIC):len(MAGIC) + 16], head[len(MAGIC) + 16:]
+    salt, prefix = head[len(MAGIC) : len(MAGIC) + 16], head[len(MAGIC) + 16 :]
     aead = AESGCM(_key(passphrase, salt))
     counter = 0
     while True:
@@ -101,8 +101,11 @@ def _chunks(f: BinaryIO, passphrase: str) -> Iterator[bytes]:
                 return
             break
         else:
-            raise BadBackup("wrong passphrase, or the backup is damaged" if counter == 0
-                            else "the backup is damaged")
+            raise BadBackup(
+                "wrong passphrase, or the backup is damaged"
+                if counter == 0
+                else "the backup is damaged"
+            )
         counter += 1
 
 
@@ -120,8 +123,8 @@ def unseal(path: str, passphrase: str, metadata_out: BinaryIO) -> dict[str, Any]
             if preamble_length is None and len(buffered) >= 4:
                 (preamble_length,) = struct.unpack(">I", buffered[:4])
             if preamble_length is not None and len(buffered) >= 4 + preamble_length:
-                secrets = dict(json.loads(buffered[4:4 + preamble_length]))
-                metadata_out.write(buffered[4 + preamble_length:])
+                secrets = dict(json.loads(buffered[4 : 4 + preamble_length]))
+                metadata_out.write(buffered[4 + preamble_length :])
     if secrets is None:
         raise BadBackup("the backup is damaged")
     return secrets
@@ -138,6 +141,7 @@ def passphrase(passphrase_file: str | None, confirm: bool) -> str:
         raise BadBackup(f"no passphrase: give --passphrase-file or set {PASSPHRASE_ENV}")
     else:
         import getpass
+
         value = getpass.getpass("backup passphrase: ")
         if confirm and getpass.getpass("again: ") != value:
             raise BadBackup("the passphrases differ")

@@ -20,61 +20,84 @@ from replica import pki
 from replica.peers import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
-_PASSPHRASE_HELP = (f"a file holding the passphrase (default: ${backup_file.PASSPHRASE_ENV}, "
-                    "else asked on the terminal)")
+_PASSPHRASE_HELP = (
+    f"a file holding the passphrase (default: ${backup_file.PASSPHRASE_ENV}, "
+    "else asked on the terminal)"
+)
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "backup", help="download a consistent, encrypted backup of the cluster",
+        "backup",
+        help="download a consistent, encrypted backup of the cluster",
         description="Download a consistent snapshot of the metadata (repositories, manifests, "
-                    "tags, accounts with their password hashes, settings) from a running "
-                    "replica while the cluster keeps serving, with the cluster secret and CA "
-                    "(from --config's replica), sealed with a passphrase (scrypt, AES-256-GCM). "
-                    "Without --with-blobs it holds no image bytes: a cluster restored from it "
-                    "lists every image and serves none until the blob files are back. With "
-                    "--with-blobs DIR, every blob the metadata names is downloaded into DIR "
-                    "(digests checked; run it again to resume).",
+        "tags, accounts with their password hashes, settings) from a running "
+        "replica while the cluster keeps serving, with the cluster secret and CA "
+        "(from --config's replica), sealed with a passphrase (scrypt, AES-256-GCM). "
+        "Without --with-blobs it holds no image bytes: a cluster restored from it "
+        "lists every image and serves none until the blob files are back. With "
+        "--with-blobs DIR, every blob the metadata names is downloaded into DIR "
+        "(digests checked; run it again to resume).",
         epilog="examples:\n  qreg backup meta.qreg --config ./data/replica-0/replica.toml\n"
-               "  QREG_BACKUP_PASSPHRASE=… qreg backup meta.qreg --with-blobs ./backup-blobs",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  QREG_BACKUP_PASSPHRASE=… qreg backup meta.qreg --with-blobs ./backup-blobs",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file", help="where to write the backup")
-    p.add_argument("--config", default=_DEFAULT_CONFIG,
-                   help=f"a replica's config: its URL, the cluster secret and CA "
-                        f"(default {_DEFAULT_CONFIG})")
-    p.add_argument("--with-blobs", metavar="DIR",
-                   help="also download every blob the backup names into DIR (resumable)")
+    p.add_argument(
+        "--config",
+        default=_DEFAULT_CONFIG,
+        help=f"a replica's config: its URL, the cluster secret and CA (default {_DEFAULT_CONFIG})",
+    )
+    p.add_argument(
+        "--with-blobs",
+        metavar="DIR",
+        help="also download every blob the backup names into DIR (resumable)",
+    )
     p.add_argument("--passphrase-file", metavar="FILE", help=_PASSPHRASE_HELP)
     p.set_defaults(func=backup)
 
     p = subparsers.add_parser(
-        "restore", help="create a new cluster from a backup",
+        "restore",
+        help="create a new cluster from a backup",
         description="Make a new cluster whose metadata starts as the backup's, keeping the "
-                    "backup's cluster secret and CA (clients keep trusting its certificate). "
-                    "Without --host: DATA/replica-0 … replica-N-1 of a local cluster, started "
-                    "with qreg up. With --host: this host's replica of a multi-host cluster, "
-                    "laid out as qreg install does (start it with qreg serve, then qreg join "
-                    "the other hosts). With --blobs DIR (from qreg backup --with-blobs) the "
-                    "first replica starts with every blob and the others copy them; without, "
-                    "status counts the blobs as held nowhere until their files are back.",
+        "backup's cluster secret and CA (clients keep trusting its certificate). "
+        "Without --host: DATA/replica-0 … replica-N-1 of a local cluster, started "
+        "with qreg up. With --host: this host's replica of a multi-host cluster, "
+        "laid out as qreg install does (start it with qreg serve, then qreg join "
+        "the other hosts). With --blobs DIR (from qreg backup --with-blobs) the "
+        "first replica starts with every blob and the others copy them; without, "
+        "status counts the blobs as held nowhere until their files are back.",
         epilog="examples:\n"
-               "  qreg restore meta.qreg --data ./restored --replicas 3 --blobs ./backup-blobs\n"
-               "  qreg up --data ./restored --replicas 3\n"
-               "  qreg restore meta.qreg --data /var/lib/qreg --host 10.0.0.1 --blobs ./blobs\n"
-               "  qreg serve --config /var/lib/qreg/replica.toml",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  qreg restore meta.qreg --data ./restored --replicas 3 --blobs ./backup-blobs\n"
+        "  qreg up --data ./restored --replicas 3\n"
+        "  qreg restore meta.qreg --data /var/lib/qreg --host 10.0.0.1 --blobs ./blobs\n"
+        "  qreg serve --config /var/lib/qreg/replica.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file", help="a file written by qreg backup")
     p.add_argument("--data", default="./data", help="data directory of the new cluster or replica")
-    p.add_argument("--replicas", type=int, default=1,
-                   help="replicas of a local cluster (default 1; not with --host)")
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="replicas of a local cluster (default 1; not with --host)",
+    )
     p.add_argument("--port", type=int, default=5000, help="HTTP port (of replica 0)")
     p.add_argument("--host", help="this host's address: lay out one replica as qreg install does")
     p.add_argument("--replica-id", default="replica-0", help="with --host: this replica's id")
-    p.add_argument("--san", action="append", default=[], metavar="NAME",
-                   help="with --host: another name for this replica's certificate")
-    p.add_argument("--raft-address", help="with --host: host:port for Raft (default HOST:PORT+1000)")
-    p.add_argument("--grpc-address",
-                   help="with --host: host:port of the blob service (default HOST:PORT+2000)")
+    p.add_argument(
+        "--san",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --host: another name for this replica's certificate",
+    )
+    p.add_argument(
+        "--raft-address", help="with --host: host:port for Raft (default HOST:PORT+1000)"
+    )
+    p.add_argument(
+        "--grpc-address", help="with --host: host:port of the blob service (default HOST:PORT+2000)"
+    )
     p.add_argument("--blobs", metavar="DIR", help="blob files from qreg backup --with-blobs")
     p.add_argument("--passphrase-file", metavar="FILE", help=_PASSPHRASE_HELP)
     p.set_defaults(func=restore)
@@ -100,8 +123,13 @@ def backup(args: argparse.Namespace) -> int:
     plain = args.file + ".plain.part"  # owner only: it holds password hashes
     written = 0
     try:
-        with httpx.stream("GET", f"{url}/api/v0/backup", headers=headers, timeout=120,
-                          verify=configfile.verify(args.config)) as r:
+        with httpx.stream(
+            "GET",
+            f"{url}/api/v0/backup",
+            headers=headers,
+            timeout=120,
+            verify=configfile.verify(args.config),
+        ) as r:
             if r.status_code != 200:
                 r.read()
                 return fail("backup", f"{url} answered {r.status_code}: {r.text[:200]}")
@@ -116,13 +144,19 @@ def backup(args: argparse.Namespace) -> int:
         os.replace(args.file + ".part", args.file)
         print(f"\rwrote {args.file}: metadata up to log index {applied}, sealed")
         if args.with_blobs:
-            fetched, total = backup_blobs.download(url, headers, configfile.verify(args.config),
-                                                   plain, args.with_blobs)
-            print(f"blobs in {args.with_blobs}: {fetched} downloaded now, "
-                  f"{total / (1 << 20):.1f} MiB in all")
+            fetched, total = backup_blobs.download(
+                url, headers, configfile.verify(args.config), plain, args.with_blobs
+            )
+            print(
+                f"blobs in {args.with_blobs}: {fetched} downloaded now, "
+                f"{total / (1 << 20):.1f} MiB in all"
+            )
     except httpx.HTTPError as e:
-        return fail("backup", f"cannot reach {url} (from {args.config}): {e}"
-                    + (" (run the same command again to resume)" if args.with_blobs else ""))
+        return fail(
+            "backup",
+            f"cannot reach {url} (from {args.config}): {e}"
+            + (" (run the same command again to resume)" if args.with_blobs else ""),
+        )
     except (RuntimeError, OSError) as e:
         return fail("backup", f"{e} (run the same command again to resume)")
     finally:
@@ -152,8 +186,11 @@ def restore(args: argparse.Namespace) -> int:
             metadata = plain
         else:  # an unsealed backup from an earlier version: metadata only
             found, metadata = {}, args.file
-        ca = (found["ca_cert"].encode(), found["ca_key"].encode()) \
-            if found.get("ca_cert") and found.get("ca_key") else None
+        ca = (
+            (found["ca_cert"].encode(), found["ca_key"].encode())
+            if found.get("ca_cert") and found.get("ca_key")
+            else None
+        )
         if args.host:
             return _restore_host(args, data, metadata, found.get("cluster_secret"), ca)
         return _restore_local(args, data, metadata, found.get("cluster_secret"), ca)
@@ -164,35 +201,64 @@ def restore(args: argparse.Namespace) -> int:
             os.unlink(plain)
 
 
-def _restore_local(args: argparse.Namespace, data: str, metadata: str, secret: str | None,
-                   ca: tuple[bytes, bytes] | None) -> int:
+def _restore_local(
+    args: argparse.Namespace,
+    data: str,
+    metadata: str,
+    secret: str | None,
+    ca: tuple[bytes, bytes] | None,
+) -> int:
     configs = write_configs(data, args.replicas, args.port, secret=secret, ca=ca)
     addresses = [configfile.read(c)["raft"]["address"] for c in configs]
     for i in range(args.replicas):
         directory = os.path.join(data, f"replica-{i}")
-        applied = offline.restore(metadata, os.path.join(directory, "metadata"),
-                                  os.path.join(directory, "raft"), addresses)
+        applied = offline.restore(
+            metadata,
+            os.path.join(directory, "metadata"),
+            os.path.join(directory, "raft"),
+            addresses,
+        )
         print(f"replica-{i}: metadata restored up to log index {applied}")
     _restore_blobs(args, os.path.join(data, "replica-0"))
     print(f"{'kept the backup' if ca else 'a new'} cluster CA: {data}/ca.crt")
-    print(f"start it with: qreg up --data {args.data} --replicas {args.replicas} --port {args.port}")
+    print(
+        f"start it with: qreg up --data {args.data} --replicas {args.replicas} --port {args.port}"
+    )
     return 0
 
 
-def _restore_host(args: argparse.Namespace, data: str, metadata: str, secret: str | None,
-                  ca: tuple[bytes, bytes] | None) -> int:
+def _restore_host(
+    args: argparse.Namespace,
+    data: str,
+    metadata: str,
+    secret: str | None,
+    ca: tuple[bytes, bytes] | None,
+) -> int:
     if os.path.exists(os.path.join(data, "replica.toml")):
         raise ValueError(f"{data} already holds a replica; use a new directory")
-    path, _, _ = first_replica(data, args.replica_id, args.host, args.port, False, args.san,
-                               args.raft_address, args.grpc_address, secret=secret, ca=ca)
+    path, _, _ = first_replica(
+        data,
+        args.replica_id,
+        args.host,
+        args.port,
+        False,
+        args.san,
+        args.raft_address,
+        args.grpc_address,
+        secret=secret,
+        ca=ca,
+    )
     raft_address = configfile.read(path)["raft"]["address"]
-    applied = offline.restore(metadata, os.path.join(data, "metadata"),
-                              os.path.join(data, "raft"), [raft_address])
+    applied = offline.restore(
+        metadata, os.path.join(data, "metadata"), os.path.join(data, "raft"), [raft_address]
+    )
     print(f"{args.replica_id}: metadata restored up to log index {applied}")
     _restore_blobs(args, data)
     print(f"{'kept the backup' if ca else 'a new'} cluster CA: {data}/ca.crt")
-    print(f"start it:  qreg serve --config {path}\n"
-          f"then grow: qreg join-token --config {path}; qreg join … on each other host")
+    print(
+        f"start it:  qreg serve --config {path}\n"
+        f"then grow: qreg join-token --config {path}; qreg join … on each other host"
+    )
     return 0
 
 
@@ -201,5 +267,7 @@ def _restore_blobs(args: argparse.Namespace, replica_dir: str) -> None:
         count = backup_blobs.install(args.blobs, os.path.join(replica_dir, "storage"))
         print(f"{count} blob files put in place (checked and shared when it starts)")
     else:
-        print("no blobs restored: status counts them as held nowhere until their files are "
-              "back (qreg restore --blobs DIR, from qreg backup --with-blobs DIR)")
+        print(
+            "no blobs restored: status counts them as held nowhere until their files are "
+            "back (qreg restore --blobs DIR, from qreg backup --with-blobs DIR)"
+        )

@@ -11,19 +11,20 @@ import httpx
 from cli import session as sessions
 from cli.output import error_text, fail
 
-
 Command = Callable[["ManagementClient", argparse.Namespace], int]
 
 
 def signed_in(name: str, command: Command) -> Callable[[argparse.Namespace], int]:
     """An argparse handler running `command` with a client of the cluster `qreg login`
     signed in to; refusals print as `qreg NAME: CODE: message` and exit 1."""
+
     def run(args: argparse.Namespace) -> int:
         try:
             with ManagementClient.signed_in() as client:
                 return command(client, args)
         except (sessions.NotSignedIn, ApiError, ValueError, OSError) as e:
             return fail(name, str(e))
+
     return run
 
 
@@ -38,13 +39,13 @@ class ManagementClient:
         self._http.headers["Authorization"] = f"Bearer {self.access_token()}"
 
     @classmethod
-    def signed_in(cls) -> "ManagementClient":
+    def signed_in(cls) -> ManagementClient:
         return cls(sessions.load())
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "ManagementClient":
+    def __enter__(self) -> ManagementClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -52,10 +53,18 @@ class ManagementClient:
 
     def access_token(self) -> str:
         """A five-minute token for the management API, traded for the session's refresh token."""
-        r = httpx.post(f"{self.session.url}/auth/token", verify=self.session.verify(), timeout=30,
-                       data={"grant_type": "refresh_token", "service": sessions.SERVICE,
-                             "scope": "registry:api:*",
-                             "refresh_token": self.session.refresh_token, "client_id": "qreg"})
+        r = httpx.post(
+            f"{self.session.url}/auth/token",
+            verify=self.session.verify(),
+            timeout=30,
+            data={
+                "grant_type": "refresh_token",
+                "service": sessions.SERVICE,
+                "scope": "registry:api:*",
+                "refresh_token": self.session.refresh_token,
+                "client_id": "qreg",
+            },
+        )
         if r.status_code != 200:
             raise ApiError(f"{error_text(r)} (run qreg login again)")
         return str(r.json()["access_token"])
@@ -71,8 +80,11 @@ class ManagementClient:
         return list(self._call("GET", "/accounts")["accounts"])
 
     def add_user(self, name: str, password: str, role: str) -> dict[str, Any]:
-        return dict(self._call("POST", "/accounts", {"name": name, "password": password,
-                                                     "global_role": role}))
+        return dict(
+            self._call(
+                "POST", "/accounts", {"name": name, "password": password, "global_role": role}
+            )
+        )
 
     def add_org(self, name: str) -> dict[str, Any]:
         return dict(self._call("POST", "/accounts", {"name": name, "is_org": True}))
@@ -91,8 +103,9 @@ class ManagementClient:
         self._call("POST", f"/accounts/{org}/teams", {"name": team})
 
     def members(self, org: str, team: str) -> list[str]:
-        return [m["name"] for m in
-                self._call("GET", f"/accounts/{org}/teams/{team}/members")["members"]]
+        return [
+            m["name"] for m in self._call("GET", f"/accounts/{org}/teams/{team}/members")["members"]
+        ]
 
     def set_member(self, org: str, team: str, user: str, member: bool) -> None:
         self._call("PUT" if member else "DELETE", f"/accounts/{org}/teams/{team}/members/{user}")
@@ -103,8 +116,11 @@ class ManagementClient:
 
     def add_repository(self, name: str, visibility: str) -> dict[str, Any]:
         namespace, _, repo = name.partition("/")
-        return dict(self._call("POST", f"/repositories/{namespace}",
-                               {"name": repo, "visibility": visibility}))
+        return dict(
+            self._call(
+                "POST", f"/repositories/{namespace}", {"name": repo, "visibility": visibility}
+            )
+        )
 
     def set_visibility(self, name: str, visibility: str) -> dict[str, Any]:
         return dict(self._call("PATCH", f"/repositories/{name}", {"visibility": visibility}))
@@ -116,16 +132,22 @@ class ManagementClient:
         """Team access to a repository of the team's organization ('none' takes it away)."""
         if access == "none":
             return dict(self._call("DELETE", f"/repositories/{repository}/teamAccess/{team}"))
-        return dict(self._call("PUT", f"/repositories/{repository}/teamAccess/{team}",
-                               {"access": access}))
+        return dict(
+            self._call("PUT", f"/repositories/{repository}/teamAccess/{team}", {"access": access})
+        )
 
     # ---- caches ----
     def caches(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/content_caches")["content_caches"])
 
     def add_cache(self, name: str, url: str, region: str, upstream: str) -> dict[str, Any]:
-        return dict(self._call("POST", "/content_caches", {"name": name, "url": url,
-                                                          "region": region, "upstream": upstream}))
+        return dict(
+            self._call(
+                "POST",
+                "/content_caches",
+                {"name": name, "url": url, "region": region, "upstream": upstream},
+            )
+        )
 
     def remove_cache(self, name: str) -> None:
         self._call("DELETE", f"/content_caches/{name}")
@@ -141,8 +163,9 @@ class ManagementClient:
         return list(self._call("GET", f"/accounts/{user}/tokens")["tokens"])
 
     def create_token(self, user: str, name: str, days: int) -> dict[str, Any]:
-        return dict(self._call("POST", f"/accounts/{user}/tokens",
-                               {"name": name, "expires_in_days": days}))
+        return dict(
+            self._call("POST", f"/accounts/{user}/tokens", {"name": name, "expires_in_days": days})
+        )
 
     def revoke_token(self, user: str, token_id: str) -> None:
         self._call("DELETE", f"/accounts/{user}/tokens/{token_id}")

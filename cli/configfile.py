@@ -39,8 +39,9 @@ class MissingConfig(Exception):
 def member(path: str) -> tuple[str, str | None]:
     """A replica's HTTP URL and the cluster secret, from its config file."""
     if not os.path.isfile(path):
-        raise MissingConfig(f"no replica config at {path}: give a member's config file "
-                            "with --config")
+        raise MissingConfig(
+            f"no replica config at {path}: give a member's config file with --config"
+        )
     config = read(path)
     http = config.get("http", {})
     scheme = "http" if http.get("insecure") else "https"
@@ -51,8 +52,9 @@ def member(path: str) -> tuple[str, str | None]:
 def ca_path(path: str) -> str:
     """The cluster CA certificate of the replica whose config is at `path`."""
     config = read(path)
-    default = os.path.join(config.get("replica", {}).get("data_dir", os.path.dirname(path)),
-                           "tls", "ca.crt")
+    default = os.path.join(
+        config.get("replica", {}).get("data_dir", os.path.dirname(path)), "tls", "ca.crt"
+    )
     return str(config.get("tls", {}).get("ca") or default)
 
 

@@ -9,8 +9,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import (accounts, backups, caches, configfile, install, maintenance, membership, serve,
-                 session, status, tls, up, verify)
+from cli import (
+    accounts,
+    backups,
+    caches,
+    configfile,
+    install,
+    maintenance,
+    membership,
+    serve,
+    session,
+    status,
+    tls,
+    up,
+    verify,
+)
 
 _EPILOG = """\
 examples:
@@ -27,11 +40,26 @@ See `qreg COMMAND --help` for each command.
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="qreg", description="Quorum Registry: a replicated OCI container registry.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="qreg",
+        description="Quorum Registry: a replicated OCI container registry.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (up, serve, install, status, verify, membership, backups, maintenance, tls,
-                   session, accounts, caches):
+    for module in (
+        up,
+        serve,
+        install,
+        status,
+        verify,
+        membership,
+        backups,
+        maintenance,
+        tls,
+        session,
+        accounts,
+        caches,
+    ):
         module.register(subparsers)
     return parser
 

@@ -1,4 +1,4 @@
-"""`qreg scrub` and `qreg emergency-repair`: repairing blobs and a cluster that lost its majority."""
+"""`qreg scrub` and `qreg emergency-repair`: repairing blobs, and a cluster without a majority."""
 
 from __future__ import annotations
 
@@ -20,33 +20,40 @@ _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "scrub", help="re-hash every blob of a replica now and repair corrupt ones",
+        "scrub",
+        help="re-hash every blob of a replica now and repair corrupt ones",
         description="Ask a running replica to re-hash every blob it holds, as its scheduled "
-                    "scrub does ([scrub] interval_s), and wait for the report. A blob whose "
-                    "bytes no longer match its digest is moved to storage/corrupt/ and copied "
-                    "again from a replica with a good copy.",
+        "scrub does ([scrub] interval_s), and wait for the report. A blob whose "
+        "bytes no longer match its digest is moved to storage/corrupt/ and copied "
+        "again from a replica with a good copy.",
         epilog="example:\n  qreg scrub --config ./data/replica-1/replica.toml",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default=_DEFAULT_CONFIG,
-                   help=f"the replica's config: its URL and the cluster secret (default {_DEFAULT_CONFIG})")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        default=_DEFAULT_CONFIG,
+        help=f"the replica's config: its URL and the cluster secret (default {_DEFAULT_CONFIG})",
+    )
     p.set_defaults(func=scrub)
 
     p = subparsers.add_parser(
-        "emergency-repair", help="make a surviving replica a cluster of one after quorum is lost",
+        "emergency-repair",
+        help="make a surviving replica a cluster of one after quorum is lost",
         description="When a majority of replicas is lost for good, turn one stopped survivor "
-                    "into a single-replica cluster that keeps everything it applied. The lost "
-                    "replicas leave the replica list (their ids can be used again) and the Raft "
-                    "term carries on. Never run it while the lost replicas may come back: two "
-                    "of them together would form a second cluster.",
+        "into a single-replica cluster that keeps everything it applied. The lost "
+        "replicas leave the replica list (their ids can be used again) and the Raft "
+        "term carries on. Never run it while the lost replicas may come back: two "
+        "of them together would form a second cluster.",
         epilog="then, in this order:\n"
-               "  1. qreg emergency-repair --replica-id replica-1 --data ./data\n"
-               "  2. qreg serve --config ./data/replica-1/replica.toml\n"
-               "  3. qreg join-token --config ./data/replica-1/replica.toml\n"
-               "  4. on each replacement host, with a new (or wiped) data directory:\n"
-               "     qreg join --existing URL_OF_REPLICA_1 --token TOKEN --replica-id replica-2 \\\n"
-               "         --data DIR --host THAT_HOST\n"
-               "  5. qreg status --config ./data/replica-1/replica.toml   # all listed, none down",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  1. qreg emergency-repair --replica-id replica-1 --data ./data\n"
+        "  2. qreg serve --config ./data/replica-1/replica.toml\n"
+        "  3. qreg join-token --config ./data/replica-1/replica.toml\n"
+        "  4. on each replacement host, with a new (or wiped) data directory:\n"
+        "     qreg join --existing URL_OF_REPLICA_1 --token TOKEN --replica-id replica-2 \\\n"
+        "         --data DIR --host THAT_HOST\n"
+        "  5. qreg status --config ./data/replica-1/replica.toml   # all listed, none down",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--replica-id", help="the surviving replica, under --data")
     p.add_argument("--data", default="./data", help="the directory holding DATA/REPLICA_ID")
     p.add_argument("--config", help="the surviving replica's config file, instead of --replica-id")
@@ -59,16 +66,22 @@ def scrub(args: argparse.Namespace) -> int:
     url, secret = configfile.member(args.config)
     print(f"scrubbing {url} (this re-reads every blob it holds) ...", file=sys.stderr)
     try:
-        r = httpx.post(f"{url}/api/v0/scrub", timeout=None, verify=configfile.verify(args.config),
-                       headers={INTERNAL_HEADER: internal_token(secret) or ""})
+        r = httpx.post(
+            f"{url}/api/v0/scrub",
+            timeout=None,
+            verify=configfile.verify(args.config),
+            headers={INTERNAL_HEADER: internal_token(secret) or ""},
+        )
     except httpx.HTTPError as e:
         return fail("scrub", f"cannot reach {url} (from {args.config}): {e}")
     if r.status_code != 200:
         return fail("scrub", f"{url} answered {r.status_code}: {r.text[:200]}")
     report = r.json()
-    print(f"checked {report['checked']} blobs ({report['bytes'] / (1 << 20):.1f} MiB) in "
-          f"{report['seconds']} s: {len(report['corrupt'])} corrupt, "
-          f"{len(report['repaired'])} repaired")
+    print(
+        f"checked {report['checked']} blobs ({report['bytes'] / (1 << 20):.1f} MiB) in "
+        f"{report['seconds']} s: {len(report['corrupt'])} corrupt, "
+        f"{len(report['repaired'])} repaired"
+    )
     for digest in report["corrupt"]:
         state = "repaired" if digest in report["repaired"] else "NOT REPAIRED: no good copy"
         print(f"  {digest}  {state}")
@@ -89,15 +102,18 @@ def emergency_repair(args: argparse.Namespace) -> int:
     except data_lock.DataDirInUse as e:
         return fail("emergency-repair", str(e))
     address = config["raft"]["address"]
-    applied, lost = offline.repair_to_single(os.path.join(directory, "metadata"),
-                                             os.path.join(directory, "raft"), address, replica_id)
+    applied, lost = offline.repair_to_single(
+        os.path.join(directory, "metadata"), os.path.join(directory, "raft"), address, replica_id
+    )
     config["raft"]["peers"] = []
     configfile.write(path, config)
     print(f"{replica_id} is now a cluster of one, with every entry up to log index {applied}.")
     if lost:
         print(f"removed from the replica list: {', '.join(lost)} (their ids are free again)")
-    print("next:\n"
-          f"  qreg serve --config {path}\n"
-          f"  qreg join-token --config {path}\n"
-          "  then qreg join each replacement (a new or wiped data directory) to it")
+    print(
+        "next:\n"
+        f"  qreg serve --config {path}\n"
+        f"  qreg join-token --config {path}\n"
+        "  then qreg join each replacement (a new or wiped data directory) to it"
+    )
     return 0

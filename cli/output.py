@@ -10,16 +10,16 @@ from typing import Any
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()]
     for row in cells:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
     return "\n".join(lines)
 
 
 def error_text(response: Any) -> str:
     """The OCI-style {"errors": [...]} of an httpx response, as one line."""
     try:
-        return "; ".join(f'{e["code"]}: {e["message"]}' for e in response.json()["errors"])
+        return "; ".join(f"{e['code']}: {e['message']}" for e in response.json()["errors"])
     except (ValueError, KeyError, TypeError):
         return f"HTTP {response.status_code}"
 

@@ -47,7 +47,8 @@ def trust(ca: str) -> ssl.SSLContext:
 
 def login_file() -> str:
     return os.environ.get("QREG_LOGIN_FILE") or os.path.join(
-        os.path.expanduser("~"), ".config", "qreg", "login.json")
+        os.path.expanduser("~"), ".config", "qreg", "login.json"
+    )
 
 
 def load() -> Session:
@@ -80,20 +81,28 @@ def read_password(from_stdin: bool, prompt: str = "Password: ", confirm: bool = 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "login", help="sign in to a cluster for the account commands (user, org, team, ...)",
+        "login",
+        help="sign in to a cluster for the account commands (user, org, team, ...)",
         description="Check a user's password (or personal access token) with the cluster and "
-                    "keep a refresh token for the account commands. The password itself is "
-                    "not stored. For docker, podman and skopeo use their own login command.",
+        "keep a refresh token for the account commands. The password itself is "
+        "not stored. For docker, podman and skopeo use their own login command.",
         epilog="examples:\n  qreg login https://127.0.0.1:5000 -u admin --ca ./data/ca.crt\n"
-               "  echo \"$PAT\" | qreg login https://registry.example.com -u ci --password-stdin",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        '  echo "$PAT" | qreg login https://registry.example.com -u ci --password-stdin',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("url", help="any replica's URL (or the load balancer's)")
     p.add_argument("-u", "--username", default="admin", help="account name (default admin)")
-    p.add_argument("--password-stdin", action="store_true",
-                   help="read the password (or token) from standard input")
-    p.add_argument("--ca", default="",
-                   help="the cluster CA certificate (qreg up writes DATA/ca.crt; any replica "
-                        "serves it at /ca)")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password (or token) from standard input",
+    )
+    p.add_argument(
+        "--ca",
+        default="",
+        help="the cluster CA certificate (qreg up writes DATA/ca.crt; any replica "
+        "serves it at /ca)",
+    )
     p.set_defaults(func=run_login)
     p = subparsers.add_parser("logout", help="forget the session qreg login kept")
     p.set_defaults(func=run_logout)
@@ -104,8 +113,13 @@ def run_login(args: argparse.Namespace) -> int:
     ca = os.path.abspath(args.ca) if args.ca else ""
     try:
         password = read_password(args.password_stdin)
-        r = httpx.get(f"{url}/auth/token", params={"service": SERVICE, "offline_token": "true"},
-                      auth=(args.username, password), verify=trust(ca), timeout=30)
+        r = httpx.get(
+            f"{url}/auth/token",
+            params={"service": SERVICE, "offline_token": "true"},
+            auth=(args.username, password),
+            verify=trust(ca),
+            timeout=30,
+        )
     except (ValueError, OSError, httpx.HTTPError) as e:
         return fail("login", str(e))
     if r.status_code != 200:

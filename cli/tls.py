@@ -17,17 +17,19 @@ from replica import pki
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "tls", help="make a cluster CA and replica certificates ahead of time",
+        "tls",
+        help="make a cluster CA and replica certificates ahead of time",
         description="Make the cluster CA and replica certificates for a layout written by hand "
-                    "(qreg install, join and up make their own). A replica's directory gets "
-                    "ca.crt, ca.key, replica.crt and replica.key: point its [tls] ca, ca_key, "
-                    "cert and key at them, or put them in DATA/tls/.",
+        "(qreg install, join and up make their own). A replica's directory gets "
+        "ca.crt, ca.key, replica.crt and replica.key: point its [tls] ca, ca_key, "
+        "cert and key at them, or put them in DATA/tls/.",
         epilog="example:\n  qreg tls ca --out ./tls\n"
-               "  qreg tls issue --ca ./tls --name replica-0 --san replica-0 "
-               "--san registry.example.com --out ./tls/replica-0\n"
-               "  qreg tls issue --ca ./tls --for cache --name cache-eu "
-               "--san eu.registry.example.com --out ./tls/cache-eu",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  qreg tls issue --ca ./tls --name replica-0 --san replica-0 "
+        "--san registry.example.com --out ./tls/replica-0\n"
+        "  qreg tls issue --ca ./tls --for cache --name cache-eu "
+        "--san eu.registry.example.com --out ./tls/cache-eu",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     ca = verbs.add_parser("ca", help="create a new cluster CA (ca.crt, ca.key)")
     ca.add_argument("--out", required=True, help="directory to write ca.crt and ca.key to")
@@ -36,12 +38,21 @@ def register(subparsers: Any) -> None:
     issue = verbs.add_parser("issue", help="issue one replica's certificate from the CA")
     issue.add_argument("--ca", required=True, help="directory holding ca.crt and ca.key")
     issue.add_argument("--name", required=True, help="the replica id (the certificate's name)")
-    issue.add_argument("--san", action="append", default=[], metavar="NAME",
-                       help="a host name or address clients and peers use (repeatable)")
+    issue.add_argument(
+        "--san",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name or address clients and peers use (repeatable)",
+    )
     issue.add_argument("--out", required=True, help="the replica's TLS directory")
-    issue.add_argument("--for", dest="role", choices=("replica", "cache"), default="replica",
-                       help="a cache gets cache.crt and the CA certificate, never the CA key "
-                       "(default replica)")
+    issue.add_argument(
+        "--for",
+        dest="role",
+        choices=("replica", "cache"),
+        default="replica",
+        help="a cache gets cache.crt and the CA certificate, never the CA key (default replica)",
+    )
     issue.set_defaults(func=issue_cert)
 
 
@@ -59,8 +70,10 @@ def make_ca(args: argparse.Namespace) -> int:
 
 def issue_cert(args: argparse.Namespace) -> int:
     try:
-        with open(os.path.join(args.ca, "ca.crt"), "rb") as c, \
-                open(os.path.join(args.ca, "ca.key"), "rb") as k:
+        with (
+            open(os.path.join(args.ca, "ca.crt"), "rb") as c,
+            open(os.path.join(args.ca, "ca.key"), "rb") as k,
+        ):
             ca_cert, ca_key = c.read(), k.read()
     except OSError as e:
         return fail("tls issue", f"cannot read the CA: {e}")
@@ -73,8 +86,12 @@ def issue_cert(args: argparse.Namespace) -> int:
             os.chmod(os.path.join(args.out, name), 0o644)
         print(f"wrote {args.out}/cache.crt for {', '.join(names)}")
         return 0
-    files = pki.TlsFiles(os.path.join(args.out, "ca.crt"), os.path.join(args.out, "ca.key"),
-                         os.path.join(args.out, "replica.crt"), os.path.join(args.out, "replica.key"))
+    files = pki.TlsFiles(
+        os.path.join(args.out, "ca.crt"),
+        os.path.join(args.out, "ca.key"),
+        os.path.join(args.out, "replica.crt"),
+        os.path.join(args.out, "replica.key"),
+    )
     pki.set_up_replica(files, ca_cert, ca_key, args.name, names)
     print(f"wrote {args.out}/replica.crt for {', '.join(names)}")
     return 0

@@ -27,33 +27,62 @@ from replica.auth import passwords
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "up", help="start a local cluster in the foreground",
+        "up",
+        help="start a local cluster in the foreground",
         description="Start a local registry cluster on loopback ports, for trying the product "
-                    "and for tests. Replica i serves on 127.0.0.1:PORT+i with its data under "
-                    "DATA/replica-i; a line starting with 'ready ' lists the URLs once every "
-                    "replica answers. Ctrl-C stops it cleanly; run it again to resume with the "
-                    "same data.",
+        "and for tests. Replica i serves on 127.0.0.1:PORT+i with its data under "
+        "DATA/replica-i; a line starting with 'ready ' lists the URLs once every "
+        "replica answers. Ctrl-C stops it cleanly; run it again to resume with the "
+        "same data.",
         epilog="example:\n  qreg up --data ./data --port 5000\n"
-               "  skopeo login --cert-dir ./data -u admin 127.0.0.1:5000\n"
-               "  skopeo copy --dest-cert-dir ./data oci:./img docker://127.0.0.1:5000/img:1",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--replicas", type=int, default=1, metavar="N",
-                   help="number of replicas (default 1); 3 survive the loss of one, 5 of two")
-    p.add_argument("--data", default="./data", metavar="DIR", help="data directory (default ./data)")
-    p.add_argument("--port", type=int, default=5000, metavar="P",
-                   help="HTTP port of replica 0; replica i gets P+i (default 5000)")
-    p.add_argument("--insecure-http", action="store_true",
-                   help="serve plain HTTP, for local trials (default: HTTPS with a certificate "
-                        "from the cluster CA, written to DATA/ca.crt)")
-    p.add_argument("--admin-password", metavar="PW",
-                   help="password of the admin account, created on the first run (default: a "
-                        "generated one, printed once)")
-    p.add_argument("--caches", default="", metavar="NAME[,NAME...]",
-                   help="also run a cache node per name on the ports after the replicas' "
-                        "(P+N, P+N+1, ...), registered with the cluster; give users one with "
-                        "qreg user set-cache USER NAME")
-    p.add_argument("--cache-max-bytes", type=int, default=10 << 30, metavar="BYTES",
-                   help="disk budget of each cache (default 10 GiB)")
+        "  skopeo login --cert-dir ./data -u admin 127.0.0.1:5000\n"
+        "  skopeo copy --dest-cert-dir ./data oci:./img docker://127.0.0.1:5000/img:1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="number of replicas (default 1); 3 survive the loss of one, 5 of two",
+    )
+    p.add_argument(
+        "--data", default="./data", metavar="DIR", help="data directory (default ./data)"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=5000,
+        metavar="P",
+        help="HTTP port of replica 0; replica i gets P+i (default 5000)",
+    )
+    p.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="serve plain HTTP, for local trials (default: HTTPS with a certificate "
+        "from the cluster CA, written to DATA/ca.crt)",
+    )
+    p.add_argument(
+        "--admin-password",
+        metavar="PW",
+        help="password of the admin account, created on the first run (default: a "
+        "generated one, printed once)",
+    )
+    p.add_argument(
+        "--caches",
+        default="",
+        metavar="NAME[,NAME...]",
+        help="also run a cache node per name on the ports after the replicas' "
+        "(P+N, P+N+1, ...), registered with the cluster; give users one with "
+        "qreg user set-cache USER NAME",
+    )
+    p.add_argument(
+        "--cache-max-bytes",
+        type=int,
+        default=10 << 30,
+        metavar="BYTES",
+        help="disk budget of each cache (default 10 GiB)",
+    )
     p.set_defaults(func=run)
 
 
@@ -78,9 +107,15 @@ def _cluster_ca(data: str, replicas: int) -> tuple[bytes, bytes]:
     return pki.create_ca("Quorum Registry (local)")
 
 
-def write_configs(data: str, replicas: int, port: int, insecure: bool = False,
-                  admin_password_hash: str = "", secret: str | None = None,
-                  ca: tuple[bytes, bytes] | None = None) -> list[str]:
+def write_configs(
+    data: str,
+    replicas: int,
+    port: int,
+    insecure: bool = False,
+    admin_password_hash: str = "",
+    secret: str | None = None,
+    ca: tuple[bytes, bytes] | None = None,
+) -> list[str]:
     """One config file per replica, with certificates from the cluster CA. Raft
     addresses, the secret and the CA are chosen on the first run (or given, by a
     restore) and then kept, so a restarted cluster finds its members again."""
@@ -88,14 +123,23 @@ def write_configs(data: str, replicas: int, port: int, insecure: bool = False,
     ca_cert, ca_key = ca or _cluster_ca(data, replicas)
     with open(os.path.join(data, "ca.crt"), "wb") as f:
         f.write(ca_cert)
-    existing = [configfile.read(os.path.join(data, f"replica-{i}", "replica.toml"))
-                for i in range(replicas)]
-    secret = next((c["raft"]["secret"] for c in existing if c.get("raft", {}).get("secret")),
-                  secret or secrets.token_urlsafe(32))
+    existing = [
+        configfile.read(os.path.join(data, f"replica-{i}", "replica.toml")) for i in range(replicas)
+    ]
+    secret = next(
+        (c["raft"]["secret"] for c in existing if c.get("raft", {}).get("secret")),
+        secret or secrets.token_urlsafe(32),
+    )
     addresses = [c.get("raft", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
     grpc = [c.get("grpc", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
-    admin = next((c["auth"]["admin_password_hash"] for c in existing
-                  if c.get("auth", {}).get("admin_password_hash")), admin_password_hash)
+    admin = next(
+        (
+            c["auth"]["admin_password_hash"]
+            for c in existing
+            if c.get("auth", {}).get("admin_password_hash")
+        ),
+        admin_password_hash,
+    )
     paths = []
     for i in range(replicas):
         directory = os.path.join(data, f"replica-{i}")
@@ -104,20 +148,27 @@ def write_configs(data: str, replicas: int, port: int, insecure: bool = False,
         if not os.path.isfile(files.cert) or not os.path.isfile(files.ca):
             pki.set_up_replica(files, ca_cert, ca_key, f"replica-{i}", _LOCAL_NAMES)
         path = os.path.join(directory, "replica.toml")
-        configfile.write(path, {
-            "replica": {"id": f"replica-{i}", "data_dir": directory},
-            "http": {"host": "127.0.0.1", "port": port + i, "insecure": insecure},
-            "raft": {"address": addresses[i], "secret": secret,
-                     "peers": [a for j, a in enumerate(addresses) if j != i]},
-            "grpc": {"address": grpc[i]},
-            "auth": {"admin_password_hash": admin},
-        })
+        configfile.write(
+            path,
+            {
+                "replica": {"id": f"replica-{i}", "data_dir": directory},
+                "http": {"host": "127.0.0.1", "port": port + i, "insecure": insecure},
+                "raft": {
+                    "address": addresses[i],
+                    "secret": secret,
+                    "peers": [a for j, a in enumerate(addresses) if j != i],
+                },
+                "grpc": {"address": grpc[i]},
+                "auth": {"admin_password_hash": admin},
+            },
+        )
         paths.append(path)
     return paths
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float,
-                   verify: ssl.SSLContext) -> bool:
+def _wait_until_up(
+    url: str, process: subprocess.Popen[bytes], timeout: float, verify: ssl.SSLContext
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -146,8 +197,10 @@ def _register_cache(data: str, url: str, name: str, cache_url: str, verify: ssl.
 
 def run(args: argparse.Namespace) -> int:
     if args.replicas < 1 or args.replicas > 9:
-        print("qreg up: --replicas must be between 1 and 9 (3, 5 or 7 tolerate 1, 2 or 3 "
-              "failures)", file=sys.stderr)
+        print(
+            "qreg up: --replicas must be between 1 and 9 (3, 5 or 7 tolerate 1, 2 or 3 failures)",
+            file=sys.stderr,
+        )
         return 2
     data = os.path.abspath(args.data)
     processes: list[subprocess.Popen[bytes]] = []
@@ -170,28 +223,40 @@ def run(args: argparse.Namespace) -> int:
     scheme = "http" if args.insecure_http else "https"
     for i, config in enumerate(configs):
         log = open(os.path.join(data, f"replica-{i}", "replica.log"), "ab")
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--config", config],
-            stdout=log, stderr=log, start_new_session=True))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "serve", "--config", config],
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        )
         urls.append(f"{scheme}://127.0.0.1:{args.port + i}")
     verify = configfile.verify(configs[0])
     try:
-        for url, process in zip(urls, processes):
+        for url, process in zip(urls, processes, strict=False):
             if not _wait_until_up(url, process, 90.0, verify):
-                print(f"qreg up: the replica at {url} did not start; see "
-                      f"{data}/replica-*/replica.log", file=sys.stderr)
+                print(
+                    f"qreg up: the replica at {url} did not start; see "
+                    f"{data}/replica-*/replica.log",
+                    file=sys.stderr,
+                )
                 return 1
         cache_urls = []
         for k, name in enumerate(n for n in args.caches.split(",") if n):
             port = args.port + args.replicas + k
-            config = local_caches.write_config(data, name, port, urls, args.insecure_http,
-                                               args.cache_max_bytes)
+            config = local_caches.write_config(
+                data, name, port, urls, args.insecure_http, args.cache_max_bytes
+            )
             cache_url = f"{scheme}://127.0.0.1:{port}"
-            processes.append(local_caches.start(config, os.path.join(data, f"cache-{name}",
-                                                                     "cache.log")))
+            processes.append(
+                local_caches.start(config, os.path.join(data, f"cache-{name}", "cache.log"))
+            )
             if not _wait_until_up(cache_url, processes[-1], 60.0, verify):
-                print(f"qreg up: the cache {name} did not start; see {data}/cache-{name}/"
-                      "cache.log", file=sys.stderr)
+                print(
+                    f"qreg up: the cache {name} did not start; see {data}/cache-{name}/cache.log",
+                    file=sys.stderr,
+                )
                 return 1
             _register_cache(data, urls[0], name, cache_url, verify)
             cache_urls.append(f"{name}={cache_url}")
@@ -199,12 +264,17 @@ def run(args: argparse.Namespace) -> int:
         print("ready " + " ".join(urls + cache_urls), flush=True)
         host = f"127.0.0.1:{args.port}"
         if args.insecure_http:
-            print(f"try: skopeo login --tls-verify=false -u admin {host}; skopeo copy "
-                  f"--dest-tls-verify=false oci:DIR docker://{host}/NAME:TAG", flush=True)
+            print(
+                f"try: skopeo login --tls-verify=false -u admin {host}; skopeo copy "
+                f"--dest-tls-verify=false oci:DIR docker://{host}/NAME:TAG",
+                flush=True,
+            )
         else:
-            print(f"the cluster CA is {data}/ca.crt; try: skopeo login --cert-dir {data} -u admin "
-                  f"{host}; skopeo copy --dest-cert-dir {data} oci:DIR docker://{host}/NAME:TAG",
-                  flush=True)
+            print(
+                f"the cluster CA is {data}/ca.crt; try: skopeo login --cert-dir {data} -u admin "
+                f"{host}; skopeo copy --dest-cert-dir {data} oci:DIR docker://{host}/NAME:TAG",
+                flush=True,
+            )
         # A replica that dies (or is killed by a test) does not stop the others.
         while not stopping and any(p.poll() is None for p in processes):
             time.sleep(0.2)

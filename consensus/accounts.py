@@ -87,7 +87,9 @@ def _put_account(txn: lmdb.Transaction, c: pb.PutAccount) -> pb.Result:
     if current is not None and c.create_only:
         return _fail("ALREADY_EXISTS", f"an account named {c.name} exists")
     if current is not None and current.is_org != c.is_org:
-        return _fail("ALREADY_EXISTS", f"{c.name} is a {'organization' if current.is_org else 'user'}")
+        return _fail(
+            "ALREADY_EXISTS", f"{c.name} is a {'organization' if current.is_org else 'user'}"
+        )
     if c.global_role not in ROLES:
         return _fail("INVALID_INPUT", f"unknown global role {c.global_role!r}")
     record = current or pb.Account(name=c.name, is_org=c.is_org, created_ms=c.at_ms)
@@ -115,8 +117,9 @@ def _delete_account(txn: lmdb.Transaction, c: pb.DeleteAccount) -> pb.Result:
         # organization of the same name would inherit them, and its teams the grants.
         held = _scan(txn, key(b"v", f"{c.name}/")) + _scan(txn, key(b"r", f"{c.name}/"))
         if held:
-            return _fail("DENIED", f"{c.name} still has {len(held)} repositories; "
-                                   "delete them first")
+            return _fail(
+                "DENIED", f"{c.name} still has {len(held)} repositories; delete them first"
+            )
         for k, _ in _scan(txn, key(b"a", f"{c.name}/")):
             txn.delete(k)
     txn.delete(key(b"u", c.name))
@@ -214,8 +217,10 @@ def _set_team_access(txn: lmdb.Transaction, c: pb.SetTeamAccess) -> pb.Result:
     if txn.get(key(b"T", c.org, c.team)) is None:
         return _fail("NOT_FOUND", f"{c.org} has no team named {c.team}")
     if c.repository.split("/", 1)[0] != c.org:
-        return _fail("INVALID_INPUT", f"team {c.org}/{c.team} can only be granted "
-                                      f"repositories under {c.org}/")
+        return _fail(
+            "INVALID_INPUT",
+            f"team {c.org}/{c.team} can only be granted repositories under {c.org}/",
+        )
     if not c.access:
         txn.delete(key(b"a", c.repository, c.org, c.team))
         return pb.Result()
@@ -260,8 +265,14 @@ def record(txn: lmdb.Transaction, index: int, command: pb.Command, result: pb.Re
     fields = json_format.MessageToDict(getattr(command, kind))
     fields.pop("passwordHash", None)
     fields.pop("secretHash", None)
-    entry = {"index": index, "at_ms": command.at_ms, "actor": command.actor, "action": kind,
-             "fields": fields, "error": result.error_code}
+    entry = {
+        "index": index,
+        "at_ms": command.at_ms,
+        "actor": command.actor,
+        "action": kind,
+        "fields": fields,
+        "error": result.error_code,
+    }
     txn.put(key(b"z", f"{index:016d}"), json.dumps(entry, sort_keys=True).encode())
 
 
@@ -279,6 +290,7 @@ def audit_log(txn: lmdb.Transaction, after: int = 0, limit: int = 100) -> list[d
 
 
 # ---- queries ---------------------------------------------------------------------
+
 
 def bootstrapped(txn: lmdb.Transaction) -> bool:
     """Whether the cluster's first admin was ever created (it is not created again)."""

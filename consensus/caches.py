@@ -58,10 +58,15 @@ def _put_cache(txn: lmdb.Transaction, c: pb.PutCache) -> pb.Result:
             return _fail("INVALID_INPUT", f"no other cache named {c.upstream} to use upstream")
         hops = chain(txn, c.upstream)
         if c.name in hops or len(hops) >= MAX_CHAIN:
-            return _fail("INVALID_INPUT", f"a chain of caches is at most {MAX_CHAIN} hops, "
-                                          "without loops")
-    txn.put(key(b"C", c.name), pb.PutCache(name=c.name, url=c.url.rstrip("/"), region=c.region,
-                                            upstream=c.upstream).SerializeToString())
+            return _fail(
+                "INVALID_INPUT", f"a chain of caches is at most {MAX_CHAIN} hops, without loops"
+            )
+    txn.put(
+        key(b"C", c.name),
+        pb.PutCache(
+            name=c.name, url=c.url.rstrip("/"), region=c.region, upstream=c.upstream
+        ).SerializeToString(),
+    )
     return pb.Result()
 
 

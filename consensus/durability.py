@@ -45,14 +45,14 @@ class DurableMetaStorer:
     def __init__(self, path: str) -> None:
         self._path = path
 
-    def getMeta(self) -> dict[str, Any]:  # noqa: N802 (pysyncobj's interface)
+    def getMeta(self) -> dict[str, Any]:
         try:
             with open(self._path, "rb") as f:
                 return dict(loads(f.read()))
         except (OSError, EOFError, ValueError):
             return {}
 
-    def storeMeta(self, meta: dict[str, Any]) -> None:  # noqa: N802
+    def storeMeta(self, meta: dict[str, Any]) -> None:
         tmp = self._path + ".tmp"
         with open(tmp, "wb") as f:
             f.write(dumps(meta))
@@ -61,7 +61,7 @@ class DurableMetaStorer:
         os.replace(tmp, self._path)
         fsync_directory(os.path.dirname(os.path.abspath(self._path)))
 
-    def getPath(self) -> str:  # noqa: N802
+    def getPath(self) -> str:
         return self._path
 
 
@@ -90,11 +90,11 @@ class DurableJournal:
         self._inner.clear()
         self._dirty = True
 
-    def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802
+    def deleteEntriesFrom(self, entryFrom: int) -> None:
         self._inner.deleteEntriesFrom(entryFrom)
         self._dirty = True
 
-    def deleteEntriesTo(self, entryTo: int) -> None:  # noqa: N802
+    def deleteEntriesTo(self, entryTo: int) -> None:
         self._inner.deleteEntriesTo(entryTo)
         self._dirty = True
 
@@ -119,20 +119,23 @@ class SyncingTransport(LeasingTransport):
     keep their order.
     """
 
-    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803
+    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
         self._journal_owner = syncObj
         self._held: list[tuple[Any, Any]] = []
         super().__init__(syncObj, selfNode, otherNodes)
 
-    def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+    def _onMessageReceived(self, node: Any, message: Any) -> None:
         super()._onMessageReceived(node, message)
         if isinstance(message, dict) and message.get("type") == "next_node_idx":
             # A peer answered the leader: a read waiting for the lease may go now.
             self._journal_owner.on_peer_answer()
 
     def send(self, node: Any, message: Any) -> bool:
-        if isinstance(message, dict) and message.get("type") == "next_node_idx" \
-                and message.get("success"):
+        if (
+            isinstance(message, dict)
+            and message.get("type") == "next_node_idx"
+            and message.get("success")
+        ):
             self._held.append((node, message))
             return True
         if self._held:

@@ -16,8 +16,9 @@ from consensus.state import MetadataState
 from proto import commands_pb2 as pb
 
 
-def repair_to_single(metadata_dir: str, raft_dir: str, self_address: str,
-                     self_id: str) -> tuple[int, list[str]]:
+def repair_to_single(
+    metadata_dir: str, raft_dir: str, self_address: str, self_id: str
+) -> tuple[int, list[str]]:
     """Make a replica a cluster of one, keeping every entry it applied.
 
     The other replicas leave the replica list (their records would show them down
@@ -25,8 +26,9 @@ def repair_to_single(metadata_dir: str, raft_dir: str, self_address: str,
     journal's: terms never go back. The old journal is kept beside, renamed, for
     forensics. Returns the applied index and the ids removed.
     """
-    term = int(DurableMetaStorer(os.path.join(raft_dir, "journal.meta")).getMeta()
-               .get("currentTerm", 0))
+    term = int(
+        DurableMetaStorer(os.path.join(raft_dir, "journal.meta")).getMeta().get("currentTerm", 0)
+    )
     state = MetadataState(metadata_dir)
     try:
         lost = [r.replica_id for r in state.replicas() if r.replica_id != self_id]
@@ -35,7 +37,8 @@ def repair_to_single(metadata_dir: str, raft_dir: str, self_address: str,
         os.makedirs(raft_dir, exist_ok=True)
         applied = _install_snapshot(raft_dir, state, [self_address], term)
         DurableMetaStorer(os.path.join(raft_dir, "journal.meta")).storeMeta(
-            {"currentTerm": term, "votedForNodeId": None, "raftCommitIndex": applied})
+            {"currentTerm": term, "votedForNodeId": None, "raftCommitIndex": applied}
+        )
         return applied, lost
     finally:
         state.close()
@@ -44,7 +47,9 @@ def repair_to_single(metadata_dir: str, raft_dir: str, self_address: str,
 def restore(backup_file: str, metadata_dir: str, raft_dir: str, cluster: list[str]) -> int:
     """Install a backup as a fresh replica's metadata; returns the backup's applied index."""
     if os.path.exists(os.path.join(raft_dir, "journal")):
-        raise FileExistsError(f"{raft_dir} already holds a Raft journal: restore needs a fresh replica")
+        raise FileExistsError(
+            f"{raft_dir} already holds a Raft journal: restore needs a fresh replica"
+        )
     staging = metadata_dir + ".restore"
     shutil.rmtree(staging, ignore_errors=True)
     with open(backup_file, "rb") as f:
@@ -66,14 +71,18 @@ def restore(backup_file: str, metadata_dir: str, raft_dir: str, cluster: list[st
 def _forget_replicas(state: MetadataState, replica_ids: list[str], actor: str) -> None:
     """Apply, offline, the removal of each replica and of every blob copy it held."""
     for replica_id in replica_ids:
-        command = pb.Command(version=1, actor=actor, at_ms=int(time.time() * 1000),
-                             unregister_replica=pb.UnregisterReplica(replica_id=replica_id,
-                                                                     forget_copies=True))
+        command = pb.Command(
+            version=1,
+            actor=actor,
+            at_ms=int(time.time() * 1000),
+            unregister_replica=pb.UnregisterReplica(replica_id=replica_id, forget_copies=True),
+        )
         state.apply(state.applied_index() + 1, command.SerializeToString())
 
 
-def _install_snapshot(raft_dir: str, state: MetadataState, cluster: list[str],
-                      term: int = 0) -> int:
+def _install_snapshot(
+    raft_dir: str, state: MetadataState, cluster: list[str], term: int = 0
+) -> int:
     path = os.path.join(raft_dir, "snapshot")
     applied = snapshot.write_at_applied(path + ".tmp", state, cluster, term)
     os.replace(path + ".tmp", path)

@@ -29,21 +29,29 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from consensus import snapshot
-from consensus.snapshot_transfer import Descriptor, Fetcher, SnapshotSerializer
 from consensus.durability import DurableJournal, SyncingTransport
+from consensus.snapshot_transfer import Descriptor, Fetcher, SnapshotSerializer
 from consensus.state import MetadataState
 from proto import commands_pb2 as pb
 
 log = logging.getLogger("qreg.consensus")
+
 
 class NoQuorum(Exception):
     """The command could not be committed: no leader or no majority reachable."""
 
 
 class _Machine(SyncObj):  # type: ignore[misc]
-    def __init__(self, state: MetadataState, self_address: str, peers: list[str],
-                 conf: SyncObjConf, on_applied: Any, skip_fsync: bool,
-                 serializer: SnapshotSerializer) -> None:
+    def __init__(
+        self,
+        state: MetadataState,
+        self_address: str,
+        peers: list[str],
+        conf: SyncObjConf,
+        on_applied: Any,
+        skip_fsync: bool,
+        serializer: SnapshotSerializer,
+    ) -> None:
         self._state = state
         self._on_applied = on_applied
         self._on_peer_answer: Any = lambda: None
@@ -83,7 +91,7 @@ class _Machine(SyncObj):  # type: ignore[misc]
         lease = self._SyncObj__transport.lease
         return bool(lease.holds(self.raftCurrentTerm, self.otherNodes, window))
 
-    def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802 (pysyncobj's name)
+    def _onTick(self, timeToWait: float = 0.0) -> None:
         # What the last tick appended reaches the disk before this tick counts the
         # leader's own copy toward a majority (group commit: one sync per tick).
         self.journal.sync()
@@ -114,10 +122,17 @@ class _Machine(SyncObj):  # type: ignore[misc]
 class RaftNode:
     """One member of the metadata Raft group, with its journal under `raft_dir`."""
 
-    def __init__(self, state: MetadataState, raft_dir: str, self_address: str,
-                 peers: list[str], password: str,
-                 compact_every: int = 20000, unsafe_skip_fsync: bool = False,
-                 fetch_snapshot: Fetcher | None = None) -> None:
+    def __init__(
+        self,
+        state: MetadataState,
+        raft_dir: str,
+        self_address: str,
+        peers: list[str],
+        password: str,
+        compact_every: int = 20000,
+        unsafe_skip_fsync: bool = False,
+        fetch_snapshot: Fetcher | None = None,
+    ) -> None:
         if not password:
             # pysyncobj unpickles every frame; the secret authenticates them first.
             raise ValueError("a Raft node needs the cluster secret")
@@ -160,12 +175,24 @@ class RaftNode:
         self._applied = state.applied_index()
         self._staging = state.path + ".restore"
         self._compact_every = compact_every
-        self.snapshots = SnapshotSerializer(self._snapshot_path, self_address,
-                                            self._begin_snapshot, self._read_snapshot,
-                                            fetch_snapshot, self._stage_snapshot)
+        self.snapshots = SnapshotSerializer(
+            self._snapshot_path,
+            self_address,
+            self._begin_snapshot,
+            self._read_snapshot,
+            fetch_snapshot,
+            self._stage_snapshot,
+        )
         self._answer_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._machine = _Machine(state, self_address, peers, conf, self._notify_applied,
-                                 unsafe_skip_fsync, self.snapshots)
+        self._machine = _Machine(
+            state,
+            self_address,
+            peers,
+            conf,
+            self._notify_applied,
+            unsafe_skip_fsync,
+            self.snapshots,
+        )
         self._machine._on_peer_answer = self._notify_answer
 
     # ---- proposing ------------------------------------------------------------
@@ -173,17 +200,22 @@ class RaftNode:
     async def propose(self, command: pb.Command, timeout: float = 5.0) -> pb.Result:
         """Replicate `command` and return what applying it gave, once committed."""
         command.version = command.version or 1
-        raw = await self._call(lambda done: self._machine.apply_entry(
-            command.SerializeToString(), callback=done), timeout)
+        raw = await self._call(
+            lambda done: self._machine.apply_entry(command.SerializeToString(), callback=done),
+            timeout,
+        )
         return pb.Result.FromString(raw)
 
     async def add_member(self, address: str, timeout: float = 10.0) -> None:
         """Make the replica at Raft `address` a voting member (one change at a time)."""
-        await self._call(lambda done: self._machine.addNodeToCluster(address, callback=done), timeout)
+        await self._call(
+            lambda done: self._machine.addNodeToCluster(address, callback=done), timeout
+        )
 
     async def remove_member(self, address: str, timeout: float = 10.0) -> None:
-        await self._call(lambda done: self._machine.removeNodeFromCluster(address, callback=done),
-                         timeout)
+        await self._call(
+            lambda done: self._machine.removeNodeFromCluster(address, callback=done), timeout
+        )
 
     def members(self) -> list[str]:
         """Raft addresses of every voting member, this one included."""
@@ -201,12 +233,13 @@ class RaftNode:
                     future.set_result(result)
                 else:
                     future.set_exception(NoQuorum(_FAIL_NAMES.get(error, str(error))))
+
             loop.call_soon_threadsafe(settle)
 
         submit(done)
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NoQuorum("timed out waiting for a majority") from None
 
     # ---- reading at the leader's commit index (ReadIndex) ------------------------
@@ -250,7 +283,7 @@ class RaftNode:
                 self._answer_waiters.append((loop, future))
             try:
                 await asyncio.wait_for(future, min(left, 0.06))  # a heartbeat round at most
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _notify_answer(self) -> None:
@@ -273,7 +306,7 @@ class RaftNode:
             self._waiters.append((index, loop, future))
         try:
             await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise NoQuorum(f"this replica did not reach index {index} in time") from None
 
     def _notify_applied(self, index: int) -> None:
@@ -305,8 +338,11 @@ class RaftNode:
         now = raft_clock()  # pysyncobj's clock (see lease_holds)
         last = self._machine._SyncObj__lastResponseTime
         members = set(self._machine.otherNodes)  # pysyncobj keeps removed nodes' times
-        return {str(node.address): round(now - t, 3) for node, t in list(last.items())
-                if node in members}
+        return {
+            str(node.address): round(now - t, 3)
+            for node, t in list(last.items())
+            if node in members
+        }
 
     def status(self) -> dict[str, Any]:
         m = self._machine
@@ -373,6 +409,7 @@ class RaftNode:
                 snapshot.write(path, pinned, last, before_last, [n.address for n in cluster])
             finally:
                 pinned.release()
+
         return finish
 
     def _stage_snapshot(self, path: str, wanted: Descriptor) -> None:
@@ -382,8 +419,7 @@ class RaftNode:
         with open(path, "rb") as f:
             header = snapshot.read_header(f)
             if int(header["last"][1]) != wanted.index:
-                raise ValueError(f"the file is at index {header['last'][1]}, "
-                                 f"not {wanted.index}")
+                raise ValueError(f"the file is at index {header['last'][1]}, not {wanted.index}")
             snapshot.extract_lmdb(f, self._staging)
         staged = MetadataState(self._staging)
         try:
@@ -423,7 +459,7 @@ class RaftNode:
 _STAGED_FOR = "staged-for-snapshot"
 
 
-def _settle(future: "asyncio.Future[None]") -> None:
+def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 

@@ -32,7 +32,8 @@ import socket
 import struct
 import time
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pysyncobj import pickle
 from pysyncobj.poller import POLL_EVENT_TYPE
@@ -52,12 +53,18 @@ _WOULD_BLOCK = (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINPROGRESS)
 class GuardedConnection:
     """One TCP connection carrying pysyncobj's frames, with bounded reads and frames."""
 
-    def __init__(self, poller: Any, onMessageReceived: Callable[..., Any] | None = None,  # noqa: N803
-                 onConnected: Callable[[], Any] | None = None,  # noqa: N803
-                 onDisconnected: Callable[[], Any] | None = None,  # noqa: N803
-                 socket: socket.socket | None = None, timeout: float = 10.0,  # noqa: A002
-                 sendBufferSize: int = 2 ** 13, recvBufferSize: int = 2 ** 13,  # noqa: N803
-                 keepalive: tuple[int, int, int] | None = None) -> None:
+    def __init__(
+        self,
+        poller: Any,
+        onMessageReceived: Callable[..., Any] | None = None,
+        onConnected: Callable[[], Any] | None = None,
+        onDisconnected: Callable[[], Any] | None = None,
+        socket: socket.socket | None = None,
+        timeout: float = 10.0,
+        sendBufferSize: int = 2**13,
+        recvBufferSize: int = 2**13,
+        keepalive: tuple[int, int, int] | None = None,
+    ) -> None:
         self.sendRandKey: bytes | None = None
         self.recvRandKey: bytes | None = None
         self.recvLastTimestamp = 0
@@ -82,9 +89,11 @@ class GuardedConnection:
             self._fileno = socket.fileno()
             self._state = CONNECTION_STATE.CONNECTED
             self._set_keepalive()
-            self._poller.subscribe(self._fileno, self._on_event,
-                                   POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.WRITE
-                                   | POLL_EVENT_TYPE.ERROR)
+            self._poller.subscribe(
+                self._fileno,
+                self._on_event,
+                POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.WRITE | POLL_EVENT_TYPE.ERROR,
+            )
 
     # ---- pysyncobj's interface ------------------------------------------------------
 
@@ -92,19 +101,19 @@ class GuardedConnection:
     def state(self) -> int:
         return self._state
 
-    def setOnConnectedCallback(self, callback: Callable[[], Any]) -> None:  # noqa: N802
+    def setOnConnectedCallback(self, callback: Callable[[], Any]) -> None:
         self._on_connected = callback
 
-    def setOnMessageReceivedCallback(self, callback: Callable[..., Any]) -> None:  # noqa: N802
+    def setOnMessageReceivedCallback(self, callback: Callable[..., Any]) -> None:
         self._on_message = callback
 
-    def setOnDisconnectedCallback(self, callback: Callable[[], Any]) -> None:  # noqa: N802
+    def setOnDisconnectedCallback(self, callback: Callable[[], Any]) -> None:
         self._on_disconnected = callback
 
     def fileno(self) -> int | None:
         return self._fileno
 
-    def getSendBufferSize(self) -> int:  # noqa: N802
+    def getSendBufferSize(self) -> int:
         return len(self._write)
 
     def connect(self, host: str, port: int) -> bool:
@@ -128,8 +137,11 @@ class GuardedConnection:
                 return False
         self._fileno = self._socket.fileno()
         self._state = CONNECTION_STATE.CONNECTING
-        self._poller.subscribe(self._fileno, self._on_event,
-                               POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.WRITE | POLL_EVENT_TYPE.ERROR)
+        self._poller.subscribe(
+            self._fileno,
+            self._on_event,
+            POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.WRITE | POLL_EVENT_TYPE.ERROR,
+        )
         return True
 
     def send(self, message: Any) -> None:
@@ -143,8 +155,7 @@ class GuardedConnection:
         self._flush()
 
     def disconnect(self) -> None:
-        notify = self._on_disconnected is not None and \
-            self._state != CONNECTION_STATE.DISCONNECTED
+        notify = self._on_disconnected is not None and self._state != CONNECTION_STATE.DISCONNECTED
         self.sendRandKey = None
         self.recvRandKey = None
         self.recvLastTimestamp = 0
@@ -254,8 +265,8 @@ class GuardedConnection:
         (length,) = _LENGTH.unpack_from(self._read)
         if len(self._read) - _LENGTH.size < length:
             return None
-        data = bytes(self._read[_LENGTH.size:_LENGTH.size + length])
-        del self._read[:_LENGTH.size + length]
+        data = bytes(self._read[_LENGTH.size : _LENGTH.size + length])
+        del self._read[: _LENGTH.size + length]
         try:
             if self.encryptor:
                 stamp = self.encryptor.extract_timestamp(data)
@@ -281,10 +292,17 @@ class GuardedConnection:
 class GuardedServer:
     """The listening socket, accepting one connection per poll round."""
 
-    def __init__(self, poller: Any, host: str, port: int,
-                 on_new_connection: Callable[[GuardedConnection], None],
-                 send_buffer_size: int, recv_buffer_size: int, connection_timeout: float,
-                 keepalive: tuple[int, int, int] | None) -> None:
+    def __init__(
+        self,
+        poller: Any,
+        host: str,
+        port: int,
+        on_new_connection: Callable[[GuardedConnection], None],
+        send_buffer_size: int,
+        recv_buffer_size: int,
+        connection_timeout: float,
+        keepalive: tuple[int, int, int] | None,
+    ) -> None:
         self._poller = poller
         self._host = host
         self._port = int(port)
@@ -311,8 +329,9 @@ class GuardedServer:
             raise
         self._socket = sock
         self._fileno = sock.fileno()
-        self._poller.subscribe(self._fileno, self._accept,
-                               POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.ERROR)
+        self._poller.subscribe(
+            self._fileno, self._accept, POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.ERROR
+        )
 
     def unbind(self) -> None:
         if self._fileno is not None:
@@ -334,10 +353,16 @@ class GuardedServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._recv_size)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setblocking(False)
-            self._on_new_connection(GuardedConnection(
-                self._poller, socket=sock, timeout=self._timeout,
-                sendBufferSize=self._send_size, recvBufferSize=self._recv_size,
-                keepalive=self._keepalive))
+            self._on_new_connection(
+                GuardedConnection(
+                    self._poller,
+                    socket=sock,
+                    timeout=self._timeout,
+                    sendBufferSize=self._send_size,
+                    recvBufferSize=self._recv_size,
+                    keepalive=self._keepalive,
+                )
+            )
         if event & POLL_EVENT_TYPE.ERROR:
             self.unbind()
 
@@ -345,41 +370,49 @@ class GuardedServer:
 class GuardedTransport(TCPTransport):  # type: ignore[misc]
     """pysyncobj's TCP transport over guarded connections, with strangers kept in check."""
 
-    def _createServer(self) -> None:  # noqa: N802 (pysyncobj's name)
+    def _createServer(self) -> None:
         conf = self._syncObj.conf
         address = conf.bindAddress or self._selfNode.address
         host, port = address.rsplit(":", 1)
-        self._server = GuardedServer(self._syncObj._poller, host, int(port),
-                                     self._onNewIncomingConnection, conf.sendBufferSize,
-                                     conf.recvBufferSize, conf.connectionTimeout,
-                                     conf.tcp_keepalive)
+        self._server = GuardedServer(
+            self._syncObj._poller,
+            host,
+            int(port),
+            self._onNewIncomingConnection,
+            conf.sendBufferSize,
+            conf.recvBufferSize,
+            conf.connectionTimeout,
+            conf.tcp_keepalive,
+        )
 
-    def addNode(self, node: Any) -> None:  # noqa: N802
+    def addNode(self, node: Any) -> None:
         self._nodes.add(node)
         self._nodeAddrToNode[node.address] = node
         if self._shouldConnect(node):
             conf = self._syncObj.conf
-            conn = GuardedConnection(self._syncObj._poller, timeout=conf.connectionTimeout,
-                                     sendBufferSize=conf.sendBufferSize,
-                                     recvBufferSize=conf.recvBufferSize,
-                                     keepalive=conf.tcp_keepalive)
+            conn = GuardedConnection(
+                self._syncObj._poller,
+                timeout=conf.connectionTimeout,
+                sendBufferSize=conf.sendBufferSize,
+                recvBufferSize=conf.recvBufferSize,
+                keepalive=conf.tcp_keepalive,
+            )
             conn.encryptor = self._syncObj.encryptor
             conn.setOnConnectedCallback(functools.partial(self._onOutgoingConnected, conn))
             conn.setOnMessageReceivedCallback(functools.partial(self._onMessageReceived, node))
             conn.setOnDisconnectedCallback(functools.partial(self._onDisconnected, conn))
             self._connections[node] = conn
 
-    def _onNewIncomingConnection(self, conn: GuardedConnection) -> None:  # noqa: N802
+    def _onNewIncomingConnection(self, conn: GuardedConnection) -> None:
         if len(self._unknownConnections) >= MAX_STRANGERS:
             oldest = min(self._unknownConnections, key=lambda c: c.accepted_at)
             oldest.disconnect()
             self._unknownConnections.discard(oldest)
         super()._onNewIncomingConnection(conn)
 
-    def _onTick(self) -> None:  # noqa: N802
+    def _onTick(self) -> None:
         super()._onTick()
         now = time.monotonic()
-        for conn in [c for c in self._unknownConnections
-                     if now - c.accepted_at > HELLO_DEADLINE_S]:
+        for conn in [c for c in self._unknownConnections if now - c.accepted_at > HELLO_DEADLINE_S]:
             conn.disconnect()
             self._unknownConnections.discard(conn)

@@ -31,14 +31,15 @@ The two extra message fields are ignored by pysyncobj itself.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pysyncobj.monotonic import monotonic as raft_clock
 
 from consensus.raft_transport import GuardedTransport
 
-SENT = "qreg_sent"   # on an append: (term, leader's send time)
-ECHO = "qreg_echo"   # on an answer: the SENT of the last append accepted from that node
+SENT = "qreg_sent"  # on an append: (term, leader's send time)
+ECHO = "qreg_echo"  # on an answer: the SENT of the last append accepted from that node
 
 
 class ReadLease:
@@ -100,11 +101,11 @@ class ReadLease:
 class LeasingTransport(GuardedTransport):
     """The guarded transport, carrying the lease's stamps and echoes."""
 
-    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803
+    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
         self.lease = ReadLease(raft_clock, syncObj.conf.raftMinTimeout)
         super().__init__(syncObj, selfNode, otherNodes)
 
-    def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+    def _onMessageReceived(self, node: Any, message: Any) -> None:
         if isinstance(message, dict):
             kind = message.get("type")
             if kind == "append_entries":

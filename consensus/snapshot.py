@@ -20,7 +20,6 @@ import struct
 import tempfile
 from typing import Any, BinaryIO
 
-
 from consensus.state import MetadataState, PinnedState
 
 _HEADER = struct.Struct(">Q")
@@ -30,14 +29,21 @@ NO_OP = b"\x01"
 Entry = tuple[bytes, int, int]
 
 
-def write(path: str, state: "MetadataState | PinnedState", last: Entry, before_last: Entry,
-          cluster: list[str]) -> None:
+def write(
+    path: str,
+    state: MetadataState | PinnedState,
+    last: Entry,
+    before_last: Entry,
+    cluster: list[str],
+) -> None:
     """Write a snapshot of `state` to `path` (fsynced; the caller renames it into place)."""
-    header = json.dumps({
-        "last": _entry_to_json(last),
-        "before_last": _entry_to_json(before_last),
-        "cluster": sorted(cluster),
-    }).encode()
+    header = json.dumps(
+        {
+            "last": _entry_to_json(last),
+            "before_last": _entry_to_json(before_last),
+            "cluster": sorted(cluster),
+        }
+    ).encode()
     state.sync()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -62,11 +62,16 @@ class Descriptor:
         return json.dumps({"qreg_snapshot": asdict(self)}).encode()
 
     @staticmethod
-    def decode(raw: Any) -> "Descriptor | None":
+    def decode(raw: Any) -> Descriptor | None:
         try:
             fields = json.loads(bytes(raw))["qreg_snapshot"]
-            return Descriptor(int(fields["index"]), int(fields["term"]), int(fields["length"]),
-                              str(fields["sha256"]), str(fields["source"]))
+            return Descriptor(
+                int(fields["index"]),
+                int(fields["term"]),
+                int(fields["length"]),
+                str(fields["sha256"]),
+                str(fields["source"]),
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -96,9 +101,15 @@ Preparer = Callable[[str, Descriptor], None]
 class SnapshotSerializer:
     """pysyncobj's Serializer interface, with the work done off the Raft thread."""
 
-    def __init__(self, path: str, self_address: str, write: Writer,
-                 read: Callable[[str], tuple[Any, Any, Any]], fetch: Fetcher | None,
-                 prepare: Preparer | None) -> None:
+    def __init__(
+        self,
+        path: str,
+        self_address: str,
+        write: Writer,
+        read: Callable[[str], tuple[Any, Any, Any]],
+        fetch: Fetcher | None,
+        prepare: Preparer | None,
+    ) -> None:
         self._path = path
         self._self_address = self_address
         self._write = write
@@ -117,7 +128,7 @@ class SnapshotSerializer:
 
     # ---- writing (log compaction) -------------------------------------------------
 
-    def checkSerializing(self) -> tuple[int, Any]:  # noqa: N802 (pysyncobj's interface)
+    def checkSerializing(self) -> tuple[int, Any]:
         with self._lock:
             if self._finished is not None:
                 finished, self._finished = self._finished, None
@@ -134,12 +145,13 @@ class SnapshotSerializer:
             self._serializing_id = serialize_id
         try:
             finish = self._write(self._path + ".tmp", data[1:])  # in the Raft thread: instant
-        except Exception:  # noqa: BLE001 - reported as FAILED, retried at the next compaction
+        except Exception:
             log.exception("could not start a snapshot")
             self._done(SERIALIZER_STATE.FAILED)
             return
-        threading.Thread(target=self._finish, args=(finish, data[1]), daemon=True,
-                         name="qreg-snapshot").start()
+        threading.Thread(
+            target=self._finish, args=(finish, data[1]), daemon=True, name="qreg-snapshot"
+        ).start()
 
     def _finish(self, finish: Callable[[], None], last: Any) -> None:
         tmp = self._path + ".tmp"
@@ -160,12 +172,17 @@ class SnapshotSerializer:
             os.replace(tmp + ".sha256", self._path + ".sha256")
             os.replace(tmp, self._path)
             fsync_directory(os.path.dirname(os.path.abspath(self._path)))
-            self.current = Descriptor(int(last[1]), int(last[2]), length, sha256,
-                                      self._self_address)
-            log.info("snapshot written at index %d: %d bytes in %.2f s", last[1], length,
-                     time.monotonic() - started)
+            self.current = Descriptor(
+                int(last[1]), int(last[2]), length, sha256, self._self_address
+            )
+            log.info(
+                "snapshot written at index %d: %d bytes in %.2f s",
+                last[1],
+                length,
+                time.monotonic() - started,
+            )
             self._done(SERIALIZER_STATE.SUCCESS)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("writing a snapshot failed")
             self._done(SERIALIZER_STATE.FAILED)
 
@@ -191,25 +208,30 @@ class SnapshotSerializer:
                 header = snapshot.read_header(f)
             if os.stat(self._path).st_size != int(length):
                 return None
-            return Descriptor(int(header["last"][1]), int(header["last"][2]), int(length),
-                              sha256, self._self_address)
+            return Descriptor(
+                int(header["last"][1]),
+                int(header["last"][2]),
+                int(length),
+                sha256,
+                self._self_address,
+            )
         except (OSError, ValueError, KeyError):
             return None
 
     # ---- sending (leader) ------------------------------------------------------------
 
-    def getTransmissionData(self, node: Any) -> tuple[bytes, bool, bool] | None:  # noqa: N802
+    def getTransmissionData(self, node: Any) -> tuple[bytes, bool, bool] | None:
         current = self.current
         if current is None:
             return None
         return current.encode(), True, True  # one message: first and last
 
-    def cancelTransmisstion(self, node: Any) -> None:  # noqa: N802 (pysyncobj's spelling)
+    def cancelTransmisstion(self, node: Any) -> None:
         pass
 
     # ---- receiving (follower) ---------------------------------------------------------
 
-    def setTransmissionData(self, data: Any) -> bool:  # noqa: N802
+    def setTransmissionData(self, data: Any) -> bool:
         """True once the described snapshot is downloaded, verified and in place."""
         if data is None:
             return False
@@ -226,17 +248,21 @@ class SnapshotSerializer:
                 with open(self._path + ".sha256", "w") as f:
                     f.write(f"{wanted.length} {wanted.sha256}\n")
                 fsync_directory(os.path.dirname(os.path.abspath(self._path)))
-                self.current = Descriptor(wanted.index, wanted.term, wanted.length,
-                                          wanted.sha256, self._self_address)
-                log.info("installing the snapshot at index %d from %s", wanted.index,
-                         wanted.source)
+                self.current = Descriptor(
+                    wanted.index, wanted.term, wanted.length, wanted.sha256, self._self_address
+                )
+                log.info("installing the snapshot at index %d from %s", wanted.index, wanted.source)
                 return True
             busy = self._download is not None and self._download.is_alive()
             if busy or time.monotonic() - self._last_attempt < _RETRY_S or self._fetch is None:
                 return False
             self._last_attempt = time.monotonic()
-            self._download = threading.Thread(target=self._download_and_check, args=(wanted,),
-                                              daemon=True, name="qreg-snapshot-fetch")
+            self._download = threading.Thread(
+                target=self._download_and_check,
+                args=(wanted,),
+                daemon=True,
+                name="qreg-snapshot-fetch",
+            )
             self._download.start()
         return False
 
@@ -249,20 +275,30 @@ class SnapshotSerializer:
             self._fetch(wanted, self._incoming)
             length, sha256 = file_digest(self._incoming)
             if (length, sha256) != (wanted.length, wanted.sha256):
-                raise ValueError(f"received {length} bytes with sha256 {sha256[:16]}…, the "
-                                 f"leader described {wanted.length} with {wanted.sha256[:16]}…")
+                raise ValueError(
+                    f"received {length} bytes with sha256 {sha256[:16]}…, the "
+                    f"leader described {wanted.length} with {wanted.sha256[:16]}…"
+                )
             if self._prepare is not None:
                 self._prepare(self._incoming, wanted)
-        except Exception as e:  # noqa: BLE001 - retried from scratch at the next descriptor
-            log.error("snapshot at index %d from %s refused: %s", wanted.index, wanted.source,
-                      e, extra={"fields": {"event": "snapshot_refused", "index": wanted.index}})
+        except Exception as e:
+            log.error(
+                "snapshot at index %d from %s refused: %s",
+                wanted.index,
+                wanted.source,
+                e,
+                extra={"fields": {"event": "snapshot_refused", "index": wanted.index}},
+            )
             try:
                 os.unlink(self._incoming)
             except FileNotFoundError:
                 pass
             return
-        log.info("snapshot at index %d downloaded and verified (%d bytes, %.1f s)",
-                 wanted.index, wanted.length, time.monotonic() - started)
+        log.info(
+            "snapshot at index %d downloaded and verified (%d bytes, %.1f s)",
+            wanted.index,
+            wanted.length,
+            time.monotonic() - started,
+        )
         with self._lock:
             self._ready = wanted
-

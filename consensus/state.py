@@ -120,8 +120,10 @@ class MetadataState:
         """(applied index, state digest hex) as of now, from one read transaction."""
         with self._env.begin() as txn:
             raw = txn.get(_APPLIED)
-            return (struct.unpack(">Q", raw)[0] if raw else 0,
-                    state_digest.hex_of(state_digest.stored(txn) or 0))
+            return (
+                struct.unpack(">Q", raw)[0] if raw else 0,
+                state_digest.hex_of(state_digest.stored(txn) or 0),
+            )
 
     def recent_digests(self) -> list[tuple[int, str]]:
         """The latest (applied index, digest hex) pairs, oldest first."""
@@ -134,9 +136,11 @@ class MetadataState:
         changed behind the state machine's back (disk rot, a bad copy, a bug)."""
         with self._env.begin() as txn:
             raw = txn.get(_APPLIED)
-            return (struct.unpack(">Q", raw)[0] if raw else 0,
-                    state_digest.hex_of(state_digest.stored(txn) or 0),
-                    state_digest.hex_of(state_digest.full(txn)))
+            return (
+                struct.unpack(">Q", raw)[0] if raw else 0,
+                state_digest.hex_of(state_digest.stored(txn) or 0),
+                state_digest.hex_of(state_digest.full(txn)),
+            )
 
     def range_digests(self) -> tuple[int, dict[str, tuple[int, str]]]:
         """(applied index, per key-prefix (count, digest)), for qreg verify."""
@@ -145,8 +149,15 @@ class MetadataState:
             return (struct.unpack(">Q", raw)[0] if raw else 0, state_digest.range_digests(txn))
 
     def _open(self) -> lmdb.Environment:
-        return lmdb.open(self.path, map_size=_MAP_SIZE, sync=False, metasync=False,
-                         max_readers=1024, readahead=False, mode=0o600)
+        return lmdb.open(
+            self.path,
+            map_size=_MAP_SIZE,
+            sync=False,
+            metasync=False,
+            max_readers=1024,
+            readahead=False,
+            mode=0o600,
+        )
 
     def _drop_if_machine_went_down(self) -> bool:
         marker = os.path.join(self.path, _MARKER)
@@ -178,7 +189,7 @@ class MetadataState:
     def key_count(self) -> int:
         return int(self._env.stat()["entries"])
 
-    def pin(self) -> "PinnedState":
+    def pin(self) -> PinnedState:
         """The state as it is now, held by a read transaction until released: a worker
         thread copies it while the Raft thread goes on applying."""
         with self._pins_changed:
@@ -277,8 +288,12 @@ class MetadataState:
     def tags(self, repo: str, after: str = "", limit: int | None = None) -> list[str]:
         return list(_scan_suffixes(self._env, _key(b"t", repo) + _SEP, after, limit))
 
-    def repositories(self, after: str = "", limit: int | None = None,
-                     visible: Callable[[lmdb.Transaction, str], bool] | None = None) -> list[str]:
+    def repositories(
+        self,
+        after: str = "",
+        limit: int | None = None,
+        visible: Callable[[lmdb.Transaction, str], bool] | None = None,
+    ) -> list[str]:
         """Repository names after `after`, up to `limit` of those `visible` keeps: one
         cursor seek, then only as many keys as the page needs (O(page), not O(all))."""
         with self._env.begin() as txn:
@@ -302,7 +317,9 @@ class MetadataState:
                         break
                     record = pb.BlobRecord.FromString(value)
                     if replica_id not in record.replicas:
-                        out.append((key[len(prefix):].decode(), record.size, list(record.replicas)))
+                        out.append(
+                            (key[len(prefix) :].decode(), record.size, list(record.replicas))
+                        )
         return out
 
     def replicas(self) -> list[pb.RegisterReplica]:
@@ -327,14 +344,16 @@ class MetadataState:
         return out
 
 
-def _scan_suffixes(env: lmdb.Environment, prefix: bytes, after: str,
-                   limit: int | None) -> Iterator[str]:
+def _scan_suffixes(
+    env: lmdb.Environment, prefix: bytes, after: str, limit: int | None
+) -> Iterator[str]:
     with env.begin() as txn:
         yield from _scan_suffixes_txn(txn, prefix, after, limit)
 
 
-def _scan_suffixes_txn(txn: lmdb.Transaction, prefix: bytes, after: str,
-                       limit: int | None) -> Iterator[str]:
+def _scan_suffixes_txn(
+    txn: lmdb.Transaction, prefix: bytes, after: str, limit: int | None
+) -> Iterator[str]:
     """Suffixes of keys under `prefix`, in lexical order, strictly after `after`."""
     cursor = txn.cursor()
     start = prefix + after.encode() + (b"\0" if after else b"")
@@ -344,7 +363,7 @@ def _scan_suffixes_txn(txn: lmdb.Transaction, prefix: bytes, after: str,
     for key in cursor.iternext(keys=True, values=False):
         if not key.startswith(prefix):
             return
-        suffix = key[len(prefix):]
+        suffix = key[len(prefix) :]
         if _SEP in suffix:  # a deeper key (e.g. a repository whose name extends this one)
             continue
         if limit is not None and count >= limit:
@@ -356,8 +375,7 @@ def _scan_suffixes_txn(txn: lmdb.Transaction, prefix: bytes, after: str,
 class PinnedState:
     """A read-only view of the state at one moment (see MetadataState.pin)."""
 
-    def __init__(self, owner: MetadataState, env: lmdb.Environment,
-                 txn: lmdb.Transaction) -> None:
+    def __init__(self, owner: MetadataState, env: lmdb.Environment, txn: lmdb.Transaction) -> None:
         self._owner = owner
         self._env = env
         self._txn = txn
@@ -374,6 +392,7 @@ class PinnedState:
 
 
 # ---- deterministic application ------------------------------------------------
+
 
 def _fail(code: str, message: str) -> pb.Result:
     return pb.Result(error_code=code, message=message)
@@ -454,9 +473,13 @@ def _put_manifest(txn: lmdb.Transaction, c: pb.PutManifest) -> pb.Result:
     for digest in c.manifest_digests:
         if txn.get(_key(b"M", c.repository, digest)) is None:
             return _fail("MANIFEST_UNKNOWN", f"manifest {digest} is not in {c.repository}")
-    record = pb.ManifestRecord(media_type=c.media_type, body=c.body,
-                               subject_digest=c.subject_digest, referrer=c.referrer,
-                               pushed_at_ms=c.pushed_at_ms)
+    record = pb.ManifestRecord(
+        media_type=c.media_type,
+        body=c.body,
+        subject_digest=c.subject_digest,
+        referrer=c.referrer,
+        pushed_at_ms=c.pushed_at_ms,
+    )
     txn.put(_key(b"r", c.repository), b"")
     txn.put(_key(b"M", c.repository, c.digest), record.SerializeToString())
     if c.tag:
@@ -483,7 +506,7 @@ def _delete_manifest(txn: lmdb.Transaction, c: pb.DeleteManifest) -> pb.Result:
         for key, value in cursor:
             if not key.startswith(prefix):
                 break
-            if value == c.digest.encode() and _SEP not in key[len(prefix):]:
+            if value == c.digest.encode() and _SEP not in key[len(prefix) :]:
                 doomed.append(key)
     for key in doomed:
         txn.delete(key)

@@ -55,8 +55,10 @@ def range_digests(txn: lmdb.Transaction) -> dict[str, tuple[int, str]]:
         bucket = ranges.setdefault(key[:3], [0, 0])  # kind, separator, first name byte
         bucket[0] += 1
         bucket[1] = (bucket[1] + entry_hash(key, value)) % _MOD
-    return {prefix.replace(b"\0", b"/").decode("utf-8", "replace"): (n, f"{d:064x}")
-            for prefix, (n, d) in sorted(ranges.items())}
+    return {
+        prefix.replace(b"\0", b"/").decode("utf-8", "replace"): (n, f"{d:064x}")
+        for prefix, (n, d) in sorted(ranges.items())
+    }
 
 
 def _entries(txn: lmdb.Transaction) -> Iterator[tuple[bytes, bytes]]:

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from consensus import MetadataState, NoQuorum, RaftNode, accounts
 from proto import commands_pb2 as pb
+from replica import cache_redirect, errors, pki, upload_proxy
 from replica.api import accounts as accounts_api
 from replica.api import backup as backup_api
 from replica.api import caches as caches_api
@@ -30,7 +31,6 @@ from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
 from replica.api import openapi
 from replica.api import state as state_api
-from replica import cache_redirect
 from replica.auth import grants
 from replica.auth.service import AuthService, RealmPolicy
 from replica.auth.tokens import TokenKeys
@@ -39,26 +39,32 @@ from replica.blob_sync import BlobSync
 from replica.blobstore import LocalBlobStore
 from replica.cache_redirect import CacheHealth
 from replica.config import ReplicaConfig
-from replica import errors
-from replica.errors import (AlreadyExists, BlobUploadUnknown, Denied, NameInvalid, RegistryError,
-                            NotFound, Unavailable, Unknown, Unsupported)
+from replica.divergence import DivergenceMonitor
+from replica.errors import (
+    AlreadyExists,
+    BlobUploadUnknown,
+    Denied,
+    NameInvalid,
+    NotFound,
+    RegistryError,
+    Unavailable,
+    Unknown,
+    Unsupported,
+)
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
 from replica.handlers.common import API_HEADERS
 from replica.joining import become_member
 from replica.joining import pending as pending_join
-from replica.names import check_name
-from replica.peers import PeerClient, internal_token, require_internal
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
-from replica import pki
+from replica.names import check_name
+from replica.peers import PeerClient, internal_token, require_internal
 from replica.pki import TlsFiles
 from replica.registry import UNCONFIRMED, Registry
-from replica.divergence import DivergenceMonitor
 from replica.removal import RemovalWatch, RemovedGuard
-from replica.snapshot_fetch import make_fetcher
 from replica.scrub import Scrubber
+from replica.snapshot_fetch import make_fetcher
 from replica.streams import RECEIVED_KEY, FileRangeResponse
-from replica import upload_proxy
 from replica.uploads import UploadSessions, owner_of
 
 log = logging.getLogger("qreg.replica")
@@ -84,19 +90,42 @@ def _session(handler: Handler) -> Handler:
         if owner and owner != registry.replica_id:
             return await upload_proxy.forward(registry, request, owner)
         return await handler(registry, request, name, session)
+
     return call
 
 
 _ROUTES: list[tuple[str, re.Pattern[str], dict[str, Handler]]] = [
-    ("uploads", re.compile(r"/v2/(.+)/blobs/uploads(?:/([^/]*))?"), {
-        "POST": _start_upload, "PATCH": _session(uploads.patch), "PUT": _session(uploads.put),
-        "GET": _session(uploads.status), "DELETE": _session(uploads.cancel)}),
-    ("blobs", re.compile(r"/v2/(.+)/blobs/([^/]+)"), {
-        "GET": blobs.get, "HEAD": blobs.get, "DELETE": blobs.delete}),
-    ("manifests", re.compile(r"/v2/(.+)/manifests/([^/]+)"), {
-        "GET": manifests.get, "HEAD": manifests.get, "PUT": manifests.put,
-        "DELETE": manifests.delete}),
-    ("tags", re.compile(r"/v2/(.+)/tags/list()"), {"GET": lambda r, q, n, _: tags.list_tags(r, q, n)}),
+    (
+        "uploads",
+        re.compile(r"/v2/(.+)/blobs/uploads(?:/([^/]*))?"),
+        {
+            "POST": _start_upload,
+            "PATCH": _session(uploads.patch),
+            "PUT": _session(uploads.put),
+            "GET": _session(uploads.status),
+            "DELETE": _session(uploads.cancel),
+        },
+    ),
+    (
+        "blobs",
+        re.compile(r"/v2/(.+)/blobs/([^/]+)"),
+        {"GET": blobs.get, "HEAD": blobs.get, "DELETE": blobs.delete},
+    ),
+    (
+        "manifests",
+        re.compile(r"/v2/(.+)/manifests/([^/]+)"),
+        {
+            "GET": manifests.get,
+            "HEAD": manifests.get,
+            "PUT": manifests.put,
+            "DELETE": manifests.delete,
+        },
+    ),
+    (
+        "tags",
+        re.compile(r"/v2/(.+)/tags/list()"),
+        {"GET": lambda r, q, n, _: tags.list_tags(r, q, n)},
+    ),
     ("referrers", re.compile(r"/v2/(.+)/referrers/([^/]+)"), {"GET": referrers.list_referrers}),
 ]
 
@@ -126,8 +155,14 @@ async def _dispatch(request: Request) -> Any:
 
 
 _ROUTE_KEY = "qreg.route"
-_ACTIONS = {"GET": "pull", "HEAD": "pull", "POST": "push", "PUT": "push", "PATCH": "push",
-            "DELETE": "delete"}
+_ACTIONS = {
+    "GET": "pull",
+    "HEAD": "pull",
+    "POST": "push",
+    "PUT": "push",
+    "PATCH": "push",
+    "DELETE": "delete",
+}
 
 
 async def _route(request: Request) -> Any:
@@ -143,8 +178,11 @@ async def _route(request: Request) -> Any:
             raise Unsupported(f"{request.method} is not supported here", status=405)
         auth: AuthService | None = request.app.state.auth
         registry = _registry(request)
-        if route == "blobs" and request.method in ("GET", "HEAD") and \
-                request.headers.get(grants.HEADER):
+        if (
+            route == "blobs"
+            and request.method in ("GET", "HEAD")
+            and request.headers.get(grants.HEADER)
+        ):
             _check_grant(request, name, m.group(2))  # a cache fetching a miss
         elif auth is not None:
             # Cancelling an upload is part of pushing; deleting content needs delete.
@@ -153,14 +191,21 @@ async def _route(request: Request) -> Any:
             claims = getattr(request.state, "claims", None)
             if route == "blobs" and request.method == "GET" and claims is not None:
                 moved = await cache_redirect.redirect(
-                    request, registry, request.app.state.grant_signer,
-                    request.app.state.cache_health, claims.subject, name, m.group(2))
+                    request,
+                    registry,
+                    request.app.state.grant_signer,
+                    request.app.state.cache_health,
+                    claims.subject,
+                    name,
+                    m.group(2),
+                )
                 if moved is not None:
                     request.app.state.metrics.cache_redirects.inc()
                     return moved
         return await handler(registry, request, name, m.group(2) or "")
-    raise NameInvalid("no such endpoint or invalid repository name", status=404,
-                      detail={"path": path[:300]})
+    raise NameInvalid(
+        "no such endpoint or invalid repository name", status=404, detail={"path": path[:300]}
+    )
 
 
 def _check_grant(request: Request, repository: str, digest: str) -> None:
@@ -192,8 +237,9 @@ def _mark_unconfirmed(response: Any) -> None:
 async def _catalog(request: Request) -> Any:
     UNCONFIRMED.set(False)
     try:
-        response = await catalog.list_repositories(_registry(request), request,
-                                                   request.app.state.auth)
+        response = await catalog.list_repositories(
+            _registry(request), request, request.app.state.auth
+        )
     except RegistryError as e:
         response = e.response()
     _mark_unconfirmed(response)
@@ -218,8 +264,9 @@ async def _ping(request: Request) -> Response:
     return Response("ok", media_type="text/plain")
 
 
-def _grant_keys(config: ReplicaConfig) -> tuple[grants.GrantSigner | None,
-                                                 grants.GrantVerifier | None]:
+def _grant_keys(
+    config: ReplicaConfig,
+) -> tuple[grants.GrantSigner | None, grants.GrantVerifier | None]:
     """Cache grants are signed with the cluster CA key, like tokens."""
     try:
         with open(config.tls_ca_key, "rb") as key, open(config.tls_ca, "rb") as cert:
@@ -248,8 +295,7 @@ def _realms(config: ReplicaConfig) -> RealmPolicy:
                 names |= pki.certificate_names(f.read())
         except (OSError, ValueError):
             continue
-    return RealmPolicy(config.http_public_url, config.http_url, frozenset(names),
-                       config.http_port)
+    return RealmPolicy(config.http_public_url, config.http_url, frozenset(names), config.http_port)
 
 
 async def _create_admin(registry: Registry, password_hash: str) -> None:
@@ -262,9 +308,19 @@ async def _create_admin(registry: Registry, password_hash: str) -> None:
         return
     while not registry.state.view(accounts.bootstrapped):
         try:
-            await registry.propose(pb.Command(put_account=pb.PutAccount(
-                name="admin", password_hash=password_hash, global_role="admin", set_role=True,
-                create_only=True, bootstrap=True, at_ms=int(time.time() * 1000))))
+            await registry.propose(
+                pb.Command(
+                    put_account=pb.PutAccount(
+                        name="admin",
+                        password_hash=password_hash,
+                        global_role="admin",
+                        set_role=True,
+                        create_only=True,
+                        bootstrap=True,
+                        at_ms=int(time.time() * 1000),
+                    )
+                )
+            )
         except AlreadyExists:
             return
         except Unavailable:
@@ -313,18 +369,29 @@ def create_app(config: ReplicaConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = MetadataState(config.path("metadata"))
-        raft = RaftNode(state, config.path("raft"), config.raft_address,
-                        list(config.raft_peers), password=config.raft_secret or "",
-                        unsafe_skip_fsync=config.raft_unsafe_skip_fsync,
-                        compact_every=config.raft_compact_every,
-                        fetch_snapshot=make_fetcher(state, config.raft_secret,
-                                                    config.tls_ca if os.path.isfile(config.tls_ca)
-                                                    else None))
+        raft = RaftNode(
+            state,
+            config.path("raft"),
+            config.raft_address,
+            list(config.raft_peers),
+            password=config.raft_secret or "",
+            unsafe_skip_fsync=config.raft_unsafe_skip_fsync,
+            compact_every=config.raft_compact_every,
+            fetch_snapshot=make_fetcher(
+                state, config.raft_secret, config.tls_ca if os.path.isfile(config.tls_ca) else None
+            ),
+        )
         joining = None
         if existing := pending_join(config.data_dir):
-            joining = asyncio.create_task(become_member(
-                config.data_dir, existing, config.raft_address, config.raft_secret or "",
-                config.tls_ca if os.path.isfile(config.tls_ca) else None))
+            joining = asyncio.create_task(
+                become_member(
+                    config.data_dir,
+                    existing,
+                    config.raft_address,
+                    config.raft_secret or "",
+                    config.tls_ca if os.path.isfile(config.tls_ca) else None,
+                )
+            )
         if not await asyncio.to_thread(raft.wait_ready, 60.0):
             log.warning("raft is not ready after 60 s; serving anyway")
         tls = TlsFiles(config.tls_ca, config.tls_ca_key, config.tls_cert, config.tls_key)
@@ -333,33 +400,44 @@ def create_app(config: ReplicaConfig) -> Starlette:
         store = LocalBlobStore(config.path("storage"))
         blob_server = None
         if config.grpc_address:
-            blob_server = BlobServer(config.grpc_address, store, config.replica_id,
-                                     config.raft_secret, tls)
+            blob_server = BlobServer(
+                config.grpc_address, store, config.replica_id, config.raft_secret, tls
+            )
             blob_server.start()
         blobs = BlobClient(config.raft_secret, tls) if has_tls else None
         registry = app.state.registry = Registry(
-            replica_id=config.replica_id, store=store,
-            uploads=UploadSessions(config.path("storage"), config.replica_id,
-                                   config.uploads_max_per_user, config.uploads_expire_after_s),
-            state=state, raft=raft, peers=peers, blobs=blobs,
-            replication_factor=config.blobs_replication_factor)
+            replica_id=config.replica_id,
+            store=store,
+            uploads=UploadSessions(
+                config.path("storage"),
+                config.replica_id,
+                config.uploads_max_per_user,
+                config.uploads_expire_after_s,
+            ),
+            state=state,
+            raft=raft,
+            peers=peers,
+            blobs=blobs,
+            replication_factor=config.blobs_replication_factor,
+        )
         app.state.auth = _auth_service(config, state)
         app.state.grant_signer, app.state.grant_verifier = _grant_keys(config)
         health = app.state.cache_health = CacheHealth(registry, config.tls_ca)
         checking = asyncio.create_task(health.run())
         app.state.metrics.watch_raft(raft.status)
-        registration = asyncio.create_task(registry.register(config.http_url,
-                                                             config.grpc_address))
+        registration = asyncio.create_task(registry.register(config.http_url, config.grpc_address))
         bootstrap = asyncio.create_task(_create_admin(registry, config.auth_admin_password_hash))
         sync = app.state.blob_sync = BlobSync(registry)
         app.state.metrics.watch_blob_sync(sync)
         syncing = asyncio.create_task(sync.run())
-        scrubber = app.state.scrubber = Scrubber(registry, app.state.metrics,
-                                                 config.scrub_interval_s, config.scrub_rate_mib_s)
+        scrubber = app.state.scrubber = Scrubber(
+            registry, app.state.metrics, config.scrub_interval_s, config.scrub_rate_mib_s
+        )
         scrubbing = asyncio.create_task(scrubber.run())
         expiring = asyncio.create_task(registry.uploads.expire_forever())
-        monitor = app.state.divergence = DivergenceMonitor(registry, app.state.metrics,
-                                                           config.state_verify_interval_s)
+        monitor = app.state.divergence = DivergenceMonitor(
+            registry, app.state.metrics, config.state_verify_interval_s
+        )
         monitoring = asyncio.create_task(monitor.run())
         removal = app.state.removal = RemovalWatch(registry, config.data_dir)
         watching = asyncio.create_task(removal.run())
@@ -389,8 +467,9 @@ def create_app(config: ReplicaConfig) -> Starlette:
     routes = [
         Route("/v2/", _base, methods=["GET", "HEAD"]),
         Route("/v2/_catalog", _catalog, methods=["GET"]),
-        Route("/v2/{rest:path}", _dispatch,
-              methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+        Route(
+            "/v2/{rest:path}", _dispatch, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+        ),
         Route("/_ping", _ping, methods=["GET", "HEAD"]),
         Route("/auth/token", _token_get, methods=["GET"]),
         Route("/auth/token", _token_post, methods=["POST"]),
@@ -403,8 +482,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/scrub", _scrub, methods=["POST"]),
         Route("/api/v0/join", membership_api.join, methods=["POST"]),
         Route("/api/v0/members", membership_api.add_member, methods=["POST"]),
-        Route("/api/v0/join-tokens/revoke", membership_api.revoke_join_tokens,
-              methods=["POST"]),
+        Route("/api/v0/join-tokens/revoke", membership_api.revoke_join_tokens, methods=["POST"]),
         Route("/api/v0/snapshot", membership_api.snapshot, methods=["GET"]),
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),
         Route("/_internal/read-index", _read_index, methods=["GET"]),
@@ -415,8 +493,11 @@ def create_app(config: ReplicaConfig) -> Starlette:
         *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={RegistryError: errors.handle, Exception: _server_error})
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={RegistryError: errors.handle, Exception: _server_error},
+    )
     app.add_middleware(RemovedGuard, watch=lambda: getattr(app.state, "removal", None))
     app.state.metrics = Metrics()
     app.state.auth = None

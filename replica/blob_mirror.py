@@ -77,13 +77,14 @@ class PeerMirror:
                 self._streams = self._open()
             view = memoryview(data)
             for offset in range(0, len(view), CHUNK):
-                message = pb.PushChunk(data=bytes(view[offset:offset + CHUNK]))
+                message = pb.PushChunk(data=bytes(view[offset : offset + CHUNK]))
                 for stream in self._streams.values():
                     if stream.dropped:
                         continue
                     if stream.call.done():  # the peer failed or hung up
-                        log.warning("mirroring to %s stopped: %s", stream.replica_id,
-                                    _failure(stream.call))
+                        log.warning(
+                            "mirroring to %s stopped: %s", stream.replica_id, _failure(stream.call)
+                        )
                         stream.drop()
                         continue
                     try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 from concurrent import futures
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -23,15 +23,14 @@ from proto import blobs_pb2_grpc as rpc
 from replica.blobstore import BlobStore
 from replica.errors import RegistryError, StorageFull
 from replica.names import check_digest
-from replica.pki import TlsFiles
 from replica.peers import internal_token, is_internal
+from replica.pki import TlsFiles
 
 log = logging.getLogger("qreg.blob_service")
 
 METADATA_KEY = "x-qreg-internal"
 CHUNK = 1 << 20
-_OPTIONS = [("grpc.max_receive_message_length", 8 << 20),
-            ("grpc.max_send_message_length", 8 << 20)]
+_OPTIONS = [("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)]
 
 
 class _Servicer(rpc.BlobTransferServicer):
@@ -52,7 +51,9 @@ class _Servicer(rpc.BlobTransferServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid digest {digest[:100]!r}")
             raise  # unreachable: abort raises
 
-    def Push(self, requests: Iterator[pb.PushChunk], context: grpc.ServicerContext) -> pb.PushResult:  # noqa: N802
+    def Push(
+        self, requests: Iterator[pb.PushChunk], context: grpc.ServicerContext
+    ) -> pb.PushResult:
         """The digest comes with the first message (a committed blob) or the last (a
         mirror of a blob still being received); a stream ending without one is discarded."""
         self._authorize(context)
@@ -87,7 +88,7 @@ class _Servicer(rpc.BlobTransferServicer):
             context.abort(grpc.StatusCode.DATA_LOSS, f"{e.code}: {e.message}")
         return pb.PushResult(replica_id=self._replica_id)
 
-    def Fetch(self, request: pb.FetchRequest, context: grpc.ServicerContext) -> Iterator[pb.Chunk]:  # noqa: N802
+    def Fetch(self, request: pb.FetchRequest, context: grpc.ServicerContext) -> Iterator[pb.Chunk]:
         self._authorize(context)
         digest = self._digest(request.digest, context)
         try:
@@ -98,9 +99,11 @@ class _Servicer(rpc.BlobTransferServicer):
             while data := f.read(CHUNK):
                 yield pb.Chunk(data=data)
 
-    def Holds(self, request: pb.HoldsRequest, context: grpc.ServicerContext) -> pb.HoldsResult:  # noqa: N802
+    def Holds(self, request: pb.HoldsRequest, context: grpc.ServicerContext) -> pb.HoldsResult:
         self._authorize(context)
-        held = [d for d in request.digests if self._store.stat(self._digest(d, context)) is not None]
+        held = [
+            d for d in request.digests if self._store.stat(self._digest(d, context)) is not None
+        ]
         return pb.HoldsResult(digests=held)
 
 
@@ -112,14 +115,18 @@ def _read(path: str) -> bytes:
 class BlobServer:
     """Mutual TLS: a caller must present a certificate issued by the cluster CA."""
 
-    def __init__(self, address: str, store: BlobStore, replica_id: str, secret: str | None,
-                 tls: TlsFiles) -> None:
+    def __init__(
+        self, address: str, store: BlobStore, replica_id: str, secret: str | None, tls: TlsFiles
+    ) -> None:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=_OPTIONS)
         rpc.add_BlobTransferServicer_to_server(
-            _Servicer(store, replica_id, internal_token(secret)), self._server)
+            _Servicer(store, replica_id, internal_token(secret)), self._server
+        )
         credentials = grpc.ssl_server_credentials(
-            [(_read(tls.key), _read(tls.cert))], root_certificates=_read(tls.ca),
-            require_client_auth=True)
+            [(_read(tls.key), _read(tls.cert))],
+            root_certificates=_read(tls.ca),
+            require_client_auth=True,
+        )
         if self._server.add_secure_port(address, credentials) == 0:
             raise OSError(f"cannot listen for gRPC on {address}")
 
@@ -136,12 +143,15 @@ class BlobClient:
     def __init__(self, secret: str | None, tls: TlsFiles) -> None:
         self._metadata = ((METADATA_KEY, internal_token(secret) or ""),)
         self._credentials = grpc.ssl_channel_credentials(
-            root_certificates=_read(tls.ca), private_key=_read(tls.key),
-            certificate_chain=_read(tls.cert))
+            root_certificates=_read(tls.ca),
+            private_key=_read(tls.key),
+            certificate_chain=_read(tls.cert),
+        )
         self._stubs: dict[str, rpc.BlobTransferStub] = {}
         self._channels: list[grpc.Channel] = []
-        self._push_pool = futures.ThreadPoolExecutor(max_workers=16,
-                                                     thread_name_prefix="qreg-blob-push")
+        self._push_pool = futures.ThreadPoolExecutor(
+            max_workers=16, thread_name_prefix="qreg-blob-push"
+        )
         # Streams to the event loop (fetch_async); channels of the loop that serves.
         self._aio_stubs: dict[str, rpc.BlobTransferStub] = {}
         self._aio_channels: list[grpc.aio.Channel] = []
@@ -155,7 +165,8 @@ class BlobClient:
         return stub
 
     def push(self, address: str, digest: str, size: int, path: str, timeout: float = 600) -> str:
-        """Copy the blob at `path` to a peer; returns the peer's replica id once it is durable there."""
+        """Copy the blob at `path` to a peer; the peer's replica id once durable there."""
+
         def chunks() -> Iterator[pb.PushChunk]:
             with open(path, "rb") as f:
                 first = True
@@ -168,24 +179,28 @@ class BlobClient:
                         yield pb.PushChunk(data=data)
                     if not data:
                         return
+
         result = self._stub(address).Push(chunks(), metadata=self._metadata, timeout=timeout)
         return str(result.replica_id)
 
-    async def push_async(self, address: str, digest: str, size: int, path: str,
-                         timeout: float = 600) -> str:
+    async def push_async(
+        self, address: str, digest: str, size: int, path: str, timeout: float = 600
+    ) -> str:
         """`push` on the blob client's own threads, never the default executor that
         disk reads and writes use."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._push_pool, self.push, address, digest, size,
-                                          path, timeout)
+        return await loop.run_in_executor(
+            self._push_pool, self.push, address, digest, size, path, timeout
+        )
 
     def push_stream(self, address: str, messages: Iterator[pb.PushChunk]) -> grpc.Future:
         """Start a Push fed by `messages`; the future holds the PushResult."""
         return self._stub(address).Push.future(messages, metadata=self._metadata)
 
     def fetch(self, address: str, digest: str, timeout: float = 600) -> Iterator[bytes]:
-        for chunk in self._stub(address).Fetch(pb.FetchRequest(digest=digest),
-                                               metadata=self._metadata, timeout=timeout):
+        for chunk in self._stub(address).Fetch(
+            pb.FetchRequest(digest=digest), metadata=self._metadata, timeout=timeout
+        ):
             yield chunk.data
 
     async def fetch_async(self, address: str, digest: str) -> AsyncIterator[bytes]:
@@ -195,8 +210,9 @@ class BlobClient:
         consumers that needed one of those threads to write to disk: eight pulls of
         an absent blob hung a replica.)
         """
-        call = self._aio_stub(address).Fetch(pb.FetchRequest(digest=digest),
-                                             metadata=self._metadata, timeout=600)
+        call = self._aio_stub(address).Fetch(
+            pb.FetchRequest(digest=digest), metadata=self._metadata, timeout=600
+        )
         try:
             async for chunk in call:
                 yield chunk.data
@@ -231,6 +247,7 @@ async def result_of(future: grpc.Future, timeout: float) -> Any:
 
     def settle(_: object) -> None:
         loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
     future.add_done_callback(settle)
     await asyncio.wait_for(done, max(timeout, 0.0))
     return future.result(timeout=0)

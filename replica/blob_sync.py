@@ -52,13 +52,17 @@ class BlobSync:
         if registry.replication_factor > 0:
             members = registry.member_ids()
             target = target_copies(registry.replication_factor, len(members))
-            missing = [m for m in missing if not m[2] or
-                       fills_gap(m[0], registry.replica_id, m[2], members, target)]
+            missing = [
+                m
+                for m in missing
+                if not m[2] or fills_gap(m[0], registry.replica_id, m[2], members, target)
+            ]
         self.unavailable_blobs = sum(1 for _, _, holders in missing if not holders)
         self.missing_blobs = len(missing)
         self.missing_bytes = sum(size for _, size, _ in missing)
-        await asyncio.gather(*(self._copy(digest, size, holders)
-                               for digest, size, holders in missing))
+        await asyncio.gather(
+            *(self._copy(digest, size, holders) for digest, size, holders in missing)
+        )
 
     async def _copy(self, digest: str, size: int, holders: list[str]) -> None:
         registry = self._registry
@@ -66,15 +70,22 @@ class BlobSync:
             if registry.store.stat(digest) == size:
                 # Here, but not written by this replica's own push or fetch: check it.
                 if not await asyncio.to_thread(self._matches, digest):
-                    log.warning("the local file of %s does not match its digest: ignored",
-                                digest)
+                    log.warning("the local file of %s does not match its digest: ignored", digest)
                     return
-            elif not holders or registry.blobs is None or \
-                    await copy_from_holders(registry, digest) is None:
+            elif (
+                not holders
+                or registry.blobs is None
+                or await copy_from_holders(registry, digest) is None
+            ):
                 return
             try:
-                await registry.propose(pb.Command(link_blob=pb.LinkBlob(
-                    digest=digest, size=size, replica_id=registry.replica_id)))
+                await registry.propose(
+                    pb.Command(
+                        link_blob=pb.LinkBlob(
+                            digest=digest, size=size, replica_id=registry.replica_id
+                        )
+                    )
+                )
             except RegistryError as e:
                 log.info("recording the copy of %s waits: %s", digest, e)
                 return

@@ -22,7 +22,6 @@ from typing import BinaryIO, Protocol
 from replica.errors import DigestInvalid, SizeInvalid, StorageFull
 from replica.names import new_hasher
 
-
 _SYNC_EVERY = 16 << 20
 
 

@@ -38,8 +38,9 @@ class CacheHealth:
         # A fresh connection per check: a kept-alive one races the cache's idle timeout
         # (5 s, the same as our interval) and a check on a connection the cache has just
         # closed would mark it down for nothing.
-        self._client = httpx.AsyncClient(verify=trusting(ca_path), timeout=2.0,
-                                         limits=httpx.Limits(max_keepalive_connections=0))
+        self._client = httpx.AsyncClient(
+            verify=trusting(ca_path), timeout=2.0, limits=httpx.Limits(max_keepalive_connections=0)
+        )
 
     def is_down(self, name: str) -> bool:
         return self.seen.get(name, {}).get("up") is False
@@ -70,8 +71,12 @@ class CacheHealth:
             if up:
                 break
         if self.seen.get(name, {}).get("up") != up:
-            log.info("cache %s is %s", name, "up" if up else f"down ({error})",
-                     extra={"fields": {"event": "cache_health", "cache": name, "up": up}})
+            log.info(
+                "cache %s is %s",
+                name,
+                "up" if up else f"down ({error})",
+                extra={"fields": {"event": "cache_health", "cache": name, "up": up}},
+            )
         self.seen[name] = {"up": up, "checked_at": time.time(), "error": error}
 
 
@@ -81,19 +86,32 @@ def follows_redirects(user_agent: str, clients: tuple[str, ...]) -> bool:
     return any(client in agent for client in clients)
 
 
-async def redirect(request: Request, registry: Registry, signer: grants.GrantSigner | None,
-                   health: CacheHealth | None, user: str, repository: str,
-                   digest: str) -> Response | None:
+async def redirect(
+    request: Request,
+    registry: Registry,
+    signer: grants.GrantSigner | None,
+    health: CacheHealth | None,
+    user: str,
+    repository: str,
+    digest: str,
+) -> Response | None:
     """307 to the user's cache, or None to serve the blob here."""
-    if signer is None or not user or not follows_redirects(
-            request.headers.get("user-agent", ""), request.app.state.redirect_clients):
+    if (
+        signer is None
+        or not user
+        or not follows_redirects(
+            request.headers.get("user-agent", ""), request.app.state.redirect_clients
+        )
+    ):
         return None
     cache = registry.state.view(caches.preference, user)
     if cache is None or (health is not None and health.is_down(cache.name)):
         return None
     await registry.blob_size(repository, digest)  # an unknown blob is our 404, not the cache's
-    grant = signer.issue(user, repository, digest, cache.name,
-                         via=registry.state.view(caches.chain, cache.name))
+    grant = signer.issue(
+        user, repository, digest, cache.name, via=registry.state.view(caches.chain, cache.name)
+    )
     location = f"{cache.url}/v2/{repository}/blobs/{digest}?grant={quote(grant)}"
-    return Response(status_code=307, headers={**API_HEADERS, "Location": location,
-                                              "Cache-Control": "no-store"})
+    return Response(
+        status_code=307, headers={**API_HEADERS, "Location": location, "Cache-Control": "no-store"}
+    )

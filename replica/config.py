@@ -90,9 +90,22 @@ class ReplicaConfig:
     # redirects (a substring of the User-Agent, any case); any other client, curl
     # without -L say, gets the blob from the replica.
     caches_redirect_clients: tuple[str, ...] = (
-        "docker/", "containerd/", "containers/", "skopeo/", "podman/", "buildah/", "cri-o/",
-        "oras", "go-containerregistry/", "crane/", "helm/", "buildkit/", "kaniko/",
-        "go-http-client/", "python-requests/")
+        "docker/",
+        "containerd/",
+        "containers/",
+        "skopeo/",
+        "podman/",
+        "buildah/",
+        "cri-o/",
+        "oras",
+        "go-containerregistry/",
+        "crane/",
+        "helm/",
+        "buildkit/",
+        "kaniko/",
+        "go-http-client/",
+        "python-requests/",
+    )
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.data_dir, *parts)
@@ -100,23 +113,33 @@ class ReplicaConfig:
     def check_raft_secret(self) -> None:
         """Without the secret, pysyncobj unpickles whatever reaches the Raft port."""
         if not self.raft_secret:
-            raise ConfigError("raft.secret is required: without it anyone who reaches the "
-                              "Raft port runs code on this replica (qreg install, join, up and "
-                              "restore write one; QREG_RAFT_SECRET sets it)")
+            raise ConfigError(
+                "raft.secret is required: without it anyone who reaches the "
+                "Raft port runs code on this replica (qreg install, join, up and "
+                "restore write one; QREG_RAFT_SECRET sets it)"
+            )
 
     def check_tls_files(self) -> None:
         """Fail early, naming the key, when a TLS file this replica needs is missing."""
         needed = []
         if self.grpc_address or not self.http_insecure or self.auth_enabled:
-            needed += [("tls.ca", self.tls_ca), ("tls.ca_key", self.tls_ca_key),
-                       ("tls.cert", self.tls_cert), ("tls.key", self.tls_key)]
+            needed += [
+                ("tls.ca", self.tls_ca),
+                ("tls.ca_key", self.tls_ca_key),
+                ("tls.cert", self.tls_cert),
+                ("tls.key", self.tls_key),
+            ]
         if self.tls_public_cert:
-            needed += [("tls.public_cert", self.tls_public_cert),
-                       ("tls.public_key", self.tls_public_key)]
+            needed += [
+                ("tls.public_cert", self.tls_public_cert),
+                ("tls.public_key", self.tls_public_key),
+            ]
         for key, path in needed:
             if not os.path.isfile(path):
-                raise ConfigError(f"{key}: {path} does not exist (qreg install, qreg join and "
-                                  "qreg up create the cluster's certificates)")
+                raise ConfigError(
+                    f"{key}: {path} does not exist (qreg install, qreg join and "
+                    "qreg up create the cluster's certificates)"
+                )
 
 
 # (section, key) -> (field name, type)
@@ -157,8 +180,9 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
 _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 
 
-def load(path: str | None = None, environ: dict[str, str] | None = None,
-         **overrides: Any) -> ReplicaConfig:
+def load(
+    path: str | None = None, environ: dict[str, str] | None = None, **overrides: Any
+) -> ReplicaConfig:
     """Read a config file (optional), then environment variables, then keyword overrides."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
@@ -189,35 +213,48 @@ def load(path: str | None = None, environ: dict[str, str] | None = None,
     config = ReplicaConfig(**values)
     if not config.http_url:
         scheme = "http" if config.http_insecure else "https"
-        config = dataclasses.replace(config, http_url=f"{scheme}://{config.http_host}:{config.http_port}")
+        config = dataclasses.replace(
+            config, http_url=f"{scheme}://{config.http_host}:{config.http_port}"
+        )
     tls = os.path.join(config.data_dir, "tls")
     config = dataclasses.replace(
-        config, tls_ca=config.tls_ca or os.path.join(tls, "ca.crt"),
+        config,
+        tls_ca=config.tls_ca or os.path.join(tls, "ca.crt"),
         tls_ca_key=config.tls_ca_key or os.path.join(tls, "ca.key"),
         tls_cert=config.tls_cert or os.path.join(tls, "replica.crt"),
-        tls_key=config.tls_key or os.path.join(tls, "replica.key"))
+        tls_key=config.tls_key or os.path.join(tls, "replica.key"),
+    )
     if bool(config.tls_public_cert) != bool(config.tls_public_key):
         raise ConfigError("tls.public_cert and tls.public_key go together")
-    for address, key in [(config.raft_address, "raft.address")] + [
-            (p, "raft.peers") for p in config.raft_peers] + (
-            [(config.grpc_address, "grpc.address")] if config.grpc_address else []):
+    for address, key in (
+        [(config.raft_address, "raft.address")]
+        + [(p, "raft.peers") for p in config.raft_peers]
+        + ([(config.grpc_address, "grpc.address")] if config.grpc_address else [])
+    ):
         if not _ADDRESS.fullmatch(address):
             raise ConfigError(f"{key}: {address!r} is not host:port")
     if config.http_public_url and not re.fullmatch(r"https?://[^/\s]+", config.http_public_url):
-        raise ConfigError(f"http.public_url: {config.http_public_url!r} is not "
-                          "scheme://host[:port] (no path)")
+        raise ConfigError(
+            f"http.public_url: {config.http_public_url!r} is not scheme://host[:port] (no path)"
+        )
     if config.blobs_replication_factor < 0:
-        raise ConfigError("blobs.replication_factor: 0 (every replica) or more "
-                          f"(got {config.blobs_replication_factor})")
+        raise ConfigError(
+            "blobs.replication_factor: 0 (every replica) or more "
+            f"(got {config.blobs_replication_factor})"
+        )
     if config.scrub_rate_mib_s <= 0:
         raise ConfigError(f"scrub.rate_mib_s: must be above 0 (got {config.scrub_rate_mib_s})")
     if config.raft_compact_every < 100:
         raise ConfigError(f"raft.compact_every: 100 or more (got {config.raft_compact_every})")
     if config.uploads_max_per_user < 1 or config.uploads_expire_after_s <= 0:
-        raise ConfigError("uploads.max_per_user is 1 or more and uploads.expire_after_s above 0 "
-                          f"(got {config.uploads_max_per_user}, {config.uploads_expire_after_s})")
+        raise ConfigError(
+            "uploads.max_per_user is 1 or more and uploads.expire_after_s above 0 "
+            f"(got {config.uploads_max_per_user}, {config.uploads_expire_after_s})"
+        )
     if config.http_header_timeout_s <= 0:
-        raise ConfigError(f"http.header_timeout_s: must be above 0 (got {config.http_header_timeout_s})")
+        raise ConfigError(
+            f"http.header_timeout_s: must be above 0 (got {config.http_header_timeout_s})"
+        )
     if config.http_max_connections < 1:
         raise ConfigError(f"http.max_connections: at least 1 (got {config.http_max_connections})")
     if not 0 < config.http_port < 65536:

@@ -26,8 +26,10 @@ def lock(data_dir: str) -> int:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise DataDirInUse(f"{data_dir} is served by another process (pid {holder}): "
-                           "stop it first, or use another config") from None
+        raise DataDirInUse(
+            f"{data_dir} is served by another process (pid {holder}): "
+            "stop it first, or use another config"
+        ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd

@@ -44,8 +44,12 @@ class DivergenceMonitor:
         if self.diverged_at is None:
             self.diverged_at, self.reason = index, reason
             self._metrics.state_diverged.set(1)
-        log.error("metadata diverged at index %d: %s", index, reason, extra={"fields": {
-            "event": "state_diverged", "index": index}})
+        log.error(
+            "metadata diverged at index %d: %s",
+            index,
+            reason,
+            extra={"fields": {"event": "state_diverged", "index": index}},
+        )
 
     def health(self) -> dict[str, Any]:
         if self.diverged_at is None:
@@ -66,8 +70,11 @@ class DivergenceMonitor:
     async def verify_at_rest(self) -> None:
         index, kept, recounted = await asyncio.to_thread(self._registry.state.verify_at_rest)
         if kept != recounted:
-            self.raise_alarm(index, "the metadata no longer matches its own digest (changed "
-                                    "on disk behind the state machine)")
+            self.raise_alarm(
+                index,
+                "the metadata no longer matches its own digest (changed "
+                "on disk behind the state machine)",
+            )
 
     async def compare_with_peers(self) -> None:
         registry = self._registry
@@ -85,12 +92,11 @@ class DivergenceMonitor:
                 continue
             for index in common:
                 if ours[index] != theirs[index]:
-                    self.raise_alarm(index, f"the state differs from {peer.replica_id}'s at "
-                                            f"index {index}")
+                    self.raise_alarm(
+                        index, f"the state differs from {peer.replica_id}'s at index {index}"
+                    )
                     return
 
 
 def recent_for_peers(registry: Registry) -> list[list[Any]]:
     return [[i, d] for i, d in registry.state.recent_digests()[-SHARED_RECENT:]]
-
-

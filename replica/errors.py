@@ -42,8 +42,13 @@ class RegistryError(Exception):
 
     code = "UNSUPPORTED"
 
-    def __init__(self, message: str | None = None, detail: Any = None,
-                 headers: dict[str, str] | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+        status: int | None = None,
+    ) -> None:
         default_status, default_message = CODES[self.code]
         self.status = status or default_status
         self.message = message or default_message
@@ -57,8 +62,9 @@ class RegistryError(Exception):
             entry["detail"] = self.detail
         body = b"" if head_only else json.dumps({"errors": [entry]}).encode()
         headers = {**API_HEADERS, **self.headers}
-        return Response(body, status_code=self.status, headers=headers,
-                        media_type="application/json")
+        return Response(
+            body, status_code=self.status, headers=headers, media_type="application/json"
+        )
 
 
 class BlobUnknown(RegistryError):

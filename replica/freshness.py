@@ -12,17 +12,23 @@ from collections.abc import Awaitable, Callable
 
 
 class ReadBarrier:
-    def __init__(self, fetch_index: Callable[[], Awaitable[int]],
-                 wait_applied: Callable[[int], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        fetch_index: Callable[[], Awaitable[int]],
+        wait_applied: Callable[[int], Awaitable[None]],
+    ) -> None:
         self._fetch_index = fetch_index
         self._wait_applied = wait_applied
         self._next: asyncio.Future[int] | None = None
         self._running: asyncio.Future[int] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def __call__(self) -> None:
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
-            asyncio.ensure_future(self._run(self._next))
+            task = asyncio.ensure_future(self._run(self._next))
+            self._tasks.add(task)  # kept: the loop holds tasks weakly
+            task.add_done_callback(self._tasks.discard)
         index = await asyncio.shield(self._next)
         await self._wait_applied(index)
 

@@ -90,9 +90,11 @@ class _HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def _too_slow(self) -> None:
         self._header_timer = None
-        log.warning("closed a connection whose request headers took over %.0f s",
-                    self.header_timeout_s, extra={"fields": {
-                        "event": "slow_headers", "client": (self.client or ("", 0))[0]}})
+        log.warning(
+            "closed a connection whose request headers took over %.0f s",
+            self.header_timeout_s,
+            extra={"fields": {"event": "slow_headers", "client": (self.client or ("", 0))[0]}},
+        )
         # abort, not close: a TLS close waits up to 30 s for the client's close_notify,
         # which a client that only writes never sends.
         self.transport.abort()
@@ -100,5 +102,6 @@ class _HeaderDeadlineProtocol(HttpToolsProtocol):
 
 def with_header_deadline(header_timeout_s: float) -> type[HttpToolsProtocol]:
     """The protocol class for uvicorn's `http=`, with this deadline."""
-    return type("HeaderDeadlineProtocol", (_HeaderDeadlineProtocol,),
-                {"header_timeout_s": header_timeout_s})
+    return type(
+        "HeaderDeadlineProtocol", (_HeaderDeadlineProtocol,), {"header_timeout_s": header_timeout_s}
+    )

@@ -42,8 +42,7 @@ def ca_pin(token: str) -> str:
 def check(secret: str, token: str, now_ms: int, valid_after_ms: int) -> None:
     """Raise InvalidJoinToken unless the token is genuine, current and not revoked."""
     parts = token.split(".")
-    if len(parts) not in (4, 5) or parts[0] != PREFIX or not all(
-            p.isdigit() for p in parts[1:3]):
+    if len(parts) not in (4, 5) or parts[0] != PREFIX or not all(p.isdigit() for p in parts[1:3]):
         raise InvalidJoinToken("malformed join token (qreg join-token makes one)")
     issued_ms, expires_ms = int(parts[1]), int(parts[2])
     if not hmac.compare_digest(_proof(secret, issued_ms, expires_ms), parts[3]):

@@ -39,8 +39,9 @@ def pending(data_dir: str) -> str | None:
         return None
 
 
-async def become_member(data_dir: str, existing: str, raft_address: str, secret: str,
-                        ca_path: str | None) -> bool:
+async def become_member(
+    data_dir: str, existing: str, raft_address: str, secret: str, ca_path: str | None
+) -> bool:
     """Ask `existing` to add `raft_address` until it has (True) or refuses for good."""
     verify: str | bool = ca_path if ca_path and existing.startswith("https://") else True
     headers = {INTERNAL_HEADER: internal_token(secret) or ""}
@@ -48,16 +49,24 @@ async def become_member(data_dir: str, existing: str, raft_address: str, secret:
     async with httpx.AsyncClient(verify=verify, timeout=30) as client:
         while True:
             try:
-                r = await client.post(f"{existing}/api/v0/members", headers=headers,
-                                      json={"raft_address": raft_address})
+                r = await client.post(
+                    f"{existing}/api/v0/members",
+                    headers=headers,
+                    json={"raft_address": raft_address},
+                )
                 if r.status_code == 200:
                     os.remove(os.path.join(data_dir, JOIN_REQUEST))
-                    log.info("joined: a voting member now; members %s",
-                             ", ".join(r.json()["members"]))
+                    log.info(
+                        "joined: a voting member now; members %s", ", ".join(r.json()["members"])
+                    )
                     return True
                 if 400 <= r.status_code < 500:
-                    log.error("the cluster refused to add this replica: %s; fix it, then "
-                              "restart (the request stays in %s)", r.text[:300], JOIN_REQUEST)
+                    log.error(
+                        "the cluster refused to add this replica: %s; fix it, then "
+                        "restart (the request stays in %s)",
+                        r.text[:300],
+                        JOIN_REQUEST,
+                    )
                     return False
                 problem = f"{existing} answered {r.status_code}: {r.text[:200]}"
             except httpx.HTTPError as e:

@@ -18,8 +18,10 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
-           "application/vnd.docker.distribution.manifest.v1+prettyjws")
+SCHEMA1 = (
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
 IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
 INDEX_TYPES = (DOCKER_LIST, OCI_INDEX)
 MANIFEST_TYPES = IMAGE_TYPES + INDEX_TYPES
@@ -30,7 +32,9 @@ def parse(repository: str, digest: str, content_type: str, body: bytes) -> pb.Pu
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ManifestInvalid("manifest is not valid JSON", detail={"error": str(e)[:200]}) from None
+        raise ManifestInvalid(
+            "manifest is not valid JSON", detail={"error": str(e)[:200]}
+        ) from None
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest is not a JSON object")
     media_type = _media_type(doc, content_type)
@@ -50,8 +54,9 @@ def parse(repository: str, digest: str, content_type: str, body: bytes) -> pb.Pu
         children = doc.get("manifests")
         if not isinstance(children, list):
             raise ManifestInvalid("manifests must be a list")
-        command.manifest_digests.extend(dict.fromkeys(
-            _descriptor(child, "manifests[]")["digest"] for child in children))
+        command.manifest_digests.extend(
+            dict.fromkeys(_descriptor(child, "manifests[]")["digest"] for child in children)
+        )
         artifact_type = doc.get("artifactType", "")
     subject = doc.get("subject")
     if subject is not None:
@@ -59,10 +64,15 @@ def parse(repository: str, digest: str, content_type: str, body: bytes) -> pb.Pu
     annotations = doc.get("annotations")
     if annotations is not None and not isinstance(annotations, dict):
         raise ManifestInvalid("annotations must be an object")
-    command.referrer.CopyFrom(pb.Descriptor(
-        media_type=media_type, digest=digest, size=len(body),
-        artifact_type=artifact_type if isinstance(artifact_type, str) else "",
-        annotations_json=json.dumps(annotations, sort_keys=True) if annotations else ""))
+    command.referrer.CopyFrom(
+        pb.Descriptor(
+            media_type=media_type,
+            digest=digest,
+            size=len(body),
+            artifact_type=artifact_type if isinstance(artifact_type, str) else "",
+            annotations_json=json.dumps(annotations, sort_keys=True) if annotations else "",
+        )
+    )
     return command
 
 
@@ -70,11 +80,14 @@ def _media_type(doc: dict[str, Any], content_type: str) -> str:
     declared = doc.get("mediaType")
     content_type = content_type.split(";", 1)[0].strip()
     if content_type in SCHEMA1 or declared in SCHEMA1:
-        raise Unsupported("Docker schema 1 manifests are not supported; push schema 2 or OCI",
-                          status=400)
+        raise Unsupported(
+            "Docker schema 1 manifests are not supported; push schema 2 or OCI", status=400
+        )
     if declared is not None and content_type in MANIFEST_TYPES and declared != content_type:
-        raise ManifestInvalid("mediaType in the manifest differs from Content-Type",
-                              detail={"mediaType": declared, "contentType": content_type})
+        raise ManifestInvalid(
+            "mediaType in the manifest differs from Content-Type",
+            detail={"mediaType": declared, "contentType": content_type},
+        )
     media_type = declared or (content_type if content_type in MANIFEST_TYPES else None)
     if media_type is None:
         # OCI lets mediaType be omitted; infer it from the shape.
@@ -95,5 +108,7 @@ def _descriptor(value: Any, where: str) -> dict[str, Any]:
     try:
         check_digest(digest)
     except Exception:
-        raise ManifestInvalid(f"{where} has an invalid digest", detail={"digest": digest[:200]}) from None
+        raise ManifestInvalid(
+            f"{where} has an invalid digest", detail={"digest": digest[:200]}
+        ) from None
     return value

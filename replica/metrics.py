@@ -20,12 +20,19 @@ class _RaftCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         status = self._status()
         for key in ("term", "commit_index", "applied_index"):
-            yield GaugeMetricFamily(f"qreg_raft_{key}", f"Raft {key.replace('_', ' ')}",
-                                    value=status.get(key) or 0)
-        yield GaugeMetricFamily("qreg_raft_is_leader", "1 if this replica is the Raft leader",
-                                value=1 if status.get("role") == "leader" else 0)
-        yield GaugeMetricFamily("qreg_raft_has_quorum", "1 if a majority is reachable",
-                                value=1 if status.get("has_quorum") else 0)
+            yield GaugeMetricFamily(
+                f"qreg_raft_{key}", f"Raft {key.replace('_', ' ')}", value=status.get(key) or 0
+            )
+        yield GaugeMetricFamily(
+            "qreg_raft_is_leader",
+            "1 if this replica is the Raft leader",
+            value=1 if status.get("role") == "leader" else 0,
+        )
+        yield GaugeMetricFamily(
+            "qreg_raft_has_quorum",
+            "1 if a majority is reachable",
+            value=1 if status.get("has_quorum") else 0,
+        )
 
 
 class _BlobSyncCollector(Collector):
@@ -33,50 +40,81 @@ class _BlobSyncCollector(Collector):
         self._sync = sync
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily("qreg_blobs_to_sync", "Blobs this replica lacks and should hold",
-                                value=self._sync.missing_blobs)
-        yield GaugeMetricFamily("qreg_blob_bytes_to_sync", "Bytes of those blobs",
-                                value=self._sync.missing_bytes)
-        yield GaugeMetricFamily("qreg_blobs_unavailable",
-                                "Blobs the metadata lists that no replica holds (lost, or not "
-                                "restored)", value=self._sync.unavailable_blobs)
+        yield GaugeMetricFamily(
+            "qreg_blobs_to_sync",
+            "Blobs this replica lacks and should hold",
+            value=self._sync.missing_blobs,
+        )
+        yield GaugeMetricFamily(
+            "qreg_blob_bytes_to_sync", "Bytes of those blobs", value=self._sync.missing_bytes
+        )
+        yield GaugeMetricFamily(
+            "qreg_blobs_unavailable",
+            "Blobs the metadata lists that no replica holds (lost, or not restored)",
+            value=self._sync.unavailable_blobs,
+        )
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("qreg_http_requests", "HTTP requests answered",
-                                ["route", "method", "status"], registry=self.registry)
-        self.latency = Histogram("qreg_http_request_seconds", "Time to the response's headers",
-                                 ["route", "method"], registry=self.registry,
-                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10))
-        self.blob_bytes_sent = Counter("qreg_blob_bytes_sent", "Blob bytes sent to clients",
-                                       registry=self.registry)
-        self.cache_redirects = Counter("qreg_cache_redirects",
-                                       "Blob pulls sent to a user's cache (307)",
-                                       registry=self.registry)
-        self.blob_bytes_received = Counter("qreg_blob_bytes_received",
-                                           "Blob bytes received from clients",
-                                           registry=self.registry)
-        self.scrub_blobs = Counter("qreg_scrub_blobs_checked", "Blobs re-hashed by the scrub",
-                                   registry=self.registry)
-        self.scrub_bytes = Counter("qreg_scrub_bytes_checked", "Bytes re-hashed by the scrub",
-                                   registry=self.registry)
-        self.scrub_corrupt = Counter("qreg_scrub_corrupt_blobs",
-                                     "Blobs whose bytes no longer matched their digest",
-                                     registry=self.registry)
-        self.scrub_repaired = Counter("qreg_scrub_repaired_blobs",
-                                      "Corrupt blobs replaced by a good copy from a peer",
-                                      registry=self.registry)
-        self.scrub_completed = Gauge("qreg_scrub_last_completed_timestamp_seconds",
-                                     "When the last scrub ended (Unix time)",
-                                     registry=self.registry)
+        self.requests = Counter(
+            "qreg_http_requests",
+            "HTTP requests answered",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "qreg_http_request_seconds",
+            "Time to the response's headers",
+            ["route", "method"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
+        self.blob_bytes_sent = Counter(
+            "qreg_blob_bytes_sent", "Blob bytes sent to clients", registry=self.registry
+        )
+        self.cache_redirects = Counter(
+            "qreg_cache_redirects",
+            "Blob pulls sent to a user's cache (307)",
+            registry=self.registry,
+        )
+        self.blob_bytes_received = Counter(
+            "qreg_blob_bytes_received", "Blob bytes received from clients", registry=self.registry
+        )
+        self.scrub_blobs = Counter(
+            "qreg_scrub_blobs_checked", "Blobs re-hashed by the scrub", registry=self.registry
+        )
+        self.scrub_bytes = Counter(
+            "qreg_scrub_bytes_checked", "Bytes re-hashed by the scrub", registry=self.registry
+        )
+        self.scrub_corrupt = Counter(
+            "qreg_scrub_corrupt_blobs",
+            "Blobs whose bytes no longer matched their digest",
+            registry=self.registry,
+        )
+        self.scrub_repaired = Counter(
+            "qreg_scrub_repaired_blobs",
+            "Corrupt blobs replaced by a good copy from a peer",
+            registry=self.registry,
+        )
+        self.scrub_completed = Gauge(
+            "qreg_scrub_last_completed_timestamp_seconds",
+            "When the last scrub ended (Unix time)",
+            registry=self.registry,
+        )
 
-        self.state_diverged = Gauge("qreg_state_diverged",
-                                    "1 when this replica's metadata differs from its own digest "
-                                    "or from a peer's at the same index", registry=self.registry)
-        self.state_checks = Counter("qreg_state_digest_checks",
-                                    "State digest comparisons with peers", registry=self.registry)
+        self.state_diverged = Gauge(
+            "qreg_state_diverged",
+            "1 when this replica's metadata differs from its own digest "
+            "or from a peer's at the same index",
+            registry=self.registry,
+        )
+        self.state_checks = Counter(
+            "qreg_state_digest_checks",
+            "State digest comparisons with peers",
+            registry=self.registry,
+        )
 
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -91,8 +129,10 @@ class Metrics:
         key = (route, method, status)
         children = self._children.get(key)
         if children is None:
-            children = (self.requests.labels(route, method, str(status)),
-                        self.latency.labels(route, method))
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
             self._children[key] = children
         children[0].inc()
         children[1].observe(time.perf_counter() - started)

@@ -7,7 +7,9 @@ import re
 
 from replica.errors import DigestInvalid, ManifestInvalid, NameInvalid
 
-_NAME = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
+_NAME = re.compile(
+    r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
+)
 _TAG = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _DIGEST = re.compile(r"(sha256|sha512):([a-f0-9]+)")
@@ -46,7 +48,7 @@ def check_reference(reference: str) -> str:
     return reference
 
 
-def new_hasher(digest: str) -> "hashlib._Hash":
+def new_hasher(digest: str) -> hashlib._Hash:
     return hashlib.new(digest.split(":", 1)[0])
 
 

@@ -14,8 +14,8 @@ import logging
 
 from starlette.types import Receive, Scope, Send
 
-from replica.errors import BlobUnknown, DigestInvalid, RegistryError, StorageFull
 from replica.blob_service import PeerFetchError
+from replica.errors import BlobUnknown, DigestInvalid, RegistryError, StorageFull
 from replica.registry import Registry
 
 log = logging.getLogger("qreg.peer_fetch")
@@ -52,8 +52,9 @@ async def fetch_to_disk(registry: Registry, repository: str, digest: str) -> Non
 
 
 class PeerBlobResponse:
-    def __init__(self, registry: Registry, repository: str, digest: str,
-                 headers: dict[str, str]) -> None:
+    def __init__(
+        self, registry: Registry, repository: str, digest: str, headers: dict[str, str]
+    ) -> None:
         self.registry = registry
         self.repository = repository
         self.digest = digest
@@ -107,7 +108,9 @@ class PeerBlobResponse:
                 yield held
             await self.registry.link_blob(self.repository, self.digest, size)
             return
-        raise BlobUnknown("no replica that holds this blob answered", detail={"digest": self.digest})
+        raise BlobUnknown(
+            "no replica that holds this blob answered", detail={"digest": self.digest}
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stream = self.chunks()
@@ -116,8 +119,9 @@ class PeerBlobResponse:
         except RegistryError as e:  # before the first byte, an error still gets its status
             await e.response()(scope, receive, send)
             return
-        await send({"type": "http.response.start", "status": self.status_code,
-                    "headers": self.headers})
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.headers}
+        )
         if first is not None:
             await send({"type": "http.response.body", "body": first, "more_body": True})
             async for chunk in stream:

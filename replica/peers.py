@@ -53,10 +53,12 @@ def trusting(ca_path: str | None) -> ssl.SSLContext:
 class PeerClient:
     def __init__(self, secret: str | None, tls: TlsFiles | None = None) -> None:
         self._headers = {INTERNAL_HEADER: internal_token(secret) or ""}
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=1.0),
-                                         headers=self._headers,
-                                         verify=trusting(tls.ca if tls else None),
-                                         limits=httpx.Limits(max_keepalive_connections=32))
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, connect=1.0),
+            headers=self._headers,
+            verify=trusting(tls.ca if tls else None),
+            limits=httpx.Limits(max_keepalive_connections=32),
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -96,11 +98,17 @@ class PeerClient:
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
             raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
 
-    async def forward(self, method: str, url: str, headers: dict[str, str],
-                      body: AsyncIterator[bytes]) -> httpx.Response:
+    async def forward(
+        self, method: str, url: str, headers: dict[str, str], body: AsyncIterator[bytes]
+    ) -> httpx.Response:
         """Carry a client's request to another replica, streaming its body."""
         try:
-            return await self._client.request(method, url, headers=headers, content=body,
-                                              timeout=httpx.Timeout(600.0, connect=2.0))
+            return await self._client.request(
+                method,
+                url,
+                headers=headers,
+                content=body,
+                timeout=httpx.Timeout(600.0, connect=2.0),
+            )
         except httpx.HTTPError as e:
             raise PeerError(f"{url}: {e}") from None

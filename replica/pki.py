@@ -35,44 +35,62 @@ class TlsFiles:
     key: str
 
     @classmethod
-    def under(cls, data_dir: str) -> "TlsFiles":
+    def under(cls, data_dir: str) -> TlsFiles:
         base = os.path.join(data_dir, "tls")
-        return cls(os.path.join(base, "ca.crt"), os.path.join(base, "ca.key"),
-                   os.path.join(base, "replica.crt"), os.path.join(base, "replica.key"))
+        return cls(
+            os.path.join(base, "ca.crt"),
+            os.path.join(base, "ca.key"),
+            os.path.join(base, "replica.crt"),
+            os.path.join(base, "replica.key"),
+        )
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def create_ca(cluster_name: str = "Quorum Registry") -> tuple[bytes, bytes]:
     """A new self-signed CA: (certificate PEM, key PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{cluster_name} CA")])
-    cert = (x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - datetime.timedelta(minutes=5))
-            .not_valid_after(_now() + datetime.timedelta(days=365 * _CA_YEARS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - datetime.timedelta(minutes=5))
+        .not_valid_after(_now() + datetime.timedelta(days=365 * _CA_YEARS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
-def issue(ca_cert_pem: bytes, ca_key_pem: bytes, common_name: str,
-          names: list[str]) -> tuple[bytes, bytes]:
+def issue(
+    ca_cert_pem: bytes, ca_key_pem: bytes, common_name: str, names: list[str]
+) -> tuple[bytes, bytes]:
     """A replica certificate for `names` (host names and IP addresses): (cert PEM, key PEM)."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
@@ -83,20 +101,27 @@ def issue(ca_cert_pem: bytes, ca_key_pem: bytes, common_name: str,
             alternatives.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
             alternatives.append(x509.DNSName(name))
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - datetime.timedelta(minutes=5))
-            .not_valid_after(_now() + datetime.timedelta(days=_LEAF_DAYS))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                  ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)  # type: ignore[arg-type]
-            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - datetime.timedelta(minutes=5))
+        .not_valid_after(_now() + datetime.timedelta(days=_LEAF_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )  # type: ignore[arg-type]
+        .sign(ca_key, hashes.SHA256())
+    )  # type: ignore[arg-type]
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
@@ -107,8 +132,10 @@ def certificate_names(cert_pem: bytes) -> set[str]:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return set()
-    return {*sans.get_values_for_type(x509.DNSName),
-            *(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))}
+    return {
+        *sans.get_values_for_type(x509.DNSName),
+        *(str(ip) for ip in sans.get_values_for_type(x509.IPAddress)),
+    }
 
 
 def fingerprint(cert_pem: bytes) -> str:
@@ -126,8 +153,9 @@ def write_private(path: str, data: bytes) -> None:
     os.replace(path + ".tmp", path)
 
 
-def set_up_replica(files: TlsFiles, ca_cert: bytes, ca_key: bytes, replica_id: str,
-                   names: list[str]) -> None:
+def set_up_replica(
+    files: TlsFiles, ca_cert: bytes, ca_key: bytes, replica_id: str, names: list[str]
+) -> None:
     """Write the CA and a fresh certificate for this replica's names."""
     cert, key = issue(ca_cert, ca_key, replica_id, names)
     write_private(files.ca, ca_cert)

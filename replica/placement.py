@@ -21,14 +21,17 @@ def target_copies(factor: int, members: int) -> int:
     return members if factor <= 0 else min(members, max(factor, majority))
 
 
-def fills_gap(digest: str, replica_id: str, holders: Collection[str],
-              members: Collection[str], target: int) -> bool:
+def fills_gap(
+    digest: str, replica_id: str, holders: Collection[str], members: Collection[str], target: int
+) -> bool:
     """Whether `replica_id`, not a holder, is one of the replicas that should copy the blob."""
     live = set(holders) & set(members)
     missing = target - len(live)
     if missing <= 0 or replica_id in live:
         return False
-    candidates = sorted((m for m in members if m not in live),
-                        key=lambda m: hashlib.sha256(f"{digest}/{m}".encode()).digest(),
-                        reverse=True)
+    candidates = sorted(
+        (m for m in members if m not in live),
+        key=lambda m: hashlib.sha256(f"{digest}/{m}".encode()).digest(),
+        reverse=True,
+    )
     return replica_id in candidates[:missing]

@@ -9,23 +9,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import Callable
-from typing import Any
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
 from consensus import Manifest, MetadataState, NoQuorum, RaftNode
 from proto import commands_pb2 as pb
 from replica import manifests
-from replica.blobstore import BlobStore
 from replica.blob_mirror import PeerMirror
 from replica.blob_service import BlobClient, result_of
-from replica.errors import (BlobUnknown, DigestInvalid, ManifestUnknown, NameUnknown,
-                            RegistryError, Unavailable, from_code)
+from replica.blobstore import BlobStore
+from replica.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+    RegistryError,
+    Unavailable,
+    from_code,
+)
 from replica.freshness import ReadBarrier
 from replica.names import digest_of, is_tag
 from replica.peers import PeerClient, PeerError
@@ -40,13 +47,17 @@ _BARRIER_RETRY_S = 0.05
 REGISTRATION_WAIT_S = 5.0  # a new member between its vote and its blob service
 # Set in a request's context when a read could not be confirmed current; the
 # dispatcher marks such answers with the Qreg-Read: unconfirmed header.
-UNCONFIRMED: contextvars.ContextVar[bool] = contextvars.ContextVar("qreg_unconfirmed",
-                                                                   default=False)
+UNCONFIRMED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "qreg_unconfirmed", default=False
+)
 
 
 def unconfirmed_miss() -> Unavailable:
-    return Unavailable("this replica cannot confirm that it is current (no quorum reached); "
-                       "retry, or ask another replica", headers={"Retry-After": "1"})
+    return Unavailable(
+        "this replica cannot confirm that it is current (no quorum reached); "
+        "retry, or ask another replica",
+        headers={"Retry-After": "1"},
+    )
 
 
 @dataclass
@@ -82,8 +93,11 @@ class Registry:
         if not self.raft.has_peers:
             return True
         leaderless = self.raft.leader_address() is None
-        if leaderless and self._leaderless_since is not None and \
-                time.monotonic() - self._leaderless_since > FRESH_WAIT_S:
+        if (
+            leaderless
+            and self._leaderless_since is not None
+            and time.monotonic() - self._leaderless_since > FRESH_WAIT_S
+        ):
             UNCONFIRMED.set(True)
             return False
         deadline = time.monotonic() + FRESH_WAIT_S
@@ -92,7 +106,7 @@ class Registry:
                 await asyncio.wait_for(self._barrier(), max(deadline - time.monotonic(), 0.01))
                 self._leaderless_since = None
                 return True
-            except (NoQuorum, PeerError, asyncio.TimeoutError) as e:
+            except (TimeoutError, NoQuorum, PeerError) as e:
                 if self.raft.leader_address() is None and self._leaderless_since is None:
                     self._leaderless_since = time.monotonic()
                 if time.monotonic() >= deadline:
@@ -144,8 +158,11 @@ class Registry:
         """gRPC addresses of the other replicas that hold a blob, in random order:
         load spreads, and a holder with a bad copy is not always tried first."""
         addresses = {r.replica_id: r.grpc_address for r in self.state.replicas() if r.grpc_address}
-        sources = [addresses[h] for h in self.state.blob_holders(digest)
-                   if h != self.replica_id and h in addresses]
+        sources = [
+            addresses[h]
+            for h in self.state.blob_holders(digest)
+            if h != self.replica_id and h in addresses
+        ]
         random.shuffle(sources)
         return sources
 
@@ -176,8 +193,9 @@ class Registry:
             raise NameUnknown(detail={"name": repository})
         return self.state.tags(repository, last, limit)
 
-    async def catalog(self, limit: int | None, last: str,
-                      visible: Callable[[Any, str], bool] | None = None) -> list[str]:
+    async def catalog(
+        self, limit: int | None, last: str, visible: Callable[[Any, str], bool] | None = None
+    ) -> list[str]:
         await self.fresh()
         return self.state.repositories(last, limit, visible)
 
@@ -187,16 +205,28 @@ class Registry:
 
     # ---- writes -----------------------------------------------------------------------
 
-    async def link_blob(self, repository: str, digest: str, size: int,
-                        holders: list[str] | None = None) -> None:
-        await self._propose(pb.Command(link_blob=pb.LinkBlob(
-            repository=repository, digest=digest, size=size, replica_id=self.replica_id,
-            holders=holders or [])))
+    async def link_blob(
+        self, repository: str, digest: str, size: int, holders: list[str] | None = None
+    ) -> None:
+        await self._propose(
+            pb.Command(
+                link_blob=pb.LinkBlob(
+                    repository=repository,
+                    digest=digest,
+                    size=size,
+                    replica_id=self.replica_id,
+                    holders=holders or [],
+                )
+            )
+        )
 
     def _blob_peers(self) -> list[pb.RegisterReplica]:
         members = set(self.raft.members())
-        return [r for r in self.state.replicas() if r.replica_id != self.replica_id
-                and r.raft_address in members and r.grpc_address]
+        return [
+            r
+            for r in self.state.replicas()
+            if r.replica_id != self.replica_id and r.raft_address in members and r.grpc_address
+        ]
 
     def mirror(self) -> PeerMirror | None:
         """A mirror streaming an incoming blob to as many peers as the replication
@@ -208,8 +238,9 @@ class Registry:
         peers = random.sample(peers, min(copies, len(peers)))
         return PeerMirror(self.blobs, {p.replica_id: p.grpc_address for p in peers})
 
-    async def store_durably(self, repository: str, digest: str, size: int,
-                            mirror: PeerMirror | None = None) -> None:
+    async def store_durably(
+        self, repository: str, digest: str, size: int, mirror: PeerMirror | None = None
+    ) -> None:
         """Link a blob this replica just committed, once a majority holds it durably.
 
         Peers that mirrored the upload only have to commit; others get the file
@@ -219,8 +250,9 @@ class Registry:
         holders = await self.replicas_holding(digest, size, mirror)
         await self.link_blob(repository, digest, size, holders)
 
-    async def replicas_holding(self, digest: str, size: int,
-                               mirror: PeerMirror | None = None) -> list[str]:
+    async def replicas_holding(
+        self, digest: str, size: int, mirror: PeerMirror | None = None
+    ) -> list[str]:
         """Copy a committed blob to peers until a majority (with this replica) holds it;
         the peers that hold it then. Copies beyond that finish in the background, up
         to the replication target."""
@@ -231,8 +263,9 @@ class Registry:
         if needed == 0:
             return []
         if self.raft.leader_address() is None:
-            raise Unavailable("the cluster has no quorum: no leader is elected",
-                              headers={"Retry-After": "1"})
+            raise Unavailable(
+                "the cluster has no quorum: no leader is elected", headers={"Retry-After": "1"}
+            )
         # A member that just joined registers its blob service moments after its vote
         # counts: wait for it rather than fail the push.
         registering = time.monotonic() + REGISTRATION_WAIT_S
@@ -240,8 +273,10 @@ class Registry:
             await asyncio.sleep(0.1)
             peers = self._blob_peers()
         if self.blobs is None or len(peers) < needed:
-            raise Unavailable(f"a blob needs {needed} other replicas and {len(peers)} are known",
-                              headers={"Retry-After": "1"})
+            raise Unavailable(
+                f"a blob needs {needed} other replicas and {len(peers)} are known",
+                headers={"Retry-After": "1"},
+            )
         # Mirrored peers first: they only have to commit. The others stand by, to
         # replace a copy that fails.
         random.shuffle(peers)
@@ -255,8 +290,11 @@ class Registry:
 
         def copy_to_next() -> None:
             peer = waiting.pop(0)
-            pushes.add(asyncio.ensure_future(self._copy_to(
-                peer, digest, size, deadline, streams.pop(peer.replica_id, None))))
+            pushes.add(
+                asyncio.ensure_future(
+                    self._copy_to(peer, digest, size, deadline, streams.pop(peer.replica_id, None))
+                )
+            )
 
         for _ in range(copies):
             copy_to_next()
@@ -274,8 +312,10 @@ class Registry:
                     if waiting:
                         copy_to_next()
         if len(holders) < needed:
-            raise Unavailable(f"no majority of replicas stored {digest}: the cluster has no "
-                              "quorum for blobs", headers={"Retry-After": "1"})
+            raise Unavailable(
+                f"no majority of replicas stored {digest}: the cluster has no quorum for blobs",
+                headers={"Retry-After": "1"},
+            )
         if pushes:
             task = asyncio.ensure_future(self._record_late_copies(list(pushes), digest, size))
             self._background.add(task)
@@ -292,11 +332,22 @@ class Registry:
         if self.replication_factor <= 0:
             return True
         members = self.member_ids()
-        return fills_gap(digest, self.replica_id, self.state.blob_holders(digest), members,
-                         target_copies(self.replication_factor, len(members)))
+        return fills_gap(
+            digest,
+            self.replica_id,
+            self.state.blob_holders(digest),
+            members,
+            target_copies(self.replication_factor, len(members)),
+        )
 
-    async def _copy_to(self, peer: pb.RegisterReplica, digest: str, size: int, deadline: float,
-                       mirrored: grpc.Future | None) -> str:
+    async def _copy_to(
+        self,
+        peer: pb.RegisterReplica,
+        digest: str,
+        size: int,
+        deadline: float,
+        mirrored: grpc.Future | None,
+    ) -> str:
         """The peer's replica id once it holds the blob: from its mirror, else by a push.
         Both share one deadline (time.monotonic())."""
         assert self.blobs is not None
@@ -304,30 +355,40 @@ class Registry:
             try:
                 result = await result_of(mirrored, deadline - time.monotonic())
                 return str(result.replica_id)
-            except Exception as e:  # noqa: BLE001 - any failure: send the committed file
+            except Exception as e:
                 mirrored.cancel()
-                log.warning("mirroring %s to %s failed, sending the file: %s",
-                            digest, peer.replica_id, e)
+                log.warning(
+                    "mirroring %s to %s failed, sending the file: %s", digest, peer.replica_id, e
+                )
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"{peer.replica_id} did not store {digest} in time")
         path = self.store.path(digest)  # type: ignore[attr-defined]
         return await self.blobs.push_async(peer.grpc_address, digest, size, path, left)
 
-    async def _record_late_copies(self, pushes: list[asyncio.Future[str]], digest: str,
-                                  size: int) -> None:
+    async def _record_late_copies(
+        self, pushes: list[asyncio.Future[str]], digest: str, size: int
+    ) -> None:
         results = await asyncio.gather(*pushes, return_exceptions=True)
         late = [r for r in results if isinstance(r, str)]
         if late:
             with contextlib.suppress(RegistryError):
-                await self._propose(pb.Command(link_blob=pb.LinkBlob(
-                    digest=digest, size=size, replica_id=self.replica_id, holders=late)))
+                await self._propose(
+                    pb.Command(
+                        link_blob=pb.LinkBlob(
+                            digest=digest, size=size, replica_id=self.replica_id, holders=late
+                        )
+                    )
+                )
 
     async def register(self, http_url: str, grpc_address: str) -> None:
         """Record how peers reach this replica, once a quorum can commit it."""
-        command = pb.RegisterReplica(replica_id=self.replica_id,
-                                     raft_address=self.raft.self_address, http_url=http_url,
-                                     grpc_address=grpc_address)
+        command = pb.RegisterReplica(
+            replica_id=self.replica_id,
+            raft_address=self.raft.self_address,
+            http_url=http_url,
+            grpc_address=grpc_address,
+        )
         while not any(r == command for r in self.state.replicas()):
             try:
                 await self._propose(pb.Command(register_replica=command))
@@ -343,8 +404,9 @@ class Registry:
         await self.link_blob(repository, digest, size)
         return True
 
-    async def put_manifest(self, repository: str, reference: str, content_type: str,
-                           body: bytes) -> pb.PutManifest:
+    async def put_manifest(
+        self, repository: str, reference: str, content_type: str, body: bytes
+    ) -> pb.PutManifest:
         if is_tag(reference):
             digest = digest_of(body)
         else:
@@ -362,8 +424,9 @@ class Registry:
         if is_tag(reference):
             command = pb.Command(delete_tag=pb.DeleteTag(repository=repository, tag=reference))
         else:
-            command = pb.Command(delete_manifest=pb.DeleteManifest(
-                repository=repository, digest=reference))
+            command = pb.Command(
+                delete_manifest=pb.DeleteManifest(repository=repository, digest=reference)
+            )
         await self.fresh()
         if not self.state.repository_exists(repository):
             raise NameUnknown(detail={"name": repository})
@@ -373,8 +436,9 @@ class Registry:
         await self.fresh()
         if not self.state.repository_exists(repository):
             raise NameUnknown(detail={"name": repository})
-        await self._propose(pb.Command(unlink_blob=pb.UnlinkBlob(
-            repository=repository, digest=digest)))
+        await self._propose(
+            pb.Command(unlink_blob=pb.UnlinkBlob(repository=repository, digest=digest))
+        )
 
     async def propose(self, command: pb.Command) -> None:
         """Replicate a command; raise its OCI error if applying it failed."""
@@ -383,12 +447,14 @@ class Registry:
     async def _propose(self, command: pb.Command) -> None:
         if self.raft.has_peers and self.raft.leader_address() is None:
             # Fail fast: without a leader the command would only wait in a queue.
-            raise Unavailable("the cluster has no quorum: no leader is elected",
-                              headers={"Retry-After": "1"})
+            raise Unavailable(
+                "the cluster has no quorum: no leader is elected", headers={"Retry-After": "1"}
+            )
         try:
             result = await self.raft.propose(command)
         except NoQuorum as e:
-            raise Unavailable(f"the cluster has no quorum: {e}",
-                              headers={"Retry-After": "1"}) from None
+            raise Unavailable(
+                f"the cluster has no quorum: {e}", headers={"Retry-After": "1"}
+            ) from None
         if result.error_code:
             raise from_code(result.error_code, result.message)

@@ -63,15 +63,21 @@ class RemovalWatch:
                 continue
             members = view.get("raft_members")
             if view.get("leader") and isinstance(members, list) and me not in members:
-                self.removed = (f"this replica ({self._registry.replica_id}, Raft {me}) was "
-                                f"removed from the cluster: {peer.replica_id} lists the members "
-                                f"{', '.join(members)}")
+                self.removed = (
+                    f"this replica ({self._registry.replica_id}, Raft {me}) was "
+                    f"removed from the cluster: {peer.replica_id} lists the members "
+                    f"{', '.join(members)}"
+                )
                 return True
         return False
 
     async def _stop(self) -> None:
-        log.error("%s. It stopped taking part; stop it, or wipe its data directory and "
-                  "qreg join it again", self.removed, extra={"fields": {"event": "removed"}})
+        log.error(
+            "%s. It stopped taking part; stop it, or wipe its data directory and "
+            "qreg join it again",
+            self.removed,
+            extra={"fields": {"event": "removed"}},
+        )
         await asyncio.to_thread(self._registry.raft.close)
 
 
@@ -87,6 +93,8 @@ class RemovedGuard:
         if watch is None or watch.removed is None or scope["path"] == "/health":
             await self._app(scope, receive, send)
             return
-        error = Unavailable(f"{watch.removed}. Use another replica; an operator stops this one "
-                            "or wipes its data directory and joins it again")
+        error = Unavailable(
+            f"{watch.removed}. Use another replica; an operator stops this one "
+            "or wipes its data directory and joins it again"
+        )
         await error.response()(scope, receive, send)

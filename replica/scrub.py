@@ -35,13 +35,19 @@ class ScrubReport:
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
-        return {"checked": self.checked, "bytes": self.bytes, "corrupt": self.corrupt,
-                "repaired": self.repaired, "seconds": round(self.seconds, 3)}
+        return {
+            "checked": self.checked,
+            "bytes": self.bytes,
+            "corrupt": self.corrupt,
+            "repaired": self.repaired,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class Scrubber:
-    def __init__(self, registry: Registry, metrics: Metrics, interval_s: float,
-                 rate_mib_s: float) -> None:
+    def __init__(
+        self, registry: Registry, metrics: Metrics, interval_s: float, rate_mib_s: float
+    ) -> None:
         self._registry = registry
         self._metrics = metrics
         self._interval = interval_s
@@ -57,7 +63,7 @@ class Scrubber:
             await asyncio.sleep(self._interval)
             try:
                 await self.scrub_once()
-            except Exception:  # noqa: BLE001 - the next round tries again
+            except Exception:
                 log.exception("scrub failed")
 
     async def scrub_once(self) -> ScrubReport:
@@ -80,9 +86,14 @@ class Scrubber:
                     report.repaired.append(digest)
             report.seconds = time.monotonic() - started
             self._metrics.scrub_completed.set(time.time())
-            log.info("scrub done: %d blobs, %d bytes, %d corrupt, %d repaired in %.1f s",
-                     report.checked, report.bytes, len(report.corrupt), len(report.repaired),
-                     report.seconds)
+            log.info(
+                "scrub done: %d blobs, %d bytes, %d corrupt, %d repaired in %.1f s",
+                report.checked,
+                report.bytes,
+                len(report.corrupt),
+                len(report.repaired),
+                report.seconds,
+            )
             return report
 
     def _hash_matches(self, digest: str) -> int | None:
@@ -111,13 +122,23 @@ class Scrubber:
             os.rename(self._registry.store.path(digest), aside)  # type: ignore[attr-defined]
         except FileNotFoundError:
             return False
-        log.error("blob %s is corrupt on this replica: moved to %s, repairing from peers",
-                  digest, aside, extra={"fields": {"event": "blob_corrupt", "digest": digest}})
+        log.error(
+            "blob %s is corrupt on this replica: moved to %s, repairing from peers",
+            digest,
+            aside,
+            extra={"fields": {"event": "blob_corrupt", "digest": digest}},
+        )
         if await copy_from_holders(self._registry, digest) is None:
-            log.error("blob %s could not be repaired: no other replica sent a good copy", digest,
-                      extra={"fields": {"event": "blob_unrepaired", "digest": digest}})
+            log.error(
+                "blob %s could not be repaired: no other replica sent a good copy",
+                digest,
+                extra={"fields": {"event": "blob_unrepaired", "digest": digest}},
+            )
             return False
         self._metrics.scrub_repaired.inc()
-        log.warning("blob %s repaired from a peer", digest,
-                    extra={"fields": {"event": "blob_repaired", "digest": digest}})
+        log.warning(
+            "blob %s repaired from a peer",
+            digest,
+            extra={"fields": {"event": "blob_repaired", "digest": digest}},
+        )
         return True

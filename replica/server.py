@@ -20,14 +20,28 @@ def serve(config: ReplicaConfig) -> None:
     config.check_raft_secret()
     config.check_tls_files()
     held = data_lock.lock(config.data_dir)  # noqa: F841 - held for the process's life
-    tls = {} if config.http_insecure else {
-        "ssl_certfile": config.tls_public_cert or config.tls_cert,
-        "ssl_keyfile": config.tls_public_key or config.tls_key}
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(config), host=config.http_host, port=config.http_port,
-        log_config=None, access_log=False, lifespan="on",
-        loop="uvloop", http=with_header_deadline(config.http_header_timeout_s),
-        limit_concurrency=config.http_max_connections, timeout_keep_alive=5,
-        timeout_graceful_shutdown=10, **tls,
-    ))
+    tls = (
+        {}
+        if config.http_insecure
+        else {
+            "ssl_certfile": config.tls_public_cert or config.tls_cert,
+            "ssl_keyfile": config.tls_public_key or config.tls_key,
+        }
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            host=config.http_host,
+            port=config.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            loop="uvloop",
+            http=with_header_deadline(config.http_header_timeout_s),
+            limit_concurrency=config.http_max_connections,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=10,
+            **tls,
+        )
+    )
     server.run()

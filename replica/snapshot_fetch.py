@@ -16,28 +16,37 @@ from consensus.snapshot_transfer import Descriptor
 from replica.peers import INTERNAL_HEADER, internal_token, trusting
 
 
-def make_fetcher(state: MetadataState, secret: str | None,
-                 ca_path: str | None) -> Callable[[Descriptor, str], None]:
+def make_fetcher(
+    state: MetadataState, secret: str | None, ca_path: str | None
+) -> Callable[[Descriptor, str], None]:
     headers = {INTERNAL_HEADER: internal_token(secret) or ""}
     verify = trusting(ca_path)
 
     def fetch(wanted: Descriptor, path: str) -> None:
-        url = next((r.http_url for r in state.replicas() if r.raft_address == wanted.source),
-                   None)
+        url = next((r.http_url for r in state.replicas() if r.raft_address == wanted.source), None)
         if url is None:
             raise ValueError(f"no replica is registered at Raft address {wanted.source}")
         received = 0
-        with httpx.stream("GET", f"{url}/_internal/raft-snapshot",
-                          params={"sha256": wanted.sha256}, headers=headers, verify=verify,
-                          timeout=httpx.Timeout(30.0, connect=5.0)) as r, \
-                open(path, "wb") as out:
+        with (
+            httpx.stream(
+                "GET",
+                f"{url}/_internal/raft-snapshot",
+                params={"sha256": wanted.sha256},
+                headers=headers,
+                verify=verify,
+                timeout=httpx.Timeout(30.0, connect=5.0),
+            ) as r,
+            open(path, "wb") as out,
+        ):
             if r.status_code != 200:
-                raise ValueError(f"{url} answered {r.status_code} (a newer snapshot replaced "
-                                 "that one?)")
+                raise ValueError(
+                    f"{url} answered {r.status_code} (a newer snapshot replaced that one?)"
+                )
             for chunk in r.iter_bytes(1 << 20):
                 received += len(chunk)
                 if received > wanted.length:
                     raise ValueError(f"{url} sent more than the {wanted.length} bytes described")
                 out.write(chunk)
             out.flush()
+
     return fetch

@@ -22,8 +22,9 @@ READ_CHUNK = 1 << 20
 RECEIVED_KEY = "qreg.received_bytes"
 
 
-async def receive_into(request: Request, writer: BlobWriter,
-                       mirror: PeerMirror | None = None) -> int:
+async def receive_into(
+    request: Request, writer: BlobWriter, mirror: PeerMirror | None = None
+) -> int:
     """Append the request body to `writer` (and hand it to `mirror`'s peers first);
     returns the number of bytes received.
 
@@ -48,8 +49,9 @@ async def receive_into(request: Request, writer: BlobWriter,
     except ClientDisconnect:
         if pending is not None:
             await pending
-        raise BlobUploadInvalid("the client closed the connection before the body ended",
-                                detail={"received": received}) from None
+        raise BlobUploadInvalid(
+            "the client closed the connection before the body ended", detail={"received": received}
+        ) from None
     if pending is not None:
         await pending
     if buffer:
@@ -66,14 +68,16 @@ def _mirrored(writer: BlobWriter, mirror: PeerMirror) -> Callable[[bytes], None]
         except BaseException:
             mirror.abort()  # the peers would hold bytes the local copy lacks
             raise
+
     return write
 
 
 class FileRangeResponse:
     """Streams `length` bytes of a file from `offset`, in 1 MiB chunks."""
 
-    def __init__(self, path: str, offset: int, length: int, status_code: int,
-                 headers: dict[str, str]) -> None:
+    def __init__(
+        self, path: str, offset: int, length: int, status_code: int, headers: dict[str, str]
+    ) -> None:
         self.path = path
         self.offset = offset
         self.length = length
@@ -82,8 +86,9 @@ class FileRangeResponse:
         self.headers.append((b"content-length", str(length).encode()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code,
-                    "headers": self.headers})
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.headers}
+        )
         fd = os.open(self.path, os.O_RDONLY)
         try:
             remaining, position = self.length, self.offset
@@ -95,8 +100,9 @@ class FileRangeResponse:
                     break
                 remaining -= len(chunk)
                 position += len(chunk)
-                await send({"type": "http.response.body", "body": chunk,
-                            "more_body": remaining > 0})
+                await send(
+                    {"type": "http.response.body", "body": chunk, "more_body": remaining > 0}
+                )
         finally:
             os.close(fd)
         if self.length == 0:

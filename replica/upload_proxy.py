@@ -18,9 +18,16 @@ from replica.registry import Registry
 FORWARDED_HEADER = "X-Qreg-Forwarded-Upload"
 # The owner checks the client's token again: tokens from any replica are valid on all.
 _REQUEST_HEADERS = ("content-type", "content-range", "content-length", "authorization")
-_ANSWER_HEADERS = ("location", "range", "docker-upload-uuid", "docker-content-digest",
-                   "content-type", "docker-distribution-api-version", "retry-after",
-                   "www-authenticate")
+_ANSWER_HEADERS = (
+    "location",
+    "range",
+    "docker-upload-uuid",
+    "docker-content-digest",
+    "content-type",
+    "docker-distribution-api-version",
+    "retry-after",
+    "www-authenticate",
+)
 
 
 async def forward(registry: Registry, request: Request, owner: str) -> Response:
@@ -33,7 +40,11 @@ async def forward(registry: Registry, request: Request, owner: str) -> Response:
     try:
         answer = await registry.peers.forward(request.method, target, headers, request.stream())
     except PeerError:
-        raise BlobUploadUnknown("the replica holding this upload is unreachable; "
-                                "start the upload again") from None
-    return Response(answer.content, status_code=answer.status_code,
-                    headers={k: v for k, v in answer.headers.items() if k.lower() in _ANSWER_HEADERS})
+        raise BlobUploadUnknown(
+            "the replica holding this upload is unreachable; start the upload again"
+        ) from None
+    return Response(
+        answer.content,
+        status_code=answer.status_code,
+        headers={k: v for k, v in answer.headers.items() if k.lower() in _ANSWER_HEADERS},
+    )

@@ -35,6 +35,8 @@ _SESSION_ID = re.compile(r"[a-f0-9]{32}")
 def owner_of(session_id: str) -> str:
     """The replica that opened a session (and holds its bytes)."""
     return session_id.rsplit(".", 1)[0] if "." in session_id else ""
+
+
 # Sessions untouched this long are abandoned: clients restart uploads anyway.
 ABANDONED_AFTER_S = 7 * 24 * 3600
 MAX_PER_USER = 64
@@ -69,8 +71,13 @@ class Upload:
 
 
 class UploadSessions:
-    def __init__(self, root: str, replica_id: str = "", max_per_user: int = MAX_PER_USER,
-                 expire_after_s: float = ABANDONED_AFTER_S) -> None:
+    def __init__(
+        self,
+        root: str,
+        replica_id: str = "",
+        max_per_user: int = MAX_PER_USER,
+        expire_after_s: float = ABANDONED_AFTER_S,
+    ) -> None:
         self._replica_id = replica_id
         self._root = os.path.join(root, "uploads")
         self._max_per_user = max_per_user
@@ -86,8 +93,10 @@ class UploadSessions:
 
     def create(self, repository: str, user: str = "") -> Upload:
         if self._per_user.get(user, 0) >= self._max_per_user:
-            raise TooManyRequests(f"{self._max_per_user} uploads in progress already: finish or "
-                                  "cancel some first", headers={"Retry-After": "60"})
+            raise TooManyRequests(
+                f"{self._max_per_user} uploads in progress already: finish or cancel some first",
+                headers={"Retry-After": "60"},
+            )
         local = secrets.token_hex(16)
         session_id = f"{self._replica_id}.{local}" if self._replica_id else local
         directory = os.path.join(self._root, local)
@@ -123,8 +132,7 @@ class UploadSessions:
                 repository = f.read()
         except FileNotFoundError:
             return None
-        upload = Upload(session_id, repository, directory,
-                        _read(os.path.join(directory, "user")))
+        upload = Upload(session_id, repository, directory, _read(os.path.join(directory, "user")))
         upload.touched = _last_touch(directory)
         self._open[session_id] = upload
         return upload
@@ -147,7 +155,9 @@ class UploadSessions:
         """Remove sessions untouched for expire_after_s; how many went."""
         cutoff = time.time() - self.expire_after_s
         gone = 0
-        for upload in [u for u in self._open.values() if u.touched < cutoff and not u.lock.locked()]:
+        for upload in [
+            u for u in self._open.values() if u.touched < cutoff and not u.lock.locked()
+        ]:
             self.remove(upload)
             gone += 1
         for name in os.listdir(self._root):

@@ -9,7 +9,6 @@ import ssl
 import subprocess
 import sys
 import time
-
 from typing import Any
 
 import httpx
@@ -41,8 +40,12 @@ def free_port_block(size: int = 1) -> int:
 def join_ports() -> list[str]:
     """Free Raft and gRPC addresses for `qreg join` (its defaults, HTTP port + 1000 and
     + 2000, may be taken on a machine running many test clusters)."""
-    return ["--raft-address", f"127.0.0.1:{free_port_block()}",
-            "--grpc-address", f"127.0.0.1:{free_port_block()}"]
+    return [
+        "--raft-address",
+        f"127.0.0.1:{free_port_block()}",
+        "--grpc-address",
+        f"127.0.0.1:{free_port_block()}",
+    ]
 
 
 # Every test cluster's admin has this password unless the test picks another.
@@ -58,9 +61,15 @@ class LocalCluster:
     """`qreg up` in a subprocess; `url` is replica 0's. Plain HTTP unless `tls`
     (replicas always talk to each other over mutual TLS)."""
 
-    def __init__(self, data: str, replicas: int = 1, tls: bool = False,
-                 admin_password: str = ADMIN_PASSWORD, caches: tuple[str, ...] = (),
-                 cache_max_bytes: int = 1 << 30) -> None:
+    def __init__(
+        self,
+        data: str,
+        replicas: int = 1,
+        tls: bool = False,
+        admin_password: str = ADMIN_PASSWORD,
+        caches: tuple[str, ...] = (),
+        cache_max_bytes: int = 1 << 30,
+    ) -> None:
         self.data = data
         self.replicas = replicas
         self.cache_names = caches
@@ -104,17 +113,39 @@ class LocalCluster:
     def client(self, index: int = 0, **kwargs: Any) -> httpx.Client:
         """An httpx client for one replica, signed in as the admin."""
         kwargs.setdefault("timeout", 30)
-        return httpx.Client(base_url=self.urls[index], auth=self.auth, verify=self.verify,
-                            **kwargs)
+        return httpx.Client(base_url=self.urls[index], auth=self.auth, verify=self.verify, **kwargs)
 
-    def start(self, timeout: float = 60.0) -> "LocalCluster":
+    def start(self, timeout: float = 60.0) -> LocalCluster:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "up", "--data", self.data, "--port", str(self.port),
-             "--replicas", str(self.replicas), "--admin-password", self.admin_password]
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "up",
+                "--data",
+                self.data,
+                "--port",
+                str(self.port),
+                "--replicas",
+                str(self.replicas),
+                "--admin-password",
+                self.admin_password,
+            ]
             + ([] if self.tls else ["--insecure-http"])
-            + (["--caches", ",".join(self.cache_names), "--cache-max-bytes",
-                str(self.cache_max_bytes)] if self.cache_names else []),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            + (
+                [
+                    "--caches",
+                    ",".join(self.cache_names),
+                    "--cache-max-bytes",
+                    str(self.cache_max_bytes),
+                ]
+                if self.cache_names
+                else []
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
         while time.monotonic() < deadline:
@@ -126,9 +157,14 @@ class LocalCluster:
                 self.urls = [w for w in words if "=" not in w]
                 self.caches = dict(w.split("=", 1) for w in words if "=" in w)
                 remember_credentials(self.urls, "admin", self.admin_password)
-                self.pids = [int(httpx.get(u + "/health", verify=self.verify,
-                                           auth=("admin", self.admin_password)).json()["pid"])
-                             for u in self.urls]
+                self.pids = [
+                    int(
+                        httpx.get(
+                            u + "/health", verify=self.verify, auth=("admin", self.admin_password)
+                        ).json()["pid"]
+                    )
+                    for u in self.urls
+                ]
                 return self
         raise RuntimeError("qreg up did not print ready in time")
 
@@ -149,16 +185,18 @@ class LocalCluster:
         """Start a killed replica again from its config, outside the launcher."""
         config = os.path.join(self.data, f"replica-{index}", "replica.toml")
         log = open(os.path.join(self.data, f"replica-{index}", "replica.log"), "ab")
-        process = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config", config],
-                                   stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--config", config], stdout=log, stderr=log
+        )
         log.close()
         self._restarted[index] = process
         self.pids[index] = process.pid
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.urls[index] + "/v2/", timeout=1,
-                             verify=self.verify).status_code in (200, 401):
+                if httpx.get(
+                    self.urls[index] + "/v2/", timeout=1, verify=self.verify
+                ).status_code in (200, 401):
                     return
             except httpx.HTTPError:
                 pass
@@ -169,23 +207,50 @@ class LocalCluster:
         """`qreg join` a new replica over plain HTTP and start it: (its process, its URL).
         Its log is DATA/replica.log."""
         config0 = f"{self.data}/replica-0/replica.toml"
-        token = subprocess.run([sys.executable, "-m", "cli.main", "join-token", "--config",
-                                config0], capture_output=True, text=True, check=True).stdout.strip()
+        token = subprocess.run(
+            [sys.executable, "-m", "cli.main", "join-token", "--config", config0],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         port = free_port_block()
-        subprocess.run([sys.executable, "-m", "cli.main", "join", "--existing", self.urls[0],
-                        "--token", token, "--replica-id", replica_id, "--data", data,
-                        "--port", str(port), "--no-start", "--insecure-http", *join_ports()],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "join",
+                "--existing",
+                self.urls[0],
+                "--token",
+                token,
+                "--replica-id",
+                replica_id,
+                "--data",
+                data,
+                "--port",
+                str(port),
+                "--no-start",
+                "--insecure-http",
+                *join_ports(),
+            ],
+            check=True,
+            capture_output=True,
+        )
         with open(os.path.join(data, "replica.log"), "ab") as log:
-            process = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
-                                        f"{data}/replica.toml"], stdout=log, stderr=log)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "serve", "--config", f"{data}/replica.toml"],
+                stdout=log,
+                stderr=log,
+            )
         return process, f"http://127.0.0.1:{port}"
 
     def health(self, index: int) -> dict:
         return httpx.get(self.urls[index] + "/health", timeout=5, verify=self.verify).json()
 
-    def leader(self, timeout: float = 30.0, among: list[int] | None = None,
-               excluding: int | None = None) -> int:
+    def leader(
+        self, timeout: float = 30.0, among: list[int] | None = None, excluding: int | None = None
+    ) -> int:
         """Index of the replica that is leader, once the given replicas agree on one
         (and it is not `excluding`)."""
         among = list(range(len(self.urls))) if among is None else among

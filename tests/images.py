@@ -41,26 +41,47 @@ class Blob:
         return sha256(self.data)
 
     def descriptor(self, **extra: object) -> dict[str, object]:
-        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data), **extra}
+        return {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": len(self.data),
+            **extra,
+        }
 
 
-def image(seed: str, layers: int = 2, layer_size: int = 4096, arch: str = "amd64") -> tuple[Blob, list[Blob], Blob]:
+def image(
+    seed: str, layers: int = 2, layer_size: int = 4096, arch: str = "amd64"
+) -> tuple[Blob, list[Blob], Blob]:
     """(config, layers, manifest) of a small image whose content depends on `seed`."""
     layer_blobs = [
         Blob(OCI_LAYER, layer_tar({f"{seed}/file{i}": os.urandom(layer_size)}))
         for i in range(layers)
     ]
-    config = Blob(OCI_CONFIG, json.dumps({
-        "architecture": arch, "os": "linux",
-        "config": {"Cmd": ["/bin/true"]},
-        "rootfs": {"type": "layers", "diff_ids": [
-            sha256(gzip.decompress(b.data)) for b in layer_blobs]},
-    }).encode())
-    manifest = Blob(OCI_MANIFEST, json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": config.descriptor(),
-        "layers": [b.descriptor() for b in layer_blobs],
-    }).encode())
+    config = Blob(
+        OCI_CONFIG,
+        json.dumps(
+            {
+                "architecture": arch,
+                "os": "linux",
+                "config": {"Cmd": ["/bin/true"]},
+                "rootfs": {
+                    "type": "layers",
+                    "diff_ids": [sha256(gzip.decompress(b.data)) for b in layer_blobs],
+                },
+            }
+        ).encode(),
+    )
+    manifest = Blob(
+        OCI_MANIFEST,
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": config.descriptor(),
+                "layers": [b.descriptor() for b in layer_blobs],
+            }
+        ).encode(),
+    )
     return config, layer_blobs, manifest
 
 
@@ -73,8 +94,15 @@ def write_layout(path: str, blobs: list[Blob], top: Blob, tag: str) -> str:
         with open(os.path.join(path, "blobs", "sha256", blob.digest.split(":")[1]), "wb") as f:
             f.write(blob.data)
     with open(os.path.join(path, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [
-            top.descriptor(annotations={"org.opencontainers.image.ref.name": tag})]}, f)
+        json.dump(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    top.descriptor(annotations={"org.opencontainers.image.ref.name": tag})
+                ],
+            },
+            f,
+        )
     return path
 
 
@@ -90,6 +118,8 @@ def multi_platform_layout(path: str, seed: str, tag: str = "latest") -> tuple[st
         config, layers, manifest = image(f"{seed}-{arch}", arch=arch)
         blobs += [config, *layers, manifest]
         entries.append(manifest.descriptor(platform={"architecture": arch, "os": "linux"}))
-    index = Blob(OCI_INDEX, json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode())
+    index = Blob(
+        OCI_INDEX,
+        json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}).encode(),
+    )
     return write_layout(path, blobs, index, tag), index

@@ -37,7 +37,7 @@ class Endpoint:
     port: int
 
     @classmethod
-    def parse(cls, text: str) -> "Endpoint":
+    def parse(cls, text: str) -> Endpoint:
         netns, _, address = text.rpartition("/")
         host, _, port = address.rpartition(":")
         return cls(netns, host, int(port))
@@ -65,8 +65,7 @@ def _tcp_socket() -> socket.socket:
     return socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                delay: float) -> None:
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
     """Copy one direction; with a delay, every chunk leaves `delay` s after it came."""
     loop = asyncio.get_running_loop()
     line: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(QUEUED_CHUNKS)
@@ -95,8 +94,12 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         sender.cancel()
 
 
-async def _relay(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
-                 target: Endpoint, delay: float) -> None:
+async def _relay(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    target: Endpoint,
+    delay: float,
+) -> None:
     sock = target.socket()
     sock.setblocking(False)
     try:
@@ -107,8 +110,9 @@ async def _relay(client_reader: asyncio.StreamReader, client_writer: asyncio.Str
         client_writer.close()
         return
     try:
-        await asyncio.gather(_pipe(client_reader, writer, delay),
-                             _pipe(reader, client_writer, delay))
+        await asyncio.gather(
+            _pipe(client_reader, writer, delay), _pipe(reader, client_writer, delay)
+        )
     finally:
         writer.close()
         client_writer.close()
@@ -126,8 +130,12 @@ async def main(routes: list[str]) -> None:
         sock.bind((listen.host, listen.port))
         sock.listen(128)
 
-        async def accept(r: asyncio.StreamReader, w: asyncio.StreamWriter,
-                         target: Endpoint = target, delay: float = delay) -> None:
+        async def accept(
+            r: asyncio.StreamReader,
+            w: asyncio.StreamWriter,
+            target: Endpoint = target,
+            delay: float = delay,
+        ) -> None:
             task = asyncio.current_task()
             assert task is not None
             _connections.add(task)

@@ -61,11 +61,17 @@ class TokenAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
-    def bearer(self, registry_url: str, repository: str, actions: str = "pull,push",
-               service: str = "quorum-registry") -> dict[str, str]:
+    def bearer(
+        self,
+        registry_url: str,
+        repository: str,
+        actions: str = "pull,push",
+        service: str = "quorum-registry",
+    ) -> dict[str, str]:
         """An Authorization header for one repository, fetched before the request."""
-        token = self.token(registry_url + "/auth/token", service,
-                           [f"repository:{repository}:{actions}"])
+        token = self.token(
+            registry_url + "/auth/token", service, [f"repository:{repository}:{actions}"]
+        )
         return {"Authorization": f"Bearer {token}"}
 
     def token(self, realm: str, service: str, scopes: list[str]) -> str:
@@ -96,7 +102,8 @@ def remember_credentials(urls: list[str], user: str, password: str) -> None:
         auths = config.setdefault("auths", {})
         for url in urls:
             auths[url.split("://", 1)[1]] = {
-                "auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+                "auth": base64.b64encode(f"{user}:{password}".encode()).decode()
+            }
         with open(path + ".tmp", "w") as f:
             json.dump(config, f)
         os.replace(path + ".tmp", path)

@@ -39,7 +39,7 @@ class SlowLink:
         self._relay: subprocess.Popen[str] | None = None
         self._routes: list[str] = []
 
-    def __enter__(self) -> "SlowLink":
+    def __enter__(self) -> SlowLink:
         core_dev, edge_dev = self._veth
         _ip("netns", "add", self.core)
         try:
@@ -47,14 +47,32 @@ class SlowLink:
             _ip("link", "add", core_dev, "type", "veth", "peer", "name", edge_dev)
             _ip("link", "set", core_dev, "netns", self.core)
             _ip("link", "set", edge_dev, "netns", self.edge)
-            for ns, dev, address in ((self.core, core_dev, self.core_ip),
-                                     (self.edge, edge_dev, self.edge_ip)):
+            for ns, dev, address in (
+                (self.core, core_dev, self.core_ip),
+                (self.edge, edge_dev, self.edge_ip),
+            ):
                 _ip("-n", ns, "addr", "add", f"{address}/30", "dev", dev)
                 _ip("-n", ns, "link", "set", dev, "up")
                 _ip("-n", ns, "link", "set", "lo", "up")
             # The bottleneck: what leaves the core end, i.e. everything sent to the edge.
-            _ip("netns", "exec", self.core, "tc", "qdisc", "add", "dev", core_dev, "root",
-                "tbf", "rate", f"{self.rate_mbit}mbit", "burst", "64kb", "latency", "100ms")
+            _ip(
+                "netns",
+                "exec",
+                self.core,
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                core_dev,
+                "root",
+                "tbf",
+                "rate",
+                f"{self.rate_mbit}mbit",
+                "burst",
+                "64kb",
+                "latency",
+                "100ms",
+            )
         except BaseException:
             self._delete()
             raise
@@ -65,16 +83,20 @@ class SlowLink:
         across the slow link."""
         self._routes += [
             f"{self.edge}/127.0.0.1:{port}={self.edge}/{self.core_ip}:{port}@{self.delay_ms}",
-            f"{self.core}/{self.core_ip}:{port}=127.0.0.1:{port}"]
+            f"{self.core}/{self.core_ip}:{port}=127.0.0.1:{port}",
+        ]
 
     def expose_edge_port(self, port: int) -> None:
         """Make the edge's 127.0.0.1:PORT answer at the host's 127.0.0.1:PORT (no limit)."""
         self._routes.append(f"127.0.0.1:{port}={self.edge}/127.0.0.1:{port}")
 
     def start_relay(self) -> None:
-        self._relay = subprocess.Popen([sys.executable, "-m", "tests.netns_relay",
-                                        *self._routes], cwd=_ROOT, stdout=subprocess.PIPE,
-                                       text=True)
+        self._relay = subprocess.Popen(
+            [sys.executable, "-m", "tests.netns_relay", *self._routes],
+            cwd=_ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self._relay.stdout is not None
         if self._relay.stdout.readline().strip() != "ready":
             raise RuntimeError(f"the relay did not start ({self._relay.wait()})")

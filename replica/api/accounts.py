@@ -41,11 +41,11 @@ from starlette.routing import Route
 
 from consensus import accounts
 from proto import commands_pb2 as pb
+from replica.api.json_body import read_body
+from replica.api.same_origin import refuse_cross_site
 from replica.auth import passwords, permissions
 from replica.auth.service import AuthService, Caller, client_address
 from replica.errors import Denied, InvalidInput, NotFound, Unauthorized
-from replica.api.json_body import read_body
-from replica.api.same_origin import refuse_cross_site
 from replica.names import check_name
 from replica.peers import require_internal
 from replica.registry import Registry
@@ -92,8 +92,7 @@ class Context:
         return self.signed_in()
 
     async def change(self, **command: Any) -> None:
-        await self.registry.propose(pb.Command(actor=self.caller or "", at_ms=_now_ms(),
-                                               **command))
+        await self.registry.propose(pb.Command(actor=self.caller or "", at_ms=_now_ms(), **command))
 
 
 def _now_ms() -> int:
@@ -102,8 +101,9 @@ def _now_ms() -> int:
 
 def valid_name(value: Any, what: str = "name") -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise InvalidInput(f"{what} must be 1-64 lowercase letters, digits, . _ - "
-                           f"(got {str(value)[:70]!r})")
+        raise InvalidInput(
+            f"{what} must be 1-64 lowercase letters, digits, . _ - (got {str(value)[:70]!r})"
+        )
     return value
 
 
@@ -130,6 +130,7 @@ def _account(ctx: Context, name: str) -> pb.Account:
 
 # ---- accounts -------------------------------------------------------------------------
 
+
 async def list_accounts(request: Request, ctx: Context) -> Response:
     caller = ctx.signed_in()
     full = ctx.view(permissions.is_admin, caller)
@@ -141,16 +142,24 @@ async def create_account(request: Request, ctx: Context) -> Response:
     body = await read_body(request)
     name = valid_name(body.get("name"))
     if body.get("is_org"):
-        await ctx.change(put_account=pb.PutAccount(name=name, is_org=True, create_only=True,
-                                                   at_ms=_now_ms()))
+        await ctx.change(
+            put_account=pb.PutAccount(name=name, is_org=True, create_only=True, at_ms=_now_ms())
+        )
     else:
         password = body.get("password")
         if not isinstance(password, str) or len(password) < 8:
             raise InvalidInput("a user needs a password of 8 characters or more")
         hashed = await ctx.auth.hashing.run(passwords.hash_password, password)
-        await ctx.change(put_account=pb.PutAccount(
-            name=name, password_hash=hashed, global_role=_role(body.get("global_role")),
-            set_role=True, create_only=True, at_ms=_now_ms()))
+        await ctx.change(
+            put_account=pb.PutAccount(
+                name=name,
+                password_hash=hashed,
+                global_role=_role(body.get("global_role")),
+                set_role=True,
+                create_only=True,
+                at_ms=_now_ms(),
+            )
+        )
     return JSONResponse(_account_json(_account(ctx, name), True), status_code=201)
 
 
@@ -205,6 +214,7 @@ async def delete_account(request: Request, ctx: Context) -> Response:
 
 # ---- teams ----------------------------------------------------------------------------
 
+
 async def list_teams(request: Request, ctx: Context) -> Response:
     ctx.signed_in()
     org = request.path_params["name"]
@@ -222,19 +232,24 @@ async def create_team(request: Request, ctx: Context) -> Response:
 async def list_members(request: Request, ctx: Context) -> Response:
     ctx.signed_in()
     p = request.path_params
-    return JSONResponse({"members": [{"name": m} for m in
-                                     ctx.view(accounts.team_members, p["name"], p["team"])]})
+    return JSONResponse(
+        {"members": [{"name": m} for m in ctx.view(accounts.team_members, p["name"], p["team"])]}
+    )
 
 
 async def set_member(request: Request, ctx: Context) -> Response:
     p = request.path_params
     ctx.owner_of(p["name"])
-    await ctx.change(set_team_member=pb.SetTeamMember(
-        org=p["name"], team=p["team"], user=p["user"], member=request.method == "PUT"))
+    await ctx.change(
+        set_team_member=pb.SetTeamMember(
+            org=p["name"], team=p["team"], user=p["user"], member=request.method == "PUT"
+        )
+    )
     return Response(status_code=204)
 
 
 # ---- repositories -----------------------------------------------------------------------
+
 
 def _repository(request: Request) -> str:
     p = request.path_params
@@ -244,14 +259,20 @@ def _repository(request: Request) -> str:
 def _repository_json(ctx: Context, name: str) -> dict[str, Any]:
     settings = ctx.view(accounts.repository, name)
     access = ctx.view(accounts.team_access, name)
-    return {"name": name, "visibility": settings.visibility if settings else "private",
-            "team_access": [{"team": f"{org}/{team}", "access": level}
-                            for (org, team), level in sorted(access.items())]}
+    return {
+        "name": name,
+        "visibility": settings.visibility if settings else "private",
+        "team_access": [
+            {"team": f"{org}/{team}", "access": level}
+            for (org, team), level in sorted(access.items())
+        ],
+    }
 
 
 async def list_repositories(request: Request, ctx: Context) -> Response:
-    names = sorted(set(await ctx.registry.catalog(None, "")) |
-                   set(ctx.view(accounts.declared_repositories)))
+    names = sorted(
+        set(await ctx.registry.catalog(None, "")) | set(ctx.view(accounts.declared_repositories))
+    )
     readable = [n for n in names if "pull" in ctx.view(permissions.actions, ctx.caller, n)]
     return JSONResponse({"repositories": [_repository_json(ctx, n) for n in readable]})
 
@@ -264,8 +285,11 @@ async def create_repository(request: Request, ctx: Context) -> Response:
     body = await read_body(request)
     name = check_name(f"{namespace}/{valid_name(body.get('name'), 'repository name')}")
     visibility = body.get("visibility", "private")
-    await ctx.change(put_repository=pb.PutRepository(repository=name, visibility=str(visibility),
-                                                     create_only=True, at_ms=_now_ms()))
+    await ctx.change(
+        put_repository=pb.PutRepository(
+            repository=name, visibility=str(visibility), create_only=True, at_ms=_now_ms()
+        )
+    )
     return JSONResponse(_repository_json(ctx, name), status_code=201)
 
 
@@ -286,8 +310,11 @@ async def update_repository(request: Request, ctx: Context) -> Response:
     name = _repository(request)
     _repository_admin(ctx, name)
     visibility = (await read_body(request)).get("visibility")
-    await ctx.change(put_repository=pb.PutRepository(repository=name, visibility=str(visibility),
-                                                     at_ms=_now_ms()))
+    await ctx.change(
+        put_repository=pb.PutRepository(
+            repository=name, visibility=str(visibility), at_ms=_now_ms()
+        )
+    )
     return JSONResponse(_repository_json(ctx, name))
 
 
@@ -303,12 +330,16 @@ async def set_team_access(request: Request, ctx: Context) -> Response:
     org, team = request.path_params["namespace"], request.path_params["team"]
     ctx.owner_of(org)
     access = "" if request.method == "DELETE" else (await read_body(request)).get("access")
-    await ctx.change(set_team_access=pb.SetTeamAccess(repository=name, org=org, team=team,
-                                                      access=str(access or "")))
+    await ctx.change(
+        set_team_access=pb.SetTeamAccess(
+            repository=name, org=org, team=team, access=str(access or "")
+        )
+    )
     return JSONResponse(_repository_json(ctx, name))
 
 
 # ---- personal access tokens --------------------------------------------------------------
+
 
 def _self_or_admin(ctx: Context, user: str) -> None:
     caller = ctx.signed_in()
@@ -327,25 +358,45 @@ async def create_token(request: Request, ctx: Context) -> Response:
         raise InvalidInput("expires_in_days is 0 (never) to 3650")
     token, token_id, hashed = passwords.new_access_token()
     now = _now_ms()
-    await ctx.change(put_access_token=pb.PutAccessToken(
-        user=user, token_id=token_id, name=label, secret_hash=hashed, created_ms=now,
-        expires_ms=now + days * 86_400_000 if days else 0))
+    await ctx.change(
+        put_access_token=pb.PutAccessToken(
+            user=user,
+            token_id=token_id,
+            name=label,
+            secret_hash=hashed,
+            created_ms=now,
+            expires_ms=now + days * 86_400_000 if days else 0,
+        )
+    )
     return JSONResponse({"id": token_id, "name": label, "token": token}, status_code=201)
 
 
 async def list_tokens(request: Request, ctx: Context) -> Response:
     user = request.path_params["name"]
     _self_or_admin(ctx, user)
-    return JSONResponse({"tokens": [
-        {"id": t.token_id, "name": t.name, "created_ms": t.created_ms, "expires_ms": t.expires_ms}
-        for t in ctx.view(accounts.access_tokens, user)]})
+    return JSONResponse(
+        {
+            "tokens": [
+                {
+                    "id": t.token_id,
+                    "name": t.name,
+                    "created_ms": t.created_ms,
+                    "expires_ms": t.expires_ms,
+                }
+                for t in ctx.view(accounts.access_tokens, user)
+            ]
+        }
+    )
 
 
 async def revoke_token(request: Request, ctx: Context) -> Response:
     user = request.path_params["name"]
     _self_or_admin(ctx, user)
-    await ctx.change(revoke_access_token=pb.RevokeAccessToken(
-        user=user, token_id=request.path_params["token_id"]))
+    await ctx.change(
+        revoke_access_token=pb.RevokeAccessToken(
+            user=user, token_id=request.path_params["token_id"]
+        )
+    )
     return Response(status_code=204)
 
 
@@ -355,8 +406,12 @@ async def audit(request: Request, ctx: Context) -> Response:
         after = int(request.query_params.get("after", "0"))
     except ValueError:
         raise InvalidInput("after is a Raft index") from None
-    return JSONResponse({"changes": ctx.view(accounts.audit_log, after, 1000),
-                         **await _failed_logins_everywhere(ctx)})
+    return JSONResponse(
+        {
+            "changes": ctx.view(accounts.audit_log, after, 1000),
+            **await _failed_logins_everywhere(ctx),
+        }
+    )
 
 
 async def _failed_logins_everywhere(ctx: Context) -> dict[str, Any]:
@@ -364,11 +419,12 @@ async def _failed_logins_everywhere(ctx: Context) -> dict[str, Any]:
     replica keeps its own, and the audit gathers them from every replica it can reach."""
     registry = ctx.registry
     peers = [r for r in registry.state.replicas() if r.replica_id != registry.replica_id]
-    answers = await asyncio.gather(*(registry.peers.failed_logins(p.http_url) for p in peers),
-                                   return_exceptions=True)
+    answers = await asyncio.gather(
+        *(registry.peers.failed_logins(p.http_url) for p in peers), return_exceptions=True
+    )
     failures = [{**f, "replica": registry.replica_id} for f in ctx.auth.recent_failures]
     unreachable = []
-    for peer, answer in zip(peers, answers):
+    for peer, answer in zip(peers, answers, strict=False):
         if isinstance(answer, BaseException):
             unreachable.append(peer.replica_id)
         else:
@@ -386,6 +442,7 @@ async def failed_logins_here(request: Request) -> Response:
 
 # ---- wiring -----------------------------------------------------------------------------
 
+
 def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def call(request: Request) -> Response:
         auth: AuthService | None = request.app.state.auth
@@ -394,6 +451,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         refuse_cross_site(request)
         caller = await auth.caller(request)
         return await handler(request, Context(request.app.state.registry, auth, caller))
+
     return call
 
 
@@ -405,23 +463,29 @@ ROUTES = [
     Route("/api/v0/accounts/{name}", endpoint(delete_account), methods=["DELETE"]),
     Route("/api/v0/accounts/{name}/teams", endpoint(list_teams), methods=["GET"]),
     Route("/api/v0/accounts/{name}/teams", endpoint(create_team), methods=["POST"]),
-    Route("/api/v0/accounts/{name}/teams/{team}/members", endpoint(list_members),
-          methods=["GET"]),
-    Route("/api/v0/accounts/{name}/teams/{team}/members/{user}", endpoint(set_member),
-          methods=["PUT", "DELETE"]),
+    Route("/api/v0/accounts/{name}/teams/{team}/members", endpoint(list_members), methods=["GET"]),
+    Route(
+        "/api/v0/accounts/{name}/teams/{team}/members/{user}",
+        endpoint(set_member),
+        methods=["PUT", "DELETE"],
+    ),
     Route("/api/v0/accounts/{name}/tokens", endpoint(create_token), methods=["POST"]),
     Route("/api/v0/accounts/{name}/tokens", endpoint(list_tokens), methods=["GET"]),
-    Route("/api/v0/accounts/{name}/tokens/{token_id}", endpoint(revoke_token),
-          methods=["DELETE"]),
+    Route("/api/v0/accounts/{name}/tokens/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
     Route("/api/v0/repositories", endpoint(list_repositories), methods=["GET"]),
     Route("/api/v0/repositories/{namespace}", endpoint(create_repository), methods=["POST"]),
     Route("/api/v0/repositories/{namespace}/{repo}", endpoint(get_repository), methods=["GET"]),
-    Route("/api/v0/repositories/{namespace}/{repo}", endpoint(update_repository),
-          methods=["PATCH"]),
-    Route("/api/v0/repositories/{namespace}/{repo}", endpoint(delete_repository),
-          methods=["DELETE"]),
-    Route("/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}",
-          endpoint(set_team_access), methods=["PUT", "DELETE"]),
+    Route(
+        "/api/v0/repositories/{namespace}/{repo}", endpoint(update_repository), methods=["PATCH"]
+    ),
+    Route(
+        "/api/v0/repositories/{namespace}/{repo}", endpoint(delete_repository), methods=["DELETE"]
+    ),
+    Route(
+        "/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}",
+        endpoint(set_team_access),
+        methods=["PUT", "DELETE"],
+    ),
     Route("/api/v0/audit", endpoint(audit), methods=["GET"]),
     Route("/_internal/failed-logins", failed_logins_here, methods=["GET"]),
 ]

@@ -32,10 +32,13 @@ async def download(request: Request) -> Response:
     fd, path = tempfile.mkstemp(prefix="backup-", dir=os.path.dirname(registry.state.path))
     os.close(fd)
     applied = await asyncio.to_thread(snapshot.backup_to, path, registry.state, [])
-    return FileResponse(path, media_type="application/octet-stream",
-                        filename=f"qreg-backup-{applied}.qreg",
-                        headers={"Qreg-Applied-Index": str(applied)},
-                        background=BackgroundTask(os.unlink, path))
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=f"qreg-backup-{applied}.qreg",
+        headers={"Qreg-Applied-Index": str(applied)},
+        background=BackgroundTask(os.unlink, path),
+    )
 
 
 async def blob(request: Request) -> Response:
@@ -47,6 +50,10 @@ async def blob(request: Request) -> Response:
         size = await copy_from_holders(registry, digest)
     if size is None:
         raise BlobUnknown("no replica holds this blob", detail={"digest": digest})
-    return FileRangeResponse(registry.store.path(digest), 0, size, 200,  # type: ignore[attr-defined, return-value]
-                             {"Content-Type": "application/octet-stream",
-                              "Docker-Content-Digest": digest})
+    return FileRangeResponse(
+        registry.store.path(digest),
+        0,
+        size,
+        200,  # type: ignore[attr-defined, return-value]
+        {"Content-Type": "application/octet-stream", "Docker-Content-Digest": digest},
+    )

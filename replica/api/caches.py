@@ -1,11 +1,11 @@
 """The management API for geographic caches and users' cache preference (JSON).
 
-    GET    /api/v0/content_caches                 everyone signed in; with health as seen here
-    POST   /api/v0/content_caches   {name, url, region, upstream}   admins
-    DELETE /api/v0/content_caches/{name}                           admins
-    GET    /api/v0/accounts/{name}/settings       the user or admins
-    PATCH  /api/v0/accounts/{name}/settings  {cache}   the user or admins ("" clears)
-    POST   /api/v0/content_caches/{name}/users  {users: [...]}   admins: in bulk
+GET    /api/v0/content_caches                 everyone signed in; with health as seen here
+POST   /api/v0/content_caches   {name, url, region, upstream}   admins
+DELETE /api/v0/content_caches/{name}                           admins
+GET    /api/v0/accounts/{name}/settings       the user or admins
+PATCH  /api/v0/accounts/{name}/settings  {cache}   the user or admins ("" clears)
+POST   /api/v0/content_caches/{name}/users  {users: [...]}   admins: in bulk
 """
 
 from __future__ import annotations
@@ -26,15 +26,22 @@ from replica.errors import Denied, InvalidInput, NotFound
 def _cache_json(request: Request, cache: pb.PutCache) -> dict[str, Any]:
     health = request.app.state.cache_health
     seen = health.seen.get(cache.name, {}) if health is not None else {}
-    return {"name": cache.name, "url": cache.url, "region": cache.region,
-            "upstream": cache.upstream or None, "up": seen.get("up"),
-            "checked_at": seen.get("checked_at"), "error": seen.get("error") or None}
+    return {
+        "name": cache.name,
+        "url": cache.url,
+        "region": cache.region,
+        "upstream": cache.upstream or None,
+        "up": seen.get("up"),
+        "checked_at": seen.get("checked_at"),
+        "error": seen.get("error") or None,
+    }
 
 
 async def list_caches(request: Request, ctx: Context) -> Response:
     ctx.signed_in()
-    return JSONResponse({"content_caches": [_cache_json(request, c)
-                                            for c in ctx.view(caches.caches)]})
+    return JSONResponse(
+        {"content_caches": [_cache_json(request, c) for c in ctx.view(caches.caches)]}
+    )
 
 
 async def add_cache(request: Request, ctx: Context) -> Response:
@@ -42,8 +49,11 @@ async def add_cache(request: Request, ctx: Context) -> Response:
     body = await read_body(request)
     name = valid_name(body.get("name"), "cache name")
     url, region, upstream = (str(body.get(k) or "") for k in ("url", "region", "upstream"))
-    await ctx.change(put_cache=pb.PutCache(name=name, url=url, region=region[:100],
-                                           upstream=upstream, create_only=True))
+    await ctx.change(
+        put_cache=pb.PutCache(
+            name=name, url=url, region=region[:100], upstream=upstream, create_only=True
+        )
+    )
     return JSONResponse(_cache_json(request, ctx.view(caches.cache, name)), status_code=201)
 
 
@@ -70,9 +80,10 @@ async def update_settings(request: Request, ctx: Context) -> Response:
     _self_or_admin(ctx, user)
     body = await read_body(request)
     if "cache" not in body:
-        raise InvalidInput("settings: {\"cache\": NAME} (or \"\" for none)")
-    await ctx.change(set_cache_preference=pb.SetCachePreference(
-        user=user, cache=str(body["cache"] or "")))
+        raise InvalidInput('settings: {"cache": NAME} (or "" for none)')
+    await ctx.change(
+        set_cache_preference=pb.SetCachePreference(user=user, cache=str(body["cache"] or ""))
+    )
     return await get_settings(request, ctx)
 
 

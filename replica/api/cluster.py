@@ -33,8 +33,9 @@ async def _health(registry: Registry, url: str) -> dict[str, Any]:
 _SHARED_FOR_S = 1.0
 
 
-async def _views(request: Request, registry: Registry,
-                 shared: bool) -> tuple[list[Any], list[dict[str, Any]]]:
+async def _views(
+    request: Request, registry: Registry, shared: bool
+) -> tuple[list[Any], list[dict[str, Any]]]:
     """Every member and its /health; users who are not operators share one round of
     requests a second, however many of them call. Operators always see it now."""
     cached = getattr(request.app.state, "replica_views", None)
@@ -77,18 +78,26 @@ async def health(request: Request) -> Response:
     can_write = status["has_quorum"] and leader is not None
     sync = request.app.state.blob_sync
     applied, digest = registry.state.digest()
-    body = {"replica_id": registry.replica_id, **status,
-            "blobs_missing": sync.missing_blobs, "bytes_missing": sync.missing_bytes,
-            "blobs_unavailable": sync.unavailable_blobs,
-            "state_digest": digest, "state_digest_index": applied,
-            **request.app.state.divergence.health()}
+    body = {
+        "replica_id": registry.replica_id,
+        **status,
+        "blobs_missing": sync.missing_blobs,
+        "bytes_missing": sync.missing_bytes,
+        "blobs_unavailable": sync.unavailable_blobs,
+        "state_digest": digest,
+        "state_digest_index": applied,
+        **request.app.state.divergence.health(),
+    }
     removal = getattr(request.app.state, "removal", None)
     if removal is not None and removal.removed:
         body["removed"] = removal.removed
     if await operator(request, quiet=True):
-        body.update(pid=os.getpid(), leader_address=leader,
-                    last_contact_s=registry.raft.last_contact(),
-                    raft_members=registry.raft.members())
+        body.update(
+            pid=os.getpid(),
+            leader_address=leader,
+            last_contact_s=registry.raft.last_contact(),
+            raft_members=registry.raft.members(),
+        )
     return JSONResponse(body, status_code=200 if can_write and "removed" not in body else 503)
 
 
@@ -102,26 +111,28 @@ async def list_replicas(request: Request) -> Response:
     contact = next((v.get("last_contact_s") or {} for v in views if v.get("role") == "leader"), {})
     leader_commit = max((v.get("commit_index") or 0 for v in views), default=0)
     replicas = []
-    for member, view in zip(members, views):
+    for member, view in zip(members, views, strict=False):
         applied = view.get("applied_index")
-        replicas.append({
-            "replica_id": member.replica_id,
-            "raft_address": member.raft_address if addresses else None,
-            "url": member.http_url,
-            "reachable": view["reachable"],
-            "role": view.get("role", "unreachable"),
-            "term": view.get("term"),
-            "commit_index": view.get("commit_index"),
-            "applied_index": applied,
-            "lag": leader_commit - applied if applied is not None else None,
-            "has_quorum": view.get("has_quorum"),
-            "last_contact_s": contact.get(member.raft_address),
-            "blobs_missing": view.get("blobs_missing"),
-            "bytes_missing": view.get("bytes_missing"),
-            "blobs_unavailable": view.get("blobs_unavailable"),
-            "state_digest": view.get("state_digest"),
-            "state_digest_index": view.get("state_digest_index"),
-            "diverged_at": view.get("diverged_at"),
-            "divergence": view.get("divergence"),
-        })
+        replicas.append(
+            {
+                "replica_id": member.replica_id,
+                "raft_address": member.raft_address if addresses else None,
+                "url": member.http_url,
+                "reachable": view["reachable"],
+                "role": view.get("role", "unreachable"),
+                "term": view.get("term"),
+                "commit_index": view.get("commit_index"),
+                "applied_index": applied,
+                "lag": leader_commit - applied if applied is not None else None,
+                "has_quorum": view.get("has_quorum"),
+                "last_contact_s": contact.get(member.raft_address),
+                "blobs_missing": view.get("blobs_missing"),
+                "bytes_missing": view.get("bytes_missing"),
+                "blobs_unavailable": view.get("blobs_unavailable"),
+                "state_digest": view.get("state_digest"),
+                "state_digest_index": view.get("state_digest_index"),
+                "diverged_at": view.get("diverged_at"),
+                "divergence": view.get("divergence"),
+            }
+        )
     return JSONResponse({"answered_by": registry.replica_id, "replicas": replicas})

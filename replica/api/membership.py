@@ -26,10 +26,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from consensus import NoQuorum, accounts
 from proto import commands_pb2 as pb
-from replica.errors import (Denied, InvalidInput, NameUnknown, NotFound, Unavailable)
 from replica import join_tokens
 from replica.api.json_body import read_body
 from replica.auth.service import client_address
+from replica.errors import Denied, InvalidInput, NameUnknown, NotFound, Unavailable
 from replica.peers import require_internal
 from replica.registry import Registry
 
@@ -63,27 +63,37 @@ def _refuse_duplicates(registry: Registry, body: dict[str, object]) -> None:
         raise InvalidInput("raft_address must be host:port")
     records = registry.state.replicas()
     if replica_id in {r.replica_id for r in records}:
-        raise InvalidInput(f"a replica named {replica_id} is already in the cluster; "
-                           "remove it first or pick another id")
-    used = {"raft_address": ({r.raft_address for r in records} | set(registry.raft.members())),
-            "http_url": {r.http_url.rstrip("/").lower() for r in records},
-            "grpc_address": {r.grpc_address for r in records if r.grpc_address}}
+        raise InvalidInput(
+            f"a replica named {replica_id} is already in the cluster; "
+            "remove it first or pick another id"
+        )
+    used = {
+        "raft_address": ({r.raft_address for r in records} | set(registry.raft.members())),
+        "http_url": {r.http_url.rstrip("/").lower() for r in records},
+        "grpc_address": {r.grpc_address for r in records if r.grpc_address},
+    }
     for field, taken in used.items():
         value = str(body.get(field, "")).rstrip("/")
         value = value.lower() if field == "http_url" else value
         if value and value in taken:
-            owner = next((r.replica_id for r in records
-                          if value in (r.raft_address, r.http_url.rstrip("/").lower(),
-                                       r.grpc_address)), "a member")
-            raise InvalidInput(f"{field} {value} is already used by {owner}; give this "
-                               "replica its own address")
+            owner = next(
+                (
+                    r.replica_id
+                    for r in records
+                    if value in (r.raft_address, r.http_url.rstrip("/").lower(), r.grpc_address)
+                ),
+                "a member",
+            )
+            raise InvalidInput(
+                f"{field} {value} is already used by {owner}; give this replica its own address"
+            )
 
 
 async def _reachable(address: str, timeout: float = 3.0) -> bool:
     host, _, port = address.rpartition(":")
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     writer.close()
     return True
@@ -99,28 +109,38 @@ async def join(request: Request) -> Response:
     registry: Registry = request.app.state.registry
     await registry.fresh()  # a revocation made through another replica counts here
     try:
-        join_tokens.check(request.app.state.secret, str(body.get("token", ""))[:500],
-                          int(time.time() * 1000),
-                          registry.state.view(accounts.join_tokens_valid_after))
+        join_tokens.check(
+            request.app.state.secret,
+            str(body.get("token", ""))[:500],
+            int(time.time() * 1000),
+            registry.state.view(accounts.join_tokens_valid_after),
+        )
     except join_tokens.InvalidJoinToken as e:
-        log.warning("join refused: %s", e, extra={"fields": {
-            "event": "join_refused", "address": client_address(request)}})
+        log.warning(
+            "join refused: %s",
+            e,
+            extra={"fields": {"event": "join_refused", "address": client_address(request)}},
+        )
         raise Denied(str(e)) from None
     _refuse_duplicates(registry, body)
     # The joiner issues its own certificate from the cluster CA, and can issue the
     # next joiner's: every replica keeps the CA key.
     with open(request.app.state.ca_path) as ca, open(request.app.state.ca_key_path) as ca_key:
         authority = {"ca": ca.read(), "ca_key": ca_key.read()}
-    return JSONResponse({"secret": request.app.state.secret, "members": registry.raft.members(),
-                         **authority})
+    return JSONResponse(
+        {"secret": request.app.state.secret, "members": registry.raft.members(), **authority}
+    )
 
 
 async def revoke_join_tokens(request: Request) -> Response:
     """Every join token issued until now stops working, on every replica."""
     registry = _internal(request)
     now = int(time.time() * 1000)
-    await registry.propose(pb.Command(revoke_join_tokens=pb.RevokeJoinTokens(before_ms=now),
-                                      at_ms=now, actor="cluster"))
+    await registry.propose(
+        pb.Command(
+            revoke_join_tokens=pb.RevokeJoinTokens(before_ms=now), at_ms=now, actor="cluster"
+        )
+    )
     return JSONResponse({"revoked_before_ms": now})
 
 
@@ -136,6 +156,7 @@ async def snapshot(request: Request) -> Response:
         with f:
             while chunk := f.read(1 << 20):
                 yield chunk
+
     return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
@@ -146,14 +167,18 @@ async def raft_snapshot(request: Request) -> Response:
     current = registry.raft.snapshots.current
     if current is None or current.sha256 != request.query_params.get("sha256"):
         raise NotFound("this replica no longer has that snapshot")
-    f = open(registry.raft.snapshot_path, "rb")  # noqa: SIM115 - closed by chunks()
+    f = open(registry.raft.snapshot_path, "rb")
 
     def chunks() -> Iterator[bytes]:
         with f:
             while chunk := f.read(1 << 20):
                 yield chunk
-    return StreamingResponse(chunks(), media_type="application/octet-stream",
-                             headers={"Content-Length": str(current.length)})
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(current.length)},
+    )
 
 
 async def add_member(request: Request) -> Response:
@@ -165,11 +190,15 @@ async def add_member(request: Request) -> Response:
         # Once added, the new member counts toward every majority: with two members,
         # one that cannot answer stops all writes. Add only what answers.
         if address not in registry.raft.members() and not await _reachable(address):
-            raise Unavailable(f"cannot reach the new member's Raft port {address}: is it "
-                              "running, and is the port open from here?")
+            raise Unavailable(
+                f"cannot reach the new member's Raft port {address}: is it "
+                "running, and is the port open from here?"
+            )
+
         async def add() -> None:
             if address not in registry.raft.members():
                 await registry.raft.add_member(address)
+
         await _until_committed(add)
     except NoQuorum as e:
         raise Unavailable(f"the cluster could not add the member: {e}") from None
@@ -184,12 +213,17 @@ async def remove_replica(request: Request) -> Response:
         record = next((r for r in registry.state.replicas() if r.replica_id == replica_id), None)
         if record is None:
             raise NameUnknown(f"no replica named {replica_id}")
+
         async def remove() -> None:
             if record.raft_address in registry.raft.members():
                 await registry.raft.remove_member(record.raft_address)
+
         await _until_committed(remove)
-        await registry.propose(pb.Command(unregister_replica=pb.UnregisterReplica(
-            replica_id=replica_id, forget_copies=True)))
+        await registry.propose(
+            pb.Command(
+                unregister_replica=pb.UnregisterReplica(replica_id=replica_id, forget_copies=True)
+            )
+        )
     except NoQuorum as e:
         raise Unavailable(f"the cluster could not remove the member: {e}") from None
     return JSONResponse({"removed": replica_id, "members": registry.raft.members()})

@@ -17,40 +17,110 @@ _ACCESS = {"type": "string", "enum": ["read-only", "read-write", "admin"]}
 _VISIBILITY = {"type": "string", "enum": ["private", "public"]}
 
 SCHEMAS: dict[str, Any] = {
-    "Account": {"type": "object", "required": ["name", "is_org"], "properties": {
-        "name": _NAME, "is_org": {"type": "boolean"},
-        "global_role": {**_ROLE, "description": "shown to the user and to admins"}}},
-    "NewAccount": {"type": "object", "required": ["name"], "properties": {
-        "name": _NAME, "is_org": {"type": "boolean", "default": False},
-        "password": {"type": "string", "minLength": 8, "description": "users only"},
-        "global_role": _ROLE}},
-    "AccountChange": {"type": "object", "properties": {
-        "password": {"type": "string", "minLength": 8,
-                     "description": "voids every token issued before"},
-        "global_role": {**_ROLE, "description": "admins only"}}},
-    "Repository": {"type": "object", "properties": {
-        "name": {"type": "string", "example": "engineering/barca"},
-        "visibility": _VISIBILITY,
-        "team_access": {"type": "array", "items": {"type": "object", "properties": {
-            "team": {"type": "string", "example": "engineering/core"}, "access": _ACCESS}}}}},
-    "NewToken": {"type": "object", "required": ["name"], "properties": {
-        "name": _NAME, "expires_in_days": {"type": "integer", "minimum": 0, "maximum": 3650,
-                                           "default": 90, "description": "0: never"}}},
-    "CreatedToken": {"type": "object", "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"},
-        "token": {"type": "string", "description": "shown once; use it as a password"}}},
-    "Cache": {"type": "object", "properties": {
-        "name": _NAME, "url": {"type": "string"}, "region": {"type": "string"},
-        "upstream": {"type": ["string", "null"]}, "up": {"type": ["boolean", "null"]},
-        "checked_at": {"type": ["number", "null"]}, "error": {"type": ["string", "null"]}}},
-    "NewCache": {"type": "object", "required": ["name", "url"], "properties": {
-        "name": _NAME, "url": {"type": "string", "example": "https://cache.eu.example:5443"},
-        "region": {"type": "string"},
-        "upstream": {"type": "string", "description": "another cache; empty: the cluster"}}},
+    "Account": {
+        "type": "object",
+        "required": ["name", "is_org"],
+        "properties": {
+            "name": _NAME,
+            "is_org": {"type": "boolean"},
+            "global_role": {**_ROLE, "description": "shown to the user and to admins"},
+        },
+    },
+    "NewAccount": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": _NAME,
+            "is_org": {"type": "boolean", "default": False},
+            "password": {"type": "string", "minLength": 8, "description": "users only"},
+            "global_role": _ROLE,
+        },
+    },
+    "AccountChange": {
+        "type": "object",
+        "properties": {
+            "password": {
+                "type": "string",
+                "minLength": 8,
+                "description": "voids every token issued before",
+            },
+            "global_role": {**_ROLE, "description": "admins only"},
+        },
+    },
+    "Repository": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "example": "engineering/barca"},
+            "visibility": _VISIBILITY,
+            "team_access": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "team": {"type": "string", "example": "engineering/core"},
+                        "access": _ACCESS,
+                    },
+                },
+            },
+        },
+    },
+    "NewToken": {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": _NAME,
+            "expires_in_days": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 3650,
+                "default": 90,
+                "description": "0: never",
+            },
+        },
+    },
+    "CreatedToken": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "token": {"type": "string", "description": "shown once; use it as a password"},
+        },
+    },
+    "Cache": {
+        "type": "object",
+        "properties": {
+            "name": _NAME,
+            "url": {"type": "string"},
+            "region": {"type": "string"},
+            "upstream": {"type": ["string", "null"]},
+            "up": {"type": ["boolean", "null"]},
+            "checked_at": {"type": ["number", "null"]},
+            "error": {"type": ["string", "null"]},
+        },
+    },
+    "NewCache": {
+        "type": "object",
+        "required": ["name", "url"],
+        "properties": {
+            "name": _NAME,
+            "url": {"type": "string", "example": "https://cache.eu.example:5443"},
+            "region": {"type": "string"},
+            "upstream": {"type": "string", "description": "another cache; empty: the cluster"},
+        },
+    },
     "Settings": {"type": "object", "properties": {"cache": {"type": ["string", "null"]}}},
-    "Errors": {"type": "object", "properties": {"errors": {"type": "array", "items": {
-        "type": "object", "properties": {"code": {"type": "string"},
-                                         "message": {"type": "string"}}}}}},
+    "Errors": {
+        "type": "object",
+        "properties": {
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                },
+            }
+        },
+    },
 }
 
 
@@ -62,16 +132,25 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _op(summary: str, who: str, ok: int = 200, answer: dict[str, Any] | None = None,
-        body: str | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "description": f"Allowed to: {who}.",
-                          "responses": {
-                              str(ok): {"description": "done", **(_json(answer) if answer else {})},
-                              "400": {"description": "invalid input", **_json(_ref("Errors"))},
-                              "401": {"description": "not signed in", **_json(_ref("Errors"))},
-                              "403": {"description": "not allowed", **_json(_ref("Errors"))},
-                              "404": {"description": "not found", **_json(_ref("Errors"))},
-                              "409": {"description": "already exists", **_json(_ref("Errors"))}}}
+def _op(
+    summary: str,
+    who: str,
+    ok: int = 200,
+    answer: dict[str, Any] | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Allowed to: {who}.",
+        "responses": {
+            str(ok): {"description": "done", **(_json(answer) if answer else {})},
+            "400": {"description": "invalid input", **_json(_ref("Errors"))},
+            "401": {"description": "not signed in", **_json(_ref("Errors"))},
+            "403": {"description": "not allowed", **_json(_ref("Errors"))},
+            "404": {"description": "not found", **_json(_ref("Errors"))},
+            "409": {"description": "already exists", **_json(_ref("Errors"))},
+        },
+    }
     if body:
         op["requestBody"] = {"required": True, **_json(_ref(body))}
     return op
@@ -90,103 +169,198 @@ def _named(key: str) -> dict[str, Any]:
 
 
 def _path_params(path: str) -> list[dict[str, Any]]:
-    return [{"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-            for part in path.split("/") if part.startswith("{")]
+    return [
+        {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+        for part in path.split("/")
+        if part.startswith("{")
+    ]
 
 
 PATHS: dict[str, dict[str, Any]] = {
     "/api/v0/accounts": {
-        "get": _op("List users and organizations", "anyone signed in",
-                   answer=_list("accounts", _ref("Account"))),
-        "post": _op("Create a user or an organization", "admins", 201, _ref("Account"),
-                    "NewAccount")},
+        "get": _op(
+            "List users and organizations",
+            "anyone signed in",
+            answer=_list("accounts", _ref("Account")),
+        ),
+        "post": _op(
+            "Create a user or an organization", "admins", 201, _ref("Account"), "NewAccount"
+        ),
+    },
     "/api/v0/accounts/{name}": {
         "get": _op("One account", "anyone signed in", answer=_ref("Account")),
-        "patch": _op("Change a password or a global role",
-                     "the user (password) and admins", answer=_ref("Account"),
-                     body="AccountChange"),
-        "delete": _op("Delete an account", "admins", 204)},
+        "patch": _op(
+            "Change a password or a global role",
+            "the user (password) and admins",
+            answer=_ref("Account"),
+            body="AccountChange",
+        ),
+        "delete": _op("Delete an account", "admins", 204),
+    },
     "/api/v0/accounts/{name}/teams": {
         "get": _op("Teams of an organization", "anyone signed in", answer=_named("teams")),
-        "post": _op("Create a team", "organization owners and admins", 201,
-                    {"type": "object", "properties": {"name": _NAME}}) | _body(
-                        {"type": "object", "required": ["name"], "properties": {"name": _NAME}})},
+        "post": _op(
+            "Create a team",
+            "organization owners and admins",
+            201,
+            {"type": "object", "properties": {"name": _NAME}},
+        )
+        | _body({"type": "object", "required": ["name"], "properties": {"name": _NAME}}),
+    },
     "/api/v0/accounts/{name}/teams/{team}/members": {
-        "get": _op("Members of a team", "anyone signed in", answer=_named("members"))},
+        "get": _op("Members of a team", "anyone signed in", answer=_named("members"))
+    },
     "/api/v0/accounts/{name}/teams/{team}/members/{user}": {
         "put": _op("Add a member", "organization owners and admins", 204),
-        "delete": _op("Remove a member", "organization owners and admins", 204)},
+        "delete": _op("Remove a member", "organization owners and admins", 204),
+    },
     "/api/v0/accounts/{name}/tokens": {
-        "get": _op("Personal access tokens, without secrets", "the user and admins",
-                   answer=_list("tokens", {"type": "object"})),
-        "post": _op("Create a personal access token", "the user and admins", 201,
-                    _ref("CreatedToken"), "NewToken")},
+        "get": _op(
+            "Personal access tokens, without secrets",
+            "the user and admins",
+            answer=_list("tokens", {"type": "object"}),
+        ),
+        "post": _op(
+            "Create a personal access token",
+            "the user and admins",
+            201,
+            _ref("CreatedToken"),
+            "NewToken",
+        ),
+    },
     "/api/v0/accounts/{name}/tokens/{token_id}": {
-        "delete": _op("Revoke a token", "the user and admins", 204)},
+        "delete": _op("Revoke a token", "the user and admins", 204)
+    },
     "/api/v0/repositories": {
-        "get": _op("Repositories the caller may pull", "anyone, anonymous included",
-                   answer=_list("repositories", _ref("Repository")))},
+        "get": _op(
+            "Repositories the caller may pull",
+            "anyone, anonymous included",
+            answer=_list("repositories", _ref("Repository")),
+        )
+    },
     "/api/v0/repositories/{namespace}": {
-        "post": _op("Create a repository in a namespace", "the namespace's user, "
-                    "organization owners and admins", 201, _ref("Repository")) | _body({
-                        "type": "object", "required": ["name"],
-                        "properties": {"name": _NAME, "visibility": _VISIBILITY}})},
+        "post": _op(
+            "Create a repository in a namespace",
+            "the namespace's user, organization owners and admins",
+            201,
+            _ref("Repository"),
+        )
+        | _body(
+            {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": _NAME, "visibility": _VISIBILITY},
+            }
+        )
+    },
     "/api/v0/repositories/{namespace}/{repo}": {
         "get": _op("One repository", "those who may pull it", answer=_ref("Repository")),
-        "patch": _op("Make a repository public or private", "repository admins",
-                     answer=_ref("Repository")) | _body({
-                         "type": "object", "properties": {"visibility": _VISIBILITY}}),
-        "delete": _op("Delete a repository's settings and team access", "repository admins",
-                      204)},
+        "patch": _op(
+            "Make a repository public or private", "repository admins", answer=_ref("Repository")
+        )
+        | _body({"type": "object", "properties": {"visibility": _VISIBILITY}}),
+        "delete": _op("Delete a repository's settings and team access", "repository admins", 204),
+    },
     "/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}": {
-        "put": _op("Give a team access to a repository", "organization owners and admins",
-                   answer=_ref("Repository")) | _body({
-                       "type": "object", "required": ["access"], "properties": {"access": _ACCESS}}),
-        "delete": _op("Take a team's access away", "organization owners and admins",
-                      answer=_ref("Repository"))},
+        "put": _op(
+            "Give a team access to a repository",
+            "organization owners and admins",
+            answer=_ref("Repository"),
+        )
+        | _body({"type": "object", "required": ["access"], "properties": {"access": _ACCESS}}),
+        "delete": _op(
+            "Take a team's access away", "organization owners and admins", answer=_ref("Repository")
+        ),
+    },
     "/api/v0/content_caches": {
-        "get": _op("Registered caches, with their health as this replica last saw it",
-                   "anyone signed in", answer=_list("content_caches", _ref("Cache"))),
-        "post": _op("Register a cache", "admins", 201, _ref("Cache"), "NewCache")},
+        "get": _op(
+            "Registered caches, with their health as this replica last saw it",
+            "anyone signed in",
+            answer=_list("content_caches", _ref("Cache")),
+        ),
+        "post": _op("Register a cache", "admins", 201, _ref("Cache"), "NewCache"),
+    },
     "/api/v0/content_caches/{name}": {
-        "delete": _op("Unregister a cache (its users fall back to the cluster)", "admins", 204)},
+        "delete": _op("Unregister a cache (its users fall back to the cluster)", "admins", 204)
+    },
     "/api/v0/content_caches/{name}/users": {
-        "post": _op("Make this cache the preference of many users", "admins") | _body({
-            "type": "object", "required": ["users"],
-            "properties": {"users": {"type": "array", "items": {"type": "string"}}}})},
+        "post": _op("Make this cache the preference of many users", "admins")
+        | _body(
+            {
+                "type": "object",
+                "required": ["users"],
+                "properties": {"users": {"type": "array", "items": {"type": "string"}}},
+            }
+        )
+    },
     "/api/v0/accounts/{name}/settings": {
         "get": _op("A user's settings", "the user and admins", answer=_ref("Settings")),
-        "patch": _op("Choose the cache the user pulls blobs from (\"\" for none)",
-                     "the user and admins", answer=_ref("Settings"), body="Settings")},
+        "patch": _op(
+            'Choose the cache the user pulls blobs from ("" for none)',
+            "the user and admins",
+            answer=_ref("Settings"),
+            body="Settings",
+        ),
+    },
     "/api/v0/audit": {
-        "get": _op("Account and permission changes, and failed logins on every replica "
-                   "reachable",
-                   "admins", answer={"type": "object", "properties": {
-                       "changes": {"type": "array", "items": {"type": "object"}},
-                       "failed_logins": {"type": "array", "items": {"type": "object"}}}}) | {
-                           "parameters": [{"name": "after", "in": "query",
-                                           "schema": {"type": "integer"},
-                                           "description": "only changes after this Raft index"}]}},
+        "get": _op(
+            "Account and permission changes, and failed logins on every replica reachable",
+            "admins",
+            answer={
+                "type": "object",
+                "properties": {
+                    "changes": {"type": "array", "items": {"type": "object"}},
+                    "failed_logins": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        )
+        | {
+            "parameters": [
+                {
+                    "name": "after",
+                    "in": "query",
+                    "schema": {"type": "integer"},
+                    "description": "only changes after this Raft index",
+                }
+            ]
+        }
+    },
 }
 
 
 def document() -> dict[str, Any]:
     paths = {}
     for path, operations in PATHS.items():
-        paths[path] = {"parameters": _path_params(path), **operations} if "{" in path else operations
+        paths[path] = (
+            {"parameters": _path_params(path), **operations} if "{" in path else operations
+        )
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Quorum Registry management API", "version": "0",
-                 "description": "Accounts, organizations, teams, repositories, personal "
-                                "access tokens and the audit log. Every change is replicated "
-                                "through Raft and recorded with who made it."},
+        "info": {
+            "title": "Quorum Registry management API",
+            "version": "0",
+            "description": "Accounts, organizations, teams, repositories, personal "
+            "access tokens and the audit log. Every change is replicated "
+            "through Raft and recorded with who made it.",
+        },
         "security": [{"basic": []}, {"bearer": []}],
         "paths": paths,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {
-            "basic": {"type": "http", "scheme": "basic",
-                      "description": "a password or a personal access token"},
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                       "description": "an access token from /auth/token"}}},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "basic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "a password or a personal access token",
+                },
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "an access token from /auth/token",
+                },
+            },
+        },
     }
 
 

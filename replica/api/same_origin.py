@@ -23,8 +23,9 @@ def refuse_cross_site(request: Request) -> None:
             own.add(public.rstrip("/"))
         if origin not in own:
             raise Denied(f"cross-origin request from {origin[:100]} refused")
-    has_body = request.headers.get("content-length", "0") != "0" or \
-        "transfer-encoding" in request.headers
+    has_body = (
+        request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    )
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if has_body and content_type != "application/json":
         raise InvalidInput("send the body as application/json", status=415)

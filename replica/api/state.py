@@ -1,7 +1,7 @@
 """The cluster's own view of the metadata digests (divergence.py, qreg verify).
 
-    GET /_internal/state-digests   (cluster credentials) the latest (index, digest) pairs
-    GET /_internal/state-ranges    (cluster credentials) a digest per key range, recounted
+GET /_internal/state-digests   (cluster credentials) the latest (index, digest) pairs
+GET /_internal/state-ranges    (cluster credentials) a digest per key range, recounted
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ async def recent_digests(request: Request) -> Response:
     """This replica's latest state digests, for peers to compare with theirs."""
     require_internal(request)
     registry: Registry = request.app.state.registry
-    return JSONResponse({"replica_id": registry.replica_id,
-                         "recent": recent_for_peers(registry)})
+    return JSONResponse({"replica_id": registry.replica_id, "recent": recent_for_peers(registry)})
 
 
 async def range_digests(request: Request) -> Response:
@@ -31,5 +30,11 @@ async def range_digests(request: Request) -> Response:
     applied, ranges = await asyncio.to_thread(registry.state.range_digests)
     # Recounted from what is on disk, not the running digest: rot shows here.
     recounted = sum(int(d, 16) for _, d in ranges.values()) % (1 << 256)
-    return JSONResponse({"replica_id": registry.replica_id, "applied_index": applied,
-                         "digest": f"{recounted:064x}", "ranges": ranges})
+    return JSONResponse(
+        {
+            "replica_id": registry.replica_id,
+            "applied_index": applied,
+            "digest": f"{recounted:064x}",
+            "ranges": ranges,
+        }
+    )

@@ -3,9 +3,10 @@
 A grant is a JWT signed with the cluster CA's key (ES256), bound to one repository,
 one digest and one cache, valid for a minute. It names the caches that may honour
 it: the user's cache and the caches upstream of it (`via`), which see the same
-grant when a miss travels up the chain. Any other cache refuses it. A cache checks it offline with the CA
-certificate, so it needs no account and no call to the cluster to decide; it then
-shows the same grant to the cluster (or to its upstream cache) to fetch a miss.
+grant when a miss travels up the chain. Any other cache refuses it. A cache checks it
+offline with the CA certificate, so it needs no account and no call to the cluster to
+decide; it then shows the same grant to the cluster (or to its upstream cache) to fetch
+a miss.
 """
 
 from __future__ import annotations
@@ -38,12 +39,26 @@ class GrantSigner:
     def __init__(self, ca_key_pem: bytes) -> None:
         self._key = serialization.load_pem_private_key(ca_key_pem, password=None)
 
-    def issue(self, user: str, repository: str, digest: str, cache: str,
-              now: float | None = None, via: list[str] | None = None) -> str:
+    def issue(
+        self,
+        user: str,
+        repository: str,
+        digest: str,
+        cache: str,
+        now: float | None = None,
+        via: list[str] | None = None,
+    ) -> str:
         now = time.time() if now is None else now
-        claims = {"aud": AUDIENCE, "sub": user, "repo": repository, "digest": digest,
-                  "cache": cache, "via": list(via or [cache]), "iat": int(now),
-                  "exp": int(now) + TTL_S}
+        claims = {
+            "aud": AUDIENCE,
+            "sub": user,
+            "repo": repository,
+            "digest": digest,
+            "cache": cache,
+            "via": list(via or [cache]),
+            "iat": int(now),
+            "exp": int(now) + TTL_S,
+        }
         return jwt.encode(claims, self._key, algorithm="ES256")  # type: ignore[arg-type]
 
 
@@ -55,9 +70,14 @@ class GrantVerifier:
         """The grant's claims, if it is genuine, current and for this blob (and, when
         a cache asks, for that cache or a cache downstream of it)."""
         try:
-            claims = jwt.decode(grant, self._public, algorithms=["ES256"],  # type: ignore[arg-type]
-                                audience=AUDIENCE, leeway=5,
-                                options={"require": ["exp", "aud", "sub"]})
+            claims = jwt.decode(
+                grant,
+                self._public,
+                algorithms=["ES256"],  # type: ignore[arg-type]
+                audience=AUDIENCE,
+                leeway=5,
+                options={"require": ["exp", "aud", "sub"]},
+            )
         except jwt.PyJWTError as e:
             raise InvalidGrant(str(e)) from None
         if claims.get("repo") != repository or claims.get("digest") != digest:

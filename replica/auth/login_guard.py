@@ -28,7 +28,8 @@ import concurrent.futures
 import os
 import time
 from collections import deque
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from replica.errors import TooManyRequests
 
@@ -86,8 +87,10 @@ class LoginLimiter:
             wait = self.retry_after(keys)
             if wait:
                 return wait
-            if all(len(self._failures.get(k, ())) + self._in_flight.get(k, 0) < self._limit(k)
-                   for k in keys):
+            if all(
+                len(self._failures.get(k, ())) + self._in_flight.get(k, 0) < self._limit(k)
+                for k in keys
+            ):
                 for key in keys:
                     self._in_flight[key] = self._in_flight.get(key, 0) + 1
                 return 0
@@ -96,7 +99,7 @@ class LoginLimiter:
             changed = self._changed
             try:
                 await asyncio.wait_for(changed.wait(), max(deadline - time.monotonic(), 0.01))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return 1
 
     def release(self, keys: list[str], failed: bool) -> None:
@@ -118,19 +121,21 @@ class LoginLimiter:
     def _prune(self, now: float) -> None:
         if len(self._failures) <= _MAX_TRACKED:
             return
-        self._failures = {k: v for k, v in self._failures.items()
-                          if v and now - v[-1] <= self._window}
+        self._failures = {
+            k: v for k, v in self._failures.items() if v and now - v[-1] <= self._window
+        }
         if len(self._failures) > _MAX_TRACKED:  # a flood of fresh keys: forget the oldest half
             ordered = sorted(self._failures.items(), key=lambda kv: kv[1][-1])
-            self._failures = dict(ordered[len(ordered) // 2:])
+            self._failures = dict(ordered[len(ordered) // 2 :])
 
 
 class HashingBusy(TooManyRequests):
     """Too many password checks queued on this replica: 429, try again in a second."""
 
     def __init__(self) -> None:
-        super().__init__("too many logins in progress on this replica",
-                         headers={"Retry-After": "1"})
+        super().__init__(
+            "too many logins in progress on this replica", headers={"Retry-After": "1"}
+        )
 
 
 class HashingPool:
@@ -140,7 +145,8 @@ class HashingPool:
         # Half the cores at most: a login flood must leave CPU for pushes and pulls.
         workers = workers or max(1, (os.cpu_count() or 2) // 2)
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="qreg-hash")
+            max_workers=workers, thread_name_prefix="qreg-hash"
+        )
         self._max_pending = max_pending
         self._pending = 0
 

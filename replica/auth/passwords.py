@@ -33,8 +33,9 @@ def check_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        actual = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=int(n), r=int(r),
-                                p=int(p), maxmem=_MAXMEM)
+        actual = hashlib.scrypt(
+            password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), maxmem=_MAXMEM
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, _unb64(digest))
@@ -56,7 +57,7 @@ def parse_access_token(text: str) -> tuple[str, str] | None:
     """(token id, secret) of something shaped like a personal access token."""
     if not text.startswith(PAT_PREFIX):
         return None
-    token_id, _, secret = text[len(PAT_PREFIX):].partition("_")
+    token_id, _, secret = text[len(PAT_PREFIX) :].partition("_")
     if len(token_id) != 12 or not secret:
         return None
     return token_id, secret

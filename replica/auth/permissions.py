@@ -46,7 +46,7 @@ def actions(txn: lmdb.Transaction, user: str | None, repository: str) -> frozens
         if "owners" in teams:
             return ALL
         for (org, team), level in accounts.team_access(txn, repository).items():
-            if team in teams:
+            if org == namespace and team in teams:
                 granted |= LEVELS.get(level, frozenset())
     return frozenset(granted)
 

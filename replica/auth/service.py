@@ -18,9 +18,9 @@ import hmac
 import logging
 import time
 import urllib.parse
-from dataclasses import dataclass
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -28,10 +28,10 @@ from starlette.responses import JSONResponse, Response
 
 from consensus import MetadataState, accounts
 from replica.auth import passwords, permissions
-from replica.bodies import read_limited
 from replica.auth.login_guard import HashingBusy, HashingPool, LoginLimiter
 from replica.auth.tokens import ACCESS_TTL_S, Claims, InvalidToken, TokenKeys
-from replica.errors import (Denied, InvalidInput, NameInvalid, TooManyRequests, Unauthorized)
+from replica.bodies import read_limited
+from replica.errors import Denied, InvalidInput, NameInvalid, TooManyRequests, Unauthorized
 from replica.names import check_name
 
 log = logging.getLogger("qreg.auth")
@@ -87,8 +87,13 @@ class RealmPolicy:
 
 
 class AuthService:
-    def __init__(self, state: MetadataState, keys: TokenKeys, enabled: bool,
-                 realms: RealmPolicy | None = None) -> None:
+    def __init__(
+        self,
+        state: MetadataState,
+        keys: TokenKeys,
+        enabled: bool,
+        realms: RealmPolicy | None = None,
+    ) -> None:
         self.state = state
         self.keys = keys
         self.enabled = enabled
@@ -100,10 +105,19 @@ class AuthService:
         self.recent_failures: deque[dict[str, Any]] = deque(maxlen=1000)
 
     def _failed(self, reason: str, address: str, user: str = "") -> None:
-        self.recent_failures.append({"at_ms": int(time.time() * 1000), "user": user[:100],
-                                     "address": address, "reason": reason})
-        log.warning("authentication failed: %s", reason, extra={"fields": {
-            "event": "auth_failure", "user": user[:100], "address": address}})
+        self.recent_failures.append(
+            {
+                "at_ms": int(time.time() * 1000),
+                "user": user[:100],
+                "address": address,
+                "reason": reason,
+            }
+        )
+        log.warning(
+            "authentication failed: %s",
+            reason,
+            extra={"fields": {"event": "auth_failure", "user": user[:100], "address": address}},
+        )
 
     # ---- who is asking ----------------------------------------------------------------
 
@@ -117,8 +131,9 @@ class AuthService:
         keys = self.limiter.keys(username, address)
         wait = await self.limiter.acquire(keys)
         if wait:
-            raise TooManyRequests("too many failed logins; try again later",
-                                  headers={"Retry-After": str(wait)})
+            raise TooManyRequests(
+                "too many failed logins; try again later", headers={"Retry-After": str(wait)}
+            )
         failed = True
         try:
             ok, token_id = await self._check_secret(username, secret)
@@ -139,16 +154,15 @@ class AuthService:
         parsed = passwords.parse_access_token(secret)
         if parsed is not None:
             token_id, token_secret = parsed
-            record = self.state.view(accounts.access_token, username, token_id) \
-                if is_user else None
+            record = self.state.view(accounts.access_token, username, token_id) if is_user else None
             stored = record.secret_hash if record is not None else _DUMMY_SECRET_HASH
             matches = hmac.compare_digest(passwords.secret_hash(token_secret), stored)
-            live = record is not None and (not record.expires_ms
-                                           or record.expires_ms > time.time() * 1000)
+            live = record is not None and (
+                not record.expires_ms or record.expires_ms > time.time() * 1000
+            )
             return matches and live, token_id
         stored = account.password_hash if is_user and account.password_hash else ""
-        matches = await self.hashing.run(passwords.check_password, secret,
-                                         stored or _dummy_hash())
+        matches = await self.hashing.run(passwords.check_password, secret, stored or _dummy_hash())
         return matches and bool(stored), ""
 
     async def basic_user(self, request: Request) -> tuple[str | None, str]:
@@ -174,8 +188,10 @@ class AuthService:
         if header.lower().startswith("bearer "):
             claims = self.claims(request)
             if claims.subject and "*" not in claims.access.get(API_SCOPE_KEY, frozenset()):
-                raise Denied("this token was not issued for the management API: ask "
-                             f"/auth/token for scope {API_SCOPE} or use Basic credentials")
+                raise Denied(
+                    "this token was not issued for the management API: ask "
+                    f"/auth/token for scope {API_SCOPE} or use Basic credentials"
+                )
             return Caller(claims.subject or None, via_access_token=bool(claims.token_id))
         user, token_id = await self.basic_user(request)
         return Caller(user, via_access_token=bool(token_id))
@@ -212,8 +228,9 @@ class AuthService:
                 allowed = self.state.view(permissions.actions, user, name)
                 if "*" in asked:
                     asked = set(permissions.ALL)
-                access.append({"type": "repository", "name": name,
-                               "actions": sorted(asked & allowed)})
+                access.append(
+                    {"type": "repository", "name": name, "actions": sorted(asked & allowed)}
+                )
             elif kind == "registry" and name == "api" and "*" in asked and user:
                 # The management API acts as the account, within its own permission checks.
                 access.append({"type": "registry", "name": "api", "actions": ["*"]})
@@ -226,8 +243,9 @@ class AuthService:
         self._check_service(request.query_params.get("service"))
         user, token_id = await self.basic_user(request)
         scopes = request.query_params.getlist("scope")
-        return self._tokens(user, token_id, scopes,
-                            offline=request.query_params.get("offline_token") == "true")
+        return self._tokens(
+            user, token_id, scopes, offline=request.query_params.get("offline_token") == "true"
+        )
 
     async def token_post(self, request: Request) -> Response:
         """OAuth2 password and refresh-token grants (what `docker login` uses)."""
@@ -237,17 +255,21 @@ class AuthService:
         try:
             form = dict(urllib.parse.parse_qsl(body.decode(), strict_parsing=bool(body)))
         except (UnicodeDecodeError, ValueError):
-            raise InvalidInput("the body is not a form (application/x-www-form-urlencoded)") \
-                from None
+            raise InvalidInput(
+                "the body is not a form (application/x-www-form-urlencoded)"
+            ) from None
         self._check_service(str(form.get("service") or "") or None)
         grant = form.get("grant_type")
         scopes = str(form.get("scope") or "").split()
         if grant == "password":
-            user, token_id = await self.login(str(form.get("username") or ""),
-                                              str(form.get("password") or ""),
-                                              client_address(request))
-            return self._tokens(user, token_id, scopes,
-                                offline=form.get("access_type") == "offline", oauth=True)
+            user, token_id = await self.login(
+                str(form.get("username") or ""),
+                str(form.get("password") or ""),
+                client_address(request),
+            )
+            return self._tokens(
+                user, token_id, scopes, offline=form.get("access_type") == "offline", oauth=True
+            )
         if grant == "refresh_token":
             try:
                 claims = self.keys.verify(str(form.get("refresh_token") or ""), kind="refresh")
@@ -262,11 +284,17 @@ class AuthService:
         if service is not None and service != self.keys.service:
             raise InvalidInput(f"this token service is for {self.keys.service!r}")
 
-    def _tokens(self, user: str | None, token_id: str, scopes: list[str], offline: bool = False,
-                oauth: bool = False) -> Response:
+    def _tokens(
+        self,
+        user: str | None,
+        token_id: str,
+        scopes: list[str],
+        offline: bool = False,
+        oauth: bool = False,
+    ) -> Response:
         access = self.grant(user, scopes)
         token = self.keys.issue(user or "", access, token_id)
-        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         body: dict[str, Any] = {"access_token": token, "expires_in": ACCESS_TTL_S, "issued_at": now}
         if oauth:
             body["scope"] = " ".join(scopes)
@@ -290,13 +318,20 @@ class AuthService:
             claims = self.keys.verify(header[7:].strip())
         except InvalidToken as e:
             self._failed(f"invalid token: {e}", client_address(request))
-            raise Unauthorized(f"invalid token: {e}", headers={
-                "WWW-Authenticate": challenge + ',error="invalid_token"'}) from None
+            raise Unauthorized(
+                f"invalid token: {e}",
+                headers={"WWW-Authenticate": challenge + ',error="invalid_token"'},
+            ) from None
         if not self.still_valid(claims):
-            self._failed("token voided by a password change or revocation", client_address(request),
-                         claims.subject)
-            raise Unauthorized("the token was issued before a password change or revocation",
-                               headers={"WWW-Authenticate": challenge + ',error="invalid_token"'})
+            self._failed(
+                "token voided by a password change or revocation",
+                client_address(request),
+                claims.subject,
+            )
+            raise Unauthorized(
+                "the token was issued before a password change or revocation",
+                headers={"WWW-Authenticate": challenge + ',error="invalid_token"'},
+            )
         return claims
 
     def require(self, request: Request, repository: str, action: str) -> None:
@@ -306,18 +341,25 @@ class AuthService:
         needed = "pull,push" if action == "push" else action
         claims = self.claims(request, f"repository:{repository}:{needed}")
         if action not in claims.access.get(f"repository:{repository}", frozenset()):
-            raise Denied(status=401, headers={"WWW-Authenticate": (
-                f'Bearer realm="{self.realm(request)}",service="{self.keys.service}",'
-                f'scope="repository:{repository}:{needed}",error="insufficient_scope"')})
+            raise Denied(
+                status=401,
+                headers={
+                    "WWW-Authenticate": (
+                        f'Bearer realm="{self.realm(request)}",service="{self.keys.service}",'
+                        f'scope="repository:{repository}:{needed}",error="insufficient_scope"'
+                    )
+                },
+            )
         request.state.claims = claims
 
     def allows(self, request: Request, repository: str, action: str) -> bool:
-        """Whether the request's token (already checked) also grants this (e.g. a mount's source)."""
+        """Whether the request's token (already checked) also grants this (a mount's source)."""
         if not self.enabled:
             return True
         claims: Claims | None = getattr(request.state, "claims", None)
-        return claims is not None and action in claims.access.get(f"repository:{repository}",
-                                                                   frozenset())
+        return claims is not None and action in claims.access.get(
+            f"repository:{repository}", frozenset()
+        )
 
     def pullable_by(self, request: Request) -> Callable[[Any, str], bool]:
         """A filter for listings: whether the request's account may pull a repository

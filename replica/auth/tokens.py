@@ -28,11 +28,11 @@ class InvalidToken(Exception):
 
 @dataclass(frozen=True)
 class Claims:
-    subject: str                 # "" when anonymous
+    subject: str  # "" when anonymous
     access: dict[str, frozenset[str]]  # "repository:NAME" or "registry:catalog" -> actions
     issued_at: float
-    token_id: str                # a personal access token's id, when it was used
-    kind: str                    # "access" or "refresh"
+    token_id: str  # a personal access token's id, when it was used
+    kind: str  # "access" or "refresh"
 
 
 class TokenKeys:
@@ -41,25 +41,45 @@ class TokenKeys:
         self._public = x509.load_pem_x509_certificate(ca_cert_pem).public_key()
         self.service = service
 
-    def issue(self, subject: str, access: list[dict[str, Any]], token_id: str = "",
-              kind: str = "access", now: float | None = None) -> str:
+    def issue(
+        self,
+        subject: str,
+        access: list[dict[str, Any]],
+        token_id: str = "",
+        kind: str = "access",
+        now: float | None = None,
+    ) -> str:
         now = time.time() if now is None else now
         ttl = ACCESS_TTL_S if kind == "access" else REFRESH_TTL_S
-        claims = {"iss": ISSUER, "sub": subject, "aud": self.service, "iat": int(now),
-                  "nbf": int(now) - 5, "exp": int(now) + ttl, "jti": secrets.token_hex(8),
-                  "access": access, "typ": kind,
-                  # iat has whole seconds; a password change within the same second must
-                  # still void the token, so the exact issue time rides along.
-                  "iat_ms": int(now * 1000)}
+        claims = {
+            "iss": ISSUER,
+            "sub": subject,
+            "aud": self.service,
+            "iat": int(now),
+            "nbf": int(now) - 5,
+            "exp": int(now) + ttl,
+            "jti": secrets.token_hex(8),
+            "access": access,
+            "typ": kind,
+            # iat has whole seconds; a password change within the same second must
+            # still void the token, so the exact issue time rides along.
+            "iat_ms": int(now * 1000),
+        }
         if token_id:
             claims["pat"] = token_id
         return jwt.encode(claims, self._private, algorithm="ES256")  # type: ignore[arg-type]
 
     def verify(self, token: str, kind: str = "access") -> Claims:
         try:
-            claims = jwt.decode(token, self._public, algorithms=["ES256"],  # type: ignore[arg-type]
-                                audience=self.service, issuer=ISSUER, leeway=5,
-                                options={"require": ["exp", "iat", "aud", "iss", "sub"]})
+            claims = jwt.decode(
+                token,
+                self._public,
+                algorithms=["ES256"],  # type: ignore[arg-type]
+                audience=self.service,
+                issuer=ISSUER,
+                leeway=5,
+                options={"require": ["exp", "iat", "aud", "iss", "sub"]},
+            )
         except jwt.PyJWTError as e:
             raise InvalidToken(str(e)) from None
         if claims.get("typ", "access") != kind:
@@ -68,7 +88,7 @@ class TokenKeys:
         for entry in claims.get("access") or []:
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                 access[f"{entry.get('type')}:{entry['name']}"] = frozenset(
-                    str(a) for a in entry.get("actions") or [])
+                    str(a) for a in entry.get("actions") or []
+                )
         issued = claims["iat_ms"] / 1000 if isinstance(claims.get("iat_ms"), int) else claims["iat"]
-        return Claims(str(claims["sub"]), access, float(issued), str(claims.get("pat", "")),
-                      kind)
+        return Claims(str(claims["sub"]), access, float(issued), str(claims.get("pat", "")), kind)

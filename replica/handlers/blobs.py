@@ -20,8 +20,13 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 async def get(registry: Registry, request: Request, name: str, digest: str) -> object:
     check_digest(digest)
     size = await registry.blob_size(name, digest)
-    headers = {**API_HEADERS, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
-               "Content-Type": "application/octet-stream", "ETag": f'"{digest}"'}
+    headers = {
+        **API_HEADERS,
+        "Docker-Content-Digest": digest,
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+        "ETag": f'"{digest}"',
+    }
     start, length, status = 0, size, 200
     header = request.headers.get("range")
     if header:

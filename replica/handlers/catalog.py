@@ -10,8 +10,9 @@ from replica.handlers.common import API_HEADERS, page, pagination
 from replica.registry import Registry
 
 
-async def list_repositories(registry: Registry, request: Request,
-                            auth: AuthService | None = None) -> JSONResponse:
+async def list_repositories(
+    registry: Registry, request: Request, auth: AuthService | None = None
+) -> JSONResponse:
     n, last = pagination(request)
     limit = None if n is None else n + 1
     if auth is not None and auth.enabled:

@@ -8,7 +8,6 @@ from starlette.requests import Request
 
 from replica.errors import API_HEADERS, PaginationNumberInvalid  # noqa: F401 - handlers import it here
 
-
 MAX_PAGE = 10000
 
 

@@ -25,10 +25,20 @@ async def get(registry: Registry, request: Request, name: str, reference: str) -
     manifest = await registry.manifest(name, reference)
     # Clients such as skopeo send one Accept line per media type.
     accept = ",".join(request.headers.getlist("accept"))
-    if accept and manifest.media_type in _NEEDS_ACCEPT and not _accepts(accept, manifest.media_type):
-        raise ManifestUnknown(f"{manifest.media_type} found, but the Accept header does not allow it")
-    headers = {**API_HEADERS, "Docker-Content-Digest": manifest.digest,
-               "ETag": f'"{manifest.digest}"', "Content-Type": manifest.media_type}
+    if (
+        accept
+        and manifest.media_type in _NEEDS_ACCEPT
+        and not _accepts(accept, manifest.media_type)
+    ):
+        raise ManifestUnknown(
+            f"{manifest.media_type} found, but the Accept header does not allow it"
+        )
+    headers = {
+        **API_HEADERS,
+        "Docker-Content-Digest": manifest.digest,
+        "ETag": f'"{manifest.digest}"',
+        "Content-Type": manifest.media_type,
+    }
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(manifest.body))
         return Response(status_code=200, headers=headers)
@@ -53,10 +63,14 @@ async def put(registry: Registry, request: Request, name: str, reference: str) -
         body += chunk
         if len(body) > manifests.MAX_MANIFEST_BYTES:
             raise _too_big()
-    command = await registry.put_manifest(name, reference, request.headers.get("content-type", ""),
-                                          bytes(body))
-    headers = {**API_HEADERS, "Location": f"/v2/{name}/manifests/{command.digest}",
-               "Docker-Content-Digest": command.digest}
+    command = await registry.put_manifest(
+        name, reference, request.headers.get("content-type", ""), bytes(body)
+    )
+    headers = {
+        **API_HEADERS,
+        "Location": f"/v2/{name}/manifests/{command.digest}",
+        "Docker-Content-Digest": command.digest,
+    }
     if command.subject_digest:
         headers["OCI-Subject"] = command.subject_digest
     return Response(status_code=201, headers=headers)

@@ -22,15 +22,23 @@ _CONTENT_RANGE = re.compile(r"(?:bytes )?(\d+)-(\d+)(?:/\d+|/\*)?")
 
 def _session_headers(name: str, upload: Upload) -> dict[str, str]:
     size = upload.size
-    return {**API_HEADERS,
-            "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
-            "Range": f"0-{max(size - 1, 0)}",
-            "Docker-Upload-UUID": upload.id}
+    return {
+        **API_HEADERS,
+        "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
+        "Range": f"0-{max(size - 1, 0)}",
+        "Docker-Upload-UUID": upload.id,
+    }
 
 
 def _created(name: str, digest: str) -> Response:
-    return Response(status_code=201, headers={
-        **API_HEADERS, "Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest})
+    return Response(
+        status_code=201,
+        headers={
+            **API_HEADERS,
+            "Location": f"/v2/{name}/blobs/{digest}",
+            "Docker-Content-Digest": digest,
+        },
+    )
 
 
 async def start(registry: Registry, request: Request, name: str) -> Response:
@@ -52,8 +60,9 @@ async def start(registry: Registry, request: Request, name: str) -> Response:
         mirror = registry.mirror()
         try:
             await receive_into(request, writer, mirror)
-            size = await asyncio.to_thread(registry.store.commit, writer, digest,
-                                           _content_length(request))
+            size = await asyncio.to_thread(
+                registry.store.commit, writer, digest, _content_length(request)
+            )
         except BaseException:
             writer.discard()
             if mirror is not None:
@@ -63,8 +72,11 @@ async def start(registry: Registry, request: Request, name: str) -> Response:
         return _created(name, digest)
     claims = getattr(request.state, "claims", None)
     # Counted per account; without authentication, per client address.
-    owner = claims.subject if claims is not None and claims.subject else \
-        f"@{request.client.host if request.client else ''}"
+    owner = (
+        claims.subject
+        if claims is not None and claims.subject
+        else f"@{request.client.host if request.client else ''}"
+    )
     upload = registry.uploads.create(name, owner)
     return Response(status_code=202, headers=_session_headers(name, upload))
 
@@ -76,22 +88,29 @@ async def patch(registry: Registry, request: Request, name: str, session_id: str
         if header:
             m = _CONTENT_RANGE.fullmatch(header.strip())
             if not m:
-                raise BlobUploadInvalid("malformed Content-Range", detail={"Content-Range": header[:100]})
+                raise BlobUploadInvalid(
+                    "malformed Content-Range", detail={"Content-Range": header[:100]}
+                )
             first, last = int(m.group(1)), int(m.group(2))
             if first != upload.size or last < first:
                 # Out of order: tell the client where the upload stands.
-                raise RangeInvalid("chunk does not start where the upload ends",
-                                   headers=_session_headers(name, upload))
+                raise RangeInvalid(
+                    "chunk does not start where the upload ends",
+                    headers=_session_headers(name, upload),
+                )
         before = upload.size
         received = await _receive(registry, request, upload)
         expected = _content_length(request)
         if expected is not None and received != expected:
-            raise BlobUploadInvalid("body shorter than Content-Length",
-                                    detail={"expected": expected, "received": received})
+            raise BlobUploadInvalid(
+                "body shorter than Content-Length",
+                detail={"expected": expected, "received": received},
+            )
         if header and received != last - first + 1:
-            raise BlobUploadInvalid("body length differs from Content-Range",
-                                    detail={"range": header[:100], "received": received,
-                                            "offset": before})
+            raise BlobUploadInvalid(
+                "body length differs from Content-Range",
+                detail={"range": header[:100], "received": received, "offset": before},
+            )
         return Response(status_code=202, headers=_session_headers(name, upload))
 
 

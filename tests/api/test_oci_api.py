@@ -39,8 +39,9 @@ def push_image(client: httpx.Client, name: str, tag: str, seed: str = "x") -> Bl
     config, layers, manifest = image(seed)
     for blob in [config, *layers]:
         push_blob(client, name, blob.data)
-    r = client.put(f"/v2/{name}/manifests/{tag}", content=manifest.data,
-                   headers={"Content-Type": OCI_MANIFEST})
+    r = client.put(
+        f"/v2/{name}/manifests/{tag}", content=manifest.data, headers={"Content-Type": OCI_MANIFEST}
+    )
     assert r.status_code == 201, r.text
     return manifest
 
@@ -91,14 +92,20 @@ def test_chunked_upload_status_and_out_of_order(client: httpx.Client) -> None:
     name = repo()
     data = os.urandom(3 * 100_000)
     location = client.post(f"/v2/{name}/blobs/uploads/").headers["Location"]
-    r = client.patch(location, content=data[:100_000], headers={
-        "Content-Range": "0-99999", "Content-Type": "application/octet-stream"})
+    r = client.patch(
+        location,
+        content=data[:100_000],
+        headers={"Content-Range": "0-99999", "Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 202 and r.headers["Range"] == "0-99999"
     # The same chunk again is out of order: 416 with where the upload stands.
     r = client.patch(location, content=data[:100_000], headers={"Content-Range": "0-99999"})
     assert r.status_code == 416 and r.headers["Range"] == "0-99999"
-    r = client.patch(r.headers["Location"], content=data[100_000:200_000],
-                     headers={"Content-Range": "100000-199999"})
+    r = client.patch(
+        r.headers["Location"],
+        content=data[100_000:200_000],
+        headers={"Content-Range": "100000-199999"},
+    )
     assert r.status_code == 202
     status = client.get(location)
     assert status.status_code == 204 and status.headers["Range"] == "0-199999"
@@ -127,7 +134,9 @@ def test_cross_repository_mount(client: httpx.Client) -> None:
     assert r.status_code == 201 and r.headers["Location"] == f"/v2/{target}/blobs/{digest}"
     assert client.get(f"/v2/{target}/blobs/{digest}").content == data
     # Nothing to mount: a fresh session instead.
-    r = client.post(f"/v2/{target}/blobs/uploads/", params={"mount": sha256(b"nope"), "from": source})
+    r = client.post(
+        f"/v2/{target}/blobs/uploads/", params={"mount": sha256(b"nope"), "from": source}
+    )
     assert r.status_code == 202 and "/blobs/uploads/" in r.headers["Location"]
 
 
@@ -156,20 +165,45 @@ def test_docker_manifest_and_manifest_list(client: httpx.Client) -> None:
     name = repo()
     config = push_blob(client, name, b'{"architecture":"amd64","os":"linux"}')
     layer = push_blob(client, name, b"layer bytes")
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                   "digest": config, "size": 37},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "digest": layer, "size": 11}]}).encode()
-    r = client.put(f"/v2/{name}/manifests/amd64", content=manifest,
-                   headers={"Content-Type": DOCKER_MANIFEST})
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "digest": config,
+                "size": 37,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": layer,
+                    "size": 11,
+                }
+            ],
+        }
+    ).encode()
+    r = client.put(
+        f"/v2/{name}/manifests/amd64", content=manifest, headers={"Content-Type": DOCKER_MANIFEST}
+    )
     assert r.status_code == 201
-    listing = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [
-        {"mediaType": DOCKER_MANIFEST, "digest": sha256(manifest), "size": len(manifest),
-         "platform": {"architecture": "amd64", "os": "linux"}}]}).encode()
-    r = client.put(f"/v2/{name}/manifests/latest", content=listing,
-                   headers={"Content-Type": DOCKER_LIST})
+    listing = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_LIST,
+            "manifests": [
+                {
+                    "mediaType": DOCKER_MANIFEST,
+                    "digest": sha256(manifest),
+                    "size": len(manifest),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                }
+            ],
+        }
+    ).encode()
+    r = client.put(
+        f"/v2/{name}/manifests/latest", content=listing, headers={"Content-Type": DOCKER_LIST}
+    )
     assert r.status_code == 201
     r = client.get(f"/v2/{name}/manifests/latest", headers={"Accept": DOCKER_LIST})
     assert r.headers["Content-Type"] == DOCKER_LIST and r.content == listing
@@ -179,11 +213,13 @@ def test_manifest_with_missing_blob_or_child_is_refused(client: httpx.Client) ->
     name = repo()
     config, layers, manifest = image("missing")
     push_blob(client, name, config.data)  # the layers are never pushed
-    r = client.put(f"/v2/{name}/manifests/v1", content=manifest.data,
-                   headers={"Content-Type": OCI_MANIFEST})
+    r = client.put(
+        f"/v2/{name}/manifests/v1", content=manifest.data, headers={"Content-Type": OCI_MANIFEST}
+    )
     assert r.status_code == 400 and error_code(r) == "MANIFEST_BLOB_UNKNOWN"
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        manifest.descriptor()]}).encode()
+    index = json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [manifest.descriptor()]}
+    ).encode()
     r = client.put(f"/v2/{name}/manifests/all", content=index, headers={"Content-Type": OCI_INDEX})
     assert r.status_code in (400, 404) and error_code(r) == "MANIFEST_UNKNOWN"
     assert client.get(f"/v2/{name}/manifests/v1").status_code == 404
@@ -192,15 +228,22 @@ def test_manifest_with_missing_blob_or_child_is_refused(client: httpx.Client) ->
 def test_bad_manifests(client: httpx.Client) -> None:
     name = repo()
     push_image(client, name, "keep")
-    r = client.put(f"/v2/{name}/manifests/v1", content=b"not json{",
-                   headers={"Content-Type": OCI_MANIFEST})
+    r = client.put(
+        f"/v2/{name}/manifests/v1", content=b"not json{", headers={"Content-Type": OCI_MANIFEST}
+    )
     assert r.status_code == 400 and error_code(r) == "MANIFEST_INVALID"
-    r = client.put(f"/v2/{name}/manifests/v1", content=b"x" * (4 * 1024 * 1024 + 1),
-                   headers={"Content-Type": OCI_MANIFEST})
+    r = client.put(
+        f"/v2/{name}/manifests/v1",
+        content=b"x" * (4 * 1024 * 1024 + 1),
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     assert r.status_code == 413
     manifest = push_image(client, name, "other", seed="other")
-    r = client.put(f"/v2/{name}/manifests/{sha256(b'different')}", content=manifest.data,
-                   headers={"Content-Type": OCI_MANIFEST})
+    r = client.put(
+        f"/v2/{name}/manifests/{sha256(b'different')}",
+        content=manifest.data,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID"
     assert client.get(f"/v2/{name}/tags/list").json()["tags"] == ["keep", "other"]
 
@@ -213,8 +256,11 @@ def test_a_reference_that_cannot_exist_is_not_found(client: httpx.Client) -> Non
         assert r.status_code == 404, method
         if method == "GET":
             assert error_code(r) == "MANIFEST_UNKNOWN"
-    r = client.put(f"/v2/{name}/manifests/.INVALID_MANIFEST_NAME", content=b"{}",
-                   headers={"Content-Type": OCI_MANIFEST})
+    r = client.put(
+        f"/v2/{name}/manifests/.INVALID_MANIFEST_NAME",
+        content=b"{}",
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     assert r.status_code == 400 and error_code(r) == "MANIFEST_INVALID"
 
 
@@ -233,8 +279,12 @@ def test_bad_blob_uploads_change_nothing(client: httpx.Client) -> None:
 
 
 def test_invalid_names(client: httpx.Client) -> None:
-    for path in ("/v2/Upper/manifests/latest", "/v2/a/%2E%2E/b/manifests/latest",
-                 "/v2/a//b/tags/list", "/v2/-a/blobs/uploads/"):
+    for path in (
+        "/v2/Upper/manifests/latest",
+        "/v2/a/%2E%2E/b/manifests/latest",
+        "/v2/a//b/tags/list",
+        "/v2/-a/blobs/uploads/",
+    ):
         r = client.request("POST" if path.endswith("uploads/") else "GET", path)
         assert r.status_code in (400, 404) and error_code(r) == "NAME_INVALID", path
 
@@ -242,9 +292,13 @@ def test_invalid_names(client: httpx.Client) -> None:
 def test_path_with_dotdot_is_refused(registry: LocalCluster) -> None:
     # httpx normalises "..", so send the raw request line.
     import socket
+
     host, port = registry.host.split(":")
     with socket.create_connection((host, int(port))) as s:
-        s.sendall(b"GET /v2/a/../../../etc/manifests/latest HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall(
+            b"GET /v2/a/../../../etc/manifests/latest HTTP/1.1\r\n"
+            b"Host: x\r\nConnection: close\r\n\r\n"
+        )
         answer = b""
         while chunk := s.recv(65536):
             answer += chunk
@@ -255,8 +309,11 @@ def test_tags_pagination(client: httpx.Client) -> None:
     name = repo()
     manifest = push_image(client, name, "a")
     for tag in ("b", "c", "d", "e"):
-        client.put(f"/v2/{name}/manifests/{tag}", content=manifest.data,
-                   headers={"Content-Type": OCI_MANIFEST})
+        client.put(
+            f"/v2/{name}/manifests/{tag}",
+            content=manifest.data,
+            headers={"Content-Type": OCI_MANIFEST},
+        )
     r = client.get(f"/v2/{name}/tags/list", params={"n": 2})
     assert r.json()["tags"] == ["a", "b"]
     assert r.headers["Link"] == f'</v2/{name}/tags/list?n=2&last=b>; rel="next"'
@@ -288,22 +345,36 @@ def test_referrers(client: httpx.Client) -> None:
     payload = push_blob(client, name, b"signature")
     refs = {}
     for artifact_type in ("application/vnd.example.sig", "application/vnd.example.sbom"):
-        body = json.dumps({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
-            "layers": [{"mediaType": "application/octet-stream", "digest": payload, "size": 9}],
-            "subject": subject.descriptor(),
-            "annotations": {"kind": artifact_type}}).encode()
-        r = client.put(f"/v2/{name}/manifests/{sha256(body)}", content=body,
-                       headers={"Content-Type": OCI_MANIFEST})
+        body = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": artifact_type,
+                "config": {
+                    "mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": empty,
+                    "size": 2,
+                },
+                "layers": [{"mediaType": "application/octet-stream", "digest": payload, "size": 9}],
+                "subject": subject.descriptor(),
+                "annotations": {"kind": artifact_type},
+            }
+        ).encode()
+        r = client.put(
+            f"/v2/{name}/manifests/{sha256(body)}",
+            content=body,
+            headers={"Content-Type": OCI_MANIFEST},
+        )
         assert r.status_code == 201 and r.headers["OCI-Subject"] == subject.digest
         refs[artifact_type] = sha256(body)
     r = client.get(f"/v2/{name}/referrers/{subject.digest}")
     index = r.json()
     assert r.headers["Content-Type"] == OCI_INDEX
     assert {m["digest"] for m in index["manifests"]} == set(refs.values())
-    r = client.get(f"/v2/{name}/referrers/{subject.digest}",
-                   params={"artifactType": "application/vnd.example.sbom"})
+    r = client.get(
+        f"/v2/{name}/referrers/{subject.digest}",
+        params={"artifactType": "application/vnd.example.sbom"},
+    )
     assert r.headers["OCI-Filters-Applied"] == "artifactType"
     assert [m["digest"] for m in r.json()["manifests"]] == [refs["application/vnd.example.sbom"]]
     assert r.json()["manifests"][0]["annotations"] == {"kind": "application/vnd.example.sbom"}
@@ -316,7 +387,9 @@ def test_referrers(client: httpx.Client) -> None:
 def test_deletes(client: httpx.Client) -> None:
     name = repo()
     manifest = push_image(client, name, "v1")
-    client.put(f"/v2/{name}/manifests/v2", content=manifest.data, headers={"Content-Type": OCI_MANIFEST})
+    client.put(
+        f"/v2/{name}/manifests/v2", content=manifest.data, headers={"Content-Type": OCI_MANIFEST}
+    )
     assert client.delete(f"/v2/{name}/manifests/v2").status_code == 202
     assert client.get(f"/v2/{name}/manifests/v2").status_code == 404
     assert client.get(f"/v2/{name}/manifests/v1").status_code == 200
@@ -342,14 +415,20 @@ def test_metrics(client: httpx.Client) -> None:
     text = client.get("/metrics").text
     assert 'qreg_http_requests_total{method="GET",route="blobs",status="200"}' in text
     assert "qreg_raft_is_leader 1.0" in text
-    sent = float(next(line.split()[1] for line in text.splitlines()
-                      if line.startswith("qreg_blob_bytes_sent_total")))
+    sent = float(
+        next(
+            line.split()[1]
+            for line in text.splitlines()
+            if line.startswith("qreg_blob_bytes_sent_total")
+        )
+    )
     assert sent >= len(data)
 
 
 def _raw_request(registry: LocalCluster, head: bytes, body: bytes) -> None:
     """Send a request whose body stops short of its Content-Length, then hang up."""
     import socket
+
     host, port = registry.host.split(":")
     with socket.create_connection((host, int(port))) as s:
         s.sendall(head + body)
@@ -358,15 +437,24 @@ def _raw_request(registry: LocalCluster, head: bytes, body: bytes) -> None:
 def test_truncated_body_changes_nothing(registry: LocalCluster, client: httpx.Client) -> None:
     import hashlib
     import time
+
     name = repo()
     data = os.urandom(100_000)
     digest = sha256(data)
-    _raw_request(registry, (f"POST /v2/{name}/blobs/uploads/?digest={digest} HTTP/1.1\r\n"
-                            f"Host: x\r\nContent-Length: {len(data)}\r\n\r\n").encode(),
-                 data[:40_000])
+    _raw_request(
+        registry,
+        (
+            f"POST /v2/{name}/blobs/uploads/?digest={digest} HTTP/1.1\r\n"
+            f"Host: x\r\nContent-Length: {len(data)}\r\n\r\n"
+        ).encode(),
+        data[:40_000],
+    )
     location = client.post(f"/v2/{name}/blobs/uploads/").headers["Location"]
-    _raw_request(registry, (f"PATCH {location} HTTP/1.1\r\nHost: x\r\n"
-                            f"Content-Length: {len(data)}\r\n\r\n").encode(), data[:30_000])
+    _raw_request(
+        registry,
+        (f"PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n").encode(),
+        data[:30_000],
+    )
     time.sleep(0.5)
     assert client.head(f"/v2/{name}/blobs/{digest}").status_code == 404
     # The session holds a prefix of what was sent, and says how much.

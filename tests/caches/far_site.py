@@ -11,8 +11,8 @@ import time
 
 from cli import local_caches
 from tests.caches.common import PASSWORD, add_users, cert_dir, metric
-from tests.cluster import LocalCluster, free_port_block
 from tests.clients.tools import dir_digests, run
+from tests.cluster import LocalCluster, free_port_block
 from tests.slow_link import SlowLink
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,7 +30,7 @@ class FarSite:
         self.cache_url = f"https://127.0.0.1:{self.cache_port}"
         self._cache: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> "FarSite":
+    def __enter__(self) -> FarSite:
         self.link.__enter__()
         try:
             self.cluster.start()
@@ -45,16 +45,24 @@ class FarSite:
         return self
 
     def _start_cache(self) -> None:
-        config = local_caches.write_config(self.cluster.data, CACHE, self.cache_port,
-                                           [self.cluster.url], False, 4 << 30)
+        config = local_caches.write_config(
+            self.cluster.data, CACHE, self.cache_port, [self.cluster.url], False, 4 << 30
+        )
         log = open(os.path.join(self.data, "cache.log"), "ab")
         with log:
             self._cache = subprocess.Popen(
-                self.link.in_edge([sys.executable, "-m", "cli.main", "cache", "serve",
-                                   "--config", config]), cwd=_ROOT, stdout=log, stderr=log)
+                self.link.in_edge(
+                    [sys.executable, "-m", "cli.main", "cache", "serve", "--config", config]
+                ),
+                cwd=_ROOT,
+                stdout=log,
+                stderr=log,
+            )
         with self.cluster.client() as admin:
-            r = admin.post("/api/v0/content_caches",
-                           json={"name": CACHE, "url": self.cache_url, "region": "far"})
+            r = admin.post(
+                "/api/v0/content_caches",
+                json={"name": CACHE, "url": self.cache_url, "region": "far"},
+            )
             assert r.status_code == 201, r.text
             deadline = time.monotonic() + 30  # until the cluster has seen the cache up
             while time.monotonic() < deadline:
@@ -74,10 +82,22 @@ class FarSite:
         """skopeo in the far site pulls at the cluster's URL: (seconds, file digests)."""
         certs = cert_dir(self.cluster, self.data)
         started = time.monotonic()
-        run(*self.link.in_edge(["skopeo", "--insecure-policy", "copy", "--src-cert-dir", certs,
-                                "--src-creds", f"{user}:{PASSWORD}",
-                                f"docker://{self.cluster.host}/{ref}", f"dir:{out}"]),
-            timeout=600)
+        run(
+            *self.link.in_edge(
+                [
+                    "skopeo",
+                    "--insecure-policy",
+                    "copy",
+                    "--src-cert-dir",
+                    certs,
+                    "--src-creds",
+                    f"{user}:{PASSWORD}",
+                    f"docker://{self.cluster.host}/{ref}",
+                    f"dir:{out}",
+                ]
+            ),
+            timeout=600,
+        )
         return time.monotonic() - started, dir_digests(out)
 
     def cache_metric(self, name: str) -> float:
@@ -96,4 +116,3 @@ class FarSite:
                 self._cache.wait()
         self.cluster.stop()
         self.link.__exit__()
-

@@ -25,8 +25,9 @@ def site(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-d
 
 
 def test_a_far_user_pulls_through_the_cache_beside_them(site: FarSite, tmp_path) -> None:
-    manifest = push_image(site.cluster, str(tmp_path), "far/app:1", "far", layers=10,
-                          layer_size=16 * MIB)
+    manifest = push_image(
+        site.cluster, str(tmp_path), "far/app:1", "far", layers=10, layer_size=16 * MIB
+    )
     blobs = 11  # ten layers and the config
 
     # Straight from the cluster over the link: a user without a cache.

@@ -22,8 +22,11 @@ def _signed_in(registry: LocalCluster, repository: str) -> oras.client.OrasClien
     up front."""
     client = oras.client.OrasClient(hostname=registry.host, insecure=True)
     client.auth.set_basic_auth("admin", registry.admin_password)
-    client.auth.set_token_auth(registry.auth.token(
-        registry.url + "/auth/token", "quorum-registry", [f"repository:{repository}:pull,push"]))
+    client.auth.set_token_auth(
+        registry.auth.token(
+            registry.url + "/auth/token", "quorum-registry", [f"repository:{repository}:pull,push"]
+        )
+    )
     return client
 
 
@@ -39,8 +42,9 @@ def test_push_and_pull_artifact(registry: LocalCluster, tmp_path, monkeypatch) -
     assert (out / "artifact.bin").read_bytes() == payload
 
 
-def test_artifact_with_subject_is_found_through_referrers(registry: LocalCluster, tmp_path,
-                                                          monkeypatch) -> None:
+def test_artifact_with_subject_is_found_through_referrers(
+    registry: LocalCluster, tmp_path, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "app.txt").write_text("the application")
     (tmp_path / "sbom.json").write_text('{"packages": []}')
@@ -48,16 +52,22 @@ def test_artifact_with_subject_is_found_through_referrers(registry: LocalCluster
     client.push(files=["app.txt"], target=f"{registry.host}/oras/app:v1", quiet=True)
     subject_manifest = client.get_manifest(f"{registry.host}/oras/app:v1")
     subject = oras.oci.Subject.from_manifest(subject_manifest)
-    client.push(files=["sbom.json"], target=f"{registry.host}/oras/app:sbom", subject=subject,
-                quiet=True)
+    client.push(
+        files=["sbom.json"], target=f"{registry.host}/oras/app:sbom", subject=subject, quiet=True
+    )
     r = httpx.get(f"{registry.url}/v2/oras/app/referrers/{subject.digest}", auth=registry.auth)
     assert r.status_code == 200
     referrers = r.json()["manifests"]
     sbom = client.get_manifest(f"{registry.host}/oras/app:sbom")
-    sbom_digest = httpx.head(f"{registry.url}/v2/oras/app/manifests/sbom", auth=registry.auth).headers["Docker-Content-Digest"]
+    sbom_digest = httpx.head(
+        f"{registry.url}/v2/oras/app/manifests/sbom", auth=registry.auth
+    ).headers["Docker-Content-Digest"]
     assert [m["digest"] for m in referrers] == [sbom_digest]
     assert sbom["subject"]["digest"] == subject.digest
     # The subject digest oras computes is the registry's digest of the stored manifest.
-    stored = httpx.get(f"{registry.url}/v2/oras/app/manifests/v1", auth=registry.auth,
-                       headers={"Accept": sbom["subject"]["mediaType"]})
+    stored = httpx.get(
+        f"{registry.url}/v2/oras/app/manifests/v1",
+        auth=registry.auth,
+        headers={"Accept": sbom["subject"]["mediaType"]},
+    )
     assert stored.headers["Docker-Content-Digest"] == subject.digest, json.dumps(subject_manifest)

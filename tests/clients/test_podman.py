@@ -7,8 +7,8 @@ import tempfile
 
 import pytest
 
-from tests.cluster import LocalCluster
 from tests.clients.tools import run, skopeo
+from tests.cluster import LocalCluster
 from tests.images import image_layout
 
 pytestmark = pytest.mark.slow
@@ -19,8 +19,19 @@ def test_podman_push_and_pull(registry: LocalCluster, tmp_path) -> None:
     config_digest = json.loads(manifest.data)["config"]["digest"]
     # podman refuses a runroot path longer than 50 characters.
     runroot = tempfile.mkdtemp(prefix="qreg-podman-")
-    podman = ["podman", "--root", str(tmp_path / "root"), "--runroot", runroot,
-              "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
+    podman = [
+        "podman",
+        "--root",
+        str(tmp_path / "root"),
+        "--runroot",
+        runroot,
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "none",
+    ]
     run(*podman, "pull", f"oci:{layout}:latest")
     target = f"{registry.host}/podman/img:1"
     run(*podman, "push", "--tls-verify=false", config_digest.split(":")[1], f"docker://{target}")

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from tests.cluster import LocalCluster
 from tests.clients.tools import dir_digests, skopeo
+from tests.cluster import LocalCluster
 from tests.images import image_layout, multi_platform_layout
 
 pytestmark = pytest.mark.slow
@@ -44,15 +44,24 @@ def test_copy_all_of_a_two_platform_index(registry: LocalCluster, tmp_path) -> N
 def test_inspect_list_tags_delete(registry: LocalCluster, tmp_path) -> None:
     layout, manifest = image_layout(str(tmp_path / "layout"), "skopeo-tags")
     for tag in ("1.0", "1.1"):
-        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
-               f"docker://{registry.host}/skopeo/tags:{tag}")
-    info = json.loads(skopeo("inspect", "--tls-verify=false",
-                             f"docker://{registry.host}/skopeo/tags:1.0"))
+        skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            f"oci:{layout}:latest",
+            f"docker://{registry.host}/skopeo/tags:{tag}",
+        )
+    info = json.loads(
+        skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/skopeo/tags:1.0")
+    )
     assert info["Digest"] == manifest.digest and info["Architecture"] == "amd64"
-    tags = json.loads(skopeo("list-tags", "--tls-verify=false",
-                             f"docker://{registry.host}/skopeo/tags"))
+    tags = json.loads(
+        skopeo("list-tags", "--tls-verify=false", f"docker://{registry.host}/skopeo/tags")
+    )
     assert tags["Tags"] == ["1.0", "1.1"]
-    skopeo("delete", "--tls-verify=false", f"docker://{registry.host}/skopeo/tags@{manifest.digest}")
-    tags = json.loads(skopeo("list-tags", "--tls-verify=false",
-                             f"docker://{registry.host}/skopeo/tags"))
+    skopeo(
+        "delete", "--tls-verify=false", f"docker://{registry.host}/skopeo/tags@{manifest.digest}"
+    )
+    tags = json.loads(
+        skopeo("list-tags", "--tls-verify=false", f"docker://{registry.host}/skopeo/tags")
+    )
     assert tags["Tags"] == []

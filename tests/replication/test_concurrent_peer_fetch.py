@@ -26,8 +26,13 @@ def test_many_pulls_of_an_absent_blob_and_a_push_meanwhile(tmp_path, monkeypatch
     try:
         data = os.urandom(32 << 20)
         digest = sha256(data)
-        r = httpx.post(f"{cluster.urls[0]}/v2/big/app/blobs/uploads/", auth=cluster.auth,
-                       params={"digest": digest}, content=data, timeout=60)
+        r = httpx.post(
+            f"{cluster.urls[0]}/v2/big/app/blobs/uploads/",
+            auth=cluster.auth,
+            params={"digest": digest},
+            content=data,
+            timeout=60,
+        )
         assert r.status_code == 201
         _settle(cluster, [digest], everyone, 2)
         outsider = next(i for i in everyone if i not in _holders(cluster, digest, everyone))
@@ -43,8 +48,11 @@ def test_many_pulls_of_an_absent_blob_and_a_push_meanwhile(tmp_path, monkeypatch
         def push() -> int:
             small = os.urandom(1000)
             with httpx.Client(auth=auth, timeout=60) as client:
-                return client.post(f"{url}/v2/big/other/blobs/uploads/",
-                                   params={"digest": sha256(small)}, content=small).status_code
+                return client.post(
+                    f"{url}/v2/big/other/blobs/uploads/",
+                    params={"digest": sha256(small)},
+                    content=small,
+                ).status_code
 
         with concurrent.futures.ThreadPoolExecutor(PULLS + 1) as pool:
             pulls = [pool.submit(pull, i) for i in range(PULLS)]

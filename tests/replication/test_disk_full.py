@@ -17,15 +17,22 @@ import pytest
 from tests.cluster import LocalCluster, admin_auth
 from tests.images import sha256
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root"),
+]
 
 MIB = 1 << 20
 
 
 def _push(url: str, data: bytes) -> httpx.Response:
-    return httpx.post(f"{url}/v2/full/app/blobs/uploads/", auth=admin_auth(), params={"digest": sha256(data)},
-                      content=data, timeout=60)
+    return httpx.post(
+        f"{url}/v2/full/app/blobs/uploads/",
+        auth=admin_auth(),
+        params={"digest": sha256(data)},
+        content=data,
+        timeout=60,
+    )
 
 
 def _verified_blobs(storage: str) -> list[str]:
@@ -60,7 +67,9 @@ def test_a_full_disk_on_one_replica(tmp_path) -> None:
         assert os.listdir(os.path.join(storage, "tmp")) == []  # failed copies were removed
         # The full replica still serves every blob: what it lacks streams from a holder.
         missing = next(d for d in blobs if sha256(d) not in held)
-        r = httpx.get(f"{cluster.urls[2]}/v2/full/app/blobs/{sha256(missing)}", auth=cluster.auth, timeout=60)
+        r = httpx.get(
+            f"{cluster.urls[2]}/v2/full/app/blobs/{sha256(missing)}", auth=cluster.auth, timeout=60
+        )
         assert r.status_code == 200 and r.content == missing
         # A push that lands on it gets a clear error it can retry elsewhere.
         r = _push(cluster.urls[2], os.urandom(3 * MIB))

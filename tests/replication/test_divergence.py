@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow
 
 
 def _qreg(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_a_corrupted_key_is_noticed_within_a_minute(tmp_path) -> None:
@@ -35,8 +36,9 @@ def test_a_corrupted_key_is_noticed_within_a_minute(tmp_path) -> None:
 
         victim = 2
         cluster.sigkill(victim)
-        env = lmdb.open(os.path.join(cluster.data, f"replica-{victim}", "metadata"),
-                        map_size=1 << 36)
+        env = lmdb.open(
+            os.path.join(cluster.data, f"replica-{victim}", "metadata"), map_size=1 << 36
+        )
         with env.begin(write=True) as txn:  # one tag now points elsewhere
             txn.put(b"t\0div/app\0t3", b"sha256:" + b"0" * 64)
         env.close()

@@ -32,7 +32,8 @@ class Trace:
         self.path = path
         self.process = subprocess.Popen(
             ["strace", "-f", "-tt", "-s", "16", "-e", _SYSCALLS, "-p", str(pid), "-o", path],
-            stderr=subprocess.DEVNULL)
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(1.0)  # attaching to every thread takes a moment
 
     def stop(self) -> list[tuple[int, float, str, str]]:
@@ -72,8 +73,11 @@ def test_entries_are_synced_before_they_are_acknowledged(cluster: LocalCluster, 
     writes = 15
     with cluster.client(leader) as client:
         for n in range(writes):
-            r = client.put(f"/v2/durable/app/manifests/t{n}", content=manifest.data,
-                           headers={"Content-Type": OCI_MANIFEST})
+            r = client.put(
+                f"/v2/durable/app/manifests/t{n}",
+                content=manifest.data,
+                headers={"Content-Type": OCI_MANIFEST},
+            )
             assert r.status_code == 201
     time.sleep(0.5)
     on_leader = leader_trace.stop()
@@ -107,8 +111,9 @@ def test_entries_are_synced_before_they_are_acknowledged(cluster: LocalCluster, 
     assert syncs >= writes // 2  # one sync may cover several appends
 
 
-def test_term_and_vote_are_synced_before_any_election_message(cluster: LocalCluster,
-                                                               tmp_path) -> None:
+def test_term_and_vote_are_synced_before_any_election_message(
+    cluster: LocalCluster, tmp_path
+) -> None:
     leader = cluster.leader()
     survivor = (leader + 1) % 3
     trace = Trace(cluster.pids[survivor], str(tmp_path / "survivor.trace"))
@@ -121,7 +126,9 @@ def test_term_and_vote_are_synced_before_any_election_message(cluster: LocalClus
     after = [(t, call) for thread, t, call, _ in events if thread == tid and t > killed_at]
     # Answers to the dead leader's last append may still leave just after the kill;
     # no election starts before the 0.4 s minimum election timeout.
-    first_send = next(t for t, call in after
-                      if call in ("sendto", "sendmsg") and t > killed_at + 0.3)
-    assert any(call in ("fsync", "fdatasync") and t < first_send for t, call in after), \
+    first_send = next(
+        t for t, call in after if call in ("sendto", "sendmsg") and t > killed_at + 0.3
+    )
+    assert any(call in ("fsync", "fdatasync") and t < first_send for t, call in after), (
         "the survivor sent an election message before its term and vote were on disk"
+    )

@@ -1,4 +1,4 @@
-"""Five replicas losing two, and a randomized fault run: kills, pauses and restarts of minorities."""
+"""Five replicas losing two, and a randomized run of kills, pauses and restarts of minorities."""
 
 from __future__ import annotations
 
@@ -47,8 +47,9 @@ def test_five_replicas_tolerate_two_failures(tmp_path) -> None:
             deadline = time.monotonic() + 20
             while True:  # as clients do, retry a 503 (a further election may follow the kill)
                 try:
-                    written[f"t{n}"] = push_image(cluster.urls[i], "five/app", f"t{n}",
-                                                  f"five{n}", timeout=30).digest
+                    written[f"t{n}"] = push_image(
+                        cluster.urls[i], "five/app", f"t{n}", f"five{n}", timeout=30
+                    ).digest
                     break
                 except httpx.HTTPStatusError as e:
                     assert e.response.status_code == 503 and time.monotonic() < deadline, e
@@ -58,8 +59,11 @@ def test_five_replicas_tolerate_two_failures(tmp_path) -> None:
         wait_converged(cluster, list(range(5)))
         for i in range(5):
             for tag, digest in written.items():
-                r = httpx.head(f"{cluster.urls[i]}/v2/five/app/manifests/{tag}", auth=cluster.auth,
-                               headers={"Accept": OCI_MANIFEST})
+                r = httpx.head(
+                    f"{cluster.urls[i]}/v2/five/app/manifests/{tag}",
+                    auth=cluster.auth,
+                    headers={"Accept": OCI_MANIFEST},
+                )
                 assert r.headers["Docker-Content-Digest"] == digest
     finally:
         cluster.stop()
@@ -67,9 +71,15 @@ def test_five_replicas_tolerate_two_failures(tmp_path) -> None:
 
 def unique_manifest(blobs: tuple, tag: str) -> bytes:
     config, layer = blobs
-    return json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                       "config": config.descriptor(), "layers": [layer.descriptor()],
-                       "annotations": {"tag": tag}}).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": config.descriptor(),
+            "layers": [layer.descriptor()],
+            "annotations": {"tag": tag},
+        }
+    ).encode()
 
 
 def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
@@ -83,8 +93,12 @@ def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
     config, layers, _ = image("faults", layers=1, layer_size=1000)
     blobs = (config, layers[0])
     for blob in blobs:
-        httpx.post(f"{cluster.urls[0]}/v2/faults/app/blobs/uploads/", auth=cluster.auth, params={"digest": blob.digest},
-                   content=blob.data).raise_for_status()
+        httpx.post(
+            f"{cluster.urls[0]}/v2/faults/app/blobs/uploads/",
+            auth=cluster.auth,
+            params={"digest": blob.digest},
+            content=blob.data,
+        ).raise_for_status()
 
     def writer(k: int) -> None:
         with httpx.Client(timeout=10, auth=cluster.auth) as client:
@@ -97,8 +111,11 @@ def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
                     attempted[tag] = sha256(body)
                 url = cluster.urls[rng.randrange(3)]
                 try:
-                    r = client.put(f"{url}/v2/faults/app/manifests/{tag}", content=body,
-                                   headers={"Content-Type": OCI_MANIFEST})
+                    r = client.put(
+                        f"{url}/v2/faults/app/manifests/{tag}",
+                        content=body,
+                        headers={"Content-Type": OCI_MANIFEST},
+                    )
                 except httpx.HTTPError:
                     continue
                 if r.status_code == 201:
@@ -108,8 +125,11 @@ def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
                     # says "retry" is fine, and so is a replica that is down or paused).
                     other = cluster.urls[(cluster.urls.index(url) + rng.randrange(1, 3)) % 3]
                     try:
-                        read = client.get(f"{other}/v2/faults/app/manifests/{tag}",
-                                          headers={"Accept": OCI_MANIFEST}, timeout=5)
+                        read = client.get(
+                            f"{other}/v2/faults/app/manifests/{tag}",
+                            headers={"Accept": OCI_MANIFEST},
+                            timeout=5,
+                        )
                         if read.status_code == 404:
                             with lock:
                                 stale_reads.append(tag)
@@ -153,10 +173,13 @@ def test_randomized_faults_lose_no_acknowledged_write(tmp_path) -> None:
                 assert set(acknowledged) <= set(tags), (i, faults)
 
                 def pointed_at(tag: str) -> str:
-                    r = client.head(f"/v2/faults/app/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+                    r = client.head(
+                        f"/v2/faults/app/manifests/{tag}", headers={"Accept": OCI_MANIFEST}
+                    )
                     return r.headers["Docker-Content-Digest"]
+
                 with concurrent.futures.ThreadPoolExecutor(16) as pool:
-                    digests = dict(zip(tags, pool.map(pointed_at, tags)))
+                    digests = dict(zip(tags, pool.map(pointed_at, tags), strict=False))
                 # Acknowledged or not, a tag points at what was written for it.
                 wrong = {t: d for t, d in digests.items() if d != attempted[t]}
                 assert not wrong, (i, list(wrong.items())[:5], faults)

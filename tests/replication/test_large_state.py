@@ -22,16 +22,20 @@ pytestmark = pytest.mark.slow
 COMPACT_EVERY = 1000
 
 
-def _tag_many(cluster: LocalCluster, url: str, prefix: str, count: int,
-              stop: threading.Event | None = None) -> int:
+def _tag_many(
+    cluster: LocalCluster, url: str, prefix: str, count: int, stop: threading.Event | None = None
+) -> int:
     manifest = push_image(url, "big/app", f"{prefix}-base", prefix)
     done = 0
     with httpx.Client(base_url=url, auth=cluster.auth, timeout=30) as client:
         for n in range(count):
             if stop is not None and stop.is_set():
                 break
-            r = client.put(f"/v2/big/app/manifests/{prefix}{n}", content=manifest.data,
-                           headers={"Content-Type": OCI_MANIFEST})
+            r = client.put(
+                f"/v2/big/app/manifests/{prefix}{n}",
+                content=manifest.data,
+                headers={"Content-Type": OCI_MANIFEST},
+            )
             if r.status_code == 201:
                 done += 1
     return done
@@ -43,32 +47,37 @@ def _converged(cluster: LocalCluster, indexes: list[int], timeout: float = 120) 
     while True:
         views = {}
         try:
-            views = {i: httpx.get(cluster.urls[i] + "/health", timeout=5).json()
-                     for i in indexes}
+            views = {i: httpx.get(cluster.urls[i] + "/health", timeout=5).json() for i in indexes}
         except httpx.HTTPError:
             pass
-        if len(views) == len(indexes) and len(
-                {v["state_digest_index"] for v in views.values()}) == 1:
+        if (
+            len(views) == len(indexes)
+            and len({v["state_digest_index"] for v in views.values()}) == 1
+        ):
             return views
         assert time.monotonic() < deadline, views
         time.sleep(0.3)
 
 
 def _qreg(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_a_replica_back_after_two_compactions_installs_a_verified_snapshot(
-        tmp_path, monkeypatch) -> None:
+    tmp_path, monkeypatch
+) -> None:
     monkeypatch.setenv("QREG_RAFT_COMPACT_EVERY", str(COMPACT_EVERY))
     cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
     try:
         leader = cluster.leader()
         away = (leader + 1) % 3
         cluster.sigkill(away)
-        assert _tag_many(cluster, cluster.urls[leader], "gone", 2 * COMPACT_EVERY + 500) \
+        assert (
+            _tag_many(cluster, cluster.urls[leader], "gone", 2 * COMPACT_EVERY + 500)
             == 2 * COMPACT_EVERY + 500
+        )
         cluster.restart(away)
         views = _converged(cluster, [0, 1, 2])
         assert len({v["state_digest"] for v in views.values()}) == 1, views
@@ -94,8 +103,11 @@ def test_a_replica_joining_under_load_ends_with_the_same_state(tmp_path, monkeyp
     try:
         leader = cluster.leader()
         _tag_many(cluster, cluster.urls[leader], "before", COMPACT_EVERY + 200)
-        writer = threading.Thread(target=_tag_many, args=(
-            cluster, cluster.urls[leader], "during", 3 * COMPACT_EVERY, stop), daemon=True)
+        writer = threading.Thread(
+            target=_tag_many,
+            args=(cluster, cluster.urls[leader], "during", 3 * COMPACT_EVERY, stop),
+            daemon=True,
+        )
         writer.start()
         joined, url = cluster.join_replica(f"{cluster.data}/replica-3", "replica-3")
         time.sleep(5)  # the join happens while the writer goes on

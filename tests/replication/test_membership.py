@@ -33,8 +33,9 @@ def test_join_under_load_then_remove(tmp_path) -> None:
             if stop.is_set():
                 return
             try:
-                acknowledged[f"j{n}"] = push_image(cluster.urls[n % 3], "join/app", f"j{n}",
-                                                   f"j{n}").digest
+                acknowledged[f"j{n}"] = push_image(
+                    cluster.urls[n % 3], "join/app", f"j{n}", f"j{n}"
+                ).digest
             except httpx.HTTPError:
                 time.sleep(0.1)
 
@@ -47,13 +48,29 @@ def test_join_under_load_then_remove(tmp_path) -> None:
         assert token.startswith("qreg-join-")
         port = free_port_block()
         data = f"{cluster.data}/replica-3"
-        out = qreg("join", "--existing", cluster.urls[1], "--token", token, "--replica-id",
-                   "replica-3", "--data", data, "--port", str(port), "--no-start",
-                   "--insecure-http", *join_ports())
+        out = qreg(
+            "join",
+            "--existing",
+            cluster.urls[1],
+            "--token",
+            token,
+            "--replica-id",
+            "replica-3",
+            "--data",
+            data,
+            "--port",
+            str(port),
+            "--no-start",
+            "--insecure-http",
+            *join_ports(),
+        )
         assert "not yet a member" in out and "seeded from a snapshot" in out
         with open(os.path.join(data, "replica.log"), "ab") as log:
-            joined = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--config",
-                                       f"{data}/replica.toml"], stdout=log, stderr=log)
+            joined = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "serve", "--config", f"{data}/replica.toml"],
+                stdout=log,
+                stderr=log,
+            )
         url = f"http://127.0.0.1:{port}"
         time.sleep(2.0)
         stop.set()
@@ -62,7 +79,11 @@ def test_join_under_load_then_remove(tmp_path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                tags = httpx.get(f"{url}/v2/join/app/tags/list", auth=cluster.auth, timeout=5).json().get("tags", [])
+                tags = (
+                    httpx.get(f"{url}/v2/join/app/tags/list", auth=cluster.auth, timeout=5)
+                    .json()
+                    .get("tags", [])
+                )
                 if set(acknowledged) <= set(tags):
                     break
             except httpx.HTTPError:
@@ -98,8 +119,15 @@ def test_join_under_load_then_remove(tmp_path) -> None:
 
 def test_install_then_join_a_second_replica_over_https(tmp_path) -> None:
     ports = free_port_block(2)
-    out = qreg("install", "--data", str(tmp_path / "first"), "--port", str(ports),
-               "--raft-address", f"127.0.0.1:{free_port_block()}")
+    out = qreg(
+        "install",
+        "--data",
+        str(tmp_path / "first"),
+        "--port",
+        str(ports),
+        "--raft-address",
+        f"127.0.0.1:{free_port_block()}",
+    )
     token = next(word for word in out.split() if word.startswith("qreg-join-"))
     password = out.split("admin password: ", 1)[1].split()[0]  # generated, shown once
     ca = str(tmp_path / "first" / "tls" / "ca.crt")
@@ -109,13 +137,36 @@ def test_install_then_join_a_second_replica_over_https(tmp_path) -> None:
     try:
         for name in ("first", "second"):
             if name == "second":  # the joiner trusts the CA the token pins, nothing else
-                qreg("join", "--existing", f"https://127.0.0.1:{ports}", "--token", token,
-                     "--replica-id", "replica-1", "--data", str(tmp_path / name),
-                     "--port", str(ports + 1), "--no-start", *join_ports())
+                qreg(
+                    "join",
+                    "--existing",
+                    f"https://127.0.0.1:{ports}",
+                    "--token",
+                    token,
+                    "--replica-id",
+                    "replica-1",
+                    "--data",
+                    str(tmp_path / name),
+                    "--port",
+                    str(ports + 1),
+                    "--no-start",
+                    *join_ports(),
+                )
             with open(tmp_path / f"{name}.log", "ab") as log:
-                processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "cli.main", "serve", "--config",
-                     str(tmp_path / name / "replica.toml")], stdout=log, stderr=log))
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "cli.main",
+                            "serve",
+                            "--config",
+                            str(tmp_path / name / "replica.toml"),
+                        ],
+                        stdout=log,
+                        stderr=log,
+                    )
+                )
             url = f"https://127.0.0.1:{ports + len(processes) - 1}"
             deadline = time.monotonic() + 60
             while True:
@@ -126,17 +177,28 @@ def test_install_then_join_a_second_replica_over_https(tmp_path) -> None:
                     pass
                 assert time.monotonic() < deadline, f"{name} did not become healthy"
                 time.sleep(0.2)
-        digest = push_image(f"https://127.0.0.1:{ports}", "installed/app", "1", "inst",
-                            verify=verify, auth=admin).digest
-        r = httpx.head(f"https://127.0.0.1:{ports + 1}/v2/installed/app/manifests/1", auth=admin,
-                       headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
-                       verify=verify)
+        digest = push_image(
+            f"https://127.0.0.1:{ports}", "installed/app", "1", "inst", verify=verify, auth=admin
+        ).digest
+        r = httpx.head(
+            f"https://127.0.0.1:{ports + 1}/v2/installed/app/manifests/1",
+            auth=admin,
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+            verify=verify,
+        )
         assert r.headers["Docker-Content-Digest"] == digest
         # The joiner's certificate comes from the same CA (its gRPC peers accept it).
         with open(tmp_path / "second" / "tls" / "ca.crt", "rb") as a, open(ca, "rb") as b:
             assert a.read() == b.read()
-        assert "replica-1" in qreg("status", "--url", f"https://127.0.0.1:{ports}", "--ca", ca,
-                                   "--config", str(tmp_path / "first" / "replica.toml"))
+        assert "replica-1" in qreg(
+            "status",
+            "--url",
+            f"https://127.0.0.1:{ports}",
+            "--ca",
+            ca,
+            "--config",
+            str(tmp_path / "first" / "replica.toml"),
+        )
     finally:
         for p in processes:
             p.terminate()
@@ -169,8 +231,14 @@ def test_growing_one_replica_to_two_keeps_writes_going(tmp_path) -> None:
         time.sleep(0.5)
         process, url = cluster.join_replica(str(tmp_path / "second"), "replica-1")
         deadline = time.monotonic() + 60
-        while len(httpx.get(f"{cluster.url}/api/v0/replicas", auth=cluster.auth,
-                            timeout=10).json()["replicas"]) < 2:
+        while (
+            len(
+                httpx.get(f"{cluster.url}/api/v0/replicas", auth=cluster.auth, timeout=10).json()[
+                    "replicas"
+                ]
+            )
+            < 2
+        ):
             assert time.monotonic() < deadline, "the second replica was never listed"
             time.sleep(0.2)
         with open(tmp_path / "second" / "replica.log") as f:
@@ -185,21 +253,48 @@ def test_growing_one_replica_to_two_keeps_writes_going(tmp_path) -> None:
         token = qreg("join-token", "--config", f"{cluster.data}/replica-0/replica.toml").strip()
         taken_port = int(cluster.url.rsplit(":", 1)[1])
         refused = subprocess.run(
-            [sys.executable, "-m", "cli.main", "join", "--existing", cluster.url, "--token", token,
-             "--replica-id", "replica-9", "--data", str(tmp_path / "dup"), "--port",
-             str(taken_port), "--insecure-http"], capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "join",
+                "--existing",
+                cluster.url,
+                "--token",
+                token,
+                "--replica-id",
+                "replica-9",
+                "--data",
+                str(tmp_path / "dup"),
+                "--port",
+                str(taken_port),
+                "--insecure-http",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert refused.returncode != 0 and "in use" in refused.stderr, refused
         assert not os.path.exists(tmp_path / "dup" / "replica.toml")
-        members = httpx.get(f"{url}/api/v0/replicas", auth=cluster.auth,
-                            timeout=10).json()["replicas"]
+        members = httpx.get(f"{url}/api/v0/replicas", auth=cluster.auth, timeout=10).json()[
+            "replicas"
+        ]
         first = next(r for r in members if r["replica_id"] == "replica-0")
-        for field, value in (("replica_id", "replica-1"),
-                             ("raft_address", first.get("raft_address")),
-                             ("http_url", cluster.url)):
+        for field, value in (
+            ("replica_id", "replica-1"),
+            ("raft_address", first.get("raft_address")),
+            ("http_url", cluster.url),
+        ):
             if value is None:
                 continue  # not shown to this caller
-            body = {"token": token, "replica_id": "replica-9", "raft_address": "127.0.0.9:1",
-                    "http_url": "http://127.0.0.9:1", "grpc_address": "127.0.0.9:2", field: value}
+            body = {
+                "token": token,
+                "replica_id": "replica-9",
+                "raft_address": "127.0.0.9:1",
+                "http_url": "http://127.0.0.9:1",
+                "grpc_address": "127.0.0.9:2",
+                field: value,
+            }
             r = httpx.post(f"{cluster.url}/api/v0/join", json=body, timeout=10)
             assert r.status_code == 400 and "already" in r.text, (field, r.text)
     finally:
@@ -227,8 +322,12 @@ def test_a_removed_replica_that_still_runs_stops_and_says_so(tmp_path) -> None:
             time.sleep(0.5)
         assert "was removed from the cluster" in health["removed"]
         term = health["term"]
-        r = httpx.put(f"{cluster.urls[removed]}/v2/gone/app/manifests/x", content=b"{}",
-                      auth=cluster.auth, timeout=10)
+        r = httpx.put(
+            f"{cluster.urls[removed]}/v2/gone/app/manifests/x",
+            content=b"{}",
+            auth=cluster.auth,
+            timeout=10,
+        )
         assert r.status_code == 503 and "removed from the cluster" in r.text, r.text
         time.sleep(3)  # no more campaigning: the term stays
         assert httpx.get(cluster.urls[removed] + "/health", timeout=5).json()["term"] == term

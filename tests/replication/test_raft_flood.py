@@ -29,8 +29,11 @@ def test_writes_go_on_while_two_raft_ports_are_flooded(tmp_path) -> None:
     try:
         leader = cluster.leader()
         flooded = [(leader + 1) % 3, leader]  # the leader and one follower: a majority
-        flooders = [threading.Thread(target=flood, args=(_raft_port(cluster, i), stop),
-                                     daemon=True) for i in flooded for _ in range(3)]
+        flooders = [
+            threading.Thread(target=flood, args=(_raft_port(cluster, i), stop), daemon=True)
+            for i in flooded
+            for _ in range(3)
+        ]
         for t in flooders:
             t.start()
         outcomes: list[tuple[float, bool]] = []

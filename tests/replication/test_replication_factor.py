@@ -16,8 +16,15 @@ pytestmark = pytest.mark.slow
 
 
 def _holders(cluster: LocalCluster, digest: str, indexes: list[int]) -> set[int]:
-    return {i for i in indexes if os.path.exists(os.path.join(
-        cluster.data, f"replica-{i}", "storage", "blobs", "sha256", digest[7:9], digest[7:]))}
+    return {
+        i
+        for i in indexes
+        if os.path.exists(
+            os.path.join(
+                cluster.data, f"replica-{i}", "storage", "blobs", "sha256", digest[7:9], digest[7:]
+            )
+        )
+    }
 
 
 def _settle(cluster: LocalCluster, digests: list[str], indexes: list[int], copies: int) -> None:
@@ -36,8 +43,13 @@ def test_three_copies_on_five_replicas(tmp_path, monkeypatch) -> None:
     try:
         blobs = [os.urandom(300_000 + i) for i in range(6)]
         for i, data in enumerate(blobs):
-            r = httpx.post(f"{cluster.urls[i % 5]}/v2/rf/app/blobs/uploads/", auth=cluster.auth,
-                           params={"digest": sha256(data)}, content=data, timeout=30)
+            r = httpx.post(
+                f"{cluster.urls[i % 5]}/v2/rf/app/blobs/uploads/",
+                auth=cluster.auth,
+                params={"digest": sha256(data)},
+                content=data,
+                timeout=30,
+            )
             assert r.status_code == 201
         digests = [sha256(d) for d in blobs]
         _settle(cluster, digests, everyone, 3)
@@ -45,15 +57,21 @@ def test_three_copies_on_five_replicas(tmp_path, monkeypatch) -> None:
         # A replica without the blob serves it, and keeps no copy of its own.
         digest, data = digests[0], blobs[0]
         outsider = next(i for i in everyone if i not in _holders(cluster, digest, everyone))
-        r = httpx.get(f"{cluster.urls[outsider]}/v2/rf/app/blobs/{digest}", auth=cluster.auth, timeout=30)
+        r = httpx.get(
+            f"{cluster.urls[outsider]}/v2/rf/app/blobs/{digest}", auth=cluster.auth, timeout=30
+        )
         assert r.status_code == 200 and r.content == data
         assert outsider not in _holders(cluster, digest, everyone)
 
         # A holder leaves the cluster: another replica takes its place.
         gone = max(_holders(cluster, digest, everyone) - {0})
         cluster.sigkill(gone)
-        qreg("remove", f"replica-{gone}", "--config",
-             os.path.join(cluster.data, "replica-0", "replica.toml"))
+        qreg(
+            "remove",
+            f"replica-{gone}",
+            "--config",
+            os.path.join(cluster.data, "replica-0", "replica.toml"),
+        )
         remaining = [i for i in everyone if i != gone]
         _settle(cluster, digests, remaining, 3)
     finally:

@@ -11,16 +11,17 @@ import time
 import httpx
 import pytest
 
-from tests.cluster import LocalCluster
 from tests.clients.tools import dir_digests, skopeo
+from tests.cluster import LocalCluster
 from tests.images import image_layout, sha256
 
 pytestmark = pytest.mark.slow
 
 
 def _blob_path(cluster: LocalCluster, index: int, digest: str) -> str:
-    return os.path.join(cluster.data, f"replica-{index}", "storage", "blobs", "sha256",
-                        digest[7:9], digest[7:])
+    return os.path.join(
+        cluster.data, f"replica-{index}", "storage", "blobs", "sha256", digest[7:9], digest[7:]
+    )
 
 
 def _wait_for_copies(cluster: LocalCluster, digests: list[str], timeout: float = 30) -> None:
@@ -47,8 +48,12 @@ def _file_digest(path: str) -> str:
 
 def _scrub(cluster: LocalCluster, index: int) -> subprocess.CompletedProcess[str]:
     config = os.path.join(cluster.data, f"replica-{index}", "replica.toml")
-    return subprocess.run([sys.executable, "-m", "cli.main", "scrub", "--config", config],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "scrub", "--config", config],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_scheduled_scrub_repairs_a_flipped_byte(tmp_path, monkeypatch) -> None:
@@ -57,14 +62,22 @@ def test_the_scheduled_scrub_repairs_a_flipped_byte(tmp_path, monkeypatch) -> No
     try:
         data = os.urandom(2_000_000)
         digest = sha256(data)
-        r = httpx.post(f"{cluster.urls[0]}/v2/scrub/app/blobs/uploads/", auth=cluster.auth, params={"digest": digest},
-                       content=data, timeout=30)
+        r = httpx.post(
+            f"{cluster.urls[0]}/v2/scrub/app/blobs/uploads/",
+            auth=cluster.auth,
+            params={"digest": digest},
+            content=data,
+            timeout=30,
+        )
         assert r.status_code == 201
         _wait_for_copies(cluster, [digest])
         path = _blob_path(cluster, 1, digest)
         _flip_a_byte(path)
         deadline = time.monotonic() + 60
-        while "qreg_scrub_repaired_blobs_total 1.0" not in httpx.get(f"{cluster.urls[1]}/metrics").text:
+        while (
+            "qreg_scrub_repaired_blobs_total 1.0"
+            not in httpx.get(f"{cluster.urls[1]}/metrics").text
+        ):
             assert time.monotonic() < deadline, "the scheduled scrub never repaired the blob"
             time.sleep(0.2)
         assert _file_digest(path) == digest
@@ -74,9 +87,13 @@ def test_the_scheduled_scrub_repairs_a_flipped_byte(tmp_path, monkeypatch) -> No
         assert corrupt == [digest.replace(":", "-")]  # kept aside for a post-mortem
         with open(os.path.join(cluster.data, "replica-1", "replica.log")) as log:
             errors = [json.loads(line) for line in log if '"qreg.scrub"' in line]
-        assert any(e["level"] == "error" and e.get("event") == "blob_corrupt"
-                   and e.get("digest") == digest for e in errors)
-        r = httpx.get(f"{cluster.urls[1]}/v2/scrub/app/blobs/{digest}", auth=cluster.auth, timeout=30)
+        assert any(
+            e["level"] == "error" and e.get("event") == "blob_corrupt" and e.get("digest") == digest
+            for e in errors
+        )
+        r = httpx.get(
+            f"{cluster.urls[1]}/v2/scrub/app/blobs/{digest}", auth=cluster.auth, timeout=30
+        )
         assert r.content == data
     finally:
         cluster.stop()
@@ -85,10 +102,15 @@ def test_the_scheduled_scrub_repairs_a_flipped_byte(tmp_path, monkeypatch) -> No
 def test_a_pull_before_the_scrub_fails_the_clients_check_and_qreg_scrub_fixes_it(tmp_path) -> None:
     cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()  # daily schedule
     try:
-        layout, manifest = image_layout(str(tmp_path / "layout"), "scrub", layers=2,
-                                        layer_size=500_000)
-        skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
-               f"docker://{cluster.urls[0].removeprefix('http://')}/scrub/image:1")
+        layout, manifest = image_layout(
+            str(tmp_path / "layout"), "scrub", layers=2, layer_size=500_000
+        )
+        skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            f"oci:{layout}:latest",
+            f"docker://{cluster.urls[0].removeprefix('http://')}/scrub/image:1",
+        )
         layers = [layer["digest"] for layer in json.loads(manifest.data)["layers"]]
         _wait_for_copies(cluster, layers)
         _flip_a_byte(_blob_path(cluster, 2, layers[0]))

@@ -53,9 +53,13 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(tmp_path) -> None
             yield b"y" * 65536
 
         result: dict[str, int] = {}
-        patch = threading.Thread(target=lambda: result.update(status=uploading.patch(
-            location, content=body(),
-            headers={"Content-Type": "application/octet-stream"}).status_code))
+        patch = threading.Thread(
+            target=lambda: result.update(
+                status=uploading.patch(
+                    location, content=body(), headers={"Content-Type": "application/octet-stream"}
+                ).status_code
+            )
+        )
         patch.start()
         assert sent.wait(10)
         os.kill(cluster.pids[leader], signal.SIGTERM)
@@ -68,7 +72,7 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(tmp_path) -> None
             records = [json.loads(line) for line in f if line.startswith("{")]
         stopping = [r for r in records if r["msg"] == "Shutting down"]
         assert stopping, "the replica did not log its stop"
-        after = records[records.index(stopping[-1]):]
+        after = records[records.index(stopping[-1]) :]
         assert not [r for r in after if r["level"] in ("error", "critical")], after
         assert any(r["msg"].startswith("Finished server process") for r in after)
     finally:

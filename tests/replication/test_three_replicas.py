@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.cluster import LocalCluster, admin_auth
 from tests.clients.tools import dir_digests, skopeo
+from tests.cluster import LocalCluster, admin_auth
 from tests.images import OCI_MANIFEST, Blob, image, image_layout, sha256
 
 pytestmark = pytest.mark.slow
@@ -27,30 +27,50 @@ def cluster(tmp_path) -> Iterator[LocalCluster]:
     c.stop()
 
 
-def push_image(url: str, name: str, tag: str, seed: str, timeout: float = 10,
-               verify: ssl.SSLContext | bool = True, auth: httpx.Auth | None = None) -> Blob:
+def push_image(
+    url: str,
+    name: str,
+    tag: str,
+    seed: str,
+    timeout: float = 10,
+    verify: ssl.SSLContext | bool = True,
+    auth: httpx.Auth | None = None,
+) -> Blob:
     config, layers, manifest = image(seed, layers=1, layer_size=2000)
-    with httpx.Client(base_url=url, timeout=timeout, verify=verify,
-                      auth=auth or admin_auth(verify)) as client:
+    with httpx.Client(
+        base_url=url, timeout=timeout, verify=verify, auth=auth or admin_auth(verify)
+    ) as client:
         for blob in [config, *layers]:
-            r = client.post(f"/v2/{name}/blobs/uploads/", params={"digest": blob.digest},
-                            content=blob.data)
+            r = client.post(
+                f"/v2/{name}/blobs/uploads/", params={"digest": blob.digest}, content=blob.data
+            )
             r.raise_for_status()
-        r = client.put(f"/v2/{name}/manifests/{tag}", content=manifest.data,
-                       headers={"Content-Type": OCI_MANIFEST})
+        r = client.put(
+            f"/v2/{name}/manifests/{tag}",
+            content=manifest.data,
+            headers={"Content-Type": OCI_MANIFEST},
+        )
         r.raise_for_status()
     return manifest
 
 
 def test_push_through_one_pull_through_the_others(cluster: LocalCluster, tmp_path) -> None:
     layout, manifest = image_layout(str(tmp_path / "layout"), "three", layer_size=1_000_000)
-    skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
-           f"docker://{cluster.urls[0].removeprefix('http://')}/team/app:1")
+    skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        f"oci:{layout}:latest",
+        f"docker://{cluster.urls[0].removeprefix('http://')}/team/app:1",
+    )
     for i in (1, 2):
         out = str(tmp_path / f"out{i}")
         # A tag written through replica 0 is read at once through replica i.
-        skopeo("copy", "--src-tls-verify=false",
-               f"docker://{cluster.urls[i].removeprefix('http://')}/team/app:1", f"dir:{out}")
+        skopeo(
+            "copy",
+            "--src-tls-verify=false",
+            f"docker://{cluster.urls[i].removeprefix('http://')}/team/app:1",
+            f"dir:{out}",
+        )
         assert dir_digests(out)["manifest.json"] == manifest.digest
     views = [cluster.health(i) for i in range(3)]
     assert {v["leader"] for v in views} == {f"replica-{cluster.leader()}"}
@@ -61,7 +81,11 @@ def test_read_your_write_across_replicas(cluster: LocalCluster) -> None:
     for n in range(30):
         writer, reader = cluster.urls[n % 3], cluster.urls[(n + 1) % 3]
         manifest = push_image(writer, "ryw/app", f"t{n}", f"ryw{n}")
-        r = httpx.get(f"{reader}/v2/ryw/app/manifests/t{n}", auth=cluster.auth, headers={"Accept": OCI_MANIFEST})
+        r = httpx.get(
+            f"{reader}/v2/ryw/app/manifests/t{n}",
+            auth=cluster.auth,
+            headers={"Accept": OCI_MANIFEST},
+        )
         assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == manifest.digest
 
 
@@ -108,11 +132,16 @@ def test_leader_sigkill_failover(cluster: LocalCluster) -> None:
         assert time.monotonic() < deadline, "the old leader did not catch up"
         time.sleep(0.1)
     for i in range(3):
-        tags = httpx.get(f"{cluster.urls[i]}/v2/failover/app/tags/list", auth=cluster.auth).json()["tags"]
+        tags = httpx.get(f"{cluster.urls[i]}/v2/failover/app/tags/list", auth=cluster.auth).json()[
+            "tags"
+        ]
         assert set(acknowledged) <= set(tags)
         for tag, digest in acknowledged.items():
-            r = httpx.head(f"{cluster.urls[i]}/v2/failover/app/manifests/{tag}", auth=cluster.auth,
-                           headers={"Accept": OCI_MANIFEST})
+            r = httpx.head(
+                f"{cluster.urls[i]}/v2/failover/app/manifests/{tag}",
+                auth=cluster.auth,
+                headers={"Accept": OCI_MANIFEST},
+            )
             assert r.headers["Docker-Content-Digest"] == digest
 
 
@@ -132,11 +161,17 @@ def test_pausing_a_minority_then_a_majority(cluster: LocalCluster) -> None:
     assert time.monotonic() - started < 10
     assert failed.value.response.status_code == 503
     assert "quorum" in failed.value.response.json()["errors"][0]["message"]
-    assert cluster.health(remaining)["has_quorum"] is False or httpx.get(
-        cluster.urls[remaining] + "/health").status_code == 503
+    assert (
+        cluster.health(remaining)["has_quorum"] is False
+        or httpx.get(cluster.urls[remaining] + "/health").status_code == 503
+    )
     # ...while pulls of what the replica holds keep working.
-    r = httpx.get(f"{cluster.urls[remaining]}/v2/pause/app/manifests/before", auth=cluster.auth,
-                  headers={"Accept": OCI_MANIFEST}, timeout=10)
+    r = httpx.get(
+        f"{cluster.urls[remaining]}/v2/pause/app/manifests/before",
+        auth=cluster.auth,
+        headers={"Accept": OCI_MANIFEST},
+        timeout=10,
+    )
     assert r.status_code == 200 and r.content == manifest.data
     cluster.signal(leader, signal.SIGCONT)
     cluster.signal(follower, signal.SIGCONT)
@@ -161,8 +196,9 @@ def test_kill_all_mid_push_then_restart(cluster: LocalCluster) -> None:
                 return
             tag = f"k{offset}-{n}"
             try:
-                acknowledged[tag] = push_image(cluster.urls[(n + offset) % 3], "killall/app",
-                                               tag, tag)
+                acknowledged[tag] = push_image(
+                    cluster.urls[(n + offset) % 3], "killall/app", tag, tag
+                )
             except httpx.HTTPError:
                 return
 
@@ -196,10 +232,15 @@ def test_kill_all_mid_push_then_restart(cluster: LocalCluster) -> None:
 def test_status_shows_every_replica(cluster: LocalCluster) -> None:
     import subprocess
     import sys
+
     leader = cluster.leader()
     config = f"{cluster.data}/replica-0/replica.toml"
-    out = subprocess.run([sys.executable, "-m", "cli.main", "status", "--url", cluster.urls[1],
-                          "--config", config], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "status", "--url", cluster.urls[1], "--config", config],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split()[:4] == ["ID", "ADDRESS", "ROLE", "TERM"]
@@ -207,15 +248,31 @@ def test_status_shows_every_replica(cluster: LocalCluster) -> None:
     assert set(rows) == {"replica-0", "replica-1", "replica-2"}
     assert rows[f"replica-{leader}"][2] == "leader"
     cluster.sigkill((leader + 1) % 3)
-    out = subprocess.run([sys.executable, "-m", "cli.main", "status", "--url", cluster.urls[leader],
-                          "--config", config], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "status",
+            "--url",
+            cluster.urls[leader],
+            "--config",
+            config,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 1 and "down" in out.stdout
     # Without credentials the cluster does not tell who leads, nor any Raft address.
     anonymous = httpx.get(cluster.urls[leader] + "/api/v0/replicas", timeout=10)
     assert anonymous.status_code == 401
     health = httpx.get(cluster.urls[leader] + "/health", timeout=10).json()
     assert "pid" not in health and "last_contact_s" not in health
-    as_admin = httpx.get(cluster.urls[leader] + "/api/v0/replicas", timeout=10,
-                         auth=("admin", cluster.admin_password)).json()
+    as_admin = httpx.get(
+        cluster.urls[leader] + "/api/v0/replicas",
+        timeout=10,
+        auth=("admin", cluster.admin_password),
+    ).json()
     assert all(m["raft_address"] for m in as_admin["replicas"])
     assert out.returncode == 1 and "down" in out.stdout

@@ -30,8 +30,10 @@ def test_slow_header_clients_are_cut_off_and_capped(tmp_path, monkeypatch) -> No
     def slowloris() -> None:
         started = time.monotonic()
         try:
-            with socket.create_connection((host, int(port)), timeout=30) as raw, \
-                    context.wrap_socket(raw, server_hostname=host) as s:
+            with (
+                socket.create_connection((host, int(port)), timeout=30) as raw,
+                context.wrap_socket(raw, server_hostname=host) as s,
+            ):
                 s.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {host}\r\n".encode())
                 for n in range(60):  # a header line a second, never the blank line
                     if stop.wait(1.0):

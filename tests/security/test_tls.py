@@ -14,8 +14,8 @@ from cli import configfile
 from proto import blobs_pb2 as pb
 from proto import blobs_pb2_grpc as rpc
 from replica import pki
-from tests.cluster import LocalCluster, free_port_block, join_ports
 from tests.clients.tools import dir_digests, skopeo
+from tests.cluster import LocalCluster, free_port_block, join_ports
 from tests.images import image_layout
 from tests.replication.test_maintenance import qreg
 
@@ -34,15 +34,17 @@ def test_qreg_up_serves_https_with_the_cluster_ca(cluster: LocalCluster) -> None
     assert all(url.startswith("https://") for url in cluster.urls)
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(cluster.url + "/v2/")  # the system's roots do not know the cluster CA
-    assert httpx.get(cluster.url + "/v2/", verify=cluster.verify,
-                     auth=cluster.auth).status_code == 200
+    assert (
+        httpx.get(cluster.url + "/v2/", verify=cluster.verify, auth=cluster.auth).status_code == 200
+    )
     served = httpx.get(cluster.url + "/ca", verify=False).content
     with open(cluster.ca, "rb") as f:
         assert served == f.read()
 
 
-def test_skopeo_refuses_the_registry_until_it_trusts_the_ca(cluster: LocalCluster,
-                                                            tmp_path) -> None:
+def test_skopeo_refuses_the_registry_until_it_trusts_the_ca(
+    cluster: LocalCluster, tmp_path
+) -> None:
     layout, manifest = image_layout(str(tmp_path / "layout"), "tls", layers=2)
     target = f"docker://{cluster.host}/tls/app:1"
     with pytest.raises(AssertionError, match="certificate signed by unknown authority"):
@@ -58,13 +60,17 @@ def test_skopeo_refuses_the_registry_until_it_trusts_the_ca(cluster: LocalCluste
 
 
 def _grpc_address(cluster: LocalCluster, index: int) -> str:
-    return str(configfile.read(os.path.join(cluster.data, f"replica-{index}",
-                                            "replica.toml"))["grpc"]["address"])
+    return str(
+        configfile.read(os.path.join(cluster.data, f"replica-{index}", "replica.toml"))["grpc"][
+            "address"
+        ]
+    )
 
 
 def _holds(address: str, ca: bytes, cert: bytes, key: bytes) -> pb.HoldsResult:
-    credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
-                                               certificate_chain=cert)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=cert
+    )
     with grpc.secure_channel(address, credentials) as channel:
         return rpc.BlobTransferStub(channel).Holds(pb.HoldsRequest(digests=[]), timeout=5)
 
@@ -96,10 +102,28 @@ def test_join_refuses_a_ca_that_is_not_the_tokens(cluster: LocalCluster, tmp_pat
     proof, pin = token.rsplit(".", 1)
     assert len(pin) == 64
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "join", "--existing", cluster.url, "--token",
-         f"{proof}.{'0' * 64}", "--replica-id", "replica-7", "--data", str(tmp_path / "j"),
-         "--no-start", "--port", str(free_port_block()), *join_ports()],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "join",
+            "--existing",
+            cluster.url,
+            "--token",
+            f"{proof}.{'0' * 64}",
+            "--replica-id",
+            "replica-7",
+            "--data",
+            str(tmp_path / "j"),
+            "--no-start",
+            "--port",
+            str(free_port_block()),
+            *join_ports(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert "fingerprint differs" in done.stderr
     assert not os.path.exists(tmp_path / "j" / "replica.toml")

@@ -11,21 +11,30 @@ EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "cluster-ex
 
 def test_a_cache_config_needs_a_certificate_unless_insecure(tmp_path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text('[cache]\nname = "eu"\ndata_dir = "/d"\nca = "/ca.crt"\n'
-                    'upstreams = ["https://r0:5000"]\n')
+    path.write_text(
+        '[cache]\nname = "eu"\ndata_dir = "/d"\nca = "/ca.crt"\nupstreams = ["https://r0:5000"]\n'
+    )
     with pytest.raises(ConfigError, match="http.cert"):
         load(str(path))
     path.write_text(path.read_text() + "[http]\ninsecure = true\n")
     assert load(str(path)).upstreams == ("https://r0:5000",)
 
 
-@pytest.mark.parametrize("text, key", [
-    ('[cache]\ndata_dir = "/d"\nca = "c"\nupstreams = ["https://r"]\n', "cache.name"),
-    ('[cache]\nname = "eu"\ndata_dir = "/d"\nca = "c"\nupstreams = ["r0:5000"]\n',
-     "cache.upstreams"),
-    ('[cache]\nname = "eu"\ndata_dir = "/d"\nca = "c"\nupstreams = ["https://r"]\n'
-     'max_bytes = -1\n', "cache.max_bytes"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ('[cache]\ndata_dir = "/d"\nca = "c"\nupstreams = ["https://r"]\n', "cache.name"),
+        (
+            '[cache]\nname = "eu"\ndata_dir = "/d"\nca = "c"\nupstreams = ["r0:5000"]\n',
+            "cache.upstreams",
+        ),
+        (
+            '[cache]\nname = "eu"\ndata_dir = "/d"\nca = "c"\nupstreams = ["https://r"]\n'
+            "max_bytes = -1\n",
+            "cache.max_bytes",
+        ),
+    ],
+)
 def test_errors_name_the_key(tmp_path, text: str, key: str) -> None:
     path = tmp_path / "c.toml"
     path.write_text(text + "[http]\ninsecure = true\n")

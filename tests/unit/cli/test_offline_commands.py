@@ -12,14 +12,32 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..")
 
 
 def qreg(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        input=stdin,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_a_cache_certificate_comes_without_the_ca_key(tmp_path) -> None:
     assert qreg("tls", "ca", "--out", str(tmp_path / "ca")).returncode == 0
-    done = qreg("tls", "issue", "--ca", str(tmp_path / "ca"), "--for", "cache", "--name",
-                "cache-eu", "--san", "eu.example.com", "--out", str(tmp_path / "eu"))
+    done = qreg(
+        "tls",
+        "issue",
+        "--ca",
+        str(tmp_path / "ca"),
+        "--for",
+        "cache",
+        "--name",
+        "cache-eu",
+        "--san",
+        "eu.example.com",
+        "--out",
+        str(tmp_path / "eu"),
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(tmp_path / "eu")) == ["ca.crt", "cache.crt", "cache.key"]
     assert oct(os.stat(tmp_path / "eu" / "cache.key").st_mode & 0o777) == "0o600"
@@ -44,16 +62,28 @@ def test_a_missing_config_is_named_with_the_default_it_fell_back_to(tmp_path) ->
     done = qreg("join-token", "--config", str(tmp_path / "nonexistent.toml"))
     assert done.returncode == 1
     assert f"no replica config at {tmp_path / 'nonexistent.toml'}" in done.stderr
-    done = subprocess.run([sys.executable, "-m", "cli.main", "remove", "replica-2"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": os.path.abspath(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "remove", "replica-2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.path.abspath(ROOT)},
+    )
     assert "./data/replica-0/replica.toml" in done.stderr and "--config" in done.stderr
     assert "./data/replica-0/replica.toml" in qreg("remove", "--help").stdout
 
 
 def test_install_writes_the_ca_alone_for_clients_and_uses_the_join_ports(tmp_path) -> None:
-    done = qreg("install", "--data", str(tmp_path / "r0"), "--port", "45100",
-                "--raft-address", "127.0.0.1:0")
+    done = qreg(
+        "install",
+        "--data",
+        str(tmp_path / "r0"),
+        "--port",
+        "45100",
+        "--raft-address",
+        "127.0.0.1:0",
+    )
     assert done.returncode == 0, done.stderr
     client_ca = tmp_path / "r0" / "ca.crt"
     assert client_ca.read_bytes() == (tmp_path / "r0" / "tls" / "ca.crt").read_bytes()

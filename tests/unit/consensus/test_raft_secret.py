@@ -34,8 +34,9 @@ def _attack(port: int, marker: str) -> None:
 def _node(tmp_path, name: str, password: str) -> tuple[MetadataState, RaftNode, int]:
     port = free_port_block()
     state = MetadataState(str(tmp_path / name / "metadata"))
-    node = RaftNode(state, str(tmp_path / name / "raft"), f"127.0.0.1:{port}", [],
-                    password=password)
+    node = RaftNode(
+        state, str(tmp_path / name / "raft"), f"127.0.0.1:{port}", [], password=password
+    )
     assert node.wait_ready(20)
     return state, node, port
 

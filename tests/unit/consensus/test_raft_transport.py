@@ -32,7 +32,7 @@ def _closed_by_peer(s: socket.socket, timeout: float = 3.0) -> bool:
         return s.recv(1) == b""
     except ConnectionResetError:
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 
@@ -72,8 +72,7 @@ def test_a_flooded_port_keeps_committing(tmp_path) -> None:
     state, node = _node(tmp_path, port)
     stop = threading.Event()
 
-    flooders = [threading.Thread(target=flood, args=(port, stop), daemon=True)
-                for _ in range(4)]
+    flooders = [threading.Thread(target=flood, args=(port, stop), daemon=True) for _ in range(4)]
     for t in flooders:
         t.start()
 
@@ -81,10 +80,16 @@ def test_a_flooded_port_keeps_committing(tmp_path) -> None:
         done = 0
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
-            await node.propose(pb.Command(link_blob=pb.LinkBlob(
-                repository="f/r", digest=f"sha256:{done:064x}", size=1, replica_id="r0")))
+            await node.propose(
+                pb.Command(
+                    link_blob=pb.LinkBlob(
+                        repository="f/r", digest=f"sha256:{done:064x}", size=1, replica_id="r0"
+                    )
+                )
+            )
             done += 1
         return done
+
     try:
         assert asyncio.run(writes()) > 0
     finally:

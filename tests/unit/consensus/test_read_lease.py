@@ -73,9 +73,9 @@ def test_a_deposed_leaders_append_neither_silences_votes_nor_is_echoed() -> None
     old, new, follower = ReadLease(clock, QUIET), ReadLease(clock, QUIET), ReadLease(clock, QUIET)
     _exchange(new, follower, term=5)
     clock.now += 1.0
-    follower.on_append("old", old.stamp_append(4, {"type": "append_entries", "term": 4}),
-                       current_term=5)
+    follower.on_append(
+        "old", old.stamp_append(4, {"type": "append_entries", "term": 4}), current_term=5
+    )
     request = {"type": "request_vote", "term": 6, "last_log_term": 5, "last_log_index": 9}
     assert follower.filter_vote_request(request) == request
     assert ECHO not in follower.stamp_answer("old", {"type": "next_node_idx"})
-

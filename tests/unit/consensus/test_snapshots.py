@@ -13,14 +13,23 @@ from tests.cluster import free_port_block
 
 
 def link(i: int) -> pb.Command:
-    return pb.Command(link_blob=pb.LinkBlob(repository="s/r", digest=f"sha256:{i:064x}", size=i,
-                                            replica_id="r0"))
+    return pb.Command(
+        link_blob=pb.LinkBlob(repository="s/r", digest=f"sha256:{i:064x}", size=i, replica_id="r0")
+    )
 
 
-def start(directory: str, address: str, compact_every: int = 20000) -> tuple[MetadataState, RaftNode]:
+def start(
+    directory: str, address: str, compact_every: int = 20000
+) -> tuple[MetadataState, RaftNode]:
     state = MetadataState(os.path.join(directory, "metadata"))
-    node = RaftNode(state, os.path.join(directory, "raft"), address, [], password="test secret",
-                    compact_every=compact_every)
+    node = RaftNode(
+        state,
+        os.path.join(directory, "raft"),
+        address,
+        [],
+        password="test secret",
+        compact_every=compact_every,
+    )
     assert node.wait_ready(20)
     return state, node
 
@@ -30,6 +39,7 @@ def write(node: RaftNode, numbers: range) -> None:
         for i in numbers:
             result = await node.propose(link(i))
             assert result.error_code == ""
+
     asyncio.run(go())
 
 
@@ -87,8 +97,9 @@ def test_repair_to_single_keeps_everything(tmp_path) -> None:
     term = node.status()["term"]
     node.close()
     state.close()
-    offline.repair_to_single(str(tmp_path / "metadata"), str(tmp_path / "raft"), address,
-                             "replica-0")
+    offline.repair_to_single(
+        str(tmp_path / "metadata"), str(tmp_path / "raft"), address, "replica-0"
+    )
     state, node = start(str(tmp_path), address)
     write(node, range(21, 26))
     assert node.status()["term"] > term  # terms never go back

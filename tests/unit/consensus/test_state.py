@@ -14,22 +14,46 @@ def D(s: str) -> str:
 
 def commands() -> list[pb.Command]:
     return [
-        pb.Command(link_blob=pb.LinkBlob(repository="a/b", digest=D("cfg"), size=3, replica_id="r0")),
-        pb.Command(link_blob=pb.LinkBlob(repository="a/b", digest=D("l1"), size=4, replica_id="r0")),
-        pb.Command(put_manifest=pb.PutManifest(repository="a/b", digest=D("m"), media_type="x",
-                                               body=b"{}", tag="v1", blob_digests=[D("cfg"), D("l1")])),
-        pb.Command(put_manifest=pb.PutManifest(repository="a/b", digest=D("m"), media_type="x",
-                                               body=b"{}", tag="v2")),
-        pb.Command(put_manifest=pb.PutManifest(repository="a/b", digest=D("sig"), media_type="x",
-                                               body=b"{}", subject_digest=D("m"),
-                                               referrer=pb.Descriptor(digest=D("sig"), artifact_type="s"))),
+        pb.Command(
+            link_blob=pb.LinkBlob(repository="a/b", digest=D("cfg"), size=3, replica_id="r0")
+        ),
+        pb.Command(
+            link_blob=pb.LinkBlob(repository="a/b", digest=D("l1"), size=4, replica_id="r0")
+        ),
+        pb.Command(
+            put_manifest=pb.PutManifest(
+                repository="a/b",
+                digest=D("m"),
+                media_type="x",
+                body=b"{}",
+                tag="v1",
+                blob_digests=[D("cfg"), D("l1")],
+            )
+        ),
+        pb.Command(
+            put_manifest=pb.PutManifest(
+                repository="a/b", digest=D("m"), media_type="x", body=b"{}", tag="v2"
+            )
+        ),
+        pb.Command(
+            put_manifest=pb.PutManifest(
+                repository="a/b",
+                digest=D("sig"),
+                media_type="x",
+                body=b"{}",
+                subject_digest=D("m"),
+                referrer=pb.Descriptor(digest=D("sig"), artifact_type="s"),
+            )
+        ),
         pb.Command(delete_tag=pb.DeleteTag(repository="a/b", tag="v2")),
     ]
 
 
 def apply_all(state: MetadataState, start: int = 1) -> list[pb.Result]:
-    return [pb.Result.FromString(state.apply(start + i, c.SerializeToString()))
-            for i, c in enumerate(commands())]
+    return [
+        pb.Result.FromString(state.apply(start + i, c.SerializeToString()))
+        for i, c in enumerate(commands())
+    ]
 
 
 def test_apply_and_query(tmp_path) -> None:
@@ -45,7 +69,9 @@ def test_apply_and_query(tmp_path) -> None:
 
 def test_manifest_with_unlinked_blob_is_refused(tmp_path) -> None:
     state = MetadataState(str(tmp_path / "s"))
-    cmd = pb.Command(put_manifest=pb.PutManifest(repository="r", digest=D("m"), blob_digests=[D("x")]))
+    cmd = pb.Command(
+        put_manifest=pb.PutManifest(repository="r", digest=D("m"), blob_digests=[D("x")])
+    )
     result = pb.Result.FromString(state.apply(1, cmd.SerializeToString()))
     assert result.error_code == "MANIFEST_BLOB_UNKNOWN"
     assert state.manifest("r", D("m")) is None
@@ -64,19 +90,33 @@ def test_delete_manifest_removes_its_tags_and_referrer_entry(tmp_path) -> None:
     state = MetadataState(str(tmp_path / "s"))
     apply_all(state)
     n = len(commands())
-    state.apply(n + 1, pb.Command(delete_manifest=pb.DeleteManifest(
-        repository="a/b", digest=D("sig"))).SerializeToString())
+    state.apply(
+        n + 1,
+        pb.Command(
+            delete_manifest=pb.DeleteManifest(repository="a/b", digest=D("sig"))
+        ).SerializeToString(),
+    )
     assert state.referrers("a/b", D("m")) == []
-    state.apply(n + 2, pb.Command(delete_manifest=pb.DeleteManifest(
-        repository="a/b", digest=D("m"))).SerializeToString())
+    state.apply(
+        n + 2,
+        pb.Command(
+            delete_manifest=pb.DeleteManifest(repository="a/b", digest=D("m"))
+        ).SerializeToString(),
+    )
     assert state.tags("a/b") == [] and state.manifest("a/b", D("m")) is None
 
 
 def test_names_sharing_a_prefix_stay_apart(tmp_path) -> None:
     state = MetadataState(str(tmp_path / "s"))
     for i, repo in enumerate(["a", "a/b", "ab"], start=1):
-        state.apply(i, pb.Command(put_manifest=pb.PutManifest(
-            repository=repo, digest=D(repo), tag="t" + repo.replace("/", ""))).SerializeToString())
+        state.apply(
+            i,
+            pb.Command(
+                put_manifest=pb.PutManifest(
+                    repository=repo, digest=D(repo), tag="t" + repo.replace("/", "")
+                )
+            ).SerializeToString(),
+        )
     assert state.tags("a") == ["ta"]
     assert state.repositories() == ["a", "a/b", "ab"]
     assert state.repositories(after="a", limit=1) == ["a/b"]

@@ -15,15 +15,22 @@ def _commands() -> list[pb.Command]:
     out = []
     for i in range(30):
         digest = f"sha256:{i:064x}"
-        out.append(pb.Command(link_blob=pb.LinkBlob(repository=f"a/r{i % 4}", digest=digest,
-                                                    size=i + 1, replica_id="r0")))
-        out.append(pb.Command(put_account=pb.PutAccount(name=f"user{i}", password_hash="h",
-                                                        at_ms=i)))
+        out.append(
+            pb.Command(
+                link_blob=pb.LinkBlob(
+                    repository=f"a/r{i % 4}", digest=digest, size=i + 1, replica_id="r0"
+                )
+            )
+        )
+        out.append(
+            pb.Command(put_account=pb.PutAccount(name=f"user{i}", password_hash="h", at_ms=i))
+        )
         if i % 3 == 0:
             out.append(pb.Command(delete_account=pb.DeleteAccount(name=f"user{i}")))
         if i % 5 == 0:
-            out.append(pb.Command(unlink_blob=pb.UnlinkBlob(repository=f"a/r{i % 4}",
-                                                            digest=digest)))
+            out.append(
+                pb.Command(unlink_blob=pb.UnlinkBlob(repository=f"a/r{i % 4}", digest=digest))
+            )
     return out
 
 

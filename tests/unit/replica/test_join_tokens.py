@@ -17,13 +17,17 @@ def test_a_fresh_token_is_accepted_and_carries_its_ca_pin() -> None:
     assert join_tokens.ca_pin(join_tokens.issue("s3cret", NOW)) == ""
 
 
-@pytest.mark.parametrize("now, valid_after, secret, reason", [
-    (NOW + 3600_001, 0, "s3cret", "expired"),
-    (NOW + 1000, NOW + 1, "s3cret", "revoked"),
-    (NOW + 1000, 0, "another cluster", "invalid"),
-])
-def test_expired_revoked_or_foreign_tokens_are_refused(now: int, valid_after: int, secret: str,
-                                                       reason: str) -> None:
+@pytest.mark.parametrize(
+    "now, valid_after, secret, reason",
+    [
+        (NOW + 3600_001, 0, "s3cret", "expired"),
+        (NOW + 1000, NOW + 1, "s3cret", "revoked"),
+        (NOW + 1000, 0, "another cluster", "invalid"),
+    ],
+)
+def test_expired_revoked_or_foreign_tokens_are_refused(
+    now: int, valid_after: int, secret: str, reason: str
+) -> None:
     token = join_tokens.issue("s3cret", NOW, 3600)
     with pytest.raises(InvalidJoinToken, match=reason):
         join_tokens.check(secret, token, now, valid_after)

@@ -12,8 +12,16 @@ def test_the_document_is_valid_openapi() -> None:
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:
-    mounted = {(r.path, m.lower()) for r in accounts.ROUTES + caches.ROUTES for m in r.methods or ()
-               if m != "HEAD" and r.path.startswith("/api/")}
-    documented = {(path, method) for path, operations in openapi.document()["paths"].items()
-                  for method in operations if method != "parameters"}
+    mounted = {
+        (r.path, m.lower())
+        for r in accounts.ROUTES + caches.ROUTES
+        for m in r.methods or ()
+        if m != "HEAD" and r.path.startswith("/api/")
+    }
+    documented = {
+        (path, method)
+        for path, operations in openapi.document()["paths"].items()
+        for method in operations
+        if method != "parameters"
+    }
     assert mounted == documented

@@ -26,13 +26,14 @@ def _attempts(limiter: LoginLimiter, keys: list[str], n: int, failed: bool = Tru
             if not wait:
                 limiter.release(keys, failed)
         return out
+
     return asyncio.run(run())
 
 
 def test_a_guesser_elsewhere_does_not_lock_the_user_out() -> None:
     limiter = LoginLimiter()
     assert _attempts(limiter, limiter.keys("moby", "10.0.0.66"), 6)[-1] > 0  # slowed
-    assert _attempts(limiter, limiter.keys("moby", "10.0.0.7"), 1) == [0]    # the user is not
+    assert _attempts(limiter, limiter.keys("moby", "10.0.0.7"), 1) == [0]  # the user is not
 
 
 def test_an_address_is_limited_across_users_and_a_user_across_addresses() -> None:
@@ -52,6 +53,7 @@ def test_successes_never_count() -> None:
 
 def test_memory_stays_bounded_under_a_flood_of_names(monkeypatch: pytest.MonkeyPatch) -> None:
     from replica.auth import login_guard
+
     monkeypatch.setattr(login_guard, "_MAX_TRACKED", 300)
     limiter = LoginLimiter()
     for i in range(2000):
@@ -62,9 +64,16 @@ def test_memory_stays_bounded_under_a_flood_of_names(monkeypatch: pytest.MonkeyP
 @pytest.fixture
 def auth(tmp_path) -> AuthService:  # type: ignore[no-untyped-def]
     state = MetadataState(str(tmp_path / "state"))
-    state.apply(1, pb.Command(put_account=pb.PutAccount(
-        name="moby", password_hash=passwords.hash_password("right password"),
-        create_only=True)).SerializeToString())
+    state.apply(
+        1,
+        pb.Command(
+            put_account=pb.PutAccount(
+                name="moby",
+                password_hash=passwords.hash_password("right password"),
+                create_only=True,
+            )
+        ).SerializeToString(),
+    )
     cert, key = pki.create_ca()
     return AuthService(state, TokenKeys(key, cert, "quorum-registry"), enabled=True)
 
@@ -76,26 +85,29 @@ def _count_scrypt(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def counting(secret: str, stored: str) -> bool:
         calls.append(threading.current_thread().name)
         return real(secret, stored)
+
     monkeypatch.setattr(passwords, "check_password", counting)
     return calls
 
 
 @pytest.mark.parametrize("user", ["moby", "nobody"])
 def test_every_failure_costs_the_same_whether_the_user_exists(
-        auth: AuthService, monkeypatch: pytest.MonkeyPatch, user: str) -> None:
+    auth: AuthService, monkeypatch: pytest.MonkeyPatch, user: str
+) -> None:
     calls = _count_scrypt(monkeypatch)
     pat_shaped = "qreg_pat_0123456789ab_" + "s" * 43
     with pytest.raises(Unauthorized):
         asyncio.run(auth.login(user, pat_shaped, "10.0.0.1"))
-    assert calls == []                   # a PAT-shaped secret: one fast hash, always
+    assert calls == []  # a PAT-shaped secret: one fast hash, always
     with pytest.raises(Unauthorized):
         asyncio.run(auth.login(user, "a wrong password", "10.0.0.1"))
-    assert len(calls) == 1               # anything else: one scrypt, always
+    assert len(calls) == 1  # anything else: one scrypt, always
     assert calls[0].startswith("qreg-hash")  # on the hashing pool, not the default one
 
 
 def test_concurrent_wrong_logins_cannot_exceed_the_limit(
-        auth: AuthService, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth: AuthService, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _count_scrypt(monkeypatch)
     auth.hashing = HashingPool(workers=2, max_pending=1000)
 
@@ -108,19 +120,24 @@ def test_concurrent_wrong_logins_cannot_exceed_the_limit(
             except Unauthorized:
                 return "401"
             return "200"
+
         return await asyncio.gather(*(one(i) for i in range(40)))
+
     outcomes = asyncio.run(flood())
     assert outcomes.count("401") == 5 and outcomes.count("429") == 35
-    assert len(calls) == 5               # refused attempts cost no hash at all
+    assert len(calls) == 5  # refused attempts cost no hash at all
     # The right password from the user's own address still works.
     assert asyncio.run(auth.login("moby", "right password", "10.0.0.7")) == ("moby", "")
 
 
 def test_concurrent_right_logins_all_succeed(auth: AuthService) -> None:
     """A CI job pulling twenty images at once logs in twenty times at once."""
+
     async def burst() -> list[tuple[str, str]]:
-        return await asyncio.gather(*(auth.login("moby", "right password", "10.0.0.8")
-                                      for _ in range(20)))
+        return await asyncio.gather(
+            *(auth.login("moby", "right password", "10.0.0.8") for _ in range(20))
+        )
+
     assert asyncio.run(burst()) == [("moby", "")] * 20
 
 
@@ -137,6 +154,6 @@ def test_the_hashing_queue_is_bounded() -> None:
         assert refused.value.status == 429 and refused.value.headers["Retry-After"] == "1"
         gate.set()
         await asyncio.gather(first, second)
+
     asyncio.run(scenario())
     pool.close()
-

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import ssl
+from functools import partial
 from typing import Any
 
 import httpx
@@ -61,6 +62,11 @@ class Flight:
             self.fd = -1
 
 
+def _moved(flight: Flight, position: int) -> bool:
+    """A reader at `position` can go on: more is readable, or the fetch failed."""
+    return flight.error is not None or flight.readable() > position
+
+
 class FlightResponse:
     """An ASGI response that follows a Flight to its end."""
 
@@ -78,9 +84,7 @@ class FlightResponse:
             position = 0
             while position < flight.size:
                 async with flight.changed:
-                    await flight.changed.wait_for(
-                        lambda at=position: flight.error is not None or flight.readable() > at
-                    )
+                    await flight.changed.wait_for(partial(_moved, flight, position))
                 if flight.error is not None:
                     # Abort the response: the client sees a short body, never a wrong one.
                     raise UpstreamError(flight.error)

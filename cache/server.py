@@ -11,7 +11,6 @@ from replica import logs
 
 def serve(config: CacheConfig) -> None:
     logs.setup("info")
-    tls = {} if config.insecure else {"ssl_certfile": config.cert, "ssl_keyfile": config.key}
     uvicorn.Server(
         uvicorn.Config(
             create_app(config),
@@ -23,6 +22,7 @@ def serve(config: CacheConfig) -> None:
             loop="uvloop",
             http="httptools",
             timeout_graceful_shutdown=10,
-            **tls,
+            ssl_certfile=None if config.insecure else config.cert,
+            ssl_keyfile=None if config.insecure else config.key,
         )
     ).run()

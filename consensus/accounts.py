@@ -47,7 +47,7 @@ def _scan(txn: lmdb.Transaction, prefix: bytes) -> list[tuple[bytes, bytes]]:
     out = []
     if cursor.set_range(prefix):
         for k, v in cursor:
-            if not k.startswith(prefix):
+            if not bytes(k).startswith(prefix):
                 break
             out.append((bytes(k), bytes(v)))
     return out
@@ -55,7 +55,7 @@ def _scan(txn: lmdb.Transaction, prefix: bytes) -> list[tuple[bytes, bytes]]:
 
 def account(txn: lmdb.Transaction, name: str) -> pb.Account | None:
     raw = txn.get(key(b"u", name))
-    return pb.Account.FromString(raw) if raw else None
+    return pb.Account.FromString(bytes(raw)) if raw else None
 
 
 _BOOTSTRAPPED = key(b"B", "bootstrapped")
@@ -283,9 +283,9 @@ def audit_log(txn: lmdb.Transaction, after: int = 0, limit: int = 100) -> list[d
     cursor = txn.cursor()
     if cursor.set_range(key(b"z", f"{after + 1:016d}")):
         for k, value in cursor:
-            if not k.startswith(prefix) or len(out) >= limit:
+            if not bytes(k).startswith(prefix) or len(out) >= limit:
                 break
-            out.append(json.loads(value))
+            out.append(json.loads(bytes(value)))
     return out
 
 
@@ -320,7 +320,7 @@ def memberships(txn: lmdb.Transaction, user: str) -> list[tuple[str, str]]:
 
 def repository(txn: lmdb.Transaction, name: str) -> pb.PutRepository | None:
     raw = txn.get(key(b"v", name))
-    return pb.PutRepository.FromString(raw) if raw else None
+    return pb.PutRepository.FromString(bytes(raw)) if raw else None
 
 
 def declared_repositories(txn: lmdb.Transaction) -> list[str]:
@@ -342,4 +342,4 @@ def access_tokens(txn: lmdb.Transaction, user: str) -> list[pb.PutAccessToken]:
 
 def access_token(txn: lmdb.Transaction, user: str, token_id: str) -> pb.PutAccessToken | None:
     raw = txn.get(key(b"x", user, token_id))
-    return pb.PutAccessToken.FromString(raw) if raw else None
+    return pb.PutAccessToken.FromString(bytes(raw)) if raw else None

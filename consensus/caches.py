@@ -25,7 +25,7 @@ _URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?::\d+)?/?")
 
 def cache(txn: lmdb.Transaction, name: str) -> pb.PutCache | None:
     raw = txn.get(key(b"C", name))
-    return pb.PutCache.FromString(raw) if raw else None
+    return pb.PutCache.FromString(bytes(raw)) if raw else None
 
 
 def caches(txn: lmdb.Transaction) -> list[pb.PutCache]:
@@ -35,12 +35,12 @@ def caches(txn: lmdb.Transaction) -> list[pb.PutCache]:
 def preference(txn: lmdb.Transaction, user: str) -> pb.PutCache | None:
     """The cache a user pulls blobs from, if they chose one that still exists."""
     raw = txn.get(key(b"P", user))
-    return cache(txn, raw.decode()) if raw else None
+    return cache(txn, bytes(raw).decode()) if raw else None
 
 
 def chain(txn: lmdb.Transaction, name: str) -> list[str]:
     """The caches a request goes through from `name` up to the cluster."""
-    hops = []
+    hops: list[str] = []
     while name and name not in hops and len(hops) <= MAX_CHAIN:
         hops.append(name)
         found = cache(txn, name)

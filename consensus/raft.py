@@ -110,7 +110,7 @@ class _Machine(SyncObj):  # type: ignore[misc]
         if self._isLeader() and not self.otherNodes:
             super()._onTick(0.0)
 
-    @replicated
+    @replicated  # type: ignore[untyped-decorator]  # pysyncobj has no types
     def apply_entry(self, data: bytes) -> bytes:
         # pysyncobj increments its applied index after the call returns.
         index = self.raftLastApplied + 1

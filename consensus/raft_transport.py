@@ -99,7 +99,7 @@ class GuardedConnection:
 
     @property
     def state(self) -> int:
-        return self._state
+        return int(self._state)
 
     def setOnConnectedCallback(self, callback: Callable[[], Any]) -> None:
         self._on_connected = callback
@@ -257,7 +257,7 @@ class GuardedConnection:
             return True
         (length,) = _LENGTH.unpack_from(self._read)
         limit = MAX_FRAME if self.frames_received else MAX_HELLO
-        return 0 < length <= limit
+        return bool(0 < length <= limit)
 
     def _next_message(self) -> Any:
         if len(self._read) < _LENGTH.size:

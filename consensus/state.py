@@ -361,7 +361,7 @@ def _scan_suffixes_txn(
         return
     count = 0
     for key in cursor.iternext(keys=True, values=False):
-        if not key.startswith(prefix):
+        if not bytes(key).startswith(prefix):
             return
         suffix = key[len(prefix) :]
         if _SEP in suffix:  # a deeper key (e.g. a repository whose name extends this one)
@@ -369,7 +369,7 @@ def _scan_suffixes_txn(
         if limit is not None and count >= limit:
             return
         count += 1
-        yield suffix.decode()
+        yield bytes(suffix).decode()
 
 
 class PinnedState:
@@ -404,9 +404,9 @@ def _forget_copies(txn: lmdb.Transaction, replica_id: str) -> None:
     cursor = txn.cursor()
     if cursor.set_range(prefix):
         for key, value in cursor:
-            if not key.startswith(prefix):
+            if not bytes(key).startswith(prefix):
                 break
-            record = pb.BlobRecord.FromString(value)
+            record = pb.BlobRecord.FromString(bytes(value))
             if replica_id in record.replicas:
                 record.replicas.remove(replica_id)
                 changed.append((bytes(key), record.SerializeToString()))
@@ -414,40 +414,29 @@ def _forget_copies(txn: lmdb.Transaction, replica_id: str) -> None:
         txn.put(key, value)
 
 
-def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
-    kind = command.WhichOneof("kind")
-    if kind in accounts.APPLY:
-        return accounts.APPLY[kind](txn, getattr(command, kind))
-    if kind in caches.APPLY:
-        return caches.APPLY[kind](txn, getattr(command, kind))
-    if kind == "link_blob":
-        return _link_blob(txn, command.link_blob)
-    if kind == "unlink_blob":
-        c = command.unlink_blob
-        if not txn.delete(_key(b"l", c.repository, c.digest)):
-            return _fail("BLOB_UNKNOWN", f"blob {c.digest} is not linked in {c.repository}")
-        return pb.Result()
-    if kind == "put_manifest":
-        return _put_manifest(txn, command.put_manifest)
-    if kind == "unregister_replica":
-        c = command.unregister_replica
-        if c.forget_copies:
-            _forget_copies(txn, c.replica_id)
-        if not txn.delete(_key(b"R", c.replica_id)):
-            return _fail("NAME_UNKNOWN", f"no replica {c.replica_id}")
-        return pb.Result()
-    if kind == "register_replica":
-        c = command.register_replica
-        txn.put(_key(b"R", c.replica_id), c.SerializeToString())
-        return pb.Result()
-    if kind == "delete_manifest":
-        return _delete_manifest(txn, command.delete_manifest)
-    if kind == "delete_tag":
-        c = command.delete_tag
-        if not txn.delete(_key(b"t", c.repository, c.tag)):
-            return _fail("MANIFEST_UNKNOWN", f"tag {c.tag} is unknown in {c.repository}")
-        return pb.Result()
-    return _fail("UNSUPPORTED", f"unknown command {kind!r}")
+def _unlink_blob(txn: lmdb.Transaction, c: pb.UnlinkBlob) -> pb.Result:
+    if not txn.delete(_key(b"l", c.repository, c.digest)):
+        return _fail("BLOB_UNKNOWN", f"blob {c.digest} is not linked in {c.repository}")
+    return pb.Result()
+
+
+def _unregister_replica(txn: lmdb.Transaction, c: pb.UnregisterReplica) -> pb.Result:
+    if c.forget_copies:
+        _forget_copies(txn, c.replica_id)
+    if not txn.delete(_key(b"R", c.replica_id)):
+        return _fail("NAME_UNKNOWN", f"no replica {c.replica_id}")
+    return pb.Result()
+
+
+def _register_replica(txn: lmdb.Transaction, c: pb.RegisterReplica) -> pb.Result:
+    txn.put(_key(b"R", c.replica_id), c.SerializeToString())
+    return pb.Result()
+
+
+def _delete_tag(txn: lmdb.Transaction, c: pb.DeleteTag) -> pb.Result:
+    if not txn.delete(_key(b"t", c.repository, c.tag)):
+        return _fail("MANIFEST_UNKNOWN", f"tag {c.tag} is unknown in {c.repository}")
+    return pb.Result()
 
 
 def _link_blob(txn: lmdb.Transaction, c: pb.LinkBlob) -> pb.Result:
@@ -456,7 +445,7 @@ def _link_blob(txn: lmdb.Transaction, c: pb.LinkBlob) -> pb.Result:
         txn.put(_key(b"l", c.repository, c.digest), struct.pack(">Q", c.size))
     key = _key(b"b", c.digest)
     raw = txn.get(key)
-    known = set(pb.BlobRecord.FromString(raw).replicas) if raw else set()
+    known = set(pb.BlobRecord.FromString(bytes(raw)).replicas) if raw else set()
     holders = (known | {c.replica_id} | set(c.holders)) - {""}
     if raw is None or holders != known:
         rec = pb.BlobRecord(size=c.size, replicas=sorted(holders))
@@ -494,20 +483,42 @@ def _delete_manifest(txn: lmdb.Transaction, c: pb.DeleteManifest) -> pb.Result:
     raw = txn.get(key)
     if raw is None:
         return _fail("MANIFEST_UNKNOWN", f"manifest {c.digest} is unknown in {c.repository}")
-    record = pb.ManifestRecord.FromString(raw)
+    record = pb.ManifestRecord.FromString(bytes(raw))
     txn.delete(key)
     if record.subject_digest:
         txn.delete(_key(b"f", c.repository, record.subject_digest, c.digest))
     # Every tag that points at the manifest goes with it.
     prefix = _key(b"t", c.repository) + _SEP
     cursor = txn.cursor()
-    doomed = []
+    doomed: list[bytes] = []
     if cursor.set_range(prefix):
-        for key, value in cursor:
-            if not key.startswith(prefix):
+        for found, value in cursor:
+            if not bytes(found).startswith(prefix):
                 break
-            if value == c.digest.encode() and _SEP not in key[len(prefix) :]:
-                doomed.append(key)
+            if value == c.digest.encode() and _SEP not in found[len(prefix) :]:
+                doomed.append(bytes(found))
     for key in doomed:
         txn.delete(key)
     return pb.Result()
+
+
+# Command kind -> what applying it does (accounts.py and caches.py keep their own).
+_APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
+    "link_blob": _link_blob,
+    "unlink_blob": _unlink_blob,
+    "put_manifest": _put_manifest,
+    "delete_manifest": _delete_manifest,
+    "delete_tag": _delete_tag,
+    "register_replica": _register_replica,
+    "unregister_replica": _unregister_replica,
+    **accounts.APPLY,
+    **caches.APPLY,
+}
+
+
+def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
+    kind = command.WhichOneof("kind")
+    apply = _APPLY.get(kind or "")
+    if apply is None:
+        return _fail("UNSUPPORTED", f"unknown command {kind!r}")
+    return apply(txn, getattr(command, kind or ""))

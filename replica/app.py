@@ -41,6 +41,7 @@ from replica.cache_redirect import CacheHealth
 from replica.config import ReplicaConfig
 from replica.divergence import DivergenceMonitor
 from replica.errors import (
+    API_HEADERS,
     AlreadyExists,
     BlobUploadUnknown,
     Denied,
@@ -52,7 +53,6 @@ from replica.errors import (
     Unsupported,
 )
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
-from replica.handlers.common import API_HEADERS
 from replica.joining import become_member
 from replica.joining import pending as pending_join
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -236,6 +236,7 @@ def _mark_unconfirmed(response: Any) -> None:
 
 async def _catalog(request: Request) -> Any:
     UNCONFIRMED.set(False)
+    response: Response
     try:
         response = await catalog.list_repositories(
             _registry(request), request, request.app.state.auth

@@ -60,6 +60,7 @@ class _Servicer(rpc.BlobTransferServicer):
         first = next(requests, None)
         if first is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty push")
+            raise AssertionError("abort raises")
         if first.digest and self._store.stat(self._digest(first.digest, context)) == first.size:
             return pb.PushResult(replica_id=self._replica_id)
         digest, size = first.digest, first.size
@@ -119,7 +120,7 @@ class BlobServer:
         self, address: str, store: BlobStore, replica_id: str, secret: str | None, tls: TlsFiles
     ) -> None:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=_OPTIONS)
-        rpc.add_BlobTransferServicer_to_server(
+        rpc.add_BlobTransferServicer_to_server(  # type: ignore[no-untyped-call]
             _Servicer(store, replica_id, internal_token(secret)), self._server
         )
         credentials = grpc.ssl_server_credentials(
@@ -161,7 +162,7 @@ class BlobClient:
         if stub is None:
             channel = grpc.secure_channel(address, self._credentials, options=_OPTIONS)
             self._channels.append(channel)
-            stub = self._stubs[address] = rpc.BlobTransferStub(channel)
+            stub = self._stubs[address] = rpc.BlobTransferStub(channel)  # type: ignore[no-untyped-call]
         return stub
 
     def push(self, address: str, digest: str, size: int, path: str, timeout: float = 600) -> str:
@@ -226,7 +227,7 @@ class BlobClient:
         if stub is None:
             channel = grpc.aio.secure_channel(address, self._credentials, options=_OPTIONS)
             self._aio_channels.append(channel)
-            stub = self._aio_stubs[address] = rpc.BlobTransferStub(channel)
+            stub = self._aio_stubs[address] = rpc.BlobTransferStub(channel)  # type: ignore[no-untyped-call]
         return stub
 
     async def aclose(self) -> None:
@@ -246,7 +247,7 @@ async def result_of(future: grpc.Future, timeout: float) -> Any:
     done: asyncio.Future[None] = loop.create_future()
 
     def settle(_: object) -> None:
-        loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+        loop.call_soon_threadsafe(lambda: None if done.done() else done.set_result(None))
 
     future.add_done_callback(settle)
     await asyncio.wait_for(done, max(timeout, 0.0))

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from consensus import caches
 from proto import commands_pb2 as pb
 from replica.auth import grants
-from replica.handlers.common import API_HEADERS
+from replica.errors import API_HEADERS
 from replica.peers import trusting
 from replica.registry import Registry
 

@@ -24,6 +24,7 @@ import dataclasses
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,7 +182,7 @@ _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 
 
 def load(
-    path: str | None = None, environ: dict[str, str] | None = None, **overrides: Any
+    path: str | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> ReplicaConfig:
     """Read a config file (optional), then environment variables, then keyword overrides."""
     environ = os.environ if environ is None else environ

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 from starlette.types import Receive, Scope, Send
 
@@ -62,7 +63,7 @@ class PeerBlobResponse:
         self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         self.length = int(headers.get("Content-Length", 0))
 
-    async def chunks(self):  # type: ignore[no-untyped-def]
+    async def chunks(self) -> AsyncIterator[bytes]:
         sources = self.registry.blob_sources(self.digest)
         if not sources:
             raise BlobUnknown("no replica holds this blob", detail={"digest": self.digest})

@@ -28,7 +28,9 @@ def internal_token(secret: str | None) -> str | None:
 
 
 def is_internal(token: str | None, header: str | None) -> bool:
-    return bool(token) and header is not None and hmac.compare_digest(token, header)
+    if not token or header is None:
+        return False
+    return hmac.compare_digest(token, header)
 
 
 def require_internal(request: Request) -> None:

@@ -49,6 +49,21 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def load_ca_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
+    """The cluster CA's private key: an EC key (ES256 tokens and grants are signed with it)."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the cluster CA key is not an EC key")
+    return key
+
+
+def ca_public_key(cert_pem: bytes) -> ec.EllipticCurvePublicKey:
+    key = x509.load_pem_x509_certificate(cert_pem).public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("the cluster CA certificate holds no EC key")
+    return key
+
+
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -93,7 +108,7 @@ def issue(
 ) -> tuple[bytes, bytes]:
     """A replica certificate for `names` (host names and IP addresses): (cert PEM, key PEM)."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
-    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    ca_key = load_ca_key(ca_key_pem)
     key = ec.generate_private_key(ec.SECP256R1())
     alternatives: list[x509.GeneralName] = []
     for name in dict.fromkeys(names):  # unique, in order
@@ -119,9 +134,9 @@ def issue(
         )
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )  # type: ignore[arg-type]
+        )
         .sign(ca_key, hashes.SHA256())
-    )  # type: ignore[arg-type]
+    )
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 

@@ -363,7 +363,7 @@ class Registry:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"{peer.replica_id} did not store {digest} in time")
-        path = self.store.path(digest)  # type: ignore[attr-defined]
+        path = self.store.path(digest)
         return await self.blobs.push_async(peer.grpc_address, digest, size, path, left)
 
     async def _record_late_copies(

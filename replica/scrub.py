@@ -53,7 +53,7 @@ class Scrubber:
         self._interval = interval_s
         self._rate = rate_mib_s * (1 << 20)
         self._running = asyncio.Lock()
-        self._quarantine = os.path.join(registry.store.root, "corrupt")  # type: ignore[attr-defined]
+        self._quarantine = os.path.join(registry.store.root, "corrupt")
 
     async def run(self) -> None:
         """Scrub every `interval_s` seconds, forever; 0 turns the schedule off."""
@@ -119,7 +119,7 @@ class Scrubber:
         os.makedirs(self._quarantine, exist_ok=True)
         aside = os.path.join(self._quarantine, digest.replace(":", "-"))
         try:
-            os.rename(self._registry.store.path(digest), aside)  # type: ignore[attr-defined]
+            os.rename(self._registry.store.path(digest), aside)
         except FileNotFoundError:
             return False
         log.error(

@@ -20,14 +20,7 @@ def serve(config: ReplicaConfig) -> None:
     config.check_raft_secret()
     config.check_tls_files()
     held = data_lock.lock(config.data_dir)  # noqa: F841 - held for the process's life
-    tls = (
-        {}
-        if config.http_insecure
-        else {
-            "ssl_certfile": config.tls_public_cert or config.tls_cert,
-            "ssl_keyfile": config.tls_public_key or config.tls_key,
-        }
-    )
+    secure = not config.http_insecure
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config),
@@ -41,7 +34,8 @@ def serve(config: ReplicaConfig) -> None:
             limit_concurrency=config.http_max_connections,
             timeout_keep_alive=5,
             timeout_graceful_shutdown=10,
-            **tls,
+            ssl_certfile=(config.tls_public_cert or config.tls_cert) if secure else None,
+            ssl_keyfile=(config.tls_public_key or config.tls_key) if secure else None,
         )
     )
     server.run()

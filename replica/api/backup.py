@@ -41,7 +41,7 @@ async def download(request: Request) -> Response:
     )
 
 
-async def blob(request: Request) -> Response:
+async def blob(request: Request) -> FileRangeResponse:
     require_internal(request)
     digest = check_digest(request.path_params["digest"])
     registry: Registry = request.app.state.registry
@@ -54,6 +54,6 @@ async def blob(request: Request) -> Response:
         registry.store.path(digest),
         0,
         size,
-        200,  # type: ignore[attr-defined, return-value]
+        200,
         {"Content-Type": "application/octet-stream", "Docker-Content-Digest": digest},
     )

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+
+from replica import pki
 
 AUDIENCE = "qreg-cache"
 TTL_S = 60
@@ -37,7 +37,7 @@ class Grant:
 
 class GrantSigner:
     def __init__(self, ca_key_pem: bytes) -> None:
-        self._key = serialization.load_pem_private_key(ca_key_pem, password=None)
+        self._key = pki.load_ca_key(ca_key_pem)
 
     def issue(
         self,
@@ -59,12 +59,12 @@ class GrantSigner:
             "iat": int(now),
             "exp": int(now) + TTL_S,
         }
-        return jwt.encode(claims, self._key, algorithm="ES256")  # type: ignore[arg-type]
+        return jwt.encode(claims, self._key, algorithm="ES256")
 
 
 class GrantVerifier:
     def __init__(self, ca_cert_pem: bytes) -> None:
-        self._public = x509.load_pem_x509_certificate(ca_cert_pem).public_key()
+        self._public = pki.ca_public_key(ca_cert_pem)
 
     def verify(self, grant: str, repository: str, digest: str, cache: str | None = None) -> Grant:
         """The grant's claims, if it is genuine, current and for this blob (and, when
@@ -73,7 +73,7 @@ class GrantVerifier:
             claims = jwt.decode(
                 grant,
                 self._public,
-                algorithms=["ES256"],  # type: ignore[arg-type]
+                algorithms=["ES256"],
                 audience=AUDIENCE,
                 leeway=5,
                 options={"require": ["exp", "aud", "sub"]},

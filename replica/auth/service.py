@@ -161,7 +161,7 @@ class AuthService:
                 not record.expires_ms or record.expires_ms > time.time() * 1000
             )
             return matches and live, token_id
-        stored = account.password_hash if is_user and account.password_hash else ""
+        stored = account.password_hash if account is not None and is_user else ""
         matches = await self.hashing.run(passwords.check_password, secret, stored or _dummy_hash())
         return matches and bool(stored), ""
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+
+from replica import pki
 
 ISSUER = "quorum-registry"
 ACCESS_TTL_S = 300
@@ -37,8 +37,8 @@ class Claims:
 
 class TokenKeys:
     def __init__(self, ca_key_pem: bytes, ca_cert_pem: bytes, service: str) -> None:
-        self._private = serialization.load_pem_private_key(ca_key_pem, password=None)
-        self._public = x509.load_pem_x509_certificate(ca_cert_pem).public_key()
+        self._private = pki.load_ca_key(ca_key_pem)
+        self._public = pki.ca_public_key(ca_cert_pem)
         self.service = service
 
     def issue(
@@ -67,14 +67,14 @@ class TokenKeys:
         }
         if token_id:
             claims["pat"] = token_id
-        return jwt.encode(claims, self._private, algorithm="ES256")  # type: ignore[arg-type]
+        return jwt.encode(claims, self._private, algorithm="ES256")
 
     def verify(self, token: str, kind: str = "access") -> Claims:
         try:
             claims = jwt.decode(
                 token,
                 self._public,
-                algorithms=["ES256"],  # type: ignore[arg-type]
+                algorithms=["ES256"],
                 audience=self.service,
                 issuer=ISSUER,
                 leeway=5,

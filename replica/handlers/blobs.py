@@ -7,8 +7,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replica.errors import RangeInvalid
-from replica.handlers.common import API_HEADERS
+from replica.errors import API_HEADERS, RangeInvalid
 from replica.names import check_digest
 from replica.peer_fetch import PeerBlobResponse, fetch_to_disk
 from replica.registry import Registry
@@ -42,7 +41,7 @@ async def get(registry: Registry, request: Request, name: str, digest: str) -> o
         else:
             headers["Content-Length"] = str(size)
             return PeerBlobResponse(registry, name, digest, headers)
-    return FileRangeResponse(registry.store.path(digest), start, length, status, headers)  # type: ignore[attr-defined]
+    return FileRangeResponse(registry.store.path(digest), start, length, status, headers)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int]:

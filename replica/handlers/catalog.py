@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from replica.auth.service import AuthService
-from replica.handlers.common import API_HEADERS, page, pagination
+from replica.errors import API_HEADERS
+from replica.handlers.common import page, pagination
 from replica.registry import Registry
 
 

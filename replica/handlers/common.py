@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
-from replica.errors import API_HEADERS, PaginationNumberInvalid  # noqa: F401 - handlers import it here
+from replica.errors import PaginationNumberInvalid
 
 MAX_PAGE = 10000
 

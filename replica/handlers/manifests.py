@@ -6,8 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replica import manifests
-from replica.errors import ManifestInvalid, ManifestUnknown, RegistryError
-from replica.handlers.common import API_HEADERS
+from replica.errors import API_HEADERS, ManifestInvalid, ManifestUnknown, RegistryError
 from replica.names import check_reference
 from replica.registry import Registry
 

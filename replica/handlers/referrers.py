@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replica.handlers.common import API_HEADERS
+from replica.errors import API_HEADERS
 from replica.manifests import OCI_INDEX
 from replica.names import check_digest
 from replica.registry import Registry

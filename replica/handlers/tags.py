@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from replica.handlers.common import API_HEADERS, page, pagination
+from replica.errors import API_HEADERS
+from replica.handlers.common import page, pagination
 from replica.registry import Registry
 
 

@@ -10,8 +10,7 @@ from starlette.responses import Response
 
 from replica.auth.service import AuthService
 from replica.blob_mirror import PeerMirror
-from replica.errors import BlobUploadInvalid, DigestInvalid, RangeInvalid, StorageFull
-from replica.handlers.common import API_HEADERS
+from replica.errors import API_HEADERS, BlobUploadInvalid, DigestInvalid, RangeInvalid, StorageFull
 from replica.names import check_digest, check_name
 from replica.registry import Registry
 from replica.streams import receive_into

@@ -11,13 +11,12 @@ from typing import Any
 
 import httpx
 
-from cli import backup_blobs, backup_file, configfile
+from cli import backup_file, configfile
 from cli.install import first_replica
 from cli.output import fail
 from cli.up import write_configs
-from consensus import offline
 from replica import pki
-from replica.peers import INTERNAL_HEADER, internal_token
+from replica.internal_auth import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 _PASSPHRASE_HELP = (
@@ -114,6 +113,8 @@ def _cluster_secrets(config_path: str) -> dict[str, str]:
 
 
 def backup(args: argparse.Namespace) -> int:
+    from cli import backup_blobs  # LMDB: only for a backup that runs
+
     url, secret = configfile.member(args.config)
     try:
         passphrase = backup_file.passphrase(args.passphrase_file, confirm=True)
@@ -208,6 +209,8 @@ def _restore_local(
     secret: str | None,
     ca: tuple[bytes, bytes] | None,
 ) -> int:
+    from consensus import offline  # LMDB and Raft snapshots: only for a restore that runs
+
     configs = write_configs(data, args.replicas, args.port, secret=secret, ca=ca)
     addresses = [configfile.read(c)["raft"]["address"] for c in configs]
     for i in range(args.replicas):
@@ -249,6 +252,8 @@ def _restore_host(
         ca=ca,
     )
     raft_address = configfile.read(path)["raft"]["address"]
+    from consensus import offline
+
     applied = offline.restore(
         metadata, os.path.join(data, "metadata"), os.path.join(data, "raft"), [raft_address]
     )
@@ -263,6 +268,8 @@ def _restore_host(
 
 
 def _restore_blobs(args: argparse.Namespace, replica_dir: str) -> None:
+    from cli import backup_blobs
+
     if args.blobs:
         count = backup_blobs.install(args.blobs, os.path.join(replica_dir, "storage"))
         print(f"{count} blob files put in place (checked and shared when it starts)")

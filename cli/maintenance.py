@@ -11,9 +11,8 @@ import httpx
 
 from cli import configfile
 from cli.output import fail
-from consensus import offline
 from replica import data_lock
-from replica.peers import INTERNAL_HEADER, internal_token
+from replica.internal_auth import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 
@@ -102,6 +101,8 @@ def emergency_repair(args: argparse.Namespace) -> int:
     except data_lock.DataDirInUse as e:
         return fail("emergency-repair", str(e))
     address = config["raft"]["address"]
+    from consensus import offline  # LMDB and Raft snapshots: only for a repair that runs
+
     applied, lost = offline.repair_to_single(
         os.path.join(directory, "metadata"), os.path.join(directory, "raft"), address, replica_id
     )

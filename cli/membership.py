@@ -13,7 +13,7 @@ import httpx
 from cli import configfile, ports
 from cli.output import fail
 from replica import join_tokens, joining, pki
-from replica.peers import INTERNAL_HEADER, internal_token
+from replica.internal_auth import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 

@@ -15,7 +15,7 @@ from cli import configfile
 from cli import session as sessions
 from cli.client import ApiError, ManagementClient
 from cli.output import error_text, fail, table
-from replica.peers import INTERNAL_HEADER, internal_token
+from replica.internal_auth import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 

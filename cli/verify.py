@@ -10,7 +10,7 @@ import httpx
 
 from cli import configfile
 from cli.output import fail, table
-from replica.peers import INTERNAL_HEADER, internal_token
+from replica.internal_auth import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 

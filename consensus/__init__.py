@@ -1,7 +1,29 @@
-"""The replicated metadata store: a deterministic state machine over LMDB, replicated with Raft."""
+"""The replicated metadata store: a deterministic state machine over LMDB, replicated with Raft.
 
-from consensus import accounts, caches
-from consensus.raft import NoQuorum, RaftNode
-from consensus.state import Manifest, MetadataState
+Its names load on first use (PEP 562): `qreg --help` and the CLI's offline commands
+need `consensus.accounts`' rules, not pysyncobj and LMDB.
+"""
 
-__all__ = ["Manifest", "MetadataState", "NoQuorum", "RaftNode", "accounts", "caches"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from consensus.raft import NoQuorum, RaftNode
+    from consensus.state import Manifest, MetadataState
+
+__all__ = ["Manifest", "MetadataState", "NoQuorum", "RaftNode"]
+
+_HOMES = {
+    "NoQuorum": "consensus.raft",
+    "RaftNode": "consensus.raft",
+    "Manifest": "consensus.state",
+    "MetadataState": "consensus.state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'consensus' has no attribute {name!r}")

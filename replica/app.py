@@ -53,12 +53,13 @@ from replica.errors import (
     Unsupported,
 )
 from replica.handlers import blobs, catalog, manifests, referrers, tags, uploads
+from replica.internal_auth import internal_token
 from replica.joining import become_member
 from replica.joining import pending as pending_join
 from replica.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from replica.metrics import Metrics
 from replica.names import check_name
-from replica.peers import PeerClient, internal_token, require_internal
+from replica.peers import PeerClient, require_internal
 from replica.pki import TlsFiles
 from replica.registry import UNCONFIRMED, Registry
 from replica.removal import RemovalWatch, RemovedGuard

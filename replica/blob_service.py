@@ -22,8 +22,8 @@ from proto import blobs_pb2 as pb
 from proto import blobs_pb2_grpc as rpc
 from replica.blobstore import BlobStore
 from replica.errors import RegistryError, StorageFull
+from replica.internal_auth import internal_token, is_internal
 from replica.names import check_digest
-from replica.peers import internal_token, is_internal
 from replica.pki import TlsFiles
 
 log = logging.getLogger("qreg.blob_service")

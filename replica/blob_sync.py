@@ -17,7 +17,6 @@ every blob until their files are put back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from proto import commands_pb2 as pb
@@ -38,11 +37,15 @@ class BlobSync:
         self.missing_blobs = 0
         self.missing_bytes = 0
         self.unavailable_blobs = 0  # no replica holds them
+        self.failed_rounds = 0
 
     async def run(self) -> None:
         while True:
-            with contextlib.suppress(Exception):
+            try:
                 await self.sync_once()
+            except Exception:
+                self.failed_rounds += 1
+                log.exception("blob sync round failed (%d so far)", self.failed_rounds)
             await asyncio.sleep(self._interval)
 
     async def sync_once(self) -> None:

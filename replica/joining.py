@@ -17,7 +17,7 @@ import os
 
 import httpx
 
-from replica.peers import INTERNAL_HEADER, internal_token
+from replica.internal_auth import INTERNAL_HEADER, internal_token
 
 log = logging.getLogger("qreg.join")
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -39,7 +39,7 @@ class _BlobSyncCollector(Collector):
     def __init__(self, sync: Any) -> None:
         self._sync = sync
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield GaugeMetricFamily(
             "qreg_blobs_to_sync",
             "Blobs this replica lacks and should hold",
@@ -47,6 +47,11 @@ class _BlobSyncCollector(Collector):
         )
         yield GaugeMetricFamily(
             "qreg_blob_bytes_to_sync", "Bytes of those blobs", value=self._sync.missing_bytes
+        )
+        yield CounterMetricFamily(
+            "qreg_blob_sync_failed_rounds",
+            "Background blob sync rounds that ended in an error (logged)",
+            value=self._sync.failed_rounds,
         )
         yield GaugeMetricFamily(
             "qreg_blobs_unavailable",

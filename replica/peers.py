@@ -6,8 +6,6 @@ internal requests without it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,21 +14,8 @@ import httpx
 from starlette.requests import Request
 
 from replica.errors import Denied
+from replica.internal_auth import INTERNAL_HEADER, internal_token, is_internal
 from replica.pki import TlsFiles
-
-INTERNAL_HEADER = "X-Qreg-Internal"
-
-
-def internal_token(secret: str | None) -> str | None:
-    if not secret:
-        return None
-    return hmac.new(secret.encode(), b"qreg-internal-v1", hashlib.sha256).hexdigest()
-
-
-def is_internal(token: str | None, header: str | None) -> bool:
-    if not token or header is None:
-        return False
-    return hmac.compare_digest(token, header)
 
 
 def require_internal(request: Request) -> None:

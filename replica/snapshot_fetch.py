@@ -13,7 +13,8 @@ import httpx
 
 from consensus import MetadataState
 from consensus.snapshot_transfer import Descriptor
-from replica.peers import INTERNAL_HEADER, internal_token, trusting
+from replica.internal_auth import INTERNAL_HEADER, internal_token
+from replica.peers import trusting
 
 
 def make_fetcher(

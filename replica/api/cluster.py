@@ -19,7 +19,8 @@ from starlette.responses import JSONResponse, Response
 
 from replica.auth import permissions
 from replica.errors import RegistryError, Unauthorized
-from replica.peers import INTERNAL_HEADER, PeerError, is_internal
+from replica.internal_auth import INTERNAL_HEADER, is_internal
+from replica.peers import PeerError
 from replica.registry import Registry
 
 

@@ -22,11 +22,11 @@ from cache.fetch import Fetcher, FlightResponse
 from cache.store import BoundedStore
 from replica import errors
 from replica.auth import grants
+from replica.blobs.streams import FileRangeResponse
 from replica.errors import API_HEADERS, RegistryError, Unauthorized, Unsupported
 from replica.handlers.blobs import parse_range
 from replica.names import check_digest, check_name
 from replica.peers import trusting
-from replica.streams import FileRangeResponse
 
 _BLOB = re.compile(r"/v2/(.+)/blobs/([^/]+)")
 

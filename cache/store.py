@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections import OrderedDict
 
-from replica.blobstore import BlobWriter, LocalBlobStore
+from replica.blobs.store import BlobWriter, LocalBlobStore
 
 
 class BoundedStore:

@@ -259,6 +259,13 @@ class RaftNode:
     def is_leader(self) -> bool:
         return bool(self._machine._isLeader())
 
+    def leader_silent_for(self) -> float:
+        """Seconds since this node last heard from a leader (0 on the leader). A node
+        cut out of the cluster may keep naming its old leader: this tells it apart."""
+        if self.is_leader():
+            return 0.0
+        return float(self._machine._SyncObj__transport.lease.leader_silent_for())
+
     def read_index(self) -> int | None:
         """On a leader whose lease holds, the index that a fresh read must wait for."""
         if not self._machine.lease_holds(LEASE_S):

@@ -84,6 +84,10 @@ class ReadLease:
         if stamp is not None:
             self._last_stamp[node] = stamp
 
+    def leader_silent_for(self) -> float:
+        """Seconds since this node last accepted an append from a leader."""
+        return self._clock() - self._heard_leader_at
+
     def stamp_answer(self, node: Any, message: dict[str, Any]) -> dict[str, Any]:
         stamp = self._last_stamp.get(node)
         return message if stamp is None else {**message, ECHO: stamp}

@@ -34,9 +34,12 @@ from replica.api import state as state_api
 from replica.auth import grants
 from replica.auth.service import AuthService, RealmPolicy
 from replica.auth.tokens import TokenKeys
-from replica.blob_service import BlobClient, BlobServer
-from replica.blob_sync import BlobSync
-from replica.blobstore import LocalBlobStore
+from replica.blobs.scrub import Scrubber
+from replica.blobs.store import LocalBlobStore
+from replica.blobs.streams import RECEIVED_KEY, FileRangeResponse
+from replica.blobs.sync import BlobSync
+from replica.blobs.transfer import BlobClient, BlobServer
+from replica.blobs.uploads import UploadSessions, owner_of
 from replica.cache_redirect import CacheHealth
 from replica.config import ReplicaConfig
 from replica.divergence import DivergenceMonitor
@@ -63,10 +66,7 @@ from replica.peers import PeerClient, require_internal
 from replica.pki import TlsFiles
 from replica.registry import UNCONFIRMED, Registry
 from replica.removal import RemovalWatch, RemovedGuard
-from replica.scrub import Scrubber
 from replica.snapshot_fetch import make_fetcher
-from replica.streams import RECEIVED_KEY, FileRangeResponse
-from replica.uploads import UploadSessions, owner_of
 
 log = logging.getLogger("qreg.replica")
 
@@ -429,11 +429,14 @@ def create_app(config: ReplicaConfig) -> Starlette:
         app.state.metrics.watch_raft(raft.status)
         registration = asyncio.create_task(registry.register(config.http_url, config.grpc_address))
         bootstrap = asyncio.create_task(_create_admin(registry, config.auth_admin_password_hash))
-        sync = app.state.blob_sync = BlobSync(registry)
+        sync = app.state.blob_sync = BlobSync(registry.replication)
         app.state.metrics.watch_blob_sync(sync)
         syncing = asyncio.create_task(sync.run())
         scrubber = app.state.scrubber = Scrubber(
-            registry, app.state.metrics, config.scrub_interval_s, config.scrub_rate_mib_s
+            registry.replication,
+            app.state.metrics,
+            config.scrub_interval_s,
+            config.scrub_rate_mib_s,
         )
         scrubbing = asyncio.create_task(scrubber.run())
         expiring = asyncio.create_task(registry.uploads.expire_forever())

@@ -7,44 +7,37 @@ Raft; reads come from the local state machine and blob store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
-
 from consensus import Manifest, MetadataState, NoQuorum, RaftNode
 from proto import commands_pb2 as pb
 from replica import manifests
-from replica.blob_mirror import PeerMirror
-from replica.blob_service import BlobClient, result_of
-from replica.blobstore import BlobStore
+from replica.blobs.replication import BlobReplicator
+from replica.blobs.store import BlobStore
+from replica.blobs.transfer import BlobClient
+from replica.blobs.uploads import UploadSessions
 from replica.errors import (
     BlobUnknown,
     DigestInvalid,
     ManifestUnknown,
     NameUnknown,
-    RegistryError,
     Unavailable,
     from_code,
 )
 from replica.freshness import ReadBarrier
 from replica.names import digest_of, is_tag
 from replica.peers import PeerClient, PeerError
-from replica.placement import fills_gap, target_copies
-from replica.uploads import UploadSessions
 
 log = logging.getLogger("qreg.registry")
 
 # How long a read waits to confirm this replica is current before it gives up.
 FRESH_WAIT_S = 2.0
 _BARRIER_RETRY_S = 0.05
-REGISTRATION_WAIT_S = 5.0  # a new member between its vote and its blob service
 # Set in a request's context when a read could not be confirmed current; the
 # dispatcher marks such answers with the Qreg-Read: unconfirmed header.
 UNCONFIRMED: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -69,13 +62,22 @@ class Registry:
     raft: RaftNode
     peers: PeerClient
     blobs: BlobClient | None = None
-    replication_factor: int = 0  # see placement.py
+    replication_factor: int = 0  # see blobs/placement.py
+    replication: BlobReplicator = field(init=False)
     _barrier: ReadBarrier = field(init=False)
-    _background: set[asyncio.Future[None]] = field(init=False, default_factory=set)
     _leaderless_since: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._barrier = ReadBarrier(self._fetch_read_index, self.raft.wait_applied)
+        self.replication = BlobReplicator(
+            self.replica_id,
+            self.store,
+            self.blobs,
+            self.state,
+            self.raft,
+            self._propose,
+            self.replication_factor,
+        )
 
     # ---- freshness ------------------------------------------------------------------
 
@@ -154,18 +156,6 @@ class Registry:
             raise BlobUnknown(detail={"digest": digest})
         return size
 
-    def blob_sources(self, digest: str) -> list[str]:
-        """gRPC addresses of the other replicas that hold a blob, in random order:
-        load spreads, and a holder with a bad copy is not always tried first."""
-        addresses = {r.replica_id: r.grpc_address for r in self.state.replicas() if r.grpc_address}
-        sources = [
-            addresses[h]
-            for h in self.state.blob_holders(digest)
-            if h != self.replica_id and h in addresses
-        ]
-        random.shuffle(sources)
-        return sources
-
     async def manifest(self, repository: str, reference: str) -> Manifest:
         # A tag moves: confirm first. A digest is immutable: what is held is right.
         confirmed = await self.fresh() if is_tag(reference) else True
@@ -219,167 +209,6 @@ class Registry:
                 )
             )
         )
-
-    def _blob_peers(self) -> list[pb.RegisterReplica]:
-        members = set(self.raft.members())
-        return [
-            r
-            for r in self.state.replicas()
-            if r.replica_id != self.replica_id and r.raft_address in members and r.grpc_address
-        ]
-
-    def mirror(self) -> PeerMirror | None:
-        """A mirror streaming an incoming blob to as many peers as the replication
-        target asks (every peer by default), or None when alone."""
-        peers = self._blob_peers()
-        if self.blobs is None or not peers:
-            return None
-        copies = target_copies(self.replication_factor, len(self.raft.members())) - 1
-        peers = random.sample(peers, min(copies, len(peers)))
-        return PeerMirror(self.blobs, {p.replica_id: p.grpc_address for p in peers})
-
-    async def store_durably(
-        self, repository: str, digest: str, size: int, mirror: PeerMirror | None = None
-    ) -> None:
-        """Link a blob this replica just committed, once a majority holds it durably.
-
-        Peers that mirrored the upload only have to commit; others get the file
-        over gRPC now. The link waits for as many as make a majority with this
-        replica; the other copies finish in the background.
-        """
-        holders = await self.replicas_holding(digest, size, mirror)
-        await self.link_blob(repository, digest, size, holders)
-
-    async def replicas_holding(
-        self, digest: str, size: int, mirror: PeerMirror | None = None
-    ) -> list[str]:
-        """Copy a committed blob to peers until a majority (with this replica) holds it;
-        the peers that hold it then. Copies beyond that finish in the background, up
-        to the replication target."""
-        streams = mirror.finish(digest, size) if mirror is not None else {}
-        members = set(self.raft.members())
-        peers = self._blob_peers()
-        needed = len(members) // 2  # a majority, counting this replica
-        if needed == 0:
-            return []
-        if self.raft.leader_address() is None:
-            raise Unavailable(
-                "the cluster has no quorum: no leader is elected", headers={"Retry-After": "1"}
-            )
-        # A member that just joined registers its blob service moments after its vote
-        # counts: wait for it rather than fail the push.
-        registering = time.monotonic() + REGISTRATION_WAIT_S
-        while self.blobs is not None and len(peers) < needed and time.monotonic() < registering:
-            await asyncio.sleep(0.1)
-            peers = self._blob_peers()
-        if self.blobs is None or len(peers) < needed:
-            raise Unavailable(
-                f"a blob needs {needed} other replicas and {len(peers)} are known",
-                headers={"Retry-After": "1"},
-            )
-        # Mirrored peers first: they only have to commit. The others stand by, to
-        # replace a copy that fails.
-        random.shuffle(peers)
-        peers.sort(key=lambda p: p.replica_id not in streams)
-        waiting = peers[:]
-        copies = target_copies(self.replication_factor, len(members)) - 1
-        # A paused peer accepts the connection and never answers: bound the wait by
-        # what a slow but healthy peer needs (fsynced disk writes at 50 MiB/s or better).
-        deadline = time.monotonic() + 5.0 + size / (50 << 20)
-        pushes: set[asyncio.Future[str]] = set()
-
-        def copy_to_next() -> None:
-            peer = waiting.pop(0)
-            pushes.add(
-                asyncio.ensure_future(
-                    self._copy_to(peer, digest, size, deadline, streams.pop(peer.replica_id, None))
-                )
-            )
-
-        for _ in range(copies):
-            copy_to_next()
-        for unused in streams.values():  # mirrored beyond the target: let them go
-            unused.cancel()
-        holders: list[str] = []
-        while pushes and len(holders) < needed:
-            done, _ = await asyncio.wait(pushes, return_when=asyncio.FIRST_COMPLETED)
-            for push in done:
-                pushes.discard(push)
-                try:
-                    holders.append(push.result())
-                except Exception as e:  # a peer down or full: another may take its place
-                    log.warning("copying %s to a peer failed: %s", digest, e)
-                    if waiting:
-                        copy_to_next()
-        if len(holders) < needed:
-            raise Unavailable(
-                f"no majority of replicas stored {digest}: the cluster has no quorum for blobs",
-                headers={"Retry-After": "1"},
-            )
-        if pushes:
-            task = asyncio.ensure_future(self._record_late_copies(list(pushes), digest, size))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        return holders
-
-    def member_ids(self) -> list[str]:
-        """Replica ids of the current Raft members."""
-        members = set(self.raft.members())
-        return [r.replica_id for r in self.state.replicas() if r.raft_address in members]
-
-    def keeps(self, digest: str) -> bool:
-        """Whether this replica should keep a copy of a blob it serves."""
-        if self.replication_factor <= 0:
-            return True
-        members = self.member_ids()
-        return fills_gap(
-            digest,
-            self.replica_id,
-            self.state.blob_holders(digest),
-            members,
-            target_copies(self.replication_factor, len(members)),
-        )
-
-    async def _copy_to(
-        self,
-        peer: pb.RegisterReplica,
-        digest: str,
-        size: int,
-        deadline: float,
-        mirrored: grpc.Future | None,
-    ) -> str:
-        """The peer's replica id once it holds the blob: from its mirror, else by a push.
-        Both share one deadline (time.monotonic())."""
-        assert self.blobs is not None
-        if mirrored is not None:
-            try:
-                result = await result_of(mirrored, deadline - time.monotonic())
-                return str(result.replica_id)
-            except Exception as e:
-                mirrored.cancel()
-                log.warning(
-                    "mirroring %s to %s failed, sending the file: %s", digest, peer.replica_id, e
-                )
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"{peer.replica_id} did not store {digest} in time")
-        path = self.store.path(digest)
-        return await self.blobs.push_async(peer.grpc_address, digest, size, path, left)
-
-    async def _record_late_copies(
-        self, pushes: list[asyncio.Future[str]], digest: str, size: int
-    ) -> None:
-        results = await asyncio.gather(*pushes, return_exceptions=True)
-        late = [r for r in results if isinstance(r, str)]
-        if late:
-            with contextlib.suppress(RegistryError):
-                await self._propose(
-                    pb.Command(
-                        link_blob=pb.LinkBlob(
-                            digest=digest, size=size, replica_id=self.replica_id, holders=late
-                        )
-                    )
-                )
 
     async def register(self, http_url: str, grpc_address: str) -> None:
         """Record how peers reach this replica, once a quorum can commit it."""

@@ -5,10 +5,10 @@ configuration, the members stop talking to it and it never learns why: pysyncobj
 keeps it campaigning, its term climbs, and every write it receives answers "no
 leader is elected", which sends the operator after the wrong problem.
 
-RemovalWatch notices a replica that has had no leader for LEADERLESS_S and asks
-its peers' /health (with the cluster's credentials, which show the Raft members):
-when one that has a leader does not list this replica's Raft address, it was
-removed. The replica then stops its Raft node (no more campaigning), logs one
+RemovalWatch notices a replica that has had no leader, or not heard from it, for
+LEADERLESS_S, and asks its peers' /health (with the cluster's credentials, which
+show the Raft members): when one that has a leader does not list this replica's
+Raft address, it was removed. The replica then stops its Raft node (no more campaigning), logs one
 clear line, reports `removed` in /health and answers every other request 503 with
 what to do. It stays up rather than exit, so a supervisor that restarts it does
 not loop; the operator wipes its data directory and joins it again, or stops it.
@@ -41,15 +41,19 @@ class RemovalWatch:
         self.removed: str | None = None  # why, once removed
 
     async def run(self) -> None:
-        leaderless_since: float | None = None
+        cut_off_since: float | None = None
         while self.removed is None:
             await asyncio.sleep(CHECK_EVERY_S)
-            if joining.pending(self._data_dir) or self._registry.raft.leader_address():
-                leaderless_since = None
+            raft = self._registry.raft
+            # No leader, or one that has not been heard from: a removed replica keeps
+            # naming its old leader when nobody will even connect to it.
+            cut_off = raft.leader_address() is None or raft.leader_silent_for() > LEADERLESS_S
+            if joining.pending(self._data_dir) or not cut_off:
+                cut_off_since = None
                 continue
             now = time.monotonic()
-            leaderless_since = leaderless_since or now
-            if now - leaderless_since >= LEADERLESS_S and await self._was_removed():
+            cut_off_since = cut_off_since or now
+            if now - cut_off_since >= LEADERLESS_S and await self._was_removed():
                 await self._stop()
 
     async def _was_removed(self) -> bool:

@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from consensus import snapshot
+from replica.blobs.peer_fetch import copy_from_holders
+from replica.blobs.streams import FileRangeResponse
 from replica.errors import BlobUnknown
 from replica.names import check_digest
-from replica.peer_fetch import copy_from_holders
 from replica.peers import require_internal
 from replica.registry import Registry
-from replica.streams import FileRangeResponse
 
 
 async def download(request: Request) -> Response:
@@ -46,8 +46,8 @@ async def blob(request: Request) -> FileRangeResponse:
     digest = check_digest(request.path_params["digest"])
     registry: Registry = request.app.state.registry
     size = registry.store.stat(digest)
-    if size is None and registry.state.blob_holders(digest) and registry.blobs is not None:
-        size = await copy_from_holders(registry, digest)
+    if size is None:
+        size = await copy_from_holders(registry.replication, digest)
     if size is None:
         raise BlobUnknown("no replica holds this blob", detail={"digest": digest})
     return FileRangeResponse(

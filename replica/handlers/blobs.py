@@ -7,11 +7,11 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from replica.blobs.peer_fetch import PeerBlobResponse, fetch_to_disk
+from replica.blobs.streams import FileRangeResponse
 from replica.errors import API_HEADERS, RangeInvalid
 from replica.names import check_digest
-from replica.peer_fetch import PeerBlobResponse, fetch_to_disk
 from replica.registry import Registry
-from replica.streams import FileRangeResponse
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -36,11 +36,15 @@ async def get(registry: Registry, request: Request, name: str, digest: str) -> o
         headers["Content-Length"] = str(length)
         return Response(status_code=status, headers=headers)
     if registry.store.stat(digest) is None:
+
+        async def record(size: int) -> None:  # this replica holds it now
+            await registry.link_blob(name, digest, size)
+
         if header:  # a range of a blob only peers hold: fetch it whole first
-            await fetch_to_disk(registry, name, digest)
+            await fetch_to_disk(registry.replication, digest, record)
         else:
             headers["Content-Length"] = str(size)
-            return PeerBlobResponse(registry, name, digest, headers)
+            return PeerBlobResponse(registry.replication, digest, headers, record)
     return FileRangeResponse(registry.store.path(digest), start, length, status, headers)
 
 

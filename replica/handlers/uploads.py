@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from replica.auth.service import AuthService
-from replica.blob_mirror import PeerMirror
+from replica.blobs import ingest
+from replica.blobs.streams import receive_into
+from replica.blobs.uploads import Upload
 from replica.errors import API_HEADERS, BlobUploadInvalid, DigestInvalid, RangeInvalid, StorageFull
 from replica.names import check_digest, check_name
 from replica.registry import Registry
-from replica.streams import receive_into
-from replica.uploads import Upload
 
 _CONTENT_RANGE = re.compile(r"(?:bytes )?(\d+)-(\d+)(?:/\d+|/\*)?")
 
@@ -55,19 +54,13 @@ async def start(registry: Registry, request: Request, name: str) -> Response:
     digest = params.get("digest")
     if digest:
         check_digest(digest)
-        writer = registry.store.writer()
-        mirror = registry.mirror()
-        try:
-            await receive_into(request, writer, mirror)
-            size = await asyncio.to_thread(
-                registry.store.commit, writer, digest, _content_length(request)
-            )
-        except BaseException:
-            writer.discard()
-            if mirror is not None:
-                mirror.abort()
-            raise
-        await registry.store_durably(name, digest, size, mirror)
+        size, holders = await ingest.whole(
+            registry.replication,
+            lambda writer, mirror: receive_into(request, writer, mirror),
+            digest,
+            _content_length(request),
+        )
+        await registry.link_blob(name, digest, size, holders)
         return _created(name, digest)
     claims = getattr(request.state, "claims", None)
     # Counted per account; without authentication, per client address.
@@ -120,18 +113,11 @@ async def put(registry: Registry, request: Request, name: str, session_id: str) 
         raise DigestInvalid("the digest query parameter is required to finish an upload")
     check_digest(digest)
     async with upload.lock:
-        mirror = _mirror_of(registry, upload)
         await _receive(registry, request, upload)
-        try:
-            size = await asyncio.to_thread(registry.store.commit, upload.writer, digest)
-        except BaseException:
-            # A failed digest check discards the bytes: the session is over, and
-            # removing it aborts its mirror.
-            registry.uploads.remove(upload)
-            raise
-        upload.mirror = None  # handed over to store_durably
-        registry.uploads.remove(upload)
-        await registry.store_durably(name, digest, size, mirror)
+        size, holders = await ingest.finish_session(
+            registry.replication, registry.uploads, upload, digest
+        )
+        await registry.link_blob(name, digest, size, holders)
     return _created(name, digest)
 
 
@@ -149,19 +135,12 @@ async def cancel(registry: Registry, request: Request, name: str, session_id: st
 
 async def _receive(registry: Registry, request: Request, upload: Upload) -> int:
     try:
-        return await receive_into(request, upload.writer, _mirror_of(registry, upload))
+        mirror = ingest.session_mirror(registry.replication, upload)
+        return await receive_into(request, upload.writer, mirror)
     except StorageFull:
         # The session's file lacks bytes it was sent: it cannot go on.
         registry.uploads.remove(upload)
         raise
-
-
-def _mirror_of(registry: Registry, upload: Upload) -> PeerMirror | None:
-    """The session's mirror to peers, started with its first bytes (a session resumed
-    after a restart has none: its blob is sent to peers once committed)."""
-    if upload.mirror is None and upload.size == 0:
-        upload.mirror = registry.mirror()
-    return upload.mirror
 
 
 def _content_length(request: Request) -> int | None:

@@ -7,6 +7,7 @@ import sys
 from cryptography import x509
 
 from replica.auth import passwords
+from tests.cluster import free_port_block
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "..")
 
@@ -75,12 +76,13 @@ def test_a_missing_config_is_named_with_the_default_it_fell_back_to(tmp_path) ->
 
 
 def test_install_writes_the_ca_alone_for_clients_and_uses_the_join_ports(tmp_path) -> None:
+    port = free_port_block(2001)  # its gRPC default is port + 2000
     done = qreg(
         "install",
         "--data",
         str(tmp_path / "r0"),
         "--port",
-        "45100",
+        str(port),
         "--raft-address",
         "127.0.0.1:0",
     )
@@ -88,6 +90,6 @@ def test_install_writes_the_ca_alone_for_clients_and_uses_the_join_ports(tmp_pat
     client_ca = tmp_path / "r0" / "ca.crt"
     assert client_ca.read_bytes() == (tmp_path / "r0" / "tls" / "ca.crt").read_bytes()
     assert not list((tmp_path / "r0").glob("*.key"))  # skopeo --cert-dir DATA works
-    assert f"--cert-dir {tmp_path / 'r0'}" in done.stdout and "--port 45100" in done.stdout
-    assert "blobs (gRPC) 127.0.0.1:47100" in done.stdout
+    assert f"--cert-dir {tmp_path / 'r0'}" in done.stdout and f"--port {port}" in done.stdout
+    assert f"blobs (gRPC) 127.0.0.1:{port + 2000}" in done.stdout
     assert "HOST:PORT+1000" in qreg("join", "--help").stdout

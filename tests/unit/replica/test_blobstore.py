@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from replica.blobstore import BlobStore, LocalBlobStore
+from replica.blobs.store import BlobStore, LocalBlobStore
 from replica.errors import DigestInvalid, SizeInvalid
 
 IMPLEMENTATIONS: dict[str, Callable[[str], BlobStore]] = {"local": LocalBlobStore}

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from replica.blobs.uploads import UploadSessions
 from replica.errors import BlobUploadUnknown, TooManyRequests
-from replica.uploads import UploadSessions
 
 
 def test_each_user_holds_a_bounded_number_of_sessions(tmp_path) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import grpc
 
 from proto import blobs_pb2 as pb
-from replica.blob_service import CHUNK, BlobClient
+from replica.blobs.transfer import CHUNK, BlobClient
 
 log = logging.getLogger("qreg.blob_mirror")
 

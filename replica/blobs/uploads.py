@@ -25,8 +25,8 @@ import secrets
 import shutil
 import time
 
-from replica.blob_mirror import PeerMirror
-from replica.blobstore import BlobWriter
+from replica.blobs.mirror import PeerMirror
+from replica.blobs.store import BlobWriter
 from replica.errors import BlobUploadUnknown, TooManyRequests
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
@@ -51,7 +51,7 @@ class Upload:
         self.touched = time.time()
         self.lock = asyncio.Lock()
         self._writer: BlobWriter | None = None
-        # Streams the session's bytes to peers as they arrive (see blob_mirror.py).
+        # Streams the session's bytes to peers as they arrive (see mirror.py).
         self.mirror: PeerMirror | None = None
 
     @property

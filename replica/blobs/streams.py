@@ -10,8 +10,8 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
-from replica.blob_mirror import PeerMirror
-from replica.blobstore import BlobWriter
+from replica.blobs.mirror import PeerMirror
+from replica.blobs.store import BlobWriter
 from replica.errors import BlobUploadInvalid
 
 # Bytes gathered before one hand-off to a worker thread: large enough that the

@@ -11,26 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.types import Receive, Scope, Send
 
-from replica.blob_service import PeerFetchError
+from replica.blobs.replication import BlobReplicator
+from replica.blobs.transfer import PeerFetchError
 from replica.errors import BlobUnknown, DigestInvalid, RegistryError, StorageFull
-from replica.registry import Registry
 
 log = logging.getLogger("qreg.peer_fetch")
 
 
-async def copy_from_holders(registry: Registry, digest: str) -> int | None:
+async def copy_from_holders(replicator: BlobReplicator, digest: str) -> int | None:
     """Copy a blob from the first holder that sends it whole into the local store;
     its size, or None when no holder could (no client waits on these bytes)."""
-    for address in registry.blob_sources(digest):
-        writer = registry.store.writer()
+    if replicator.client is None:
+        return None
+    for address in replicator.sources(digest):
+        writer = replicator.store.writer()
         try:
-            async for chunk in registry.blobs.fetch_async(address, digest):  # type: ignore[union-attr]
+            async for chunk in replicator.client.fetch_async(address, digest):
                 await asyncio.to_thread(writer.write, chunk)
-            return int(await asyncio.to_thread(registry.store.commit, writer, digest))
+            return int(await asyncio.to_thread(replicator.store.commit, writer, digest))
         except StorageFull as e:
             writer.discard()  # other holders would not help: no room here
             log.warning("no room to copy %s: %s", digest, e)
@@ -44,38 +46,44 @@ async def copy_from_holders(registry: Registry, digest: str) -> int | None:
     return None
 
 
-async def fetch_to_disk(registry: Registry, repository: str, digest: str) -> None:
+Record = Callable[[int], Awaitable[None]]  # records this replica as a holder, given the size
+
+
+async def fetch_to_disk(replicator: BlobReplicator, digest: str, record: Record) -> None:
     """Copy a blob that only peers hold, then record this replica as a holder."""
-    size = await copy_from_holders(registry, digest)
+    size = await copy_from_holders(replicator, digest)
     if size is None:
         raise BlobUnknown("no replica that holds this blob answered", detail={"digest": digest})
-    await registry.link_blob(repository, digest, size)
+    await record(size)
 
 
 class PeerBlobResponse:
+    """Streams a blob from a holder to the client while keeping a verified copy."""
+
     def __init__(
-        self, registry: Registry, repository: str, digest: str, headers: dict[str, str]
+        self, replicator: BlobReplicator, digest: str, headers: dict[str, str], record: Record
     ) -> None:
-        self.registry = registry
-        self.repository = repository
+        self.replicator = replicator
+        self.record = record
         self.digest = digest
         self.status_code = 200
         self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         self.length = int(headers.get("Content-Length", 0))
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        sources = self.registry.blob_sources(self.digest)
-        if not sources:
+        replicator = self.replicator
+        sources = replicator.sources(self.digest)
+        if not sources or replicator.client is None:
             raise BlobUnknown("no replica holds this blob", detail={"digest": self.digest})
-        keep = self.registry.keeps(self.digest)
+        keep = replicator.keeps(self.digest)
         for address in sources:
-            writer = self.registry.store.writer()
+            writer = replicator.store.writer()
             if not keep:  # another replica is meant to hold it (blobs.replication_factor)
                 writer.hash_only()
             started = False
             held: bytes | None = None
             try:
-                async for chunk in self.registry.blobs.fetch_async(address, self.digest):  # type: ignore[union-attr]
+                async for chunk in replicator.client.fetch_async(address, self.digest):
                     try:
                         await asyncio.to_thread(writer.write, chunk)
                     except StorageFull:
@@ -95,7 +103,7 @@ class PeerBlobResponse:
                     if held is not None:
                         yield held
                     return
-                size = await asyncio.to_thread(self.registry.store.commit, writer, self.digest)
+                size = await asyncio.to_thread(replicator.store.commit, writer, self.digest)
             except (PeerFetchError, RegistryError) as e:
                 writer.discard()
                 log.warning("fetching %s from %s failed: %s", self.digest, address, e)
@@ -107,7 +115,7 @@ class PeerBlobResponse:
                 raise
             if held is not None:
                 yield held
-            await self.registry.link_blob(self.repository, self.digest, size)
+            await self.record(size)
             return
         raise BlobUnknown(
             "no replica that holds this blob answered", detail={"digest": self.digest}

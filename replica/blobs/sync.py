@@ -19,19 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from proto import commands_pb2 as pb
+from replica.blobs.peer_fetch import copy_from_holders
+from replica.blobs.replication import BlobReplicator
 from replica.errors import RegistryError
 from replica.names import new_hasher
-from replica.peer_fetch import copy_from_holders
-from replica.placement import fills_gap, target_copies
-from replica.registry import Registry
 
 log = logging.getLogger("qreg.blob_sync")
 
 
 class BlobSync:
-    def __init__(self, registry: Registry, interval: float = 2.0, parallel: int = 2) -> None:
-        self._registry = registry
+    def __init__(
+        self, replicator: BlobReplicator, interval: float = 2.0, parallel: int = 2
+    ) -> None:
+        self._replicator = replicator
         self._interval = interval
         self._parallel = asyncio.Semaphore(parallel)
         self.missing_blobs = 0
@@ -49,17 +49,7 @@ class BlobSync:
             await asyncio.sleep(self._interval)
 
     async def sync_once(self) -> None:
-        registry = self._registry
-        # A scan of every blob record: off the event loop.
-        missing = await asyncio.to_thread(registry.state.blobs_missing_from, registry.replica_id)
-        if registry.replication_factor > 0:
-            members = registry.member_ids()
-            target = target_copies(registry.replication_factor, len(members))
-            missing = [
-                m
-                for m in missing
-                if not m[2] or fills_gap(m[0], registry.replica_id, m[2], members, target)
-            ]
+        missing = await asyncio.to_thread(self._replicator.missing_here)
         self.unavailable_blobs = sum(1 for _, _, holders in missing if not holders)
         self.missing_blobs = len(missing)
         self.missing_bytes = sum(size for _, size, _ in missing)
@@ -68,27 +58,17 @@ class BlobSync:
         )
 
     async def _copy(self, digest: str, size: int, holders: list[str]) -> None:
-        registry = self._registry
+        replicator = self._replicator
         async with self._parallel:
-            if registry.store.stat(digest) == size:
+            if replicator.store.stat(digest) == size:
                 # Here, but not written by this replica's own push or fetch: check it.
                 if not await asyncio.to_thread(self._matches, digest):
                     log.warning("the local file of %s does not match its digest: ignored", digest)
                     return
-            elif (
-                not holders
-                or registry.blobs is None
-                or await copy_from_holders(registry, digest) is None
-            ):
+            elif not holders or await copy_from_holders(replicator, digest) is None:
                 return
             try:
-                await registry.propose(
-                    pb.Command(
-                        link_blob=pb.LinkBlob(
-                            digest=digest, size=size, replica_id=registry.replica_id
-                        )
-                    )
-                )
+                await replicator.record_copy(digest, size)
             except RegistryError as e:
                 log.info("recording the copy of %s waits: %s", digest, e)
                 return
@@ -99,7 +79,7 @@ class BlobSync:
 
     def _matches(self, digest: str) -> bool:
         hasher = new_hasher(digest)
-        with self._registry.store.open(digest) as f:
+        with self._replicator.store.open(digest) as f:
             while chunk := f.read(1 << 20):
                 hasher.update(chunk)
         return f"{digest.split(':', 1)[0]}:{hasher.hexdigest()}" == digest

@@ -20,7 +20,7 @@ import grpc.aio
 
 from proto import blobs_pb2 as pb
 from proto import blobs_pb2_grpc as rpc
-from replica.blobstore import BlobStore
+from replica.blobs.store import BlobStore
 from replica.errors import RegistryError, StorageFull
 from replica.internal_auth import internal_token, is_internal
 from replica.names import check_digest

@@ -16,10 +16,10 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from replica.blobs.peer_fetch import copy_from_holders
+from replica.blobs.replication import BlobReplicator
 from replica.metrics import Metrics
 from replica.names import new_hasher
-from replica.peer_fetch import copy_from_holders
-from replica.registry import Registry
 
 log = logging.getLogger("qreg.scrub")
 
@@ -46,14 +46,14 @@ class ScrubReport:
 
 class Scrubber:
     def __init__(
-        self, registry: Registry, metrics: Metrics, interval_s: float, rate_mib_s: float
+        self, replicator: BlobReplicator, metrics: Metrics, interval_s: float, rate_mib_s: float
     ) -> None:
-        self._registry = registry
+        self._replicator = replicator
         self._metrics = metrics
         self._interval = interval_s
         self._rate = rate_mib_s * (1 << 20)
         self._running = asyncio.Lock()
-        self._quarantine = os.path.join(registry.store.root, "corrupt")
+        self._quarantine = os.path.join(replicator.store.root, "corrupt")
 
     async def run(self) -> None:
         """Scrub every `interval_s` seconds, forever; 0 turns the schedule off."""
@@ -70,7 +70,7 @@ class Scrubber:
         async with self._running:  # a scheduled and an asked-for scrub never overlap
             started = time.monotonic()
             report = ScrubReport()
-            store = self._registry.store
+            store = self._replicator.store
             for digest in await asyncio.to_thread(lambda: list(store.walk())):
                 size = await asyncio.to_thread(self._hash_matches, digest)
                 if size is None:
@@ -102,7 +102,7 @@ class Scrubber:
         hasher = new_hasher(digest)
         started, size = time.monotonic(), 0
         try:
-            with self._registry.store.open(digest) as f:
+            with self._replicator.store.open(digest) as f:
                 while chunk := f.read(_READ):
                     hasher.update(chunk)
                     size += len(chunk)
@@ -119,7 +119,7 @@ class Scrubber:
         os.makedirs(self._quarantine, exist_ok=True)
         aside = os.path.join(self._quarantine, digest.replace(":", "-"))
         try:
-            os.rename(self._registry.store.path(digest), aside)
+            os.rename(self._replicator.store.path(digest), aside)
         except FileNotFoundError:
             return False
         log.error(
@@ -128,7 +128,7 @@ class Scrubber:
             aside,
             extra={"fields": {"event": "blob_corrupt", "digest": digest}},
         )
-        if await copy_from_holders(self._registry, digest) is None:
+        if await copy_from_holders(self._replicator, digest) is None:
             log.error(
                 "blob %s could not be repaired: no other replica sent a good copy",
                 digest,

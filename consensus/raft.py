@@ -41,6 +41,9 @@ class NoQuorum(Exception):
     """The command could not be committed: no leader or no majority reachable."""
 
 
+_CONSTRUCTING = threading.Lock()
+
+
 class _Machine(SyncObj):  # type: ignore[misc]
     def __init__(
         self,
@@ -61,13 +64,15 @@ class _Machine(SyncObj):  # type: ignore[misc]
         # hand it ours for that call only.
         # Likewise its Serializer: ours writes snapshots off the Raft thread and sends
         # peers a descriptor instead of the bytes (snapshot_transfer.py).
-        original = syncobj_module.createJournal, syncobj_module.Serializer
-        syncobj_module.createJournal = lambda path: self.journal
-        syncobj_module.Serializer = lambda *args: serializer
-        try:
-            super().__init__(self_address, peers, conf, transportClass=SyncingTransport)
-        finally:
-            syncobj_module.createJournal, syncobj_module.Serializer = original
+        # The swap is module-wide: one node is built at a time (tests build several).
+        with _CONSTRUCTING:
+            original = syncobj_module.createJournal, syncobj_module.Serializer
+            syncobj_module.createJournal = lambda path: self.journal
+            syncobj_module.Serializer = lambda *args: serializer
+            try:
+                super().__init__(self_address, peers, conf, transportClass=SyncingTransport)
+            finally:
+                syncobj_module.createJournal, syncobj_module.Serializer = original
 
     def sync_journal(self) -> None:
         self.journal.sync()

@@ -42,6 +42,7 @@ from replica.blobs.transfer import BlobClient, BlobServer
 from replica.blobs.uploads import UploadSessions, owner_of
 from replica.cache_redirect import CacheHealth
 from replica.config import ReplicaConfig
+from replica.context import ReplicaContext, context
 from replica.divergence import DivergenceMonitor
 from replica.errors import (
     API_HEADERS,
@@ -132,7 +133,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], dict[str, Handler]]] = [
 
 
 def _registry(request: Request) -> Registry:
-    return request.app.state.registry  # type: ignore[no-any-return]
+    return context(request).registry
 
 
 async def _dispatch(request: Request) -> Any:
@@ -144,7 +145,7 @@ async def _dispatch(request: Request) -> Any:
     except RegistryError as e:
         response = e.response(head_only=request.method == "HEAD")
     _mark_unconfirmed(response)
-    metrics: Metrics = request.app.state.metrics
+    metrics: Metrics = context(request).metrics
     route = request.scope.get(_ROUTE_KEY, route)
     metrics.observe(route, request.method, response.status_code, started)
     if isinstance(response, FileRangeResponse):
@@ -177,7 +178,7 @@ async def _route(request: Request) -> Any:
         handler = methods.get(request.method)
         if handler is None:
             raise Unsupported(f"{request.method} is not supported here", status=405)
-        auth: AuthService | None = request.app.state.auth
+        auth: AuthService | None = context(request).auth
         registry = _registry(request)
         if (
             route == "blobs"
@@ -194,14 +195,14 @@ async def _route(request: Request) -> Any:
                 moved = await cache_redirect.redirect(
                     request,
                     registry,
-                    request.app.state.grant_signer,
-                    request.app.state.cache_health,
+                    context(request).grant_signer,
+                    context(request).cache_health,
                     claims.subject,
                     name,
                     m.group(2),
                 )
                 if moved is not None:
-                    request.app.state.metrics.cache_redirects.inc()
+                    context(request).metrics.cache_redirects.inc()
                     return moved
         return await handler(registry, request, name, m.group(2) or "")
     raise NameInvalid(
@@ -210,7 +211,7 @@ async def _route(request: Request) -> Any:
 
 
 def _check_grant(request: Request, repository: str, digest: str) -> None:
-    verifier: grants.GrantVerifier | None = request.app.state.grant_verifier
+    verifier: grants.GrantVerifier | None = context(request).grant_verifier
     try:
         if verifier is None:
             raise grants.InvalidGrant("this replica has no cluster CA")
@@ -220,7 +221,7 @@ def _check_grant(request: Request, repository: str, digest: str) -> None:
 
 
 async def _base(request: Request) -> Response:
-    auth: AuthService | None = request.app.state.auth
+    auth: AuthService | None = context(request).auth
     if auth is not None and auth.enabled:
         try:
             auth.claims(request)  # any valid token, anonymous included
@@ -240,7 +241,7 @@ async def _catalog(request: Request) -> Any:
     response: Response
     try:
         response = await catalog.list_repositories(
-            _registry(request), request, request.app.state.auth
+            _registry(request), request, context(request).auth
         )
     except RegistryError as e:
         response = e.response()
@@ -249,14 +250,14 @@ async def _catalog(request: Request) -> Any:
 
 
 async def _token_get(request: Request) -> Response:
-    auth: AuthService | None = request.app.state.auth
+    auth: AuthService | None = context(request).auth
     if auth is None:
         raise NotFound("no token service: this replica has no cluster CA key")
     return await auth.token_get(request)
 
 
 async def _token_post(request: Request) -> Response:
-    auth: AuthService | None = request.app.state.auth
+    auth: AuthService | None = context(request).auth
     if auth is None:
         return await _token_get(request)
     return await auth.token_post(request)
@@ -333,7 +334,7 @@ async def _ca(request: Request) -> Response:
     """The cluster CA certificate, for clients to trust:
     curl -ks https://HOST/ca > /etc/containers/certs.d/HOST/ca.crt"""
     try:
-        with open(request.app.state.ca_path, "rb") as f:
+        with open(context(request).ca_path, "rb") as f:
             pem = f.read()
     except OSError:
         raise NotFound("this replica has no cluster CA") from None
@@ -343,7 +344,7 @@ async def _ca(request: Request) -> Response:
 async def _scrub(request: Request) -> Response:
     """Re-hash every local blob now, repairing corrupt ones; answers with the report."""
     require_internal(request)  # until accounts exist, the cluster secret is the credential
-    report = await request.app.state.scrubber.scrub_once()
+    report = await context(request).scrubber.scrub_once()
     return JSONResponse(report.as_json())
 
 
@@ -358,7 +359,7 @@ async def _read_index(request: Request) -> Response:
 
 
 async def _metrics(request: Request) -> Response:
-    metrics: Metrics = request.app.state.metrics
+    metrics: Metrics = context(request).metrics
     return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
 
@@ -368,6 +369,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(config: ReplicaConfig) -> Starlette:
+    metrics = Metrics()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = MetadataState(config.path("metadata"))
@@ -407,7 +410,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
             )
             blob_server.start()
         blobs = BlobClient(config.raft_secret, tls) if has_tls else None
-        registry = app.state.registry = Registry(
+        registry = Registry(
             replica_id=config.replica_id,
             store=store,
             uploads=UploadSessions(
@@ -422,30 +425,46 @@ def create_app(config: ReplicaConfig) -> Starlette:
             blobs=blobs,
             replication_factor=config.blobs_replication_factor,
         )
-        app.state.auth = _auth_service(config, state)
-        app.state.grant_signer, app.state.grant_verifier = _grant_keys(config)
-        health = app.state.cache_health = CacheHealth(registry, config.tls_ca)
+        auth = _auth_service(config, state)
+        grant_signer, grant_verifier = _grant_keys(config)
+        health = CacheHealth(registry, config.tls_ca)
         checking = asyncio.create_task(health.run())
-        app.state.metrics.watch_raft(raft.status)
+        metrics.watch_raft(raft.status)
         registration = asyncio.create_task(registry.register(config.http_url, config.grpc_address))
         bootstrap = asyncio.create_task(_create_admin(registry, config.auth_admin_password_hash))
-        sync = app.state.blob_sync = BlobSync(registry.replication)
-        app.state.metrics.watch_blob_sync(sync)
+        sync = BlobSync(registry.replication)
+        metrics.watch_blob_sync(sync)
         syncing = asyncio.create_task(sync.run())
-        scrubber = app.state.scrubber = Scrubber(
+        scrubber = Scrubber(
             registry.replication,
-            app.state.metrics,
+            metrics,
             config.scrub_interval_s,
             config.scrub_rate_mib_s,
         )
         scrubbing = asyncio.create_task(scrubber.run())
         expiring = asyncio.create_task(registry.uploads.expire_forever())
-        monitor = app.state.divergence = DivergenceMonitor(
-            registry, app.state.metrics, config.state_verify_interval_s
-        )
+        monitor = DivergenceMonitor(registry, metrics, config.state_verify_interval_s)
         monitoring = asyncio.create_task(monitor.run())
-        removal = app.state.removal = RemovalWatch(registry, config.data_dir)
+        removal = RemovalWatch(registry, config.data_dir)
         watching = asyncio.create_task(removal.run())
+        app.state.context = ReplicaContext(
+            registry=registry,
+            auth=auth,
+            metrics=metrics,
+            grant_signer=grant_signer,
+            grant_verifier=grant_verifier,
+            cache_health=health,
+            blob_sync=sync,
+            scrubber=scrubber,
+            divergence=monitor,
+            removal=removal,
+            secret=config.raft_secret,
+            internal_token=internal_token(config.raft_secret),
+            ca_path=config.tls_ca,
+            ca_key_path=config.tls_ca_key,
+            public_url=config.http_public_url,
+            redirect_clients=tuple(c.lower() for c in config.caches_redirect_clients),
+        )
         log.info("replica %s ready", config.replica_id)
         try:
             yield
@@ -503,14 +522,5 @@ def create_app(config: ReplicaConfig) -> Starlette:
         lifespan=lifespan,
         exception_handlers={RegistryError: errors.handle, Exception: _server_error},
     )
-    app.add_middleware(RemovedGuard, watch=lambda: getattr(app.state, "removal", None))
-    app.state.metrics = Metrics()
-    app.state.auth = None
-    app.state.grant_signer = app.state.grant_verifier = app.state.cache_health = None
-    app.state.internal_token = internal_token(config.raft_secret)
-    app.state.secret = config.raft_secret
-    app.state.ca_path = config.tls_ca
-    app.state.public_url = config.http_public_url
-    app.state.redirect_clients = tuple(c.lower() for c in config.caches_redirect_clients)
-    app.state.ca_key_path = config.tls_ca_key
+    app.add_middleware(RemovedGuard, app_state=app.state)
     return app

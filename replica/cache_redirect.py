@@ -21,6 +21,7 @@ from starlette.responses import Response
 from consensus import caches
 from proto import commands_pb2 as pb
 from replica.auth import grants
+from replica.context import context
 from replica.errors import API_HEADERS
 from replica.peers import trusting
 from replica.registry import Registry
@@ -100,7 +101,7 @@ async def redirect(
         signer is None
         or not user
         or not follows_redirects(
-            request.headers.get("user-agent", ""), request.app.state.redirect_clients
+            request.headers.get("user-agent", ""), context(request).redirect_clients
         )
     ):
         return None

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from starlette.requests import Request
 
+from replica.context import context
 from replica.errors import Denied
 from replica.internal_auth import INTERNAL_HEADER, internal_token, is_internal
 from replica.pki import TlsFiles
@@ -20,7 +21,7 @@ from replica.pki import TlsFiles
 
 def require_internal(request: Request) -> None:
     """Refuse a request that lacks the cluster's credentials (DENIED)."""
-    if not is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
+    if not is_internal(context(request).internal_token, request.headers.get(INTERNAL_HEADER)):
         raise Denied("cluster credentials required")
 
 

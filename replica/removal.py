@@ -88,12 +88,13 @@ class RemovalWatch:
 class RemovedGuard:
     """ASGI middleware: once removed, every request but /health is answered 503."""
 
-    def __init__(self, app: Any, watch: Any) -> None:
+    def __init__(self, app: Any, app_state: Any) -> None:
         self._app = app
-        self._watch = watch  # a callable giving the RemovalWatch, once the app started
+        self._state = app_state  # holds the replica's context once it started
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        watch = self._watch() if scope["type"] == "http" else None
+        context = getattr(self._state, "context", None) if scope["type"] == "http" else None
+        watch = context.removal if context is not None else None
         if watch is None or watch.removed is None or scope["path"] == "/health":
             await self._app(scope, receive, send)
             return

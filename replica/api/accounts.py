@@ -45,6 +45,7 @@ from replica.api.json_body import read_body
 from replica.api.same_origin import refuse_cross_site
 from replica.auth import passwords, permissions
 from replica.auth.service import AuthService, Caller, client_address
+from replica.context import context
 from replica.errors import Denied, InvalidInput, NotFound, Unauthorized
 from replica.names import check_name
 from replica.peers import require_internal
@@ -436,7 +437,7 @@ async def _failed_logins_everywhere(ctx: Context) -> dict[str, Any]:
 async def failed_logins_here(request: Request) -> Response:
     """This replica's recent authentication failures, for the audit of another replica."""
     require_internal(request)
-    auth: AuthService | None = request.app.state.auth
+    auth: AuthService | None = context(request).auth
     return JSONResponse({"failed_logins": list(auth.recent_failures) if auth else []})
 
 
@@ -445,12 +446,12 @@ async def failed_logins_here(request: Request) -> Response:
 
 def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def call(request: Request) -> Response:
-        auth: AuthService | None = request.app.state.auth
+        auth: AuthService | None = context(request).auth
         if auth is None:
             raise NotFound("accounts need the cluster CA key on this replica")
         refuse_cross_site(request)
         caller = await auth.caller(request)
-        return await handler(request, Context(request.app.state.registry, auth, caller))
+        return await handler(request, Context(context(request).registry, auth, caller))
 
     return call
 

@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, Response
 from consensus import snapshot
 from replica.blobs.peer_fetch import copy_from_holders
 from replica.blobs.streams import FileRangeResponse
+from replica.context import context
 from replica.errors import BlobUnknown
 from replica.names import check_digest
 from replica.peers import require_internal
@@ -27,7 +28,7 @@ from replica.registry import Registry
 async def download(request: Request) -> Response:
     # Until accounts exist, the cluster secret is the credential.
     require_internal(request)
-    registry: Registry = request.app.state.registry
+    registry: Registry = context(request).registry
     await registry.fresh()
     fd, path = tempfile.mkstemp(prefix="backup-", dir=os.path.dirname(registry.state.path))
     os.close(fd)
@@ -44,7 +45,7 @@ async def download(request: Request) -> Response:
 async def blob(request: Request) -> FileRangeResponse:
     require_internal(request)
     digest = check_digest(request.path_params["digest"])
-    registry: Registry = request.app.state.registry
+    registry: Registry = context(request).registry
     size = registry.store.stat(digest)
     if size is None:
         size = await copy_from_holders(registry.replication, digest)

@@ -20,11 +20,12 @@ from consensus import caches
 from proto import commands_pb2 as pb
 from replica.api.accounts import Context, endpoint, valid_name
 from replica.api.json_body import read_body
+from replica.context import context
 from replica.errors import Denied, InvalidInput, NotFound
 
 
 def _cache_json(request: Request, cache: pb.PutCache) -> dict[str, Any]:
-    health = request.app.state.cache_health
+    health = context(request).cache_health
     seen = health.seen.get(cache.name, {}) if health is not None else {}
     return {
         "name": cache.name,

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from replica.auth import permissions
+from replica.context import context
 from replica.errors import RegistryError, Unauthorized
 from replica.internal_auth import INTERNAL_HEADER, is_internal
 from replica.peers import PeerError
@@ -39,14 +40,14 @@ async def _views(
 ) -> tuple[list[Any], list[dict[str, Any]]]:
     """Every member and its /health; users who are not operators share one round of
     requests a second, however many of them call. Operators always see it now."""
-    cached = getattr(request.app.state, "replica_views", None)
+    cached = context(request).shared.get("replica_views")
     now = time.monotonic()
     if shared and cached is not None and now - cached[0] < _SHARED_FOR_S:
         return cached[1], cached[2]
     await registry.fresh()
     members = registry.state.replicas()
     views = await asyncio.gather(*(_health(registry, m.http_url) for m in members))
-    request.app.state.replica_views = (time.monotonic(), members, views)
+    context(request).shared["replica_views"] = (time.monotonic(), members, views)
     return members, views
 
 
@@ -54,9 +55,9 @@ async def operator(request: Request, quiet: bool) -> bool | None:
     """True for the cluster's own credentials and administrators, False for other
     signed-in users, None for anonymous callers. Bad credentials raise, unless
     `quiet` (then the caller is anonymous)."""
-    if is_internal(request.app.state.internal_token, request.headers.get(INTERNAL_HEADER)):
+    if is_internal(context(request).internal_token, request.headers.get(INTERNAL_HEADER)):
         return True
-    auth = request.app.state.auth
+    auth = context(request).auth
     if auth is None or "authorization" not in request.headers:
         return None
     try:
@@ -72,12 +73,12 @@ async def operator(request: Request, quiet: bool) -> bool | None:
 
 async def health(request: Request) -> Response:
     """200 when this replica can take writes, 503 otherwise, with what qreg status shows."""
-    registry: Registry = request.app.state.registry
+    registry: Registry = context(request).registry
     status = registry.raft.status()
     leader = registry.raft.leader_address()
     status["leader"] = registry.replica_id_of(leader) if leader else None
     can_write = status["has_quorum"] and leader is not None
-    sync = request.app.state.blob_sync
+    sync = context(request).blob_sync
     applied, digest = registry.state.digest()
     body = {
         "replica_id": registry.replica_id,
@@ -87,9 +88,9 @@ async def health(request: Request) -> Response:
         "blobs_unavailable": sync.unavailable_blobs,
         "state_digest": digest,
         "state_digest_index": applied,
-        **request.app.state.divergence.health(),
+        **context(request).divergence.health(),
     }
-    removal = getattr(request.app.state, "removal", None)
+    removal = context(request).removal
     if removal is not None and removal.removed:
         body["removed"] = removal.removed
     if await operator(request, quiet=True):
@@ -103,7 +104,7 @@ async def health(request: Request) -> Response:
 
 
 async def list_replicas(request: Request) -> Response:
-    registry: Registry = request.app.state.registry
+    registry: Registry = context(request).registry
     addresses = await operator(request, quiet=False)
     if addresses is None:
         raise Unauthorized("sign in to see the replicas")

@@ -29,6 +29,7 @@ from proto import commands_pb2 as pb
 from replica import join_tokens
 from replica.api.json_body import read_body
 from replica.auth.service import client_address
+from replica.context import context
 from replica.errors import Denied, InvalidInput, NameUnknown, NotFound, Unavailable
 from replica.peers import require_internal
 from replica.registry import Registry
@@ -101,16 +102,16 @@ async def _reachable(address: str, timeout: float = 3.0) -> bool:
 
 def _internal(request: Request) -> Registry:
     require_internal(request)
-    return request.app.state.registry  # type: ignore[no-any-return]
+    return context(request).registry
 
 
 async def join(request: Request) -> Response:
     body = await read_body(request)
-    registry: Registry = request.app.state.registry
+    registry: Registry = context(request).registry
     await registry.fresh()  # a revocation made through another replica counts here
     try:
         join_tokens.check(
-            request.app.state.secret,
+            context(request).secret or "",
             str(body.get("token", ""))[:500],
             int(time.time() * 1000),
             registry.state.view(accounts.join_tokens_valid_after),
@@ -125,10 +126,10 @@ async def join(request: Request) -> Response:
     _refuse_duplicates(registry, body)
     # The joiner issues its own certificate from the cluster CA, and can issue the
     # next joiner's: every replica keeps the CA key.
-    with open(request.app.state.ca_path) as ca, open(request.app.state.ca_key_path) as ca_key:
+    with open(context(request).ca_path) as ca, open(context(request).ca_key_path) as ca_key:
         authority = {"ca": ca.read(), "ca_key": ca_key.read()}
     return JSONResponse(
-        {"secret": request.app.state.secret, "members": registry.raft.members(), **authority}
+        {"secret": context(request).secret, "members": registry.raft.members(), **authority}
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from replica.context import context
 from replica.errors import Denied, InvalidInput
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -18,7 +19,7 @@ def refuse_cross_site(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is not None:
         own = {f"{request.url.scheme}://{request.url.netloc}"}
-        public = request.app.state.public_url
+        public = context(request).public_url
         if public:
             own.add(public.rstrip("/"))
         if origin not in own:

@@ -11,6 +11,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from replica.context import context
 from replica.divergence import recent_for_peers
 from replica.peers import require_internal
 from replica.registry import Registry
@@ -19,14 +20,14 @@ from replica.registry import Registry
 async def recent_digests(request: Request) -> Response:
     """This replica's latest state digests, for peers to compare with theirs."""
     require_internal(request)
-    registry: Registry = request.app.state.registry
+    registry: Registry = context(request).registry
     return JSONResponse({"replica_id": registry.replica_id, "recent": recent_for_peers(registry)})
 
 
 async def range_digests(request: Request) -> Response:
     """A digest per key range of the whole state (a full scan), for qreg verify."""
     require_internal(request)
-    registry: Registry = request.app.state.registry
+    registry: Registry = context(request).registry
     applied, ranges = await asyncio.to_thread(registry.state.range_digests)
     # Recounted from what is on disk, not the running digest: rot shows here.
     recounted = sum(int(d, 16) for _, d in ranges.values()) % (1 << 256)

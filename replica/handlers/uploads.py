@@ -11,6 +11,7 @@ from replica.auth.service import AuthService
 from replica.blobs import ingest
 from replica.blobs.streams import receive_into
 from replica.blobs.uploads import Upload
+from replica.context import context
 from replica.errors import API_HEADERS, BlobUploadInvalid, DigestInvalid, RangeInvalid, StorageFull
 from replica.names import check_digest, check_name
 from replica.registry import Registry
@@ -42,7 +43,7 @@ def _created(name: str, digest: str) -> Response:
 async def start(registry: Registry, request: Request, name: str) -> Response:
     params = request.query_params
     mount, source = params.get("mount"), params.get("from")
-    auth: AuthService | None = request.app.state.auth
+    auth: AuthService | None = context(request).auth
     if mount and source:
         check_digest(mount)
         check_name(source)

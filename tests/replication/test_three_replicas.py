@@ -119,7 +119,9 @@ def test_leader_sigkill_failover(cluster: LocalCluster) -> None:
         survivors = [i for i in range(3) if i != leader]
         new_leader = cluster.leader(among=survivors, excluding=leader)
         assert new_leader != leader
-        time.sleep(2.0)
+        deadline = time.monotonic() + 30
+        while len(acknowledged) <= before + 5 and time.monotonic() < deadline:
+            time.sleep(0.1)  # until writes resume through the survivors
     finally:
         stop.set()
         thread.join(timeout=30)

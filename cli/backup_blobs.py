@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import ssl
 import sys
 import tempfile
 
-import httpx
-
+from cli.cluster_client import ClusterClient
 from consensus import snapshot
 from consensus.state import MetadataState
 from replica.names import new_hasher
@@ -43,41 +41,34 @@ def relative_path(digest: str) -> str:
     return os.path.join("blobs", algorithm, hexpart[:2], hexpart)
 
 
-def download(
-    url: str,
-    headers: dict[str, str],
-    verify: ssl.SSLContext | bool | str,
-    backup_file: str,
-    directory: str,
-) -> tuple[int, int]:
+def download(cluster: ClusterClient, backup_file: str, directory: str) -> tuple[int, int]:
     """Fetch every blob of the backup not yet in `directory`: (blobs fetched, bytes)."""
     wanted = blobs_of(backup_file)
     total = sum(size for _, size in wanted)
     done_bytes = fetched = 0
-    with httpx.Client(headers=headers, verify=verify, timeout=120) as client:
-        for n, (digest, size) in enumerate(wanted, 1):
-            path = os.path.join(directory, relative_path(digest))
-            if not (os.path.isfile(path) and os.path.getsize(path) == size):
-                _fetch(client, f"{url}/api/v0/backup/blobs/{digest}", digest, size, path)
-                fetched += 1
-            done_bytes += size
-            print(
-                f"\rblobs {n}/{len(wanted)}  {done_bytes / (1 << 20):.1f} of "
-                f"{total / (1 << 20):.1f} MiB",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+    for n, (digest, size) in enumerate(wanted, 1):
+        path = os.path.join(directory, relative_path(digest))
+        if not (os.path.isfile(path) and os.path.getsize(path) == size):
+            _fetch(cluster, f"/api/v0/backup/blobs/{digest}", digest, size, path)
+            fetched += 1
+        done_bytes += size
+        print(
+            f"\rblobs {n}/{len(wanted)}  {done_bytes / (1 << 20):.1f} of "
+            f"{total / (1 << 20):.1f} MiB",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
     if wanted:
         print(file=sys.stderr)
     return fetched, total
 
 
-def _fetch(client: httpx.Client, url: str, digest: str, size: int, path: str) -> None:
+def _fetch(cluster: ClusterClient, url: str, digest: str, size: int, path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     hasher = new_hasher(digest)
     part = path + ".part"
-    with client.stream("GET", url) as r:
+    with cluster.stream("GET", url) as r:
         if r.status_code != 200:
             r.read()
             raise RuntimeError(f"{digest}: {r.status_code} {r.text[:200]}")

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 
 from cli import backup_file, configfile
+from cli.cluster_client import ClusterClient, error_of
 from cli.install import first_replica
 from cli.output import fail
 from cli.up import write_configs
 from replica import pki
-from replica.internal_auth import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 _PASSPHRASE_HELP = (
@@ -115,25 +115,19 @@ def _cluster_secrets(config_path: str) -> dict[str, str]:
 def backup(args: argparse.Namespace) -> int:
     from cli import backup_blobs  # LMDB: only for a backup that runs
 
-    url, secret = configfile.member(args.config)
+    configfile.member(args.config)  # a missing config is said before the passphrase is asked
     try:
         passphrase = backup_file.passphrase(args.passphrase_file, confirm=True)
     except (backup_file.BadBackup, OSError) as e:
         return fail("backup", str(e))
-    headers = {INTERNAL_HEADER: internal_token(secret) or ""}
+    cluster = ClusterClient(args.config)
     plain = args.file + ".plain.part"  # owner only: it holds password hashes
     written = 0
     try:
-        with httpx.stream(
-            "GET",
-            f"{url}/api/v0/backup",
-            headers=headers,
-            timeout=120,
-            verify=configfile.verify(args.config),
-        ) as r:
+        with cluster.stream("GET", "/api/v0/backup") as r:
             if r.status_code != 200:
                 r.read()
-                return fail("backup", f"{url} answered {r.status_code}: {r.text[:200]}")
+                return fail("backup", f"{cluster.url} answered {error_of(r)}")
             with _private(plain) as f:
                 for chunk in r.iter_bytes(1 << 20):
                     f.write(chunk)
@@ -145,22 +139,18 @@ def backup(args: argparse.Namespace) -> int:
         os.replace(args.file + ".part", args.file)
         print(f"\rwrote {args.file}: metadata up to log index {applied}, sealed")
         if args.with_blobs:
-            fetched, total = backup_blobs.download(
-                url, headers, configfile.verify(args.config), plain, args.with_blobs
-            )
+            fetched, total = backup_blobs.download(cluster, plain, args.with_blobs)
             print(
                 f"blobs in {args.with_blobs}: {fetched} downloaded now, "
                 f"{total / (1 << 20):.1f} MiB in all"
             )
     except httpx.HTTPError as e:
-        return fail(
-            "backup",
-            f"cannot reach {url} (from {args.config}): {e}"
-            + (" (run the same command again to resume)" if args.with_blobs else ""),
-        )
+        resume = " (run the same command again to resume)" if args.with_blobs else ""
+        return fail("backup", cluster.unreachable(e) + resume)
     except (RuntimeError, OSError) as e:
         return fail("backup", f"{e} (run the same command again to resume)")
     finally:
+        cluster.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(plain)
     return 0

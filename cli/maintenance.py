@@ -7,12 +7,10 @@ import os
 import sys
 from typing import Any
 
-import httpx
-
 from cli import configfile
+from cli.cluster_client import ClusterClient, ClusterUnreachable, error_of
 from cli.output import fail
 from replica import data_lock
-from replica.internal_auth import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 
@@ -62,19 +60,16 @@ def register(subparsers: Any) -> None:
 def scrub(args: argparse.Namespace) -> int:
     if not configfile.read(args.config):
         return fail("scrub", f"cannot read {args.config}")
-    url, secret = configfile.member(args.config)
-    print(f"scrubbing {url} (this re-reads every blob it holds) ...", file=sys.stderr)
     try:
-        r = httpx.post(
-            f"{url}/api/v0/scrub",
-            timeout=None,
-            verify=configfile.verify(args.config),
-            headers={INTERNAL_HEADER: internal_token(secret) or ""},
-        )
-    except httpx.HTTPError as e:
-        return fail("scrub", f"cannot reach {url} (from {args.config}): {e}")
+        with ClusterClient(args.config, timeout=None) as cluster:
+            print(
+                f"scrubbing {cluster.url} (this re-reads every blob it holds) ...", file=sys.stderr
+            )
+            r = cluster.request("POST", "/api/v0/scrub")
+    except ClusterUnreachable as e:
+        return fail("scrub", str(e))
     if r.status_code != 200:
-        return fail("scrub", f"{url} answered {r.status_code}: {r.text[:200]}")
+        return fail("scrub", f"{cluster.url} answered {error_of(r)}")
     report = r.json()
     print(
         f"checked {report['checked']} blobs ({report['bytes'] / (1 << 20):.1f} MiB) in "

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from cli import configfile, ports
+from cli.cluster_client import ClusterClient, ClusterUnreachable, error_of
 from cli.output import fail
 from replica import join_tokens, joining, pki
 from replica.internal_auth import INTERNAL_HEADER, internal_token
@@ -108,16 +109,12 @@ def print_token(args: argparse.Namespace) -> int:
         return fail("join-token", f"{args.config} has no cluster secret")
     if args.revoke:
         try:
-            r = httpx.post(
-                f"{url}/api/v0/join-tokens/revoke",
-                timeout=30,
-                headers={INTERNAL_HEADER: internal_token(secret) or ""},
-                verify=configfile.verify(args.config),
-            )
-        except httpx.HTTPError as e:
-            return fail("join-token", f"cannot reach {url} (from {args.config}): {e}")
+            with ClusterClient(args.config, timeout=30) as cluster:
+                r = cluster.request("POST", "/api/v0/join-tokens/revoke")
+        except ClusterUnreachable as e:
+            return fail("join-token", str(e))
         if r.status_code != 200:
-            return fail("join-token", f"{url} answered {r.status_code}: {r.text[:200]}")
+            return fail("join-token", f"{url} answered {error_of(r)}")
         print("every join token issued until now is revoked")
         return 0
     if not 60 <= args.ttl <= 7 * 86400:
@@ -267,18 +264,12 @@ def _download_snapshot(
 
 
 def remove(args: argparse.Namespace) -> int:
-    url, secret = configfile.member(args.config)
-    headers = {INTERNAL_HEADER: internal_token(secret) or ""}
     try:
-        r = httpx.delete(
-            f"{url}/api/v0/replicas/{args.replica_id}",
-            headers=headers,
-            timeout=30,
-            verify=configfile.verify(args.config),
-        )
-    except httpx.HTTPError as e:
-        return fail("remove", f"cannot reach {url} (from {args.config}): {e}")
+        with ClusterClient(args.config, timeout=30) as cluster:
+            r = cluster.request("DELETE", f"/api/v0/replicas/{args.replica_id}")
+    except ClusterUnreachable as e:
+        return fail("remove", str(e))
     if r.status_code != 200:
-        return fail("remove", f"{url} answered {r.status_code}: {r.text[:300]}")
+        return fail("remove", f"{cluster.url} answered {error_of(r)}")
     print(f"removed {args.replica_id}; members now: {', '.join(r.json()['members'])}")
     return 0

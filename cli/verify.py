@@ -6,11 +6,9 @@ import argparse
 import time
 from typing import Any
 
-import httpx
-
 from cli import configfile
+from cli.cluster_client import ClusterClient, ClusterUnreachable
 from cli.output import fail, table
-from replica.internal_auth import INTERNAL_HEADER, internal_token
 
 _DEFAULT_CONFIG = "./data/replica-0/replica.toml"
 
@@ -45,20 +43,20 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if not configfile.read(args.config):
         return fail("verify", f"cannot read {args.config}")
-    url, secret = configfile.member(args.config)
-    headers = {INTERNAL_HEADER: internal_token(secret) or ""}
-    with httpx.Client(headers=headers, verify=configfile.verify(args.config), timeout=120) as c:
+    with ClusterClient(args.config) as c:
+        url = c.url
         try:
-            members = c.get(f"{url}/api/v0/replicas").json()["replicas"]
-        except (httpx.HTTPError, ValueError, KeyError) as e:
+            members = c.request("GET", "/api/v0/replicas").json()["replicas"]
+        except (ClusterUnreachable, ValueError, KeyError) as e:
             return fail("verify", f"cannot list the replicas at {url}: {e}")
         answers: dict[str, dict[str, Any]] = {}
         for _ in range(max(args.attempts, 1)):
             answers = {}
             for m in members:
                 try:
-                    answers[m["replica_id"]] = c.get(f"{m['url']}/_internal/state-ranges").json()
-                except (httpx.HTTPError, ValueError) as e:
+                    ranges = c.request("GET", f"{m['url']}/_internal/state-ranges")
+                    answers[m["replica_id"]] = ranges.json()
+                except (ClusterUnreachable, ValueError) as e:
                     answers[m["replica_id"]] = {"error": str(e)[:100]}
             indexes = {a.get("applied_index") for a in answers.values() if "error" not in a}
             if len(indexes) <= 1:

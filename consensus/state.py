@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from consensus import accounts, caches, state_digest
+from consensus import accounts, caches, gc, state_digest
 from proto import commands_pb2 as pb
 
 T = TypeVar("T")
@@ -445,11 +445,19 @@ def _link_blob(txn: lmdb.Transaction, c: pb.LinkBlob) -> pb.Result:
         txn.put(_key(b"l", c.repository, c.digest), struct.pack(">Q", c.size))
     key = _key(b"b", c.digest)
     raw = txn.get(key)
-    known = set(pb.BlobRecord.FromString(bytes(raw)).replicas) if raw else set()
+    record = pb.BlobRecord.FromString(bytes(raw)) if raw else pb.BlobRecord(size=c.size)
+    known = set(record.replicas)
     holders = (known | {c.replica_id} | set(c.holders)) - {""}
-    if raw is None or holders != known:
-        rec = pb.BlobRecord(size=c.size, replicas=sorted(holders))
-        txn.put(key, rec.SerializeToString())
+    changed = raw is None or holders != known
+    # A link into a repository counts as a reference for garbage collection (its
+    # manifest may follow), and its time starts the grace period.
+    if c.repository and gc.note_reference(txn, c.digest) and c.at_ms > record.linked_ms:
+        record.linked_ms = c.at_ms
+        changed = True
+    if changed:
+        del record.replicas[:]
+        record.replicas.extend(sorted(holders))
+        txn.put(key, record.SerializeToString())
     return pb.Result()
 
 
@@ -462,12 +470,16 @@ def _put_manifest(txn: lmdb.Transaction, c: pb.PutManifest) -> pb.Result:
     for digest in c.manifest_digests:
         if txn.get(_key(b"M", c.repository, digest)) is None:
             return _fail("MANIFEST_UNKNOWN", f"manifest {digest} is not in {c.repository}")
+    stamped = [gc.note_reference(txn, digest) for digest in c.blob_digests]
     record = pb.ManifestRecord(
         media_type=c.media_type,
         body=c.body,
         subject_digest=c.subject_digest,
         referrer=c.referrer,
         pushed_at_ms=c.pushed_at_ms,
+        # What the collector's mark reads; kept only once collections exist, so a log
+        # from before replays into the same state (older records are parsed instead).
+        blob_digests=list(c.blob_digests) if any(stamped) else [],
     )
     txn.put(_key(b"r", c.repository), b"")
     txn.put(_key(b"M", c.repository, c.digest), record.SerializeToString())
@@ -513,6 +525,7 @@ _APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
     "unregister_replica": _unregister_replica,
     **accounts.APPLY,
     **caches.APPLY,
+    **gc.APPLY,
 }
 
 

@@ -7,18 +7,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkBlob(_message.Message):
-    __slots__ = ("repository", "digest", "size", "replica_id", "holders")
+    __slots__ = ("repository", "digest", "size", "replica_id", "holders", "at_ms")
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     HOLDERS_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
     repository: str
     digest: str
     size: int
     replica_id: str
     holders: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., replica_id: _Optional[str] = ..., holders: _Optional[_Iterable[str]] = ...) -> None: ...
+    at_ms: int
+    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., replica_id: _Optional[str] = ..., holders: _Optional[_Iterable[str]] = ..., at_ms: _Optional[int] = ...) -> None: ...
 
 class UnlinkBlob(_message.Message):
     __slots__ = ("repository", "digest")
@@ -264,8 +266,30 @@ class RevokeJoinTokens(_message.Message):
     before_ms: int
     def __init__(self, before_ms: _Optional[int] = ...) -> None: ...
 
+class BeginCollection(_message.Message):
+    __slots__ = ("at_ms",)
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    at_ms: int
+    def __init__(self, at_ms: _Optional[int] = ...) -> None: ...
+
+class CollectedBlob(_message.Message):
+    __slots__ = ("digest", "repositories")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORIES_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    repositories: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, digest: _Optional[str] = ..., repositories: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CollectBlobs(_message.Message):
+    __slots__ = ("epoch", "blobs")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    blobs: _containers.RepeatedCompositeFieldContainer[CollectedBlob]
+    def __init__(self, epoch: _Optional[int] = ..., blobs: _Optional[_Iterable[_Union[CollectedBlob, _Mapping]]] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -290,6 +314,8 @@ class Command(_message.Message):
     DELETE_CACHE_FIELD_NUMBER: _ClassVar[int]
     SET_CACHE_PREFERENCE_FIELD_NUMBER: _ClassVar[int]
     REVOKE_JOIN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    COLLECT_BLOBS_FIELD_NUMBER: _ClassVar[int]
     version: int
     actor: str
     at_ms: int
@@ -314,7 +340,9 @@ class Command(_message.Message):
     delete_cache: DeleteCache
     set_cache_preference: SetCachePreference
     revoke_join_tokens: RevokeJoinTokens
-    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ...) -> None: ...
+    begin_collection: BeginCollection
+    collect_blobs: CollectBlobs
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("error_code", "message", "index")
@@ -327,23 +355,27 @@ class Result(_message.Message):
     def __init__(self, error_code: _Optional[str] = ..., message: _Optional[str] = ..., index: _Optional[int] = ...) -> None: ...
 
 class BlobRecord(_message.Message):
-    __slots__ = ("size", "replicas")
+    __slots__ = ("size", "replicas", "linked_ms")
     SIZE_FIELD_NUMBER: _ClassVar[int]
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    LINKED_MS_FIELD_NUMBER: _ClassVar[int]
     size: int
     replicas: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, size: _Optional[int] = ..., replicas: _Optional[_Iterable[str]] = ...) -> None: ...
+    linked_ms: int
+    def __init__(self, size: _Optional[int] = ..., replicas: _Optional[_Iterable[str]] = ..., linked_ms: _Optional[int] = ...) -> None: ...
 
 class ManifestRecord(_message.Message):
-    __slots__ = ("media_type", "body", "subject_digest", "referrer", "pushed_at_ms")
+    __slots__ = ("media_type", "body", "subject_digest", "referrer", "pushed_at_ms", "blob_digests")
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_DIGEST_FIELD_NUMBER: _ClassVar[int]
     REFERRER_FIELD_NUMBER: _ClassVar[int]
     PUSHED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    BLOB_DIGESTS_FIELD_NUMBER: _ClassVar[int]
     media_type: str
     body: bytes
     subject_digest: str
     referrer: Descriptor
     pushed_at_ms: int
-    def __init__(self, media_type: _Optional[str] = ..., body: _Optional[bytes] = ..., subject_digest: _Optional[str] = ..., referrer: _Optional[_Union[Descriptor, _Mapping]] = ..., pushed_at_ms: _Optional[int] = ...) -> None: ...
+    blob_digests: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, media_type: _Optional[str] = ..., body: _Optional[bytes] = ..., subject_digest: _Optional[str] = ..., referrer: _Optional[_Union[Descriptor, _Mapping]] = ..., pushed_at_ms: _Optional[int] = ..., blob_digests: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -206,6 +206,7 @@ class Registry:
                     size=size,
                     replica_id=self.replica_id,
                     holders=holders or [],
+                    at_ms=int(time.time() * 1000),
                 )
             )
         )

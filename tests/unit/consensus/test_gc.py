@@ -1,0 +1,151 @@
+"""Garbage collection's decisions in the state machine: a blob goes only if no manifest
+references it, it is past its grace period, and nothing referenced or linked it since
+the collection began; a manifest naming a collected blob is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from consensus import MetadataState, gc
+from proto import commands_pb2 as pb
+
+HOUR_MS = 3_600_000
+NOW_MS = 1_000 * HOUR_MS
+
+
+def D(s: str) -> str:
+    return "sha256:" + hashlib.sha256(s.encode()).hexdigest()
+
+
+class Log:
+    """Commands applied in order, as Raft would hand them to every replica."""
+
+    def __init__(self, path: str) -> None:
+        self.state = MetadataState(path)
+        self.index = 0
+
+    def apply(self, **kind: object) -> pb.Result:
+        self.index += 1
+        return pb.Result.FromString(
+            self.state.apply(self.index, pb.Command(**kind).SerializeToString())  # type: ignore[arg-type]
+        )
+
+    def link(self, repo: str, name: str, at_ms: int = NOW_MS) -> None:
+        self.apply(
+            link_blob=pb.LinkBlob(
+                repository=repo, digest=D(name), size=1, replica_id="r0", at_ms=at_ms
+            )
+        )
+
+    def manifest(self, repo: str, name: str, blobs: list[str], tag: str = "") -> pb.Result:
+        body = json.dumps(
+            {
+                "schemaVersion": 2,
+                "config": {"digest": D(blobs[0])},
+                "layers": [{"digest": D(b)} for b in blobs[1:]],
+            }
+        ).encode()
+        return self.apply(
+            put_manifest=pb.PutManifest(
+                repository=repo,
+                digest=D(name),
+                media_type="x",
+                body=body,
+                tag=tag,
+                blob_digests=[D(b) for b in blobs],
+            )
+        )
+
+    def begin(self) -> None:
+        self.apply(begin_collection=pb.BeginCollection(at_ms=NOW_MS))
+
+    def mark(self, now_ms: int = NOW_MS + HOUR_MS, grace_ms: int = HOUR_MS // 2):
+        return self.state.view(gc.mark, now_ms, grace_ms)
+
+    def collect(self, epoch: int, found: list[pb.CollectedBlob]) -> None:
+        self.apply(collect_blobs=pb.CollectBlobs(epoch=epoch, blobs=found))
+
+    def exists(self, repo: str, name: str) -> bool:
+        return self.state.blob_link(repo, D(name)) is not None
+
+
+def test_only_unreferenced_blobs_past_their_grace_go(tmp_path) -> None:
+    log = Log(str(tmp_path))
+    log.begin()
+    for name in ("cfg", "shared", "only-lona", "fresh"):
+        log.link("engineering/barca", name)
+    log.link("engineering/barca", "fresh", at_ms=NOW_MS + HOUR_MS)  # linked a moment ago
+    log.manifest("engineering/barca", "lona", ["cfg", "shared", "only-lona"], tag="lona")
+    log.link("engineering/other", "shared")
+    log.manifest("engineering/other", "other", ["shared"], tag="1")
+    # lona is deleted (soft delete: the manifest and its tag leave the index).
+    log.apply(delete_manifest=pb.DeleteManifest(repository="engineering/barca", digest=D("lona")))
+    log.begin()  # every run opens its epoch, then marks
+    epoch, found = log.mark()
+    assert {b.digest for b in found} == {D("cfg"), D("only-lona")}  # not shared, not fresh
+    log.collect(epoch, found)
+    assert not log.exists("engineering/barca", "only-lona")
+    assert not log.exists("engineering/barca", "cfg")
+    assert log.exists("engineering/barca", "shared") and log.exists("engineering/other", "shared")
+    assert log.exists("engineering/barca", "fresh")
+    assert log.state.blob_holders(D("only-lona")) == []
+
+
+def test_a_manifest_committed_after_the_collection_began_keeps_its_blobs(tmp_path) -> None:
+    log = Log(str(tmp_path))
+    log.link("r", "layer", at_ms=1)
+    log.begin()
+    epoch, found = log.mark()
+    assert [b.digest for b in found] == [D("layer")]
+    # The push's manifest arrives between the mark and the collection.
+    assert not log.manifest("r", "m", ["layer"], tag="1").error_code
+    log.collect(epoch, found)
+    assert log.exists("r", "layer")
+
+
+def test_a_link_made_after_the_collection_began_keeps_the_blob(tmp_path) -> None:
+    log = Log(str(tmp_path))
+    log.link("r", "layer", at_ms=1)
+    log.begin()
+    epoch, found = log.mark()
+    log.link("s", "layer")  # uploaded again for another push, manifest still to come
+    log.collect(epoch, found)
+    assert log.exists("s", "layer") and log.exists("r", "layer")
+
+
+def test_a_manifest_after_the_collection_is_refused_and_an_upload_brings_it_back(tmp_path) -> None:
+    log = Log(str(tmp_path))
+    log.link("r", "layer", at_ms=1)
+    log.begin()
+    epoch, found = log.mark()
+    log.collect(epoch, found)
+    refused = log.manifest("r", "m", ["layer"], tag="1")
+    assert refused.error_code == "MANIFEST_BLOB_UNKNOWN"
+    log.link("r", "layer")  # the client uploads it again
+    assert not log.manifest("r", "m", ["layer"], tag="1").error_code
+
+
+def test_a_later_epoch_is_not_fooled_by_an_old_stamp(tmp_path) -> None:
+    log = Log(str(tmp_path))
+    log.begin()
+    log.link("r", "layer", at_ms=1)  # stamped with epoch 1, then left unreferenced
+    log.begin()
+    epoch, found = log.mark()
+    assert epoch == 2 and [b.digest for b in found] == [D("layer")]
+    log.collect(epoch, found)
+    assert not log.exists("r", "layer")
+
+
+def test_a_log_from_before_collections_replays_into_the_same_state(tmp_path) -> None:
+    # Nothing is stamped or recorded until a collection ever began.
+    log = Log(str(tmp_path / "a"))
+    log.link("r", "layer")
+    log.manifest("r", "m", ["layer"], tag="1")
+    assert log.state.view(gc.epoch) == 0
+    record = log.state.manifest("r", D("m"))
+    assert record is not None
+    # Manifests stored then are read from their body when a collection marks.
+    log.begin()
+    _, found = log.mark()
+    assert found == []

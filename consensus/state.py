@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from consensus import accounts, caches, gc, state_digest
+from consensus import accounts, caches, content, state_digest
 from proto import commands_pb2 as pb
 
 T = TypeVar("T")
@@ -237,7 +237,7 @@ class MetadataState:
                 return pb.Result(error_code="", message="replayed").SerializeToString()
             command = pb.Command.FromString(data)
             writes = state_digest.DigestingTxn(txn, state_digest.stored(txn) or 0)
-            result = _apply(writes, command)  # type: ignore[arg-type]
+            result = content.apply(writes, command)  # type: ignore[arg-type]
             kind = command.WhichOneof("kind")
             if kind in accounts.APPLY or kind in caches.APPLY:
                 accounts.record(writes, index, command, result)  # type: ignore[arg-type]
@@ -392,146 +392,3 @@ class PinnedState:
 
 
 # ---- deterministic application ------------------------------------------------
-
-
-def _fail(code: str, message: str) -> pb.Result:
-    return pb.Result(error_code=code, message=message)
-
-
-def _forget_copies(txn: lmdb.Transaction, replica_id: str) -> None:
-    prefix = b"b" + _SEP
-    changed = []
-    cursor = txn.cursor()
-    if cursor.set_range(prefix):
-        for key, value in cursor:
-            if not bytes(key).startswith(prefix):
-                break
-            record = pb.BlobRecord.FromString(bytes(value))
-            if replica_id in record.replicas:
-                record.replicas.remove(replica_id)
-                changed.append((bytes(key), record.SerializeToString()))
-    for key, value in changed:  # not while the cursor walks
-        txn.put(key, value)
-
-
-def _unlink_blob(txn: lmdb.Transaction, c: pb.UnlinkBlob) -> pb.Result:
-    if not txn.delete(_key(b"l", c.repository, c.digest)):
-        return _fail("BLOB_UNKNOWN", f"blob {c.digest} is not linked in {c.repository}")
-    return pb.Result()
-
-
-def _unregister_replica(txn: lmdb.Transaction, c: pb.UnregisterReplica) -> pb.Result:
-    if c.forget_copies:
-        _forget_copies(txn, c.replica_id)
-    if not txn.delete(_key(b"R", c.replica_id)):
-        return _fail("NAME_UNKNOWN", f"no replica {c.replica_id}")
-    return pb.Result()
-
-
-def _register_replica(txn: lmdb.Transaction, c: pb.RegisterReplica) -> pb.Result:
-    txn.put(_key(b"R", c.replica_id), c.SerializeToString())
-    return pb.Result()
-
-
-def _delete_tag(txn: lmdb.Transaction, c: pb.DeleteTag) -> pb.Result:
-    if not txn.delete(_key(b"t", c.repository, c.tag)):
-        return _fail("MANIFEST_UNKNOWN", f"tag {c.tag} is unknown in {c.repository}")
-    return pb.Result()
-
-
-def _link_blob(txn: lmdb.Transaction, c: pb.LinkBlob) -> pb.Result:
-    if c.repository:  # without one, the command only records more holders
-        txn.put(_key(b"r", c.repository), b"")
-        txn.put(_key(b"l", c.repository, c.digest), struct.pack(">Q", c.size))
-    key = _key(b"b", c.digest)
-    raw = txn.get(key)
-    record = pb.BlobRecord.FromString(bytes(raw)) if raw else pb.BlobRecord(size=c.size)
-    known = set(record.replicas)
-    holders = (known | {c.replica_id} | set(c.holders)) - {""}
-    changed = raw is None or holders != known
-    # A link into a repository counts as a reference for garbage collection (its
-    # manifest may follow), and its time starts the grace period.
-    if c.repository and gc.note_reference(txn, c.digest) and c.at_ms > record.linked_ms:
-        record.linked_ms = c.at_ms
-        changed = True
-    if changed:
-        del record.replicas[:]
-        record.replicas.extend(sorted(holders))
-        txn.put(key, record.SerializeToString())
-    return pb.Result()
-
-
-def _put_manifest(txn: lmdb.Transaction, c: pb.PutManifest) -> pb.Result:
-    # Checked here, inside the log's order, so a concurrent delete cannot slip
-    # between the check and the write.
-    for digest in c.blob_digests:
-        if txn.get(_key(b"l", c.repository, digest)) is None:
-            return _fail("MANIFEST_BLOB_UNKNOWN", f"blob {digest} is not in {c.repository}")
-    for digest in c.manifest_digests:
-        if txn.get(_key(b"M", c.repository, digest)) is None:
-            return _fail("MANIFEST_UNKNOWN", f"manifest {digest} is not in {c.repository}")
-    stamped = [gc.note_reference(txn, digest) for digest in c.blob_digests]
-    record = pb.ManifestRecord(
-        media_type=c.media_type,
-        body=c.body,
-        subject_digest=c.subject_digest,
-        referrer=c.referrer,
-        pushed_at_ms=c.pushed_at_ms,
-        # What the collector's mark reads; kept only once collections exist, so a log
-        # from before replays into the same state (older records are parsed instead).
-        blob_digests=list(c.blob_digests) if any(stamped) else [],
-    )
-    txn.put(_key(b"r", c.repository), b"")
-    txn.put(_key(b"M", c.repository, c.digest), record.SerializeToString())
-    if c.tag:
-        txn.put(_key(b"t", c.repository, c.tag), c.digest.encode())
-    if c.subject_digest:
-        txn.put(_key(b"f", c.repository, c.subject_digest, c.digest), b"")
-    return pb.Result()
-
-
-def _delete_manifest(txn: lmdb.Transaction, c: pb.DeleteManifest) -> pb.Result:
-    key = _key(b"M", c.repository, c.digest)
-    raw = txn.get(key)
-    if raw is None:
-        return _fail("MANIFEST_UNKNOWN", f"manifest {c.digest} is unknown in {c.repository}")
-    record = pb.ManifestRecord.FromString(bytes(raw))
-    txn.delete(key)
-    if record.subject_digest:
-        txn.delete(_key(b"f", c.repository, record.subject_digest, c.digest))
-    # Every tag that points at the manifest goes with it.
-    prefix = _key(b"t", c.repository) + _SEP
-    cursor = txn.cursor()
-    doomed: list[bytes] = []
-    if cursor.set_range(prefix):
-        for found, value in cursor:
-            if not bytes(found).startswith(prefix):
-                break
-            if value == c.digest.encode() and _SEP not in found[len(prefix) :]:
-                doomed.append(bytes(found))
-    for key in doomed:
-        txn.delete(key)
-    return pb.Result()
-
-
-# Command kind -> what applying it does (accounts.py and caches.py keep their own).
-_APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
-    "link_blob": _link_blob,
-    "unlink_blob": _unlink_blob,
-    "put_manifest": _put_manifest,
-    "delete_manifest": _delete_manifest,
-    "delete_tag": _delete_tag,
-    "register_replica": _register_replica,
-    "unregister_replica": _unregister_replica,
-    **accounts.APPLY,
-    **caches.APPLY,
-    **gc.APPLY,
-}
-
-
-def _apply(txn: lmdb.Transaction, command: pb.Command) -> pb.Result:
-    kind = command.WhichOneof("kind")
-    apply = _APPLY.get(kind or "")
-    if apply is None:
-        return _fail("UNSUPPORTED", f"unknown command {kind!r}")
-    return apply(txn, getattr(command, kind or ""))

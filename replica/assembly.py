@@ -1,0 +1,222 @@
+"""Assembling a running replica: its metadata store and Raft node, blob store and
+services, token service and background tasks, in order; the context handlers read
+(replica/context.py); and taking them down again in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+
+from consensus import MetadataState, RaftNode, accounts
+from proto import commands_pb2 as pb
+from replica import pki
+from replica.auth import grants
+from replica.auth.service import AuthService, RealmPolicy
+from replica.auth.tokens import TokenKeys
+from replica.blobs.scrub import Scrubber
+from replica.blobs.store import LocalBlobStore
+from replica.blobs.sync import BlobSync
+from replica.blobs.transfer import BlobClient, BlobServer
+from replica.blobs.uploads import UploadSessions
+from replica.cache_redirect import CacheHealth
+from replica.config import ReplicaConfig
+from replica.context import ReplicaContext
+from replica.divergence import DivergenceMonitor
+from replica.errors import AlreadyExists, Unavailable
+from replica.internal_auth import internal_token
+from replica.joining import become_member
+from replica.joining import pending as pending_join
+from replica.metrics import Metrics
+from replica.peers import PeerClient
+from replica.pki import TlsFiles
+from replica.registry import Registry
+from replica.removal import RemovalWatch
+from replica.snapshot_fetch import make_fetcher
+
+log = logging.getLogger("qreg.replica")
+
+
+@contextlib.asynccontextmanager
+async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[ReplicaContext]:
+    state = MetadataState(config.path("metadata"))
+    raft = RaftNode(
+        state,
+        config.path("raft"),
+        config.raft_address,
+        list(config.raft_peers),
+        password=config.raft_secret or "",
+        unsafe_skip_fsync=config.raft_unsafe_skip_fsync,
+        compact_every=config.raft_compact_every,
+        fetch_snapshot=make_fetcher(
+            state, config.raft_secret, config.tls_ca if os.path.isfile(config.tls_ca) else None
+        ),
+    )
+    joining = None
+    if existing := pending_join(config.data_dir):
+        joining = asyncio.create_task(
+            become_member(
+                config.data_dir,
+                existing,
+                config.raft_address,
+                config.raft_secret or "",
+                config.tls_ca if os.path.isfile(config.tls_ca) else None,
+            )
+        )
+    if not await asyncio.to_thread(raft.wait_ready, 60.0):
+        log.warning("raft is not ready after 60 s; serving anyway")
+    tls = TlsFiles(config.tls_ca, config.tls_ca_key, config.tls_cert, config.tls_key)
+    has_tls = os.path.isfile(tls.cert)
+    peers = PeerClient(config.raft_secret, tls if has_tls else None)
+    store = LocalBlobStore(config.path("storage"))
+    blob_server = None
+    if config.grpc_address:
+        blob_server = BlobServer(
+            config.grpc_address, store, config.replica_id, config.raft_secret, tls
+        )
+        blob_server.start()
+    blobs = BlobClient(config.raft_secret, tls) if has_tls else None
+    registry = Registry(
+        replica_id=config.replica_id,
+        store=store,
+        uploads=UploadSessions(
+            config.path("storage"),
+            config.replica_id,
+            config.uploads_max_per_user,
+            config.uploads_expire_after_s,
+        ),
+        state=state,
+        raft=raft,
+        peers=peers,
+        blobs=blobs,
+        replication_factor=config.blobs_replication_factor,
+    )
+    auth = _auth_service(config, state)
+    grant_signer, grant_verifier = _grant_keys(config)
+    health = CacheHealth(registry, config.tls_ca)
+    checking = asyncio.create_task(health.run())
+    metrics.watch_raft(raft.status)
+    registration = asyncio.create_task(registry.register(config.http_url, config.grpc_address))
+    bootstrap = asyncio.create_task(_create_admin(registry, config.auth_admin_password_hash))
+    sync = BlobSync(registry.replication)
+    metrics.watch_blob_sync(sync)
+    syncing = asyncio.create_task(sync.run())
+    scrubber = Scrubber(
+        registry.replication,
+        metrics,
+        config.scrub_interval_s,
+        config.scrub_rate_mib_s,
+    )
+    scrubbing = asyncio.create_task(scrubber.run())
+    expiring = asyncio.create_task(registry.uploads.expire_forever())
+    monitor = DivergenceMonitor(registry, metrics, config.state_verify_interval_s)
+    monitoring = asyncio.create_task(monitor.run())
+    removal = RemovalWatch(registry, config.data_dir)
+    watching = asyncio.create_task(removal.run())
+    replica = ReplicaContext(
+        registry=registry,
+        auth=auth,
+        metrics=metrics,
+        grant_signer=grant_signer,
+        grant_verifier=grant_verifier,
+        cache_health=health,
+        blob_sync=sync,
+        scrubber=scrubber,
+        divergence=monitor,
+        removal=removal,
+        secret=config.raft_secret,
+        internal_token=internal_token(config.raft_secret),
+        ca_path=config.tls_ca,
+        ca_key_path=config.tls_ca_key,
+        public_url=config.http_public_url,
+        redirect_clients=tuple(c.lower() for c in config.caches_redirect_clients),
+    )
+    log.info("replica %s ready", config.replica_id)
+    try:
+        yield replica
+    finally:
+        registration.cancel()
+        if joining is not None:
+            joining.cancel()
+        bootstrap.cancel()
+        syncing.cancel()
+        scrubbing.cancel()
+        expiring.cancel()
+        monitoring.cancel()
+        watching.cancel()
+        checking.cancel()
+        await peers.close()
+        if blobs is not None:
+            await blobs.aclose()
+        if blob_server is not None:
+            await asyncio.to_thread(blob_server.stop)
+        await asyncio.to_thread(raft.close)
+        state.sync()
+        state.close()
+
+
+def _grant_keys(
+    config: ReplicaConfig,
+) -> tuple[grants.GrantSigner | None, grants.GrantVerifier | None]:
+    """Cache grants are signed with the cluster CA key, like tokens."""
+    try:
+        with open(config.tls_ca_key, "rb") as key, open(config.tls_ca, "rb") as cert:
+            return grants.GrantSigner(key.read()), grants.GrantVerifier(cert.read())
+    except OSError:
+        return None, None
+
+
+def _auth_service(config: ReplicaConfig, state: MetadataState) -> AuthService | None:
+    """The token service, when this replica holds the cluster CA key that signs tokens."""
+    try:
+        with open(config.tls_ca_key, "rb") as key, open(config.tls_ca, "rb") as cert:
+            keys = TokenKeys(key.read(), cert.read(), config.auth_service)
+    except OSError:
+        if config.auth_enabled:
+            raise
+        return None
+    return AuthService(state, keys, config.auth_enabled, _realms(config))
+
+
+def _realms(config: ReplicaConfig) -> RealmPolicy:
+    names = {config.http_host}
+    for path in (config.tls_public_cert, config.tls_cert):
+        try:
+            with open(path, "rb") as f:
+                names |= pki.certificate_names(f.read())
+        except (OSError, ValueError):
+            continue
+    return RealmPolicy(config.http_public_url, config.http_url, frozenset(names), config.http_port)
+
+
+async def _create_admin(registry: Registry, password_hash: str) -> None:
+    """The first start of a cluster creates its admin account, once a quorum commits it.
+
+    Once per cluster, ever (a replicated marker): a deleted admin stays deleted, and
+    the hash left in every replica's config is ignored from then on.
+    """
+    if not password_hash:
+        return
+    while not registry.state.view(accounts.bootstrapped):
+        try:
+            await registry.propose(
+                pb.Command(
+                    put_account=pb.PutAccount(
+                        name="admin",
+                        password_hash=password_hash,
+                        global_role="admin",
+                        set_role=True,
+                        create_only=True,
+                        bootstrap=True,
+                        at_ms=int(time.time() * 1000),
+                    )
+                )
+            )
+        except AlreadyExists:
+            return
+        except Unavailable:
+            await asyncio.sleep(1.0)

@@ -27,6 +27,7 @@ from replica.api import caches as caches_api
 from replica.api import cluster as cluster_api
 from replica.api import membership as membership_api
 from replica.api import openapi
+from replica.api import repositories as repositories_api
 from replica.api import state as state_api
 from replica.assembly import running
 from replica.auth import grants
@@ -325,6 +326,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/_internal/state-digests", state_api.recent_digests, methods=["GET"]),
         Route("/_internal/state-ranges", state_api.range_digests, methods=["GET"]),
         *accounts_api.ROUTES,
+        *repositories_api.ROUTES,
         *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
     ]

@@ -1,4 +1,5 @@
-"""The management API for accounts, organizations, teams, repositories and tokens (JSON).
+"""The management API for accounts, organizations, teams and tokens (JSON); repositories
+are in repositories.py, on the same Context and endpoint wrapper.
 
     GET    /api/v0/accounts                                   everyone signed in
     POST   /api/v0/accounts                  {name, password | is_org, global_role}   admins
@@ -10,13 +11,6 @@
     GET    /api/v0/accounts/{org}/teams/{team}/members
     PUT    /api/v0/accounts/{org}/teams/{team}/members/{user}          organization owners
     DELETE /api/v0/accounts/{org}/teams/{team}/members/{user}          organization owners
-    GET    /api/v0/repositories                                       what the caller may pull
-    POST   /api/v0/repositories/{namespace}  {name, visibility}       namespace owners
-    GET    /api/v0/repositories/{namespace}/{name}
-    PATCH  /api/v0/repositories/{namespace}/{name}  {visibility}      repository admins
-    DELETE /api/v0/repositories/{namespace}/{name}                    repository admins
-    PUT    /api/v0/repositories/{namespace}/{name}/teamAccess/{team}  {access}  organization owners
-    DELETE /api/v0/repositories/{namespace}/{name}/teamAccess/{team}           organization owners
     POST   /api/v0/accounts/{user}/tokens    {name, expires_in_days}  the user or admins
     GET    /api/v0/accounts/{user}/tokens
     DELETE /api/v0/accounts/{user}/tokens/{id}
@@ -47,7 +41,6 @@ from replica.auth import passwords, permissions
 from replica.auth.service import AuthService, Caller, client_address
 from replica.context import context
 from replica.errors import Denied, InvalidInput, NotFound, Unauthorized
-from replica.names import check_name
 from replica.peers import require_internal
 from replica.registry import Registry
 
@@ -93,10 +86,10 @@ class Context:
         return self.signed_in()
 
     async def change(self, **command: Any) -> None:
-        await self.registry.propose(pb.Command(actor=self.caller or "", at_ms=_now_ms(), **command))
+        await self.registry.propose(pb.Command(actor=self.caller or "", at_ms=now_ms(), **command))
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return int(time.time() * 1000)
 
 
@@ -144,7 +137,7 @@ async def create_account(request: Request, ctx: Context) -> Response:
     name = valid_name(body.get("name"))
     if body.get("is_org"):
         await ctx.change(
-            put_account=pb.PutAccount(name=name, is_org=True, create_only=True, at_ms=_now_ms())
+            put_account=pb.PutAccount(name=name, is_org=True, create_only=True, at_ms=now_ms())
         )
     else:
         password = body.get("password")
@@ -158,7 +151,7 @@ async def create_account(request: Request, ctx: Context) -> Response:
                 global_role=_role(body.get("global_role")),
                 set_role=True,
                 create_only=True,
-                at_ms=_now_ms(),
+                at_ms=now_ms(),
             )
         )
     return JSONResponse(_account_json(_account(ctx, name), True), status_code=201)
@@ -178,7 +171,7 @@ async def update_account(request: Request, ctx: Context) -> Response:
     is_admin = ctx.view(permissions.is_admin, caller)
     if account.is_org or not (is_admin or caller == account.name):
         raise Denied("only the user and administrators may change an account")
-    command = pb.PutAccount(name=account.name, at_ms=_now_ms())
+    command = pb.PutAccount(name=account.name, at_ms=now_ms())
     if "global_role" in body:
         if not is_admin:
             raise Denied("only administrators change global roles")
@@ -252,93 +245,6 @@ async def set_member(request: Request, ctx: Context) -> Response:
 # ---- repositories -----------------------------------------------------------------------
 
 
-def _repository(request: Request) -> str:
-    p = request.path_params
-    return check_name(f"{p['namespace']}/{p['repo']}")
-
-
-def _repository_json(ctx: Context, name: str) -> dict[str, Any]:
-    settings = ctx.view(accounts.repository, name)
-    access = ctx.view(accounts.team_access, name)
-    return {
-        "name": name,
-        "visibility": settings.visibility if settings else "private",
-        "team_access": [
-            {"team": f"{org}/{team}", "access": level}
-            for (org, team), level in sorted(access.items())
-        ],
-    }
-
-
-async def list_repositories(request: Request, ctx: Context) -> Response:
-    names = sorted(
-        set(await ctx.registry.catalog(None, "")) | set(ctx.view(accounts.declared_repositories))
-    )
-    readable = [n for n in names if "pull" in ctx.view(permissions.actions, ctx.caller, n)]
-    return JSONResponse({"repositories": [_repository_json(ctx, n) for n in readable]})
-
-
-async def create_repository(request: Request, ctx: Context) -> Response:
-    namespace = request.path_params["namespace"]
-    caller = ctx.signed_in()
-    if caller != namespace and not ctx.view(permissions.manages_org, caller, namespace):
-        raise Denied(f"only {namespace} (or its owners) may create repositories there")
-    body = await read_body(request)
-    name = check_name(f"{namespace}/{valid_name(body.get('name'), 'repository name')}")
-    visibility = body.get("visibility", "private")
-    await ctx.change(
-        put_repository=pb.PutRepository(
-            repository=name, visibility=str(visibility), create_only=True, at_ms=_now_ms()
-        )
-    )
-    return JSONResponse(_repository_json(ctx, name), status_code=201)
-
-
-def _repository_admin(ctx: Context, name: str) -> None:
-    caller = ctx.signed_in()
-    if "delete" not in ctx.view(permissions.actions, caller, name):
-        raise Denied(f"only administrators of {name} may do this")
-
-
-async def get_repository(request: Request, ctx: Context) -> Response:
-    name = _repository(request)
-    if "pull" not in ctx.view(permissions.actions, ctx.caller, name):
-        raise NotFound(f"no repository {name} that you may read")
-    return JSONResponse(_repository_json(ctx, name))
-
-
-async def update_repository(request: Request, ctx: Context) -> Response:
-    name = _repository(request)
-    _repository_admin(ctx, name)
-    visibility = (await read_body(request)).get("visibility")
-    await ctx.change(
-        put_repository=pb.PutRepository(
-            repository=name, visibility=str(visibility), at_ms=_now_ms()
-        )
-    )
-    return JSONResponse(_repository_json(ctx, name))
-
-
-async def delete_repository(request: Request, ctx: Context) -> Response:
-    name = _repository(request)
-    _repository_admin(ctx, name)
-    await ctx.change(delete_repository=pb.DeleteRepository(repository=name))
-    return Response(status_code=204)
-
-
-async def set_team_access(request: Request, ctx: Context) -> Response:
-    name = _repository(request)
-    org, team = request.path_params["namespace"], request.path_params["team"]
-    ctx.owner_of(org)
-    access = "" if request.method == "DELETE" else (await read_body(request)).get("access")
-    await ctx.change(
-        set_team_access=pb.SetTeamAccess(
-            repository=name, org=org, team=team, access=str(access or "")
-        )
-    )
-    return JSONResponse(_repository_json(ctx, name))
-
-
 # ---- personal access tokens --------------------------------------------------------------
 
 
@@ -358,7 +264,7 @@ async def create_token(request: Request, ctx: Context) -> Response:
     if not isinstance(days, int) or not 0 <= days <= 3650:
         raise InvalidInput("expires_in_days is 0 (never) to 3650")
     token, token_id, hashed = passwords.new_access_token()
-    now = _now_ms()
+    now = now_ms()
     await ctx.change(
         put_access_token=pb.PutAccessToken(
             user=user,
@@ -473,20 +379,6 @@ ROUTES = [
     Route("/api/v0/accounts/{name}/tokens", endpoint(create_token), methods=["POST"]),
     Route("/api/v0/accounts/{name}/tokens", endpoint(list_tokens), methods=["GET"]),
     Route("/api/v0/accounts/{name}/tokens/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
-    Route("/api/v0/repositories", endpoint(list_repositories), methods=["GET"]),
-    Route("/api/v0/repositories/{namespace}", endpoint(create_repository), methods=["POST"]),
-    Route("/api/v0/repositories/{namespace}/{repo}", endpoint(get_repository), methods=["GET"]),
-    Route(
-        "/api/v0/repositories/{namespace}/{repo}", endpoint(update_repository), methods=["PATCH"]
-    ),
-    Route(
-        "/api/v0/repositories/{namespace}/{repo}", endpoint(delete_repository), methods=["DELETE"]
-    ),
-    Route(
-        "/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}",
-        endpoint(set_team_access),
-        methods=["PUT", "DELETE"],
-    ),
     Route("/api/v0/audit", endpoint(audit), methods=["GET"]),
     Route("/_internal/failed-logins", failed_logins_here, methods=["GET"]),
 ]

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the management API, served at /api/v0/openapi.json.
 
-Written from the same route table the app mounts (replica/api/accounts.py), with the
-bodies and answers each handler reads and returns.
+Written from the same route tables the app mounts (replica/api/accounts.py and
+repositories.py), with the bodies and answers each handler reads and returns.
 """
 
 from __future__ import annotations

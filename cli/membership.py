@@ -179,7 +179,7 @@ def join(args: argparse.Namespace) -> int:
             },
         )
         if r.status_code != 200:
-            return fail("join", f"{existing} refused: {_reason(r)}")
+            return fail("join", f"{existing} refused: {error_of(r)}")
         answer = r.json()
         secret, members = answer["secret"], answer["members"]
         pki.set_up_replica(
@@ -233,14 +233,6 @@ def join(args: argparse.Namespace) -> int:
 
     serve(load(config_path))
     return 0
-
-
-def _reason(r: httpx.Response) -> str:
-    """The message of an error answer in the registry's format, else its text."""
-    try:
-        return str(r.json()["errors"][0]["message"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        return r.text[:300]
 
 
 def _download_snapshot(

@@ -1,4 +1,5 @@
-"""Raft wiring: with durability.py, the only module that imports pysyncobj.
+"""Raft wiring: RaftNode, over pysyncobj (machine.py and the transport modules are
+the only others that import it).
 
 The rest of the code sees `RaftNode.propose(command) -> Result` and `status()`.
 Each log entry is one serialized `proto.commands.Command`, handed to
@@ -23,13 +24,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
-from pysyncobj import syncobj as syncobj_module
+from pysyncobj import FAIL_REASON, SyncObjConf
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from consensus import snapshot
-from consensus.durability import DurableJournal, SyncingTransport
+from consensus.machine import Machine
 from consensus.snapshot_transfer import Descriptor, Fetcher, SnapshotSerializer
 from consensus.state import MetadataState
 from proto import commands_pb2 as pb
@@ -39,89 +39,6 @@ log = logging.getLogger("qreg.consensus")
 
 class NoQuorum(Exception):
     """The command could not be committed: no leader or no majority reachable."""
-
-
-_CONSTRUCTING = threading.Lock()
-
-
-class _Machine(SyncObj):  # type: ignore[misc]
-    def __init__(
-        self,
-        state: MetadataState,
-        self_address: str,
-        peers: list[str],
-        conf: SyncObjConf,
-        on_applied: Any,
-        skip_fsync: bool,
-        serializer: SnapshotSerializer,
-    ) -> None:
-        self._state = state
-        self._on_applied = on_applied
-        self._on_peer_answer: Any = lambda: None
-        self._notified = 0
-        self.journal = DurableJournal(conf.journalFile, skip_fsync)
-        # pysyncobj builds its journal inside __init__ and starts its thread there:
-        # hand it ours for that call only.
-        # Likewise its Serializer: ours writes snapshots off the Raft thread and sends
-        # peers a descriptor instead of the bytes (snapshot_transfer.py).
-        # The swap is module-wide: one node is built at a time (tests build several).
-        with _CONSTRUCTING:
-            original = syncobj_module.createJournal, syncobj_module.Serializer
-            syncobj_module.createJournal = lambda path: self.journal
-            syncobj_module.Serializer = lambda *args: serializer
-            try:
-                super().__init__(self_address, peers, conf, transportClass=SyncingTransport)
-            finally:
-                syncobj_module.createJournal, syncobj_module.Serializer = original
-
-    def sync_journal(self) -> None:
-        self.journal.sync()
-
-    def on_peer_answer(self) -> None:
-        self._on_peer_answer()
-
-    def lease_holds(self, window: float) -> bool:
-        """True if a majority answered appends this leader sent within `window` seconds.
-
-        Such a follower votes for no one, itself included, for raftMinTimeout after
-        the append, so within a shorter window no other leader can have been
-        elected: the leader's commit index is then safe to serve reads at.
-        """
-        if not self._isLeader():
-            return False
-        # A new leader knows the commit index only once its own no-op is committed.
-        if self.raftCommitIndex < (self._SyncObj__noopIDx or 0):
-            return False
-        # Not pysyncobj's answer times: stamped on receipt, they void the lease (read_lease.py).
-        lease = self._SyncObj__transport.lease
-        return bool(lease.holds(self.raftCurrentTerm, self.otherNodes, window))
-
-    def _onTick(self, timeToWait: float = 0.0) -> None:
-        # What the last tick appended reaches the disk before this tick counts the
-        # leader's own copy toward a majority (group commit: one sync per tick).
-        self.journal.sync()
-        super()._onTick(timeToWait)
-        # Entries that never reach apply_entry (a new leader's no-op, membership changes)
-        # advance the applied index too: a read waiting for the commit index after an
-        # election must not wait for the next write.
-        if self.raftLastApplied > self._notified:
-            self._notified = self.raftLastApplied
-            self._on_applied(self._notified)
-        # Appends received in this tick's poll are answered now, after one sync.
-        self._SyncObj__transport.flush()
-        # pysyncobj advances the commit index before it appends the tick's new
-        # commands, so a lone node would commit them only at its next tick (~20 ms
-        # later). A second, non-blocking tick commits them now.
-        if self._isLeader() and not self.otherNodes:
-            super()._onTick(0.0)
-
-    @replicated  # type: ignore[untyped-decorator]  # pysyncobj has no types
-    def apply_entry(self, data: bytes) -> bytes:
-        # pysyncobj increments its applied index after the call returns.
-        index = self.raftLastApplied + 1
-        result = self._state.apply(index, data)
-        self._on_applied(index)
-        return result
 
 
 class RaftNode:
@@ -189,7 +106,7 @@ class RaftNode:
             self._stage_snapshot,
         )
         self._answer_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._machine = _Machine(
+        self._machine = Machine(
             state,
             self_address,
             peers,
@@ -267,9 +184,7 @@ class RaftNode:
     def leader_silent_for(self) -> float:
         """Seconds since this node last heard from a leader (0 on the leader). A node
         cut out of the cluster may keep naming its old leader: this tells it apart."""
-        if self.is_leader():
-            return 0.0
-        return float(self._machine._SyncObj__transport.lease.leader_silent_for())
+        return self._machine.leader_silent_for()
 
     def read_index(self) -> int | None:
         """On a leader whose lease holds, the index that a fresh read must wait for."""

@@ -1,0 +1,106 @@
+"""pysyncobj's SyncObj, adapted: our durable journal and snapshot serializer, group
+commit at each tick, the read lease, and each committed entry handed to the state.
+
+RaftNode (raft.py) is the interface the rest of the code sees; this is the machine
+under it, running in pysyncobj's thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj import syncobj as syncobj_module
+
+from consensus.durability import DurableJournal, SyncingTransport
+from consensus.snapshot_transfer import SnapshotSerializer
+from consensus.state import MetadataState
+
+_CONSTRUCTING = threading.Lock()
+
+
+class Machine(SyncObj):  # type: ignore[misc]
+    def __init__(
+        self,
+        state: MetadataState,
+        self_address: str,
+        peers: list[str],
+        conf: SyncObjConf,
+        on_applied: Any,
+        skip_fsync: bool,
+        serializer: SnapshotSerializer,
+    ) -> None:
+        self._state = state
+        self._on_applied = on_applied
+        self._on_peer_answer: Any = lambda: None
+        self._notified = 0
+        self.journal = DurableJournal(conf.journalFile, skip_fsync)
+        # pysyncobj builds its journal inside __init__ and starts its thread there:
+        # hand it ours for that call only.
+        # Likewise its Serializer: ours writes snapshots off the Raft thread and sends
+        # peers a descriptor instead of the bytes (snapshot_transfer.py).
+        # The swap is module-wide: one node is built at a time (tests build several).
+        with _CONSTRUCTING:
+            original = syncobj_module.createJournal, syncobj_module.Serializer
+            syncobj_module.createJournal = lambda path: self.journal
+            syncobj_module.Serializer = lambda *args: serializer
+            try:
+                super().__init__(self_address, peers, conf, transportClass=SyncingTransport)
+            finally:
+                syncobj_module.createJournal, syncobj_module.Serializer = original
+
+    def sync_journal(self) -> None:
+        self.journal.sync()
+
+    def on_peer_answer(self) -> None:
+        self._on_peer_answer()
+
+    def lease_holds(self, window: float) -> bool:
+        """True if a majority answered appends this leader sent within `window` seconds.
+
+        Such a follower votes for no one, itself included, for raftMinTimeout after
+        the append, so within a shorter window no other leader can have been
+        elected: the leader's commit index is then safe to serve reads at.
+        """
+        if not self._isLeader():
+            return False
+        # A new leader knows the commit index only once its own no-op is committed.
+        if self.raftCommitIndex < (self._SyncObj__noopIDx or 0):
+            return False
+        # Not pysyncobj's answer times: stamped on receipt, they void the lease (read_lease.py).
+        lease = self._SyncObj__transport.lease
+        return bool(lease.holds(self.raftCurrentTerm, self.otherNodes, window))
+
+    def leader_silent_for(self) -> float:
+        """Seconds since this node last accepted an append from a leader (0 on one)."""
+        if self._isLeader():
+            return 0.0
+        return float(self._SyncObj__transport.lease.leader_silent_for())
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:
+        # What the last tick appended reaches the disk before this tick counts the
+        # leader's own copy toward a majority (group commit: one sync per tick).
+        self.journal.sync()
+        super()._onTick(timeToWait)
+        # Entries that never reach apply_entry (a new leader's no-op, membership changes)
+        # advance the applied index too: a read waiting for the commit index after an
+        # election must not wait for the next write.
+        if self.raftLastApplied > self._notified:
+            self._notified = self.raftLastApplied
+            self._on_applied(self._notified)
+        # Appends received in this tick's poll are answered now, after one sync.
+        self._SyncObj__transport.flush()
+        # pysyncobj advances the commit index before it appends the tick's new
+        # commands, so a lone node would commit them only at its next tick (~20 ms
+        # later). A second, non-blocking tick commits them now.
+        if self._isLeader() and not self.otherNodes:
+            super()._onTick(0.0)
+
+    @replicated  # type: ignore[untyped-decorator]  # pysyncobj has no types
+    def apply_entry(self, data: bytes) -> bytes:
+        # pysyncobj increments its applied index after the call returns.
+        index = self.raftLastApplied + 1
+        result = self._state.apply(index, data)
+        self._on_applied(index)
+        return result

@@ -33,14 +33,15 @@ class ApiError(Exception):
 
 
 class ManagementClient:
-    def __init__(self, session: sessions.Session) -> None:
+    def __init__(self, session: sessions.Session, timeout: float | None = 30) -> None:
         self.session = session
-        self._http = httpx.Client(base_url=session.url, verify=session.verify(), timeout=30)
+        self._http = httpx.Client(base_url=session.url, verify=session.verify(), timeout=timeout)
         self._http.headers["Authorization"] = f"Bearer {self.access_token()}"
 
     @classmethod
-    def signed_in(cls) -> ManagementClient:
-        return cls(sessions.load())
+    def signed_in(cls, timeout: float | None = 30) -> ManagementClient:
+        """A client of the cluster `qreg login` signed in to (None: wait as long as it takes)."""
+        return cls(sessions.load(), timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -69,7 +70,8 @@ class ManagementClient:
             raise ApiError(f"{error_text(r)} (run qreg login again)")
         return str(r.json()["access_token"])
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One management API call (path under /api/v0); its JSON, or ApiError."""
         r = self._http.request(method, "/api/v0" + path, json=body)
         if r.status_code >= 400:
             raise ApiError(error_text(r))
@@ -77,72 +79,72 @@ class ManagementClient:
 
     # ---- accounts ----
     def accounts(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/accounts")["accounts"])
+        return list(self.call("GET", "/accounts")["accounts"])
 
     def add_user(self, name: str, password: str, role: str) -> dict[str, Any]:
         return dict(
-            self._call(
+            self.call(
                 "POST", "/accounts", {"name": name, "password": password, "global_role": role}
             )
         )
 
     def add_org(self, name: str) -> dict[str, Any]:
-        return dict(self._call("POST", "/accounts", {"name": name, "is_org": True}))
+        return dict(self.call("POST", "/accounts", {"name": name, "is_org": True}))
 
     def update_account(self, name: str, **changes: Any) -> dict[str, Any]:
-        return dict(self._call("PATCH", f"/accounts/{name}", changes))
+        return dict(self.call("PATCH", f"/accounts/{name}", changes))
 
     def remove_account(self, name: str) -> None:
-        self._call("DELETE", f"/accounts/{name}")
+        self.call("DELETE", f"/accounts/{name}")
 
     # ---- teams ----
     def teams(self, org: str) -> list[str]:
-        return [t["name"] for t in self._call("GET", f"/accounts/{org}/teams")["teams"]]
+        return [t["name"] for t in self.call("GET", f"/accounts/{org}/teams")["teams"]]
 
     def add_team(self, org: str, team: str) -> None:
-        self._call("POST", f"/accounts/{org}/teams", {"name": team})
+        self.call("POST", f"/accounts/{org}/teams", {"name": team})
 
     def members(self, org: str, team: str) -> list[str]:
         return [
-            m["name"] for m in self._call("GET", f"/accounts/{org}/teams/{team}/members")["members"]
+            m["name"] for m in self.call("GET", f"/accounts/{org}/teams/{team}/members")["members"]
         ]
 
     def set_member(self, org: str, team: str, user: str, member: bool) -> None:
-        self._call("PUT" if member else "DELETE", f"/accounts/{org}/teams/{team}/members/{user}")
+        self.call("PUT" if member else "DELETE", f"/accounts/{org}/teams/{team}/members/{user}")
 
     # ---- repositories ----
     def repositories(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/repositories")["repositories"])
+        return list(self.call("GET", "/repositories")["repositories"])
 
     def add_repository(self, name: str, visibility: str) -> dict[str, Any]:
         namespace, _, repo = name.partition("/")
         return dict(
-            self._call(
+            self.call(
                 "POST", f"/repositories/{namespace}", {"name": repo, "visibility": visibility}
             )
         )
 
     def set_visibility(self, name: str, visibility: str) -> dict[str, Any]:
-        return dict(self._call("PATCH", f"/repositories/{name}", {"visibility": visibility}))
+        return dict(self.call("PATCH", f"/repositories/{name}", {"visibility": visibility}))
 
     def remove_repository(self, name: str) -> None:
-        self._call("DELETE", f"/repositories/{name}")
+        self.call("DELETE", f"/repositories/{name}")
 
     def grant(self, repository: str, team: str, access: str) -> dict[str, Any]:
         """Team access to a repository of the team's organization ('none' takes it away)."""
         if access == "none":
-            return dict(self._call("DELETE", f"/repositories/{repository}/teamAccess/{team}"))
+            return dict(self.call("DELETE", f"/repositories/{repository}/teamAccess/{team}"))
         return dict(
-            self._call("PUT", f"/repositories/{repository}/teamAccess/{team}", {"access": access})
+            self.call("PUT", f"/repositories/{repository}/teamAccess/{team}", {"access": access})
         )
 
     # ---- caches ----
     def caches(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/content_caches")["content_caches"])
+        return list(self.call("GET", "/content_caches")["content_caches"])
 
     def add_cache(self, name: str, url: str, region: str, upstream: str) -> dict[str, Any]:
         return dict(
-            self._call(
+            self.call(
                 "POST",
                 "/content_caches",
                 {"name": name, "url": url, "region": region, "upstream": upstream},
@@ -150,22 +152,22 @@ class ManagementClient:
         )
 
     def remove_cache(self, name: str) -> None:
-        self._call("DELETE", f"/content_caches/{name}")
+        self.call("DELETE", f"/content_caches/{name}")
 
     def set_cache(self, user: str, cache: str) -> dict[str, Any]:
-        return dict(self._call("PATCH", f"/accounts/{user}/settings", {"cache": cache}))
+        return dict(self.call("PATCH", f"/accounts/{user}/settings", {"cache": cache}))
 
     def assign_cache(self, cache: str, users: list[str]) -> None:
-        self._call("POST", f"/content_caches/{cache}/users", {"users": users})
+        self.call("POST", f"/content_caches/{cache}/users", {"users": users})
 
     # ---- personal access tokens ----
     def tokens(self, user: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/accounts/{user}/tokens")["tokens"])
+        return list(self.call("GET", f"/accounts/{user}/tokens")["tokens"])
 
     def create_token(self, user: str, name: str, days: int) -> dict[str, Any]:
         return dict(
-            self._call("POST", f"/accounts/{user}/tokens", {"name": name, "expires_in_days": days})
+            self.call("POST", f"/accounts/{user}/tokens", {"name": name, "expires_in_days": days})
         )
 
     def revoke_token(self, user: str, token_id: str) -> None:
-        self._call("DELETE", f"/accounts/{user}/tokens/{token_id}")
+        self.call("DELETE", f"/accounts/{user}/tokens/{token_id}")

@@ -14,6 +14,7 @@ from cli import (
     backups,
     caches,
     configfile,
+    gc,
     install,
     maintenance,
     membership,
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         session,
         accounts,
         caches,
+        gc,
     ):
         module.register(subparsers)
     return parser

@@ -12,7 +12,7 @@ from typing import Any
 
 import lmdb
 
-from consensus import accounts, caches, gc
+from consensus import accounts, caches, gc, gc_runs
 from consensus.accounts import key as _key
 from proto import commands_pb2 as pb
 
@@ -65,14 +65,24 @@ def _delete_tag(txn: lmdb.Transaction, c: pb.DeleteTag) -> pb.Result:
 
 
 def _link_blob(txn: lmdb.Transaction, c: pb.LinkBlob) -> pb.Result:
+    key = _key(b"b", c.digest)
+    raw = txn.get(key)
+    # Copies a collection may delete do not count (gc.py); a link that brings none
+    # needs the blob to be known.
+    copies, stale = gc.counted_copies(txn, c)
+    if stale and c.repository:
+        return _fail(
+            "BLOB_UPLOAD_INVALID",
+            f"blob {c.digest} was garbage-collected while it was being stored: upload it again",
+        )
+    if raw is None and (not copies or not c.repository):
+        return _fail("BLOB_UNKNOWN", f"blob {c.digest} is unknown")
     if c.repository:  # without one, the command only records more holders
         txn.put(_key(b"r", c.repository), b"")
         txn.put(_key(b"l", c.repository, c.digest), struct.pack(">Q", c.size))
-    key = _key(b"b", c.digest)
-    raw = txn.get(key)
     record = pb.BlobRecord.FromString(bytes(raw)) if raw else pb.BlobRecord(size=c.size)
     known = set(record.replicas)
-    holders = (known | {c.replica_id} | set(c.holders)) - {""}
+    holders = known | copies
     changed = raw is None or holders != known
     # A link into a repository counts as a reference for garbage collection (its
     # manifest may follow), and its time starts the grace period.
@@ -151,6 +161,7 @@ _APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
     **accounts.APPLY,
     **caches.APPLY,
     **gc.APPLY,
+    **gc_runs.APPLY,
 }
 
 

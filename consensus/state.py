@@ -30,6 +30,7 @@ import os
 import shutil
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -99,6 +100,10 @@ class MetadataState:
         self._recent_lock = threading.Lock()  # the Raft thread writes, the event loop reads
         self._pins = 0
         self._pins_changed = threading.Condition()
+        # Called on the Raft thread after a CollectBlobs entry is applied, with when its
+        # apply began (time.time()), its epoch and the digests it named: the replica
+        # deletes its files of them.
+        self.on_collect: Callable[[float, int, list[str]], None] | None = None
         self._ensure_digest()
 
     def _ensure_digest(self) -> None:
@@ -231,6 +236,7 @@ class MetadataState:
 
     def apply(self, index: int, data: bytes) -> bytes:
         """Apply the serialized Command at Raft `index`; returns a serialized Result."""
+        began = time.time()  # not part of the state: only told to on_collect
         with self._env.begin(write=True) as txn:
             raw = txn.get(_APPLIED)
             if raw and struct.unpack(">Q", raw)[0] >= index:
@@ -244,6 +250,9 @@ class MetadataState:
             state_digest.store(txn, writes.digest)
             txn.put(_APPLIED, struct.pack(">Q", index))
         self._remember(index, writes.digest)
+        if kind == "collect_blobs" and self.on_collect is not None:
+            collected = command.collect_blobs
+            self.on_collect(began, collected.epoch, [b.digest for b in collected.blobs])
         result.index = index
         return result.SerializeToString()
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11proto/blobs.proto\x12\x0cquorum.blobs\"7\n\tPushChunk\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\" \n\nPushResult\x12\x12\n\nreplica_id\x18\x01 \x01(\t\"\x1e\n\x0c\x46\x65tchRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\"\x15\n\x05\x43hunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\x1f\n\x0cHoldsRequest\x12\x0f\n\x07\x64igests\x18\x01 \x03(\t\"\x1e\n\x0bHoldsResult\x12\x0f\n\x07\x64igests\x18\x01 \x03(\t2\xc7\x01\n\x0c\x42lobTransfer\x12;\n\x04Push\x12\x17.quorum.blobs.PushChunk\x1a\x18.quorum.blobs.PushResult(\x01\x12:\n\x05\x46\x65tch\x12\x1a.quorum.blobs.FetchRequest\x1a\x13.quorum.blobs.Chunk0\x01\x12>\n\x05Holds\x12\x1a.quorum.blobs.HoldsRequest\x1a\x19.quorum.blobs.HoldsResultb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11proto/blobs.proto\x12\x0cquorum.blobs\"7\n\tPushChunk\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\".\n\nPushResult\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x0c\n\x04seen\x18\x02 \x01(\x04\"\x1e\n\x0c\x46\x65tchRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\"\x15\n\x05\x43hunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\x1f\n\x0cHoldsRequest\x12\x0f\n\x07\x64igests\x18\x01 \x03(\t\"\x1e\n\x0bHoldsResult\x12\x0f\n\x07\x64igests\x18\x01 \x03(\t2\xc7\x01\n\x0c\x42lobTransfer\x12;\n\x04Push\x12\x17.quorum.blobs.PushChunk\x1a\x18.quorum.blobs.PushResult(\x01\x12:\n\x05\x46\x65tch\x12\x1a.quorum.blobs.FetchRequest\x1a\x13.quorum.blobs.Chunk0\x01\x12>\n\x05Holds\x12\x1a.quorum.blobs.HoldsRequest\x1a\x19.quorum.blobs.HoldsResultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PUSHCHUNK']._serialized_start=35
   _globals['_PUSHCHUNK']._serialized_end=90
   _globals['_PUSHRESULT']._serialized_start=92
-  _globals['_PUSHRESULT']._serialized_end=124
-  _globals['_FETCHREQUEST']._serialized_start=126
-  _globals['_FETCHREQUEST']._serialized_end=156
-  _globals['_CHUNK']._serialized_start=158
-  _globals['_CHUNK']._serialized_end=179
-  _globals['_HOLDSREQUEST']._serialized_start=181
-  _globals['_HOLDSREQUEST']._serialized_end=212
-  _globals['_HOLDSRESULT']._serialized_start=214
-  _globals['_HOLDSRESULT']._serialized_end=244
-  _globals['_BLOBTRANSFER']._serialized_start=247
-  _globals['_BLOBTRANSFER']._serialized_end=446
+  _globals['_PUSHRESULT']._serialized_end=138
+  _globals['_FETCHREQUEST']._serialized_start=140
+  _globals['_FETCHREQUEST']._serialized_end=170
+  _globals['_CHUNK']._serialized_start=172
+  _globals['_CHUNK']._serialized_end=193
+  _globals['_HOLDSREQUEST']._serialized_start=195
+  _globals['_HOLDSREQUEST']._serialized_end=226
+  _globals['_HOLDSRESULT']._serialized_start=228
+  _globals['_HOLDSRESULT']._serialized_end=258
+  _globals['_BLOBTRANSFER']._serialized_start=261
+  _globals['_BLOBTRANSFER']._serialized_end=460
 # @@protoc_insertion_point(module_scope)

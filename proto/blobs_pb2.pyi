@@ -17,10 +17,12 @@ class PushChunk(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., size: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class PushResult(_message.Message):
-    __slots__ = ("replica_id",)
+    __slots__ = ("replica_id", "seen")
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    SEEN_FIELD_NUMBER: _ClassVar[int]
     replica_id: str
-    def __init__(self, replica_id: _Optional[str] = ...) -> None: ...
+    seen: int
+    def __init__(self, replica_id: _Optional[str] = ..., seen: _Optional[int] = ...) -> None: ...
 
 class FetchRequest(_message.Message):
     __slots__ = ("digest",)

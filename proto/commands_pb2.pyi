@@ -7,20 +7,29 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkBlob(_message.Message):
-    __slots__ = ("repository", "digest", "size", "replica_id", "holders", "at_ms")
+    __slots__ = ("repository", "digest", "size", "replica_id", "holders", "at_ms", "seen")
+    class SeenEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     HOLDERS_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SEEN_FIELD_NUMBER: _ClassVar[int]
     repository: str
     digest: str
     size: int
     replica_id: str
     holders: _containers.RepeatedScalarFieldContainer[str]
     at_ms: int
-    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., replica_id: _Optional[str] = ..., holders: _Optional[_Iterable[str]] = ..., at_ms: _Optional[int] = ...) -> None: ...
+    seen: _containers.ScalarMap[str, int]
+    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., replica_id: _Optional[str] = ..., holders: _Optional[_Iterable[str]] = ..., at_ms: _Optional[int] = ..., seen: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class UnlinkBlob(_message.Message):
     __slots__ = ("repository", "digest")
@@ -85,16 +94,18 @@ class DeleteTag(_message.Message):
     def __init__(self, repository: _Optional[str] = ..., tag: _Optional[str] = ...) -> None: ...
 
 class RegisterReplica(_message.Message):
-    __slots__ = ("replica_id", "raft_address", "http_url", "grpc_address")
+    __slots__ = ("replica_id", "raft_address", "http_url", "grpc_address", "features")
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     RAFT_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HTTP_URL_FIELD_NUMBER: _ClassVar[int]
     GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
     replica_id: str
     raft_address: str
     http_url: str
     grpc_address: str
-    def __init__(self, replica_id: _Optional[str] = ..., raft_address: _Optional[str] = ..., http_url: _Optional[str] = ..., grpc_address: _Optional[str] = ...) -> None: ...
+    features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, replica_id: _Optional[str] = ..., raft_address: _Optional[str] = ..., http_url: _Optional[str] = ..., grpc_address: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UnregisterReplica(_message.Message):
     __slots__ = ("replica_id", "forget_copies")
@@ -267,29 +278,109 @@ class RevokeJoinTokens(_message.Message):
     def __init__(self, before_ms: _Optional[int] = ...) -> None: ...
 
 class BeginCollection(_message.Message):
-    __slots__ = ("at_ms",)
+    __slots__ = ("at_ms", "replica_id", "time_limit_s")
     AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_S_FIELD_NUMBER: _ClassVar[int]
     at_ms: int
-    def __init__(self, at_ms: _Optional[int] = ...) -> None: ...
+    replica_id: str
+    time_limit_s: int
+    def __init__(self, at_ms: _Optional[int] = ..., replica_id: _Optional[str] = ..., time_limit_s: _Optional[int] = ...) -> None: ...
 
 class CollectedBlob(_message.Message):
-    __slots__ = ("digest", "repositories")
+    __slots__ = ("digest", "repositories", "size")
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     REPOSITORIES_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
     digest: str
     repositories: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, digest: _Optional[str] = ..., repositories: _Optional[_Iterable[str]] = ...) -> None: ...
+    size: int
+    def __init__(self, digest: _Optional[str] = ..., repositories: _Optional[_Iterable[str]] = ..., size: _Optional[int] = ...) -> None: ...
 
 class CollectBlobs(_message.Message):
-    __slots__ = ("epoch", "blobs")
+    __slots__ = ("epoch", "blobs", "at_ms")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     BLOBS_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     blobs: _containers.RepeatedCompositeFieldContainer[CollectedBlob]
-    def __init__(self, epoch: _Optional[int] = ..., blobs: _Optional[_Iterable[_Union[CollectedBlob, _Mapping]]] = ...) -> None: ...
+    at_ms: int
+    def __init__(self, epoch: _Optional[int] = ..., blobs: _Optional[_Iterable[_Union[CollectedBlob, _Mapping]]] = ..., at_ms: _Optional[int] = ...) -> None: ...
+
+class FinishCollection(_message.Message):
+    __slots__ = ("epoch", "at_ms", "outcome", "blobs_marked", "blobs_collected", "bytes_collected", "manifests_scanned", "mark_ms")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_MARKED_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_COLLECTED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_COLLECTED_FIELD_NUMBER: _ClassVar[int]
+    MANIFESTS_SCANNED_FIELD_NUMBER: _ClassVar[int]
+    MARK_MS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    at_ms: int
+    outcome: str
+    blobs_marked: int
+    blobs_collected: int
+    bytes_collected: int
+    manifests_scanned: int
+    mark_ms: int
+    def __init__(self, epoch: _Optional[int] = ..., at_ms: _Optional[int] = ..., outcome: _Optional[str] = ..., blobs_marked: _Optional[int] = ..., blobs_collected: _Optional[int] = ..., bytes_collected: _Optional[int] = ..., manifests_scanned: _Optional[int] = ..., mark_ms: _Optional[int] = ...) -> None: ...
+
+class RecordSweep(_message.Message):
+    __slots__ = ("epoch", "replica_id", "at_ms", "files", "bytes", "errors", "last_error")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    replica_id: str
+    at_ms: int
+    files: int
+    bytes: int
+    errors: int
+    last_error: str
+    def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., files: _Optional[int] = ..., bytes: _Optional[int] = ..., errors: _Optional[int] = ..., last_error: _Optional[str] = ...) -> None: ...
+
+class ClaimCollector(_message.Message):
+    __slots__ = ("replica_id", "at_ms", "until_ms")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    at_ms: int
+    until_ms: int
+    def __init__(self, replica_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., until_ms: _Optional[int] = ...) -> None: ...
+
+class SetCollectionSchedule(_message.Message):
+    __slots__ = ("cron", "time_limit_s")
+    CRON_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_S_FIELD_NUMBER: _ClassVar[int]
+    cron: str
+    time_limit_s: int
+    def __init__(self, cron: _Optional[str] = ..., time_limit_s: _Optional[int] = ...) -> None: ...
+
+class CollectionRun(_message.Message):
+    __slots__ = ("epoch", "replica_id", "started_ms", "time_limit_s", "finish", "sweeps")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_MS_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_S_FIELD_NUMBER: _ClassVar[int]
+    FINISH_FIELD_NUMBER: _ClassVar[int]
+    SWEEPS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    replica_id: str
+    started_ms: int
+    time_limit_s: int
+    finish: FinishCollection
+    sweeps: _containers.RepeatedCompositeFieldContainer[RecordSweep]
+    def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., started_ms: _Optional[int] = ..., time_limit_s: _Optional[int] = ..., finish: _Optional[_Union[FinishCollection, _Mapping]] = ..., sweeps: _Optional[_Iterable[_Union[RecordSweep, _Mapping]]] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -316,6 +407,10 @@ class Command(_message.Message):
     REVOKE_JOIN_TOKENS_FIELD_NUMBER: _ClassVar[int]
     BEGIN_COLLECTION_FIELD_NUMBER: _ClassVar[int]
     COLLECT_BLOBS_FIELD_NUMBER: _ClassVar[int]
+    FINISH_COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    RECORD_SWEEP_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_COLLECTOR_FIELD_NUMBER: _ClassVar[int]
+    SET_COLLECTION_SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     version: int
     actor: str
     at_ms: int
@@ -342,7 +437,11 @@ class Command(_message.Message):
     revoke_join_tokens: RevokeJoinTokens
     begin_collection: BeginCollection
     collect_blobs: CollectBlobs
-    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ...) -> None: ...
+    finish_collection: FinishCollection
+    record_sweep: RecordSweep
+    claim_collector: ClaimCollector
+    set_collection_schedule: SetCollectionSchedule
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("error_code", "message", "index")

@@ -25,6 +25,7 @@ from replica.api import accounts as accounts_api
 from replica.api import backup as backup_api
 from replica.api import caches as caches_api
 from replica.api import cluster as cluster_api
+from replica.api import gc as gc_api
 from replica.api import membership as membership_api
 from replica.api import openapi
 from replica.api import repositories as repositories_api
@@ -327,6 +328,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/_internal/state-ranges", state_api.range_digests, methods=["GET"]),
         *accounts_api.ROUTES,
         *repositories_api.ROUTES,
+        *gc_api.ROUTES,
         *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
     ]

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 
-from consensus import MetadataState, RaftNode, accounts
+from consensus import MetadataState, RaftNode, accounts, gc
 from proto import commands_pb2 as pb
 from replica import pki
 from replica.auth import grants
@@ -28,6 +28,9 @@ from replica.config import ReplicaConfig
 from replica.context import ReplicaContext
 from replica.divergence import DivergenceMonitor
 from replica.errors import AlreadyExists, Unavailable
+from replica.gc.collector import Collector
+from replica.gc.schedule import Schedule
+from replica.gc.sweeper import FileSweeper
 from replica.internal_auth import internal_token
 from replica.joining import become_member
 from replica.joining import pending as pending_join
@@ -76,7 +79,12 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     blob_server = None
     if config.grpc_address:
         blob_server = BlobServer(
-            config.grpc_address, store, config.replica_id, config.raft_secret, tls
+            config.grpc_address,
+            store,
+            config.replica_id,
+            config.raft_secret,
+            tls,
+            lambda: state.view(gc.collections),
         )
         blob_server.start()
     blobs = BlobClient(config.raft_secret, tls) if has_tls else None
@@ -117,6 +125,15 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     monitoring = asyncio.create_task(monitor.run())
     removal = RemovalWatch(registry, config.data_dir)
     watching = asyncio.create_task(removal.run())
+    sweeper = FileSweeper(
+        config.replica_id, store, state, registry.propose, metrics, registry.fresh
+    )
+    state.on_collect = sweeper.on_collect
+    metrics.watch_gc_sweeper(sweeper)
+    sweeping = asyncio.create_task(sweeper.run())
+    collector = Collector(registry, metrics, config.gc_grace_s)
+    gc_schedule = Schedule(collector)
+    scheduling = asyncio.create_task(gc_schedule.run())
     replica = ReplicaContext(
         registry=registry,
         auth=auth,
@@ -128,6 +145,9 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         scrubber=scrubber,
         divergence=monitor,
         removal=removal,
+        collector=collector,
+        gc_schedule=gc_schedule,
+        sweeper=sweeper,
         secret=config.raft_secret,
         internal_token=internal_token(config.raft_secret),
         ca_path=config.tls_ca,
@@ -149,6 +169,9 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         monitoring.cancel()
         watching.cancel()
         checking.cancel()
+        state.on_collect = None
+        sweeping.cancel()
+        scheduling.cancel()
         await peers.close()
         if blobs is not None:
             await blobs.aclose()

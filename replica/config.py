@@ -87,6 +87,9 @@ class ReplicaConfig:
     # Every replica re-hashes its blobs this often (seconds; 0: never) at this pace.
     scrub_interval_s: float = 86400.0
     scrub_rate_mib_s: float = 200.0
+    # Garbage collection: a blob linked within this long is never collected (a push
+    # uploads its layers before its manifest).
+    gc_grace_s: float = 3600.0
     # A user's blob pulls go to their cache only from clients known to follow
     # redirects (a substring of the User-Agent, any case); any other client, curl
     # without -L say, gets the blob from the replica.
@@ -176,6 +179,7 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("state", "verify_interval_s"): ("state_verify_interval_s", float),
     ("scrub", "interval_s"): ("scrub_interval_s", float),
     ("scrub", "rate_mib_s"): ("scrub_rate_mib_s", float),
+    ("gc", "grace_s"): ("gc_grace_s", float),
     ("caches", "redirect_clients"): ("caches_redirect_clients", tuple),
 }
 _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
@@ -243,6 +247,8 @@ def load(
             "blobs.replication_factor: 0 (every replica) or more "
             f"(got {config.blobs_replication_factor})"
         )
+    if config.gc_grace_s < 0:
+        raise ConfigError(f"gc.grace_s: 0 or more seconds (got {config.gc_grace_s})")
     if config.scrub_rate_mib_s <= 0:
         raise ConfigError(f"scrub.rate_mib_s: must be above 0 (got {config.scrub_rate_mib_s})")
     if config.raft_compact_every < 100:

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from replica.blobs.sync import BlobSync
     from replica.cache_redirect import CacheHealth
     from replica.divergence import DivergenceMonitor
+    from replica.gc.collector import Collector
+    from replica.gc.schedule import Schedule
+    from replica.gc.sweeper import FileSweeper
     from replica.metrics import Metrics
     from replica.registry import Registry
     from replica.removal import RemovalWatch
@@ -32,6 +35,9 @@ class ReplicaContext:
     scrubber: Scrubber
     divergence: DivergenceMonitor
     removal: RemovalWatch
+    collector: Collector
+    gc_schedule: Schedule
+    sweeper: FileSweeper
     secret: str | None  # the cluster secret
     internal_token: str | None  # derived from it: the cluster's own credential
     ca_path: str

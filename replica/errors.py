@@ -31,6 +31,7 @@ CODES: dict[str, tuple[int, str]] = {
     "INVALID_INPUT": (400, "invalid input"),
     "NOT_FOUND": (404, "not found"),
     "ALREADY_EXISTS": (409, "already exists"),
+    "CONFLICT": (409, "conflicts with work in progress"),
 }
 
 
@@ -149,6 +150,10 @@ class NotFound(RegistryError):
 
 class AlreadyExists(RegistryError):
     code = "ALREADY_EXISTS"
+
+
+class Conflict(RegistryError):
+    code = "CONFLICT"
 
 
 class StorageFull(Unavailable):

@@ -120,8 +120,55 @@ class Metrics:
             "State digest comparisons with peers",
             registry=self.registry,
         )
-
+        self._gc_metrics()
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _gc_metrics(self) -> None:
+        self.gc_runs = Counter(
+            "qreg_gc_runs",
+            "Garbage collections this replica ran, by how they ended",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.gc_blobs_collected = Counter(
+            "qreg_gc_blobs_collected",
+            "Blobs removed from the cluster by collections this replica ran",
+            registry=self.registry,
+        )
+        self.gc_bytes_collected = Counter(
+            "qreg_gc_bytes_collected",
+            "Bytes of the blobs removed by collections this replica ran",
+            registry=self.registry,
+        )
+        self.gc_mark_seconds = Gauge(
+            "qreg_gc_mark_seconds", "How long the last mark took", registry=self.registry
+        )
+        self.gc_last_run = Gauge(
+            "qreg_gc_last_run_timestamp_seconds",
+            "When the last collection this replica ran ended (Unix time)",
+            registry=self.registry,
+        )
+        self.gc_files_deleted = Counter(
+            "qreg_gc_files_deleted",
+            "Files of collected blobs deleted from this replica's disk",
+            registry=self.registry,
+        )
+        self.gc_bytes_freed = Counter(
+            "qreg_gc_bytes_freed", "Bytes freed on this replica's disk", registry=self.registry
+        )
+        self.gc_sweep_errors = Counter(
+            "qreg_gc_sweep_errors",
+            "Files of collected blobs this replica could not delete",
+            registry=self.registry,
+        )
+
+    def watch_gc_sweeper(self, sweeper: Any) -> None:
+        gauge = Gauge(
+            "qreg_gc_files_pending",
+            "Collected blobs whose files this replica has still to delete",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: float(sweeper.pending))
 
     def watch_raft(self, status: Callable[[], dict[str, Any]]) -> None:
         self.registry.register(_RaftCollector(status))

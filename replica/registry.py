@@ -53,6 +53,11 @@ def unconfirmed_miss() -> Unavailable:
     )
 
 
+# What this version does that older replicas do not: garbage collection runs only
+# once every member has said it knows "gc" (its copies name the collections seen).
+FEATURES = ("gc",)
+
+
 @dataclass
 class Registry:
     replica_id: str
@@ -75,7 +80,7 @@ class Registry:
             self.blobs,
             self.state,
             self.raft,
-            self._propose,
+            self.propose,
             self.replication_factor,
         )
 
@@ -196,16 +201,21 @@ class Registry:
     # ---- writes -----------------------------------------------------------------------
 
     async def link_blob(
-        self, repository: str, digest: str, size: int, holders: list[str] | None = None
+        self, repository: str, digest: str, size: int, copies: dict[str, int] | None = None
     ) -> None:
+        """Link a blob into a repository: one just stored, with the replicas now holding
+        it (each with the collections it had applied before committing its copy), or,
+        without copies, one the cluster holds already (a mount)."""
+        copies = copies or {}
         await self._propose(
             pb.Command(
                 link_blob=pb.LinkBlob(
                     repository=repository,
                     digest=digest,
                     size=size,
-                    replica_id=self.replica_id,
-                    holders=holders or [],
+                    replica_id=self.replica_id if self.replica_id in copies else "",
+                    holders=sorted(set(copies) - {self.replica_id}),
+                    seen=copies,
                     at_ms=int(time.time() * 1000),
                 )
             )
@@ -218,6 +228,7 @@ class Registry:
             raft_address=self.raft.self_address,
             http_url=http_url,
             grpc_address=grpc_address,
+            features=list(FEATURES),
         )
         while not any(r == command for r in self.state.replicas()):
             try:
@@ -274,7 +285,11 @@ class Registry:
         """Replicate a command; raise its OCI error if applying it failed."""
         await self._propose(command)
 
-    async def _propose(self, command: pb.Command) -> None:
+    async def propose_result(self, command: pb.Command) -> pb.Result:
+        """`propose`, returning what applying the command answered."""
+        return await self._propose(command)
+
+    async def _propose(self, command: pb.Command) -> pb.Result:
         if self.raft.has_peers and self.raft.leader_address() is None:
             # Fail fast: without a leader the command would only wait in a queue.
             raise Unavailable(
@@ -288,3 +303,4 @@ class Registry:
             ) from None
         if result.error_code:
             raise from_code(result.error_code, result.message)
+        return result

@@ -49,21 +49,20 @@ class Blob:
         }
 
 
-def image(
-    seed: str, layers: int = 2, layer_size: int = 4096, arch: str = "amd64"
-) -> tuple[Blob, list[Blob], Blob]:
-    """(config, layers, manifest) of a small image whose content depends on `seed`."""
-    layer_blobs = [
-        Blob(OCI_LAYER, layer_tar({f"{seed}/file{i}": os.urandom(layer_size)}))
-        for i in range(layers)
-    ]
+def layer(seed: str, size: int = 4096) -> Blob:
+    """A gzipped tar layer of one file of random bytes (`seed` names the file)."""
+    return Blob(OCI_LAYER, layer_tar({f"{seed}/file": os.urandom(size)}))
+
+
+def image_of(layer_blobs: list[Blob], arch: str = "amd64", label: str = "") -> tuple[Blob, Blob]:
+    """(config, manifest) of an image made of these layers (shared with others, say)."""
     config = Blob(
         OCI_CONFIG,
         json.dumps(
             {
                 "architecture": arch,
                 "os": "linux",
-                "config": {"Cmd": ["/bin/true"]},
+                "config": {"Cmd": ["/bin/true"], "Labels": {"seed": label}},
                 "rootfs": {
                     "type": "layers",
                     "diff_ids": [sha256(gzip.decompress(b.data)) for b in layer_blobs],
@@ -82,6 +81,18 @@ def image(
             }
         ).encode(),
     )
+    return config, manifest
+
+
+def image(
+    seed: str, layers: int = 2, layer_size: int = 4096, arch: str = "amd64"
+) -> tuple[Blob, list[Blob], Blob]:
+    """(config, layers, manifest) of a small image whose content depends on `seed`."""
+    layer_blobs = [
+        Blob(OCI_LAYER, layer_tar({f"{seed}/file{i}": os.urandom(layer_size)}))
+        for i in range(layers)
+    ]
+    config, manifest = image_of(layer_blobs, arch)
     return config, layer_blobs, manifest
 
 

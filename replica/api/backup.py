@@ -8,6 +8,7 @@ GET /api/v0/backup/blobs/{digest}  one blob's bytes, for `qreg backup --with-blo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 
@@ -19,7 +20,7 @@ from consensus import snapshot
 from replica.blobs.peer_fetch import copy_from_holders
 from replica.blobs.streams import FileRangeResponse
 from replica.context import context
-from replica.errors import BlobUnknown
+from replica.errors import BlobUnknown, RegistryError
 from replica.names import check_digest
 from replica.peers import require_internal
 from replica.registry import Registry
@@ -48,7 +49,11 @@ async def blob(request: Request) -> FileRangeResponse:
     registry: Registry = context(request).registry
     size = registry.store.stat(digest)
     if size is None:
+        seen = registry.replication.collections_seen()
         size = await copy_from_holders(registry.replication, digest)
+        if size is not None:  # a copy here now: recorded, or garbage collection removes it
+            with contextlib.suppress(RegistryError):
+                await registry.replication.record_copy(digest, size, seen)
     if size is None:
         raise BlobUnknown("no replica holds this blob", detail={"digest": digest})
     return FileRangeResponse(

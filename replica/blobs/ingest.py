@@ -1,7 +1,8 @@
 """A blob on its way in: received (and mirrored to peers as it arrives), verified and
 committed, then replicated to a majority. The upload handlers only parse requests and
-call these; what comes back is the size and the replicas holding the blob, for the
-registry to link it in a repository.
+call these; what comes back is the size and the replicas holding the blob (each with
+the garbage collections it had applied before it committed its copy: consensus/gc.py),
+for the registry to link it in a repository.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from replica.blobs.uploads import Upload, UploadSessions
 Receive = Callable[[BlobWriter, PeerMirror | None], Awaitable[int]]
 
 
+Copies = dict[str, int]  # replica id -> collections it had applied before committing
+
+
 async def whole(
     replicator: BlobReplicator, receive: Receive, digest: str, length: int | None
-) -> tuple[int, list[str]]:
-    """A blob sent in one request: (its size, the peers holding it). Nothing of it stays
-    if receiving or the digest check fails."""
+) -> tuple[int, Copies]:
+    """A blob sent in one request: (its size, the replicas holding it). Nothing of it
+    stays if receiving or the digest check fails."""
     store = replicator.store
+    seen = replicator.collections_seen()
     writer = store.writer()
     mirror = replicator.mirror()
     try:
@@ -33,7 +38,8 @@ async def whole(
         if mirror is not None:
             mirror.abort()
         raise
-    return size, await replicator.replicate(digest, size, mirror)
+    peers = await replicator.replicate(digest, size, mirror)
+    return size, {replicator.replica_id: seen, **peers}
 
 
 def session_mirror(replicator: BlobReplicator, upload: Upload) -> PeerMirror | None:
@@ -46,10 +52,11 @@ def session_mirror(replicator: BlobReplicator, upload: Upload) -> PeerMirror | N
 
 async def finish_session(
     replicator: BlobReplicator, sessions: UploadSessions, upload: Upload, digest: str
-) -> tuple[int, list[str]]:
+) -> tuple[int, Copies]:
     """Commit a session's bytes as `digest` and replicate them; the session ends either
     way (a failed digest check discards its bytes and aborts its mirror)."""
     mirror = session_mirror(replicator, upload)
+    seen = replicator.collections_seen()
     try:
         size = await asyncio.to_thread(replicator.store.commit, upload.writer, digest)
     except BaseException:
@@ -57,4 +64,5 @@ async def finish_session(
         raise
     upload.mirror = None  # handed over to the replication below
     sessions.remove(upload)
-    return size, await replicator.replicate(digest, size, mirror)
+    peers = await replicator.replicate(digest, size, mirror)
+    return size, {replicator.replica_id: seen, **peers}

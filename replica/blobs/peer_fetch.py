@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from starlette.types import Receive, Scope, Send
 
@@ -46,25 +46,20 @@ async def copy_from_holders(replicator: BlobReplicator, digest: str) -> int | No
     return None
 
 
-Record = Callable[[int], Awaitable[None]]  # records this replica as a holder, given the size
-
-
-async def fetch_to_disk(replicator: BlobReplicator, digest: str, record: Record) -> None:
+async def fetch_to_disk(replicator: BlobReplicator, digest: str) -> None:
     """Copy a blob that only peers hold, then record this replica as a holder."""
+    seen = replicator.collections_seen()
     size = await copy_from_holders(replicator, digest)
     if size is None:
         raise BlobUnknown("no replica that holds this blob answered", detail={"digest": digest})
-    await record(size)
+    await replicator.record_copy(digest, size, seen)
 
 
 class PeerBlobResponse:
     """Streams a blob from a holder to the client while keeping a verified copy."""
 
-    def __init__(
-        self, replicator: BlobReplicator, digest: str, headers: dict[str, str], record: Record
-    ) -> None:
+    def __init__(self, replicator: BlobReplicator, digest: str, headers: dict[str, str]) -> None:
         self.replicator = replicator
-        self.record = record
         self.digest = digest
         self.status_code = 200
         self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
@@ -76,6 +71,7 @@ class PeerBlobResponse:
         if not sources or replicator.client is None:
             raise BlobUnknown("no replica holds this blob", detail={"digest": self.digest})
         keep = replicator.keeps(self.digest)
+        seen = replicator.collections_seen()
         for address in sources:
             writer = replicator.store.writer()
             if not keep:  # another replica is meant to hold it (blobs.replication_factor)
@@ -115,7 +111,10 @@ class PeerBlobResponse:
                 raise
             if held is not None:
                 yield held
-            await self.record(size)
+            try:
+                await replicator.record_copy(self.digest, size, seen)
+            except RegistryError as e:  # the client has its bytes; a later sync records it
+                log.info("recording the copy of %s waits: %s", self.digest, e)
             return
         raise BlobUnknown(
             "no replica that holds this blob answered", detail={"digest": self.digest}

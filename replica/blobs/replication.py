@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from consensus import MetadataState, RaftNode
+from consensus import MetadataState, RaftNode, gc
 from proto import commands_pb2 as pb
 from replica.blobs.mirror import PeerMirror
 from replica.blobs.placement import fills_gap, target_copies
@@ -98,10 +98,23 @@ class BlobReplicator:
             if not m[2] or fills_gap(m[0], self.replica_id, m[2], members, target)
         ]
 
-    async def record_copy(self, digest: str, size: int) -> None:
-        """Record that this replica now holds a blob (RegistryError if it cannot now)."""
+    def collections_seen(self) -> int:
+        """How many garbage collections this replica has applied: read before committing
+        a copy, and named with it when it is recorded (consensus/gc.py)."""
+        return int(self._state.view(gc.collections))
+
+    async def record_copy(self, digest: str, size: int, seen: int) -> None:
+        """Record that this replica now holds a blob, committed after `seen` collections
+        (RegistryError if it cannot now, BlobUnknown if the blob was collected)."""
         await self._propose(
-            pb.Command(link_blob=pb.LinkBlob(digest=digest, size=size, replica_id=self.replica_id))
+            pb.Command(
+                link_blob=pb.LinkBlob(
+                    digest=digest,
+                    size=size,
+                    replica_id=self.replica_id,
+                    seen={self.replica_id: seen},
+                )
+            )
         )
 
     def _peers(self) -> list[pb.RegisterReplica]:
@@ -126,16 +139,17 @@ class BlobReplicator:
 
     async def replicate(
         self, digest: str, size: int, mirror: PeerMirror | None = None
-    ) -> list[str]:
+    ) -> dict[str, int]:
         """Copy a committed blob to peers until a majority (with this replica) holds it;
-        the peers that hold it then. Copies beyond that finish in the background, up
-        to the replication target, and are recorded when they do."""
+        the peers that hold it then, with the collections each had applied before it
+        committed. Copies beyond that finish in the background, up to the replication
+        target, and are recorded when they do."""
         streams = mirror.finish(digest, size) if mirror is not None else {}
         members = set(self._raft.members())
         peers = self._peers()
         needed = len(members) // 2  # a majority, counting this replica
         if needed == 0:
-            return []
+            return {}
         if self._raft.leader_address() is None:
             raise Unavailable(
                 "the cluster has no quorum: no leader is elected", headers={"Retry-After": "1"}
@@ -160,7 +174,7 @@ class BlobReplicator:
         # A paused peer accepts the connection and never answers: bound the wait by
         # what a slow but healthy peer needs (fsynced disk writes at 50 MiB/s or better).
         deadline = time.monotonic() + 5.0 + size / (50 << 20)
-        pushes: set[asyncio.Future[str]] = set()
+        pushes: set[asyncio.Future[tuple[str, int]]] = set()
 
         def copy_to_next() -> None:
             peer = waiting.pop(0)
@@ -174,13 +188,14 @@ class BlobReplicator:
             copy_to_next()
         for unused in streams.values():  # mirrored beyond the target: let them go
             unused.cancel()
-        holders: list[str] = []
+        holders: dict[str, int] = {}
         while pushes and len(holders) < needed:
             done, _ = await asyncio.wait(pushes, return_when=asyncio.FIRST_COMPLETED)
             for push in done:
                 pushes.discard(push)
                 try:
-                    holders.append(push.result())
+                    holder, seen = push.result()
+                    holders[holder] = seen
                 except Exception as e:  # a peer down or full: another may take its place
                     log.warning("copying %s to a peer failed: %s", digest, e)
                     if waiting:
@@ -203,14 +218,14 @@ class BlobReplicator:
         size: int,
         deadline: float,
         mirrored: grpc.Future | None,
-    ) -> str:
-        """The peer's replica id once it holds the blob: from its mirror, else by a push.
-        Both share one deadline (time.monotonic())."""
+    ) -> tuple[str, int]:
+        """(the peer's replica id, the collections it had seen) once it holds the blob:
+        from its mirror, else by a push. Both share one deadline (time.monotonic())."""
         assert self.client is not None
         if mirrored is not None:
             try:
                 result = await result_of(mirrored, deadline - time.monotonic())
-                return str(result.replica_id)
+                return str(result.replica_id), int(result.seen)
             except Exception as e:
                 mirrored.cancel()
                 log.warning(
@@ -220,19 +235,20 @@ class BlobReplicator:
         if left <= 0:
             raise TimeoutError(f"{peer.replica_id} did not store {digest} in time")
         path = self.store.path(digest)
-        return await self.client.push_async(peer.grpc_address, digest, size, path, left)
+        pushed = await self.client.push_async(peer.grpc_address, digest, size, path, left)
+        return str(pushed.replica_id), int(pushed.seen)
 
     async def _record_late_copies(
-        self, pushes: list[asyncio.Future[str]], digest: str, size: int
+        self, pushes: list[asyncio.Future[tuple[str, int]]], digest: str, size: int
     ) -> None:
         results = await asyncio.gather(*pushes, return_exceptions=True)
-        late = [r for r in results if isinstance(r, str)]
+        late = dict(r for r in results if isinstance(r, tuple))
         if late:
             with contextlib.suppress(RegistryError):
                 await self._propose(
                     pb.Command(
                         link_blob=pb.LinkBlob(
-                            digest=digest, size=size, replica_id=self.replica_id, holders=late
+                            digest=digest, size=size, holders=sorted(late), seen=late
                         )
                     )
                 )

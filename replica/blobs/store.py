@@ -9,6 +9,11 @@ On-disk layout of `LocalBlobStore` under its root:
 A blob reaches `blobs/` only by `commit`: the writer's file is fsynced, its
 digest compared with the one asked for, and it is renamed into place and its
 directory fsynced. A crash at any point leaves either no blob or a whole one.
+
+Garbage collection deletes a file only if it is older than the moment this replica
+applied the collection (consensus/gc.py): `commit` and `claim` set a file's time
+to now, and they and `delete_if_older` hold one lock, so a copy committed again
+while the collector deletes the old one is either put back after or kept.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Protocol
 
 from replica.errors import DigestInvalid, SizeInvalid, StorageFull
@@ -113,6 +120,18 @@ class BlobStore(Protocol):
     def open(self, digest: str) -> BinaryIO: ...
     def writer(self) -> BlobWriter: ...
     def commit(self, writer: BlobWriter, digest: str, size: int | None = None) -> int: ...
+    def claim(self, digest: str) -> int | None:
+        """Keep an existing blob as if committed now (its size), or None if absent."""
+        ...
+
+    def delete_if_older(
+        self, digest: str, before: float, still_garbage: Callable[[], bool]
+    ) -> int | None:
+        """Delete the blob if committed or claimed before `before` (time.time()) and
+        `still_garbage()` holds; the bytes freed, or None if it was kept or absent."""
+        ...
+
+    def committed_at(self, digest: str) -> float | None: ...
     def delete(self, digest: str) -> bool: ...
     def walk(self) -> Iterator[str]: ...
     def path(self, digest: str) -> str:
@@ -127,6 +146,7 @@ class LocalBlobStore:
         self._tmp = os.path.join(root, "tmp")
         os.makedirs(self._blobs, exist_ok=True)
         os.makedirs(self._tmp, exist_ok=True)
+        self._placing = threading.Lock()  # see the module's docstring
         # Leftovers of writes that a crash interrupted are never blobs.
         for name in os.listdir(self._tmp):
             os.unlink(os.path.join(self._tmp, name))
@@ -163,18 +183,48 @@ class LocalBlobStore:
             raise
         writer.close()
         final = self.path(digest)
-        if os.path.exists(final):
+        if self.claim(digest) is not None:
             os.unlink(writer.path)
             return writer.size
         directory = os.path.dirname(final)
         try:
             os.makedirs(directory, exist_ok=True)
-            os.rename(writer.path, final)
+            with self._placing:
+                os.rename(writer.path, final)
+                _touch(final)
         except OSError as e:  # a full disk can refuse a new directory
             writer.discard()
             raise _storage_error(e) from e
         _fsync_dir(directory)
         return writer.size
+
+    def claim(self, digest: str) -> int | None:
+        with self._placing:
+            try:
+                _touch(self.path(digest))
+                return os.stat(self.path(digest)).st_size
+            except FileNotFoundError:
+                return None
+
+    def delete_if_older(
+        self, digest: str, before: float, still_garbage: Callable[[], bool]
+    ) -> int | None:
+        path = self.path(digest)
+        with self._placing:
+            try:
+                found = os.stat(path)
+            except FileNotFoundError:
+                return None
+            if found.st_mtime >= before or not still_garbage():
+                return None
+            os.unlink(path)
+        return found.st_size
+
+    def committed_at(self, digest: str) -> float | None:
+        try:
+            return os.stat(self.path(digest)).st_mtime
+        except FileNotFoundError:
+            return None
 
     def delete(self, digest: str) -> bool:
         try:
@@ -196,6 +246,13 @@ def _storage_error(e: OSError) -> Exception:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return StorageFull(detail={"error": str(e)})
     return e
+
+
+def _touch(path: str) -> None:
+    # An explicit time is kept to the nanosecond; the kernel's own "now" can lag it
+    # by a clock tick, which would make a fresh copy look older than a collection.
+    now = time.time()
+    os.utime(path, (now, now))
 
 
 def _fsync_dir(path: str) -> None:

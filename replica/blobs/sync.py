@@ -60,7 +60,8 @@ class BlobSync:
     async def _copy(self, digest: str, size: int, holders: list[str]) -> None:
         replicator = self._replicator
         async with self._parallel:
-            if replicator.store.stat(digest) == size:
+            seen = replicator.collections_seen()  # before the copy is claimed (gc.py)
+            if replicator.store.claim(digest) == size:
                 # Here, but not written by this replica's own push or fetch: check it.
                 if not await asyncio.to_thread(self._matches, digest):
                     log.warning("the local file of %s does not match its digest: ignored", digest)
@@ -68,7 +69,7 @@ class BlobSync:
             elif not holders or await copy_from_holders(replicator, digest) is None:
                 return
             try:
-                await replicator.record_copy(digest, size)
+                await replicator.record_copy(digest, size, seen)
             except RegistryError as e:
                 log.info("recording the copy of %s waits: %s", digest, e)
                 return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent import futures
 from typing import Any
 
@@ -34,10 +34,13 @@ _OPTIONS = [("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_messag
 
 
 class _Servicer(rpc.BlobTransferServicer):
-    def __init__(self, store: BlobStore, replica_id: str, token: str | None) -> None:
+    def __init__(
+        self, store: BlobStore, replica_id: str, token: str | None, seen: Callable[[], int]
+    ) -> None:
         self._store = store
         self._replica_id = replica_id
         self._token = token
+        self._seen = seen
 
     def _authorize(self, context: grpc.ServicerContext) -> None:
         metadata = dict(context.invocation_metadata())
@@ -61,8 +64,10 @@ class _Servicer(rpc.BlobTransferServicer):
         if first is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty push")
             raise AssertionError("abort raises")
-        if first.digest and self._store.stat(self._digest(first.digest, context)) == first.size:
-            return pb.PushResult(replica_id=self._replica_id)
+        # Read before the copy is committed (consensus/gc.py says why).
+        seen = self._seen()
+        if first.digest and self._store.claim(self._digest(first.digest, context)) == first.size:
+            return pb.PushResult(replica_id=self._replica_id, seen=seen)
         digest, size = first.digest, first.size
         writer = self._store.writer()
         try:
@@ -87,7 +92,7 @@ class _Servicer(rpc.BlobTransferServicer):
         except RegistryError as e:
             writer.discard()  # a no-op when commit already discarded it
             context.abort(grpc.StatusCode.DATA_LOSS, f"{e.code}: {e.message}")
-        return pb.PushResult(replica_id=self._replica_id)
+        return pb.PushResult(replica_id=self._replica_id, seen=seen)
 
     def Fetch(self, request: pb.FetchRequest, context: grpc.ServicerContext) -> Iterator[pb.Chunk]:
         self._authorize(context)
@@ -117,11 +122,17 @@ class BlobServer:
     """Mutual TLS: a caller must present a certificate issued by the cluster CA."""
 
     def __init__(
-        self, address: str, store: BlobStore, replica_id: str, secret: str | None, tls: TlsFiles
+        self,
+        address: str,
+        store: BlobStore,
+        replica_id: str,
+        secret: str | None,
+        tls: TlsFiles,
+        seen: Callable[[], int],
     ) -> None:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=_OPTIONS)
         rpc.add_BlobTransferServicer_to_server(  # type: ignore[no-untyped-call]
-            _Servicer(store, replica_id, internal_token(secret)), self._server
+            _Servicer(store, replica_id, internal_token(secret), seen), self._server
         )
         credentials = grpc.ssl_server_credentials(
             [(_read(tls.key), _read(tls.cert))],
@@ -165,8 +176,10 @@ class BlobClient:
             stub = self._stubs[address] = rpc.BlobTransferStub(channel)  # type: ignore[no-untyped-call]
         return stub
 
-    def push(self, address: str, digest: str, size: int, path: str, timeout: float = 600) -> str:
-        """Copy the blob at `path` to a peer; the peer's replica id once durable there."""
+    def push(
+        self, address: str, digest: str, size: int, path: str, timeout: float = 600
+    ) -> pb.PushResult:
+        """Copy the blob at `path` to a peer; its answer once the copy is durable there."""
 
         def chunks() -> Iterator[pb.PushChunk]:
             with open(path, "rb") as f:
@@ -181,12 +194,14 @@ class BlobClient:
                     if not data:
                         return
 
-        result = self._stub(address).Push(chunks(), metadata=self._metadata, timeout=timeout)
-        return str(result.replica_id)
+        result: pb.PushResult = self._stub(address).Push(
+            chunks(), metadata=self._metadata, timeout=timeout
+        )
+        return result
 
     async def push_async(
         self, address: str, digest: str, size: int, path: str, timeout: float = 600
-    ) -> str:
+    ) -> pb.PushResult:
         """`push` on the blob client's own threads, never the default executor that
         disk reads and writes use."""
         loop = asyncio.get_running_loop()

@@ -36,15 +36,11 @@ async def get(registry: Registry, request: Request, name: str, digest: str) -> o
         headers["Content-Length"] = str(length)
         return Response(status_code=status, headers=headers)
     if registry.store.stat(digest) is None:
-
-        async def record(size: int) -> None:  # this replica holds it now
-            await registry.link_blob(name, digest, size)
-
         if header:  # a range of a blob only peers hold: fetch it whole first
-            await fetch_to_disk(registry.replication, digest, record)
+            await fetch_to_disk(registry.replication, digest)
         else:
             headers["Content-Length"] = str(size)
-            return PeerBlobResponse(registry.replication, digest, headers, record)
+            return PeerBlobResponse(registry.replication, digest, headers)
     return FileRangeResponse(registry.store.path(digest), start, length, status, headers)
 
 

@@ -55,13 +55,13 @@ async def start(registry: Registry, request: Request, name: str) -> Response:
     digest = params.get("digest")
     if digest:
         check_digest(digest)
-        size, holders = await ingest.whole(
+        size, copies = await ingest.whole(
             registry.replication,
             lambda writer, mirror: receive_into(request, writer, mirror),
             digest,
             _content_length(request),
         )
-        await registry.link_blob(name, digest, size, holders)
+        await registry.link_blob(name, digest, size, copies)
         return _created(name, digest)
     claims = getattr(request.state, "claims", None)
     # Counted per account; without authentication, per client address.
@@ -115,10 +115,10 @@ async def put(registry: Registry, request: Request, name: str, session_id: str) 
     check_digest(digest)
     async with upload.lock:
         await _receive(registry, request, upload)
-        size, holders = await ingest.finish_session(
+        size, copies = await ingest.finish_session(
             registry.replication, registry.uploads, upload, digest
         )
-        await registry.link_blob(name, digest, size, holders)
+        await registry.link_blob(name, digest, size, copies)
     return _created(name, digest)
 
 

@@ -31,10 +31,15 @@ class Log:
             self.state.apply(self.index, pb.Command(**kind).SerializeToString())  # type: ignore[arg-type]
         )
 
-    def link(self, repo: str, name: str, at_ms: int = NOW_MS) -> None:
-        self.apply(
+    def link(
+        self, repo: str, name: str, at_ms: int = NOW_MS, seen: dict[str, int] | None = None
+    ) -> pb.Result:
+        """An upload's link: r0 committed the bytes after it applied every collection
+        so far, unless `seen` says otherwise."""
+        seen = {"r0": self.state.view(gc.collections)} if seen is None else seen
+        return self.apply(
             link_blob=pb.LinkBlob(
-                repository=repo, digest=D(name), size=1, replica_id="r0", at_ms=at_ms
+                repository=repo, digest=D(name), size=1, replica_id="r0", at_ms=at_ms, seen=seen
             )
         )
 
@@ -63,8 +68,12 @@ class Log:
     def mark(self, now_ms: int = NOW_MS + HOUR_MS, grace_ms: int = HOUR_MS // 2):
         return self.state.view(gc.mark, now_ms, grace_ms)
 
-    def collect(self, epoch: int, found: list[pb.CollectedBlob]) -> None:
-        self.apply(collect_blobs=pb.CollectBlobs(epoch=epoch, blobs=found))
+    def collect(self, epoch: int, found: list[pb.CollectedBlob], at_ms: int = NOW_MS) -> None:
+        self.apply(collect_blobs=pb.CollectBlobs(epoch=epoch, blobs=found, at_ms=at_ms))
+
+    def collect_all(self) -> None:
+        self.begin()
+        self.collect(*self.mark())
 
     def exists(self, repo: str, name: str) -> bool:
         return self.state.blob_link(repo, D(name)) is not None
@@ -149,3 +158,61 @@ def test_a_log_from_before_collections_replays_into_the_same_state(tmp_path) -> 
     log.begin()
     _, found = log.mark()
     assert found == []
+
+
+def test_a_copy_committed_before_the_collection_was_applied_is_not_counted(tmp_path) -> None:
+    # r0 read the counter (0) and committed its new copy of the layer while the
+    # collection of the old one was on its way: r0 may delete that copy.
+    log = Log(str(tmp_path))
+    log.link("r", "layer", at_ms=1)
+    log.collect_all()
+    refused = log.link("r", "layer", seen={"r0": 0})
+    assert refused.error_code == "BLOB_UPLOAD_INVALID"
+    assert not log.exists("r", "layer")
+    # Committed after it was applied: counted.
+    assert not log.link("r", "layer", seen={"r0": 1}).error_code
+    assert log.state.blob_holders(D("layer")) == ["r0"]
+
+
+def test_a_link_adding_holders_drops_stale_copies_and_never_revives_a_blob(tmp_path) -> None:
+    log = Log(str(tmp_path))
+    log.link("r", "layer", at_ms=1)
+    log.collect_all()
+
+    def add(replica: str, seen: int) -> pb.Result:
+        return log.apply(
+            link_blob=pb.LinkBlob(
+                digest=D("layer"), size=1, replica_id=replica, seen={replica: seen}
+            )
+        )
+
+    assert add("r1", 1).error_code == "BLOB_UNKNOWN"  # a peer's fetch of a collected blob
+    assert log.state.blob_holders(D("layer")) == []
+    log.link("r", "layer")
+    assert not add("r1", 0).error_code  # a copy from before the collection: not counted
+    assert not add("r2", 1).error_code
+    assert log.state.blob_holders(D("layer")) == ["r0", "r2"]
+
+
+def test_a_mount_needs_the_blob_to_exist(tmp_path) -> None:
+    log = Log(str(tmp_path))
+    log.link("r", "layer", at_ms=1)
+    mount = pb.LinkBlob(repository="s", digest=D("layer"), size=1, at_ms=NOW_MS)
+    assert not log.apply(link_blob=mount).error_code
+    assert log.state.blob_holders(D("layer")) == ["r0"]  # a mount adds no holder
+    log.apply(unlink_blob=pb.UnlinkBlob(repository="s", digest=D("layer")))
+    log.collect_all()
+    assert log.apply(link_blob=mount).error_code == "BLOB_UNKNOWN"
+
+
+def test_tombstones_are_forgotten_after_a_day(tmp_path) -> None:
+    log = Log(str(tmp_path))
+    log.link("r", "old", at_ms=1)
+    log.collect_all()
+    assert log.state.view(gc.tombstone, D("old")) == (1, NOW_MS)
+    log.link("r", "young", at_ms=1)
+    log.begin()
+    log.collect(*log.mark(now_ms=NOW_MS + 30 * HOUR_MS), at_ms=NOW_MS + 25 * HOUR_MS)
+    assert log.state.view(gc.tombstone, D("old")) is None
+    assert log.state.view(gc.tombstone, D("young")) == (2, NOW_MS + 25 * HOUR_MS)
+    assert [d for d, _ in log.state.view(lambda txn: list(gc.tombstones(txn)))] == [D("young")]

@@ -101,3 +101,21 @@ def test_a_full_disk_fails_the_write_and_the_commit_but_not_the_hash(tmp_path) -
     with pytest.raises(StorageFull):
         store.commit(writer, digest(data))
     assert store.stat(digest(data)) is None
+
+
+def test_a_file_committed_or_claimed_after_a_collection_is_kept(store: BlobStore) -> None:
+    import time
+
+    writer = store.writer()
+    writer.write(b"layer")
+    store.commit(writer, digest(b"layer"))
+    collected_at = time.time()  # a collection of the blob is applied here
+    assert store.claim(digest(b"layer")) == 5  # a new upload of the same bytes keeps it
+    assert store.delete_if_older(digest(b"layer"), collected_at, lambda: True) is None
+    assert store.stat(digest(b"layer")) == 5
+    later = time.time() + 1
+    assert store.delete_if_older(digest(b"layer"), later, lambda: False) is None  # re-linked
+    assert store.delete_if_older(digest(b"layer"), later, lambda: True) == 5
+    assert store.stat(digest(b"layer")) is None
+    assert store.claim(digest(b"layer")) is None
+    assert store.delete_if_older(digest(b"layer"), later, lambda: True) is None

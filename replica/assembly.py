@@ -47,6 +47,11 @@ log = logging.getLogger("qreg.replica")
 @contextlib.asynccontextmanager
 async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[ReplicaContext]:
     state = MetadataState(config.path("metadata"))
+    store = LocalBlobStore(config.path("storage"))
+    # Told of collections from the first entry Raft applies (a returning replica
+    # catches up on them before it serves).
+    sweeper = FileSweeper(config.replica_id, store, state, metrics)
+    state.on_collect = sweeper.on_collect
     raft = RaftNode(
         state,
         config.path("raft"),
@@ -75,7 +80,6 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     tls = TlsFiles(config.tls_ca, config.tls_ca_key, config.tls_cert, config.tls_key)
     has_tls = os.path.isfile(tls.cert)
     peers = PeerClient(config.raft_secret, tls if has_tls else None)
-    store = LocalBlobStore(config.path("storage"))
     blob_server = None
     if config.grpc_address:
         blob_server = BlobServer(
@@ -125,12 +129,8 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     monitoring = asyncio.create_task(monitor.run())
     removal = RemovalWatch(registry, config.data_dir)
     watching = asyncio.create_task(removal.run())
-    sweeper = FileSweeper(
-        config.replica_id, store, state, registry.propose, metrics, registry.fresh
-    )
-    state.on_collect = sweeper.on_collect
     metrics.watch_gc_sweeper(sweeper)
-    sweeping = asyncio.create_task(sweeper.run())
+    sweeping = asyncio.create_task(sweeper.run(registry.propose, registry.fresh))
     collector = Collector(registry, metrics, config.gc_grace_s)
     gc_schedule = Schedule(collector)
     scheduling = asyncio.create_task(gc_schedule.run())

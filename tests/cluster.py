@@ -69,8 +69,11 @@ class LocalCluster:
         admin_password: str = ADMIN_PASSWORD,
         caches: tuple[str, ...] = (),
         cache_max_bytes: int = 1 << 30,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.data = data
+        # Extra environment of every replica (QREG_SECTION_KEY settings), restarts too.
+        self.env = {**os.environ, **(env or {})}
         self.replicas = replicas
         self.cache_names = caches
         self.cache_max_bytes = cache_max_bytes
@@ -145,6 +148,7 @@ class LocalCluster:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env=self.env,
         )
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
@@ -186,7 +190,10 @@ class LocalCluster:
         config = os.path.join(self.data, f"replica-{index}", "replica.toml")
         log = open(os.path.join(self.data, f"replica-{index}", "replica.log"), "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--config", config], stdout=log, stderr=log
+            [sys.executable, "-m", "cli.main", "serve", "--config", config],
+            stdout=log,
+            stderr=log,
+            env=self.env,
         )
         log.close()
         self._restarted[index] = process

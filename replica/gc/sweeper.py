@@ -48,16 +48,12 @@ class FileSweeper:
         replica_id: str,
         store: BlobStore,
         state: MetadataState,
-        propose: Callable[[pb.Command], Awaitable[None]],
         metrics: Metrics,
-        fresh: Callable[[], Awaitable[bool]],
     ) -> None:
         self._replica_id = replica_id
         self._store = store
         self._state = state
-        self._propose = propose
         self._metrics = metrics
-        self._fresh = fresh
         self._collected: queue.SimpleQueue[tuple[float, int, list[str]]] = queue.SimpleQueue()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -71,7 +67,13 @@ class FileSweeper:
         with contextlib.suppress(RuntimeError):  # the loop is closing: the orphan sweep
             self._loop.call_soon_threadsafe(self._wake.set)
 
-    async def run(self) -> None:
+    async def run(
+        self,
+        propose: Callable[[pb.Command], Awaitable[None]],
+        fresh: Callable[[], Awaitable[bool]],
+    ) -> None:
+        """Delete files as collections are applied, and sweep orphans now and then;
+        `propose` records each sweep, `fresh` says whether the state is current."""
         next_orphan_sweep = time.monotonic() + 30.0  # once started and caught up
         while True:
             with contextlib.suppress(TimeoutError):
@@ -79,10 +81,10 @@ class FileSweeper:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
             try:
-                await self.drain()
+                await self.drain(propose)
                 if time.monotonic() >= next_orphan_sweep:
                     # Only on a state known to be current: a lagging one lacks new records.
-                    current = await self._fresh()
+                    current = await fresh()
                     if current:
                         await asyncio.to_thread(self.sweep_orphans)
                     later = ORPHAN_SWEEP_EVERY_S if current else 30.0
@@ -91,7 +93,7 @@ class FileSweeper:
                 log.exception("garbage collection's file sweep failed; it runs again")
                 await asyncio.sleep(5.0)
 
-    async def drain(self) -> None:
+    async def drain(self, propose: Callable[[pb.Command], Awaitable[None]]) -> None:
         """Delete the files of every collection told of so far, and record what went."""
         touched: set[int] = set()
         while True:
@@ -103,7 +105,7 @@ class FileSweeper:
             self.pending = max(self.pending - len(digests), 0)
             touched.add(epoch)
         for epoch in sorted(touched):
-            await self._record(epoch)
+            await self._record(epoch, propose)
 
     def _delete(self, began: float, epoch: int, digests: list[str]) -> None:
         totals = self._totals.setdefault(epoch, SweepTotals())
@@ -132,7 +134,7 @@ class FileSweeper:
             log.debug("deleted the file of %s (%d bytes)", digest, freed)
         return freed
 
-    async def _record(self, epoch: int) -> None:
+    async def _record(self, epoch: int, propose: Callable[[pb.Command], Awaitable[None]]) -> None:
         totals = self._totals.get(epoch, SweepTotals())
         log.info(
             "collection %d: deleted %d files (%d bytes) here, %d errors",
@@ -152,7 +154,7 @@ class FileSweeper:
             last_error=totals.last_error,
         )
         try:
-            await self._propose(pb.Command(record_sweep=command))
+            await propose(pb.Command(record_sweep=command))
         except RegistryError as e:  # the files are gone either way; only the report waits
             log.info("recording the sweep of collection %d failed: %s", epoch, e)
 

@@ -8,6 +8,7 @@ import datetime
 import sys
 from typing import Any
 
+from cli import policies
 from cli import session as sessions
 from cli.client import ManagementClient, signed_in
 from cli.output import table
@@ -266,7 +267,7 @@ def _register_repos(subparsers: Any) -> None:
     actions = _parser(
         subparsers,
         "repo",
-        "repositories: create, list, visibility, remove",
+        "repositories: create, list, visibility, remove, immutable tags, retention",
         "A repository lives in a user's or an organization's namespace (NAMESPACE/NAME). "
         "Public ones may be pulled by anyone, anonymous users included; private ones only "
         "by those with access. Pushing to a new name creates it too, private.",
@@ -283,9 +284,14 @@ def _register_repos(subparsers: Any) -> None:
     p.add_argument("name")
     p.add_argument("visibility", choices=("public", "private"))
     p.set_defaults(func=signed_in("repo visibility", _repo_visibility))
-    p = actions.add_parser("remove", help="delete a repository's settings and team access")
+    p = actions.add_parser(
+        "remove",
+        help="delete a repository: its tags and images leave the index at once "
+        "(qreg gc frees their disk space)",
+    )
     p.add_argument("name")
     p.set_defaults(func=signed_in("repo remove", _repo_remove))
+    policies.add_repo_actions(actions)
 
 
 def _repo_add(client: ManagementClient, args: argparse.Namespace) -> int:

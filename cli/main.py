@@ -18,6 +18,7 @@ from cli import (
     install,
     maintenance,
     membership,
+    policies,
     serve,
     session,
     status,
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         accounts,
         caches,
         gc,
+        policies,
     ):
         module.register(subparsers)
     return parser

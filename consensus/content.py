@@ -12,7 +12,7 @@ from typing import Any
 
 import lmdb
 
-from consensus import accounts, caches, gc, gc_runs
+from consensus import accounts, caches, gc, gc_runs, policies
 from consensus.accounts import key as _key
 from proto import commands_pb2 as pb
 
@@ -59,6 +59,8 @@ def _register_replica(txn: lmdb.Transaction, c: pb.RegisterReplica) -> pb.Result
 
 
 def _delete_tag(txn: lmdb.Transaction, c: pb.DeleteTag) -> pb.Result:
+    if refused := policies.immutable_tag(txn, c.repository, c.tag):
+        return refused
     if not txn.delete(_key(b"t", c.repository, c.tag)):
         return _fail("MANIFEST_UNKNOWN", f"tag {c.tag} is unknown in {c.repository}")
     return pb.Result()
@@ -105,6 +107,9 @@ def _put_manifest(txn: lmdb.Transaction, c: pb.PutManifest) -> pb.Result:
     for digest in c.manifest_digests:
         if txn.get(_key(b"M", c.repository, digest)) is None:
             return _fail("MANIFEST_UNKNOWN", f"manifest {digest} is not in {c.repository}")
+    if c.tag and txn.get(_key(b"t", c.repository, c.tag)) != c.digest.encode():
+        if refused := policies.immutable_tag(txn, c.repository, c.tag):
+            return refused
     stamped = [gc.note_reference(txn, digest) for digest in c.blob_digests]
     record = pb.ManifestRecord(
         media_type=c.media_type,
@@ -131,10 +136,7 @@ def _delete_manifest(txn: lmdb.Transaction, c: pb.DeleteManifest) -> pb.Result:
     if raw is None:
         return _fail("MANIFEST_UNKNOWN", f"manifest {c.digest} is unknown in {c.repository}")
     record = pb.ManifestRecord.FromString(bytes(raw))
-    txn.delete(key)
-    if record.subject_digest:
-        txn.delete(_key(b"f", c.repository, record.subject_digest, c.digest))
-    # Every tag that points at the manifest goes with it.
+    # Every tag that points at the manifest goes with it, unless one is immutable.
     prefix = _key(b"t", c.repository) + _SEP
     cursor = txn.cursor()
     doomed: list[bytes] = []
@@ -144,9 +146,61 @@ def _delete_manifest(txn: lmdb.Transaction, c: pb.DeleteManifest) -> pb.Result:
                 break
             if value == c.digest.encode() and _SEP not in found[len(prefix) :]:
                 doomed.append(bytes(found))
-    for key in doomed:
-        txn.delete(key)
+    for tag_key in doomed:
+        tag = tag_key[len(prefix) :].decode()
+        if refused := policies.immutable_tag(txn, c.repository, tag):
+            return refused
+    txn.delete(key)
+    if record.subject_digest:
+        txn.delete(_key(b"f", c.repository, record.subject_digest, c.digest))
+    for tag_key in doomed:
+        txn.delete(tag_key)
     return pb.Result()
+
+
+def _prune_tags(txn: lmdb.Transaction, c: pb.PruneTags) -> pb.Result:
+    rules = policies.policy(txn, c.repository)
+    pruned = 0
+    for tag in c.tags:
+        key = _key(b"t", c.repository, tag.tag)
+        if txn.get(key) != tag.digest.encode() or policies.covers(rules, tag.tag):
+            continue  # pushed again since, or immutable
+        txn.delete(key)
+        pruned += 1
+        if not _tagged(txn, c.repository, tag.digest):  # its last tag: the image goes
+            _delete_manifest(txn, pb.DeleteManifest(repository=c.repository, digest=tag.digest))
+    return pb.Result(message=str(pruned))
+
+
+def _tagged(txn: lmdb.Transaction, repository: str, digest: str) -> bool:
+    prefix = _key(b"t", repository) + _SEP
+    cursor = txn.cursor()
+    if cursor.set_range(prefix):
+        for found, value in cursor:
+            if not bytes(found).startswith(prefix):
+                break
+            if bytes(value) == digest.encode():
+                return True
+    return False
+
+
+def _delete_repository(txn: lmdb.Transaction, c: pb.DeleteRepository) -> pb.Result:
+    rules = policies.policy(txn, c.repository)
+    if rules.immutable_tags:
+        prefix = _key(b"t", c.repository) + _SEP
+        cursor = txn.cursor()
+        if cursor.set_range(prefix):
+            for found, _ in cursor:
+                if not bytes(found).startswith(prefix):
+                    break
+                if policies.covers(rules, bytes(found)[len(prefix) :].decode()):
+                    return _fail(
+                        "DENIED",
+                        f"{c.repository} has immutable tags: an administrator of the "
+                        "repository lifts immutability before deleting it",
+                    )
+    txn.delete(_key(b"rp", c.repository))
+    return accounts.APPLY["delete_repository"](txn, c)
 
 
 # Command kind -> what applying it does (accounts.py and caches.py keep their own).
@@ -162,6 +216,9 @@ _APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
     **caches.APPLY,
     **gc.APPLY,
     **gc_runs.APPLY,
+    **policies.APPLY,
+    "delete_repository": _delete_repository,
+    "prune_tags": _prune_tags,
 }
 
 

@@ -152,7 +152,7 @@ def _forget_tombstones(txn: lmdb.Transaction, before_ms: int) -> None:
     prefix = b"gX" + _SEP
     limit = _tombstone_by_time(before_ms, "")
     old = []
-    for k, _ in _scan(txn, prefix):  # oldest first: stop at the first young one
+    for k, _ in scan(txn, prefix):  # oldest first: stop at the first young one
         if k >= limit:
             break
         old.append(k)
@@ -168,14 +168,14 @@ def blob_recorded(txn: lmdb.Transaction, digest: str) -> bool:
 def tombstones(txn: lmdb.Transaction) -> Iterator[tuple[str, int]]:
     """(digest, ms) of the blobs collections removed within the last day."""
     prefix = b"gx" + _SEP
-    for k, v in _scan(txn, prefix):
+    for k, v in scan(txn, prefix):
         yield k[len(prefix) :].decode(), _TOMBSTONE.unpack(v)[1]
 
 
 APPLY: dict[str, Any] = {"collect_blobs": _collect}
 
 
-def _scan(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+def scan(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
     cursor = txn.cursor()
     if cursor.set_range(prefix):
         for k, v in cursor:
@@ -184,7 +184,7 @@ def _scan(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[bytes, bytes]]
             yield bytes(k), bytes(v)
 
 
-def _references(record: pb.ManifestRecord) -> list[str]:
+def references(record: pb.ManifestRecord) -> list[str]:
     """The blobs a manifest references; records stored before blob_digests existed
     are read from their body (config and distributable layers)."""
     if record.blob_digests:
@@ -206,11 +206,11 @@ def mark(txn: lmdb.Transaction, now_ms: int, grace_ms: int) -> tuple[int, list[p
     pinned read transaction, off the event loop and the Raft thread."""
     epoch_now, first_began, _ = _counters(txn)
     referenced: set[str] = set()
-    for _, raw in _scan(txn, b"M" + _SEP):
-        referenced.update(_references(pb.ManifestRecord.FromString(raw)))
+    for _, raw in scan(txn, b"M" + _SEP):
+        referenced.update(references(pb.ManifestRecord.FromString(raw)))
     garbage: dict[str, pb.CollectedBlob] = {}
     prefix = b"b" + _SEP
-    for k, raw in _scan(txn, prefix):
+    for k, raw in scan(txn, prefix):
         digest = k[len(prefix) :].decode()
         if digest in referenced:
             continue
@@ -221,7 +221,7 @@ def mark(txn: lmdb.Transaction, now_ms: int, grace_ms: int) -> tuple[int, list[p
             continue
         garbage[digest] = pb.CollectedBlob(digest=digest, size=record.size)
     prefix = b"l" + _SEP
-    for k, _ in _scan(txn, prefix):
+    for k, _ in scan(txn, prefix):
         repository, _, digest = k[len(prefix) :].decode().rpartition("\0")
         if digest in garbage:
             garbage[digest].repositories.append(repository)
@@ -229,4 +229,4 @@ def mark(txn: lmdb.Transaction, now_ms: int, grace_ms: int) -> tuple[int, list[p
 
 
 def manifest_count(txn: lmdb.Transaction) -> int:
-    return sum(1 for _ in _scan(txn, b"M" + _SEP))
+    return sum(1 for _ in scan(txn, b"M" + _SEP))

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from consensus import accounts, caches, content, state_digest
+from consensus import accounts, caches, content, policies, state_digest
 from proto import commands_pb2 as pb
 
 T = TypeVar("T")
@@ -245,7 +245,7 @@ class MetadataState:
             writes = state_digest.DigestingTxn(txn, state_digest.stored(txn) or 0)
             result = content.apply(writes, command)  # type: ignore[arg-type]
             kind = command.WhichOneof("kind")
-            if kind in accounts.APPLY or kind in caches.APPLY:
+            if kind in accounts.APPLY or kind in caches.APPLY or kind in policies.AUDITED:
                 accounts.record(writes, index, command, result)  # type: ignore[arg-type]
             state_digest.store(txn, writes.digest)
             txn.put(_APPLIED, struct.pack(">Q", index))
@@ -272,6 +272,11 @@ class MetadataState:
         with self._env.begin() as txn:
             raw = txn.get(_key(b"l", repo, digest))
         return struct.unpack(">Q", raw)[0] if raw is not None else None
+
+    def blob_size(self, digest: str) -> int | None:
+        with self._env.begin() as txn:
+            raw = txn.get(_key(b"b", digest))
+        return pb.BlobRecord.FromString(raw).size if raw else None
 
     def blob_holders(self, digest: str) -> list[str]:
         with self._env.begin() as txn:

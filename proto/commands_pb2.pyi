@@ -308,7 +308,7 @@ class CollectBlobs(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., blobs: _Optional[_Iterable[_Union[CollectedBlob, _Mapping]]] = ..., at_ms: _Optional[int] = ...) -> None: ...
 
 class FinishCollection(_message.Message):
-    __slots__ = ("epoch", "at_ms", "outcome", "blobs_marked", "blobs_collected", "bytes_collected", "manifests_scanned", "mark_ms")
+    __slots__ = ("epoch", "at_ms", "outcome", "blobs_marked", "blobs_collected", "bytes_collected", "manifests_scanned", "mark_ms", "tags_pruned")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
@@ -317,6 +317,7 @@ class FinishCollection(_message.Message):
     BYTES_COLLECTED_FIELD_NUMBER: _ClassVar[int]
     MANIFESTS_SCANNED_FIELD_NUMBER: _ClassVar[int]
     MARK_MS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_PRUNED_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     at_ms: int
     outcome: str
@@ -325,7 +326,8 @@ class FinishCollection(_message.Message):
     bytes_collected: int
     manifests_scanned: int
     mark_ms: int
-    def __init__(self, epoch: _Optional[int] = ..., at_ms: _Optional[int] = ..., outcome: _Optional[str] = ..., blobs_marked: _Optional[int] = ..., blobs_collected: _Optional[int] = ..., bytes_collected: _Optional[int] = ..., manifests_scanned: _Optional[int] = ..., mark_ms: _Optional[int] = ...) -> None: ...
+    tags_pruned: int
+    def __init__(self, epoch: _Optional[int] = ..., at_ms: _Optional[int] = ..., outcome: _Optional[str] = ..., blobs_marked: _Optional[int] = ..., blobs_collected: _Optional[int] = ..., bytes_collected: _Optional[int] = ..., manifests_scanned: _Optional[int] = ..., mark_ms: _Optional[int] = ..., tags_pruned: _Optional[int] = ...) -> None: ...
 
 class RecordSweep(_message.Message):
     __slots__ = ("epoch", "replica_id", "at_ms", "files", "bytes", "errors", "last_error")
@@ -379,8 +381,58 @@ class CollectionRun(_message.Message):
     sweeps: _containers.RepeatedCompositeFieldContainer[RecordSweep]
     def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., started_ms: _Optional[int] = ..., time_limit_s: _Optional[int] = ..., finish: _Optional[_Union[FinishCollection, _Mapping]] = ..., sweeps: _Optional[_Iterable[_Union[RecordSweep, _Mapping]]] = ...) -> None: ...
 
+class RepositoryPolicy(_message.Message):
+    __slots__ = ("repository", "immutable_tags", "immutable_pattern", "keep_newest", "max_age_days", "prune_pattern", "keep_pattern")
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    IMMUTABLE_TAGS_FIELD_NUMBER: _ClassVar[int]
+    IMMUTABLE_PATTERN_FIELD_NUMBER: _ClassVar[int]
+    KEEP_NEWEST_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    PRUNE_PATTERN_FIELD_NUMBER: _ClassVar[int]
+    KEEP_PATTERN_FIELD_NUMBER: _ClassVar[int]
+    repository: str
+    immutable_tags: bool
+    immutable_pattern: str
+    keep_newest: int
+    max_age_days: int
+    prune_pattern: str
+    keep_pattern: str
+    def __init__(self, repository: _Optional[str] = ..., immutable_tags: _Optional[bool] = ..., immutable_pattern: _Optional[str] = ..., keep_newest: _Optional[int] = ..., max_age_days: _Optional[int] = ..., prune_pattern: _Optional[str] = ..., keep_pattern: _Optional[str] = ...) -> None: ...
+
+class SetRepositoryPolicy(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: RepositoryPolicy
+    def __init__(self, policy: _Optional[_Union[RepositoryPolicy, _Mapping]] = ...) -> None: ...
+
+class SetNamespaceQuota(_message.Message):
+    __slots__ = ("namespace", "bytes")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    bytes: int
+    def __init__(self, namespace: _Optional[str] = ..., bytes: _Optional[int] = ...) -> None: ...
+
+class PrunedTag(_message.Message):
+    __slots__ = ("tag", "digest")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    tag: str
+    digest: str
+    def __init__(self, tag: _Optional[str] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class PruneTags(_message.Message):
+    __slots__ = ("repository", "tags", "reason")
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    repository: str
+    tags: _containers.RepeatedCompositeFieldContainer[PrunedTag]
+    reason: str
+    def __init__(self, repository: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[PrunedTag, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -411,6 +463,9 @@ class Command(_message.Message):
     RECORD_SWEEP_FIELD_NUMBER: _ClassVar[int]
     CLAIM_COLLECTOR_FIELD_NUMBER: _ClassVar[int]
     SET_COLLECTION_SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    SET_REPOSITORY_POLICY_FIELD_NUMBER: _ClassVar[int]
+    SET_NAMESPACE_QUOTA_FIELD_NUMBER: _ClassVar[int]
+    PRUNE_TAGS_FIELD_NUMBER: _ClassVar[int]
     version: int
     actor: str
     at_ms: int
@@ -441,7 +496,10 @@ class Command(_message.Message):
     record_sweep: RecordSweep
     claim_collector: ClaimCollector
     set_collection_schedule: SetCollectionSchedule
-    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ...) -> None: ...
+    set_repository_policy: SetRepositoryPolicy
+    set_namespace_quota: SetNamespaceQuota
+    prune_tags: PruneTags
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("error_code", "message", "index")

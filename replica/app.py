@@ -28,6 +28,7 @@ from replica.api import cluster as cluster_api
 from replica.api import gc as gc_api
 from replica.api import membership as membership_api
 from replica.api import openapi
+from replica.api import policies as policies_api
 from replica.api import repositories as repositories_api
 from replica.api import state as state_api
 from replica.assembly import running
@@ -329,6 +330,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         *accounts_api.ROUTES,
         *repositories_api.ROUTES,
         *gc_api.ROUTES,
+        *policies_api.ROUTES,
         *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
     ]

@@ -32,6 +32,7 @@ from replica.errors import (
 from replica.freshness import ReadBarrier
 from replica.names import digest_of, is_tag
 from replica.peers import PeerClient, PeerError
+from replica.quotas import QuotaCheck
 
 log = logging.getLogger("qreg.registry")
 
@@ -73,6 +74,7 @@ class Registry:
     _leaderless_since: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        self.quotas = QuotaCheck(self.state)
         self._barrier = ReadBarrier(self._fetch_read_index, self.raft.wait_applied)
         self.replication = BlobReplicator(
             self.replica_id,
@@ -258,6 +260,7 @@ class Registry:
         if is_tag(reference):
             command.tag = reference
         command.pushed_at_ms = int(time.time() * 1000)
+        await self.quotas.check(command)
         await self._propose(pb.Command(put_manifest=command))
         return command
 

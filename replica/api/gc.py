@@ -61,6 +61,7 @@ def run_json(run: pb.CollectionRun) -> dict[str, Any]:
         "bytes_removed": finish.bytes_collected if finish else None,
         "manifests_scanned": finish.manifests_scanned if finish else None,
         "mark_ms": finish.mark_ms if finish else None,
+        "tags_pruned": finish.tags_pruned if finish else None,
         "sweeps": [
             {
                 "replica": s.replica_id,
@@ -111,10 +112,11 @@ async def start_run(request: Request) -> Response:
     body = await read_body(request)
     collector = context(request).collector
     if body.get("dry_run"):
-        marked = await collector.dry_run()
+        marked, prunes = await collector.dry_run()
         return JSONResponse(
             {
                 "dry_run": True,
+                "tags_to_prune": prunes,
                 "blobs": len(marked.blobs),
                 "bytes": marked.bytes,
                 "manifests_scanned": marked.manifests,

@@ -123,6 +123,40 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+_PATTERN = {"type": ["string", "null"], "maxLength": 128, "example": "v*"}
+_COUNT = {"type": ["integer", "null"], "minimum": 0}
+SCHEMAS["Policy"] = {
+    "type": "object",
+    "properties": {
+        "immutable_tags": {"type": "boolean", "description": "covered tags never move or go"},
+        "immutable_pattern": {**_PATTERN, "description": "the tags it covers (empty: all)"},
+        "retention": {
+            "type": "object",
+            "properties": {
+                "keep_newest": _COUNT,
+                "max_age_days": _COUNT,
+                "prune_pattern": {**_PATTERN, "description": "only these tags are pruned"},
+                "keep_pattern": {**_PATTERN, "description": "these tags are never pruned"},
+            },
+        },
+    },
+}
+SCHEMAS["CollectionRun"] = {
+    "type": "object",
+    "properties": {
+        "epoch": {"type": "integer"},
+        "replica": {"type": "string"},
+        "started": {"type": "string", "format": "date-time"},
+        "finished": {"type": ["string", "null"], "format": "date-time"},
+        "outcome": {"type": "string", "example": "finished"},
+        "tags_pruned": {"type": ["integer", "null"]},
+        "blobs_marked": {"type": ["integer", "null"]},
+        "blobs_removed": {"type": ["integer", "null"]},
+        "bytes_removed": {"type": ["integer", "null"]},
+        "sweeps": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
 
 def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -302,6 +336,65 @@ PATHS: dict[str, dict[str, Any]] = {
             body="Settings",
         ),
     },
+    "/api/v0/repositories/{namespace}/{repo}/policy": {
+        "get": _op(
+            "A repository's immutability and retention", "its readers", answer=_ref("Policy")
+        ),
+        "put": _op(
+            "Set immutable tags and retention rules",
+            "repository admins",
+            answer=_ref("Policy"),
+            body="Policy",
+        ),
+    },
+    "/api/v0/namespaces/{namespace}/quota": {
+        "put": _op("Set a namespace's storage quota (0: none)", "admins")
+        | _body({"type": "object", "required": ["bytes"], "properties": {"bytes": _COUNT}})
+    },
+    "/api/v0/usage": {
+        "get": _op(
+            "Storage per repository and namespace, quotas, and the cluster's total",
+            "admins",
+            answer={"type": "object"},
+        )
+    },
+    "/api/v0/gc": {
+        "get": _op(
+            "Garbage collection: the schedule, who is collecting, the last runs",
+            "admins and the cluster's own credential",
+            answer=_list("runs", _ref("CollectionRun")),
+        )
+    },
+    "/api/v0/gc/runs": {
+        "post": _op(
+            "Collect now and wait (a dry run only reports)",
+            "admins and the cluster's own credential",
+            answer=_ref("CollectionRun"),
+        )
+        | _body(
+            {
+                "type": "object",
+                "properties": {
+                    "dry_run": {"type": "boolean"},
+                    "time_limit_s": {"type": "number", "minimum": 0},
+                },
+            }
+        )
+    },
+    "/api/v0/gc/schedule": {
+        "put": _op("Collect on a schedule (cron, seconds first, UTC)", "admins")
+        | _body(
+            {
+                "type": "object",
+                "required": ["cron"],
+                "properties": {
+                    "cron": {"type": "string", "example": "0 0 0 * * *"},
+                    "time_limit_s": {"type": "number", "minimum": 0},
+                },
+            }
+        ),
+        "delete": _op("No more scheduled collections", "admins"),
+    },
     "/api/v0/audit": {
         "get": _op(
             "Account and permission changes, and failed logins on every replica reachable",
@@ -339,9 +432,9 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Quorum Registry management API",
             "version": "0",
-            "description": "Accounts, organizations, teams, repositories, personal "
-            "access tokens and the audit log. Every change is replicated "
-            "through Raft and recorded with who made it.",
+            "description": "Accounts, organizations, teams, repositories and their "
+            "policies, personal access tokens, garbage collection, usage and the audit "
+            "log. Every change is replicated through Raft and recorded with who made it.",
         },
         "security": [{"basic": []}, {"bearer": []}],
         "paths": paths,

@@ -1,8 +1,9 @@
 """One garbage collection: mark over the replicated state, then remove the garbage
 through Raft in batches, on one replica at a time (a lease in the state).
 
-    claim the lease -> BeginCollection (epoch E) -> mark, off the event loop, on a
-    state that includes E -> CollectBlobs(E, batch) ... -> FinishCollection -> release
+    claim the lease -> retention prunes tags -> BeginCollection (epoch E) -> mark,
+    off the event loop, on a state that includes E -> CollectBlobs(E, batch) ...
+    -> FinishCollection -> release
 
 Every replica (this one too) then deletes its files of the removed blobs
 (sweeper.py). A run with a time limit stops between batches once over it; what it
@@ -17,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from consensus import gc, gc_runs
+from consensus import gc, gc_runs, policies
 from proto import commands_pb2 as pb
 from replica.errors import Conflict, RegistryError
 from replica.metrics import Metrics
@@ -98,9 +99,39 @@ class Collector:
         epoch, blobs, manifests = await asyncio.to_thread(state.view, marking)
         return Mark(epoch, blobs, manifests, time.monotonic() - started)
 
-    async def dry_run(self) -> Mark:
+    async def dry_run(self) -> tuple[Mark, dict[str, list[str]]]:
+        """What is garbage now, and the tags retention would prune (whose images
+        become garbage only once pruned: the mark does not count them)."""
         await self.registry.fresh()
-        return await self.mark()
+        plans = self.retention_plans()
+        return await self.mark(), {r: [t.tag for t in tags] for r, tags in plans.items()}
+
+    def retention_plans(self) -> dict[str, list[pb.PrunedTag]]:
+        state = self.registry.state
+        now_ms = int(time.time() * 1000)
+        plans = {}
+        for rules in state.view(policies.policies):
+            tags = state.view(policies.retention_plan, rules.repository, now_ms)
+            if tags:
+                plans[rules.repository] = tags
+        return plans
+
+    async def prune(self) -> int:
+        """Apply every repository's retention rules now: the tags pruned."""
+        pruned = 0
+        for repository, tags in self.retention_plans().items():
+            result = await self.registry.propose_result(
+                pb.Command(
+                    actor="retention",
+                    at_ms=int(time.time() * 1000),
+                    prune_tags=pb.PruneTags(
+                        repository=repository, tags=tags, reason="retention rules"
+                    ),
+                )
+            )
+            pruned += int(result.message or 0)
+            log.info("retention pruned %s tags of %s", result.message, repository)
+        return pruned
 
     def _check_versions(self) -> None:
         members = set(self.registry.replication.member_ids())
@@ -131,6 +162,7 @@ class Collector:
     async def _run(self, lease: Lease, time_limit_s: float) -> pb.CollectionRun:
         registry = self.registry
         started = time.monotonic()
+        pruned = await self.prune()
         began = await registry.propose_result(
             pb.Command(
                 begin_collection=pb.BeginCollection(
@@ -141,7 +173,7 @@ class Collector:
             )
         )
         epoch = int(began.message)
-        finish = pb.FinishCollection(epoch=epoch, outcome="finished")
+        finish = pb.FinishCollection(epoch=epoch, outcome="finished", tags_pruned=pruned)
         try:
             # The proposal returned once applied here: the mark sees every manifest
             # committed before the epoch began.

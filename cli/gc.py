@@ -52,6 +52,13 @@ def register(subparsers: Any) -> None:
     run.add_argument(
         "--time-limit", type=float, default=0, metavar="SECONDS", help="stop after this long"
     )
+    run.add_argument(
+        "--untagged-days",
+        type=float,
+        metavar="DAYS",
+        help="also remove manifests no tag or index references, pushed longer ago "
+        "(default: the schedule's setting; 0: keep them)",
+    )
     run.set_defaults(func=_command(_run))
     status = sub.add_parser("status", help="the schedule, and each run with each replica's sweep")
     status.set_defaults(func=_command(_status))
@@ -62,6 +69,13 @@ def register(subparsers: Any) -> None:
     )
     schedule.add_argument("cron", nargs="?", help="for example '0 0 0 * * *' (midnight UTC)")
     schedule.add_argument("--time-limit", type=float, default=0, metavar="SECONDS")
+    schedule.add_argument(
+        "--untagged-days",
+        type=float,
+        default=0,
+        metavar="DAYS",
+        help="each run also removes untagged manifests older than this (default 0: keeps them)",
+    )
     schedule.add_argument("--off", action="store_true", help="no more scheduled runs")
     schedule.set_defaults(func=_command(_schedule))
 
@@ -129,12 +143,17 @@ def _waiting(what: str) -> Callable[[], None]:
 def _run(call: Call, args: argparse.Namespace) -> int:
     stop = _waiting("marking" if args.dry_run else "collecting garbage")
     try:
-        result = call(
-            "POST", "/gc/runs", {"dry_run": args.dry_run, "time_limit_s": args.time_limit}
-        )
+        body: dict[str, Any] = {"dry_run": args.dry_run, "time_limit_s": args.time_limit}
+        if args.untagged_days is not None:
+            body["untagged_days"] = args.untagged_days
+        result = call("POST", "/gc/runs", body)
     finally:
         stop()
     if args.dry_run:
+        for repository, tags in result["tags_to_prune"].items():
+            print(f"retention would prune {repository}: {', '.join(tags)}")
+        for repository, digests in result["untagged_manifests"].items():
+            print(f"would remove {len(digests)} untagged manifests of {repository}")
         print(
             f"would remove {result['blobs']} blobs ({_size(result['bytes'])}); "
             f"{result['manifests_scanned']} manifests scanned in {result['mark_ms']} ms"
@@ -144,6 +163,11 @@ def _run(call: Call, args: argparse.Namespace) -> int:
         if len(result["digests"]) < result["blobs"]:
             print(f"  ... and {result['blobs'] - len(result['digests'])} more")
         return 0
+    if result["tags_pruned"] or result["manifests_removed"]:
+        print(
+            f"retention pruned {result['tags_pruned']} tags; "
+            f"{result['manifests_removed']} untagged manifests removed"
+        )
     print(
         f"collection {result['epoch']} {result['outcome']}: removed {result['blobs_removed']} "
         f"of {result['blobs_marked']} unreferenced blobs ({_size(result['bytes_removed'])}); "
@@ -195,6 +219,14 @@ def _schedule(call: Call, args: argparse.Namespace) -> int:
         return 0
     if not args.cron:
         return fail("gc schedule", "give a schedule ('0 0 0 * * *') or --off")
-    status = call("PUT", "/gc/schedule", {"cron": args.cron, "time_limit_s": args.time_limit})
+    status = call(
+        "PUT",
+        "/gc/schedule",
+        {
+            "cron": args.cron,
+            "time_limit_s": args.time_limit,
+            "untagged_days": args.untagged_days,
+        },
+    )
     print(f"scheduled: {status['schedule']['cron']}; next run {status['schedule']['next_run']}")
     return 0

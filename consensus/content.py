@@ -12,7 +12,7 @@ from typing import Any
 
 import lmdb
 
-from consensus import accounts, caches, gc, gc_runs, policies
+from consensus import accounts, caches, gc, gc_manifests, gc_runs, policies
 from consensus.accounts import key as _key
 from proto import commands_pb2 as pb
 
@@ -111,6 +111,10 @@ def _put_manifest(txn: lmdb.Transaction, c: pb.PutManifest) -> pb.Result:
         if refused := policies.immutable_tag(txn, c.repository, c.tag):
             return refused
     stamped = [gc.note_reference(txn, digest) for digest in c.blob_digests]
+    if c.tag:
+        gc_manifests.note_reference(txn, c.repository, c.digest)
+    for child in c.manifest_digests:
+        gc_manifests.note_reference(txn, c.repository, child)
     record = pb.ManifestRecord(
         media_type=c.media_type,
         body=c.body,
@@ -184,6 +188,21 @@ def _tagged(txn: lmdb.Transaction, repository: str, digest: str) -> bool:
     return False
 
 
+def _collect_manifests(txn: lmdb.Transaction, c: pb.CollectManifests) -> pb.Result:
+    removed = 0
+    for digest in c.digests:
+        if gc_manifests.referenced_since(txn, c.repository, digest, c.epoch):
+            continue  # tagged or named by an index since the collection began
+        if _tagged(txn, c.repository, digest):
+            continue
+        if not _delete_manifest(
+            txn, pb.DeleteManifest(repository=c.repository, digest=digest)
+        ).error_code:
+            gc_manifests.forget(txn, c.repository, digest)
+            removed += 1
+    return pb.Result(message=str(removed))
+
+
 def _delete_repository(txn: lmdb.Transaction, c: pb.DeleteRepository) -> pb.Result:
     rules = policies.policy(txn, c.repository)
     if rules.immutable_tags:
@@ -219,6 +238,7 @@ _APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
     **policies.APPLY,
     "delete_repository": _delete_repository,
     "prune_tags": _prune_tags,
+    "collect_manifests": _collect_manifests,
 }
 
 

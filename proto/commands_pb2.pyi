@@ -308,7 +308,7 @@ class CollectBlobs(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., blobs: _Optional[_Iterable[_Union[CollectedBlob, _Mapping]]] = ..., at_ms: _Optional[int] = ...) -> None: ...
 
 class FinishCollection(_message.Message):
-    __slots__ = ("epoch", "at_ms", "outcome", "blobs_marked", "blobs_collected", "bytes_collected", "manifests_scanned", "mark_ms", "tags_pruned")
+    __slots__ = ("epoch", "at_ms", "outcome", "blobs_marked", "blobs_collected", "bytes_collected", "manifests_scanned", "mark_ms", "tags_pruned", "manifests_collected")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
@@ -318,6 +318,7 @@ class FinishCollection(_message.Message):
     MANIFESTS_SCANNED_FIELD_NUMBER: _ClassVar[int]
     MARK_MS_FIELD_NUMBER: _ClassVar[int]
     TAGS_PRUNED_FIELD_NUMBER: _ClassVar[int]
+    MANIFESTS_COLLECTED_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     at_ms: int
     outcome: str
@@ -327,7 +328,8 @@ class FinishCollection(_message.Message):
     manifests_scanned: int
     mark_ms: int
     tags_pruned: int
-    def __init__(self, epoch: _Optional[int] = ..., at_ms: _Optional[int] = ..., outcome: _Optional[str] = ..., blobs_marked: _Optional[int] = ..., blobs_collected: _Optional[int] = ..., bytes_collected: _Optional[int] = ..., manifests_scanned: _Optional[int] = ..., mark_ms: _Optional[int] = ..., tags_pruned: _Optional[int] = ...) -> None: ...
+    manifests_collected: int
+    def __init__(self, epoch: _Optional[int] = ..., at_ms: _Optional[int] = ..., outcome: _Optional[str] = ..., blobs_marked: _Optional[int] = ..., blobs_collected: _Optional[int] = ..., bytes_collected: _Optional[int] = ..., manifests_scanned: _Optional[int] = ..., mark_ms: _Optional[int] = ..., tags_pruned: _Optional[int] = ..., manifests_collected: _Optional[int] = ...) -> None: ...
 
 class RecordSweep(_message.Message):
     __slots__ = ("epoch", "replica_id", "at_ms", "files", "bytes", "errors", "last_error")
@@ -358,12 +360,24 @@ class ClaimCollector(_message.Message):
     def __init__(self, replica_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., until_ms: _Optional[int] = ...) -> None: ...
 
 class SetCollectionSchedule(_message.Message):
-    __slots__ = ("cron", "time_limit_s")
+    __slots__ = ("cron", "time_limit_s", "untagged_after_s")
     CRON_FIELD_NUMBER: _ClassVar[int]
     TIME_LIMIT_S_FIELD_NUMBER: _ClassVar[int]
+    UNTAGGED_AFTER_S_FIELD_NUMBER: _ClassVar[int]
     cron: str
     time_limit_s: int
-    def __init__(self, cron: _Optional[str] = ..., time_limit_s: _Optional[int] = ...) -> None: ...
+    untagged_after_s: int
+    def __init__(self, cron: _Optional[str] = ..., time_limit_s: _Optional[int] = ..., untagged_after_s: _Optional[int] = ...) -> None: ...
+
+class CollectManifests(_message.Message):
+    __slots__ = ("epoch", "repository", "digests")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    repository: str
+    digests: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, epoch: _Optional[int] = ..., repository: _Optional[str] = ..., digests: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CollectionRun(_message.Message):
     __slots__ = ("epoch", "replica_id", "started_ms", "time_limit_s", "finish", "sweeps")
@@ -432,7 +446,7 @@ class PruneTags(_message.Message):
     def __init__(self, repository: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[PrunedTag, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags", "collect_manifests")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -466,6 +480,7 @@ class Command(_message.Message):
     SET_REPOSITORY_POLICY_FIELD_NUMBER: _ClassVar[int]
     SET_NAMESPACE_QUOTA_FIELD_NUMBER: _ClassVar[int]
     PRUNE_TAGS_FIELD_NUMBER: _ClassVar[int]
+    COLLECT_MANIFESTS_FIELD_NUMBER: _ClassVar[int]
     version: int
     actor: str
     at_ms: int
@@ -499,7 +514,8 @@ class Command(_message.Message):
     set_repository_policy: SetRepositoryPolicy
     set_namespace_quota: SetNamespaceQuota
     prune_tags: PruneTags
-    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ...) -> None: ...
+    collect_manifests: CollectManifests
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ..., collect_manifests: _Optional[_Union[CollectManifests, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("error_code", "message", "index")

@@ -3,8 +3,11 @@ own credential (qreg gc with --config).
 
 GET    /api/v0/gc            the schedule, who is collecting, the last runs with each
                              replica's sweep
-POST   /api/v0/gc/runs       collect now ({"dry_run": true} only reports); waits for it
-PUT    /api/v0/gc/schedule   {"cron": "0 0 0 * * *", "time_limit_s": 1800}
+POST   /api/v0/gc/runs       collect now ({"dry_run": true} only reports); waits for it;
+                             {"untagged_days": N} also removes untagged manifests
+                             (default: the schedule's setting)
+PUT    /api/v0/gc/schedule   {"cron": "0 0 0 * * *", "time_limit_s": 1800,
+                              "untagged_days": 0}
 DELETE /api/v0/gc/schedule   no more scheduled runs
 
 A run costs the cluster a read of every manifest and blob record and a few log
@@ -62,6 +65,7 @@ def run_json(run: pb.CollectionRun) -> dict[str, Any]:
         "manifests_scanned": finish.manifests_scanned if finish else None,
         "mark_ms": finish.mark_ms if finish else None,
         "tags_pruned": finish.tags_pruned if finish else None,
+        "manifests_removed": finish.manifests_collected if finish else None,
         "sweeps": [
             {
                 "replica": s.replica_id,
@@ -92,12 +96,23 @@ async def status(request: Request) -> Response:
                 "cron": schedule.cron or None,
                 "time_limit_s": schedule.time_limit_s,
                 "next_run": upcoming.isoformat() if upcoming else None,
+                "untagged_days": schedule.untagged_after_s / 86_400 or None,
             },
             "collecting": lease.replica_id if lease and lease.until_ms > now_ms else None,
             "files_pending_here": ctx.sweeper.pending,
             "runs": [run_json(r) for r in state.view(gc_runs.runs)],
         }
     )
+
+
+def _untagged_after_s(body: dict[str, Any], default: float) -> float:
+    """untagged_days (a number, fractions allowed) as seconds."""
+    value = body.get("untagged_days")
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 100_000:
+        raise InvalidInput(f"untagged_days is 0 (keep them) or a number of days, not {value!r}")
+    return float(value) * 86_400
 
 
 def _time_limit(body: dict[str, Any]) -> float:
@@ -111,12 +126,16 @@ async def start_run(request: Request) -> Response:
     await _operator_only(request)
     body = await read_body(request)
     collector = context(request).collector
+    after_s = _untagged_after_s(
+        body, collector.registry.state.view(gc_runs.schedule).untagged_after_s
+    )
     if body.get("dry_run"):
-        marked, prunes = await collector.dry_run()
+        marked, prunes, untagged = await collector.dry_run(after_s)
         return JSONResponse(
             {
                 "dry_run": True,
                 "tags_to_prune": prunes,
+                "untagged_manifests": untagged,
                 "blobs": len(marked.blobs),
                 "bytes": marked.bytes,
                 "manifests_scanned": marked.manifests,
@@ -124,7 +143,7 @@ async def start_run(request: Request) -> Response:
                 "digests": [b.digest for b in marked.blobs[:_DIGESTS_LISTED]],
             }
         )
-    run = await collector.run(_time_limit(body))
+    run = await collector.run(_time_limit(body), after_s)
     return JSONResponse(run_json(run))
 
 
@@ -138,6 +157,7 @@ async def set_schedule(request: Request) -> Response:
             raise InvalidInput("cron is required: six fields, seconds first ('0 0 0 * * *')")
         command.cron = check_cron(cron)
         command.time_limit_s = int(_time_limit(body))
+        command.untagged_after_s = int(_untagged_after_s(body, 0))
     await context(request).registry.propose(pb.Command(set_collection_schedule=command))
     return await status(request)
 

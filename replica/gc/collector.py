@@ -1,9 +1,9 @@
 """One garbage collection: mark over the replicated state, then remove the garbage
 through Raft in batches, on one replica at a time (a lease in the state).
 
-    claim the lease -> retention prunes tags -> BeginCollection (epoch E) -> mark,
-    off the event loop, on a state that includes E -> CollectBlobs(E, batch) ...
-    -> FinishCollection -> release
+    claim the lease -> retention prunes tags -> BeginCollection (epoch E)
+    -> untagged manifests (if asked) -> mark, off the event loop, on a state that
+    includes E -> CollectBlobs(E, batch) ... -> FinishCollection -> release
 
 Every replica (this one too) then deletes its files of the removed blobs
 (sweeper.py). A run with a time limit stops between batches once over it; what it
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from consensus import gc, gc_runs, policies
+from consensus import gc, gc_manifests, gc_runs, policies
 from proto import commands_pb2 as pb
 from replica.errors import Conflict, RegistryError
 from replica.metrics import Metrics
@@ -99,12 +99,27 @@ class Collector:
         epoch, blobs, manifests = await asyncio.to_thread(state.view, marking)
         return Mark(epoch, blobs, manifests, time.monotonic() - started)
 
-    async def dry_run(self) -> tuple[Mark, dict[str, list[str]]]:
-        """What is garbage now, and the tags retention would prune (whose images
-        become garbage only once pruned: the mark does not count them)."""
+    async def dry_run(
+        self, untagged_after_s: float = 0
+    ) -> tuple[Mark, dict[str, list[str]], dict[str, list[str]]]:
+        """What is garbage now, the tags retention would prune and the untagged
+        manifests that would go (their blobs are garbage only once they are gone: the
+        mark does not count them)."""
         await self.registry.fresh()
         plans = self.retention_plans()
-        return await self.mark(), {r: [t.tag for t in tags] for r, tags in plans.items()}
+        untagged = await self.untagged(untagged_after_s)
+        pruned = {r: [t.tag for t in tags] for r, tags in plans.items()}
+        return await self.mark(), pruned, untagged
+
+    async def untagged(self, after_s: float) -> dict[str, list[str]]:
+        """Untagged manifests pushed more than `after_s` seconds ago (0: none)."""
+        if not after_s:
+            return {}
+        before_ms = int((time.time() - after_s) * 1000)
+        found: dict[str, list[str]] = await asyncio.to_thread(
+            self.registry.state.view, gc_manifests.untagged, before_ms
+        )
+        return found
 
     def retention_plans(self) -> dict[str, list[pb.PrunedTag]]:
         state = self.registry.state
@@ -146,7 +161,9 @@ class Collector:
                 f"upgrade {', '.join(behind)} first"
             )
 
-    async def run(self, time_limit_s: float = 0.0) -> pb.CollectionRun:
+    async def run(
+        self, time_limit_s: float = 0.0, untagged_after_s: float = 0.0
+    ) -> pb.CollectionRun:
         """Collect now; the run's record. Conflict if a collection is running."""
         if self._running.locked():
             raise Conflict("a garbage collection is already running on this replica")
@@ -155,11 +172,13 @@ class Collector:
             lease = Lease(self.registry)
             await lease.claim()
             try:
-                return await self._run(lease, time_limit_s)
+                return await self._run(lease, time_limit_s, untagged_after_s)
             finally:
                 await lease.release()
 
-    async def _run(self, lease: Lease, time_limit_s: float) -> pb.CollectionRun:
+    async def _run(
+        self, lease: Lease, time_limit_s: float, untagged_after_s: float
+    ) -> pb.CollectionRun:
         registry = self.registry
         started = time.monotonic()
         pruned = await self.prune()
@@ -175,8 +194,16 @@ class Collector:
         epoch = int(began.message)
         finish = pb.FinishCollection(epoch=epoch, outcome="finished", tags_pruned=pruned)
         try:
-            # The proposal returned once applied here: the mark sees every manifest
+            # The proposal returned once applied here: what follows sees every manifest
             # committed before the epoch began.
+            for repository, digests in (await self.untagged(untagged_after_s)).items():
+                for first in range(0, len(digests), BATCH):
+                    await lease.renew_if_due()
+                    command = pb.CollectManifests(
+                        epoch=epoch, repository=repository, digests=digests[first : first + BATCH]
+                    )
+                    result = await registry.propose_result(pb.Command(collect_manifests=command))
+                    finish.manifests_collected += int(result.message or 0)
             marked = await self.mark()
             finish.blobs_marked = len(marked.blobs)
             finish.manifests_scanned = marked.manifests

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from croniter import croniter
 
 from consensus import gc_runs
+from proto import commands_pb2 as pb
 from replica.errors import InvalidInput, RegistryError
 from replica.gc.collector import Collector
 
@@ -65,12 +66,14 @@ class Schedule:
                 continue
             due = next_time(cron, now)
             if self._collector.registry.raft.is_leader():
-                await self._run(current.time_limit_s)
+                await self._run(current)
 
-    async def _run(self, time_limit_s: int) -> None:
+    async def _run(self, settings: pb.SetCollectionSchedule) -> None:
         log.info("the scheduled garbage collection starts")
         try:
-            await self._collector.run(float(time_limit_s))
+            await self._collector.run(
+                float(settings.time_limit_s), float(settings.untagged_after_s)
+            )
         except RegistryError as e:
             log.warning("the scheduled garbage collection did not run: %s", e.message)
         except Exception:

@@ -216,3 +216,39 @@ def test_tombstones_are_forgotten_after_a_day(tmp_path) -> None:
     assert log.state.view(gc.tombstone, D("old")) is None
     assert log.state.view(gc.tombstone, D("young")) == (2, NOW_MS + 25 * HOUR_MS)
     assert [d for d, _ in log.state.view(lambda txn: list(gc.tombstones(txn)))] == [D("young")]
+
+
+def test_untagged_manifests_go_unless_tagged_or_named_by_an_index_since(tmp_path) -> None:
+    from consensus import gc_manifests
+
+    log = Log(str(tmp_path))
+    log.link("r", "cfg")
+    log.manifest("r", "kept", ["cfg"], tag="1")
+    for name in ("old", "tagged-later", "child"):
+        log.manifest("r", name, ["cfg"])  # by digest: untagged
+    index = json.dumps({"schemaVersion": 2, "manifests": [{"digest": D("child")}]}).encode()
+    log.apply(
+        put_manifest=pb.PutManifest(
+            repository="r",
+            digest=D("index"),
+            media_type="x",
+            body=index,
+            tag="multi",
+            manifest_digests=[D("child")],
+            pushed_at_ms=NOW_MS,
+        )
+    )
+    log.begin()
+    epoch = log.state.view(gc.epoch)
+    found = log.state.view(gc_manifests.untagged, NOW_MS + 1)
+    assert found == {"r": sorted([D("old"), D("tagged-later")])}
+    assert log.state.view(gc_manifests.untagged, 0) == {}  # none pushed before then
+    # Between the plan and the collection, one of them is tagged.
+    log.manifest("r", "tagged-later", ["cfg"], tag="2")
+    result = log.apply(
+        collect_manifests=pb.CollectManifests(epoch=epoch, repository="r", digests=found["r"])
+    )
+    assert result.message == "1"
+    assert log.state.manifest("r", D("old")) is None
+    assert log.state.manifest("r", D("tagged-later")) is not None
+    assert log.state.manifest("r", D("child")) is not None

@@ -162,3 +162,27 @@ def test_only_operators_may_collect_and_bad_schedules_are_refused(client) -> Non
     assert r.status_code == 400 and "six fields" in r.json()["errors"][0]["message"]
     r = client.post("/api/v0/gc/runs", json={"time_limit_s": "soon"}, headers=OPERATOR)
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "INVALID_INPUT"
+
+
+def test_untagged_manifests_go_when_asked_and_their_blobs_with_them(client, data_dir) -> None:
+    only, shared = layer("untagged"), layer("kept")
+    config, manifest = image_of([only, shared], label="untagged")
+    for blob in (config, only, shared):
+        upload(client, "u/app", blob)
+    r = client.put(
+        f"/v2/u/app/manifests/{manifest.digest}",
+        content=manifest.data,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert r.status_code == 201
+    push(client, "u/app", "kept", [shared], "kept")
+    assert gc_run(client)["blobs_removed"] == 0  # the untagged image is kept by default
+    time.sleep(0.5)
+    dry = gc_run(client, dry_run=True, untagged_days=0.3 / 86_400)
+    assert dry["untagged_manifests"] == {"u/app": [manifest.digest]}
+    run = gc_run(client, untagged_days=0.3 / 86_400)
+    assert run["manifests_removed"] == 1 and run["blobs_removed"] == 2  # its config and layer
+    assert client.get(f"/v2/u/app/manifests/{manifest.digest}").status_code == 404
+    wait_gone(data_dir, [config, only])
+    assert on_disk(data_dir, shared)
+    assert client.get("/v2/u/app/manifests/kept").status_code == 200

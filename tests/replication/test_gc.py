@@ -311,3 +311,30 @@ def test_pushes_deletes_and_collections_race_with_a_replica_killed(tmp_path) -> 
         )
     finally:
         cluster.stop()
+
+
+def test_a_scheduled_collection_runs_once_on_the_leader(tmp_path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3, env={"QREG_GC_GRACE_S": "0"})
+    cluster.start()
+    try:
+        leader = cluster.leader()
+        at = datetime.now(UTC) + timedelta(seconds=4)
+        with cluster.client(1) as client:
+            r = client.put("/api/v0/gc/schedule", json={"cron": f"{at.second} * * * * *"})
+            assert r.status_code == 200, r.text
+
+        def runs() -> list[dict]:
+            with cluster.client(2) as client:
+                return list(client.get("/api/v0/gc").json()["runs"])
+
+        wait_for(lambda: runs() and runs()[0]["outcome"] != "running", "the scheduled run", 20)
+        time.sleep(2)  # every replica's schedule fired by now
+        found = runs()
+        assert len(found) == 1, found
+        assert found[0]["replica"] == f"replica-{leader}"
+        started = datetime.fromisoformat(found[0]["started"])
+        assert abs((started - at.replace(microsecond=0)).total_seconds()) < 2
+    finally:
+        cluster.stop()

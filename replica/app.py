@@ -56,6 +56,7 @@ from replica.names import check_name
 from replica.peers import require_internal
 from replica.registry import UNCONFIRMED, Registry
 from replica.removal import RemovedGuard
+from replica.ui import pages as ui_pages
 
 log = logging.getLogger("qreg.replica")
 
@@ -331,6 +332,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         *repositories_api.ROUTES,
         *gc_api.ROUTES,
         *policies_api.ROUTES,
+        *ui_pages.ROUTES,
         *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
     ]

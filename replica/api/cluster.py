@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from replica.auth import permissions
+from replica.auth import permissions, sessions
 from replica.context import context
 from replica.errors import RegistryError, Unauthorized
 from replica.internal_auth import INTERNAL_HEADER, is_internal
@@ -35,7 +35,7 @@ async def _health(registry: Registry, url: str) -> dict[str, Any]:
 _SHARED_FOR_S = 1.0
 
 
-async def _views(
+async def member_views(
     request: Request, registry: Registry, shared: bool
 ) -> tuple[list[Any], list[dict[str, Any]]]:
     """Every member and its /health; users who are not operators share one round of
@@ -58,7 +58,9 @@ async def operator(request: Request, quiet: bool) -> bool | None:
     if is_internal(context(request).internal_token, request.headers.get(INTERNAL_HEADER)):
         return True
     auth = context(request).auth
-    if auth is None or "authorization" not in request.headers:
+    if auth is None or (
+        "authorization" not in request.headers and sessions.COOKIE not in request.cookies
+    ):
         return None
     try:
         caller = await auth.caller(request)
@@ -108,7 +110,7 @@ async def list_replicas(request: Request) -> Response:
     addresses = await operator(request, quiet=False)
     if addresses is None:
         raise Unauthorized("sign in to see the replicas")
-    members, views = await _views(request, registry, shared=not addresses)
+    members, views = await member_views(request, registry, shared=not addresses)
     # Only the leader knows when it last heard from each replica.
     contact = next((v.get("last_contact_s") or {} for v in views if v.get("role") == "leader"), {})
     leader_commit = max((v.get("commit_index") or 0 for v in views), default=0)

@@ -336,6 +336,11 @@ PATHS: dict[str, dict[str, Any]] = {
             body="Settings",
         ),
     },
+    "/api/v0/repositories/{namespace}/{repo}/tags/{tag}": {
+        "delete": _op(
+            "Delete a tag (soft delete: its image stays until untagged)", "repository admins", 204
+        )
+    },
     "/api/v0/repositories/{namespace}/{repo}/policy": {
         "get": _op(
             "A repository's immutability and retention", "its readers", answer=_ref("Policy")
@@ -457,5 +462,27 @@ def document() -> dict[str, Any]:
     }
 
 
+def as_openapi_30(node: Any) -> Any:
+    """The document in OpenAPI 3.0 terms, for viewers that read no 3.1 (the bundled
+    Swagger UI): a type list with "null" becomes `nullable`."""
+    if isinstance(node, list):
+        return [as_openapi_30(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: as_openapi_30(v) for k, v in node.items()}
+    kind = out.get("type")
+    if isinstance(kind, list):
+        rest = [t for t in kind if t != "null"]
+        out["type"] = rest[0] if len(rest) == 1 else rest
+        if "null" in kind:
+            out["nullable"] = True
+    if out.get("openapi") == "3.1.0":
+        out["openapi"] = "3.0.3"
+    return out
+
+
 async def openapi(request: Request) -> Response:
+    """The document (3.1); ?version=3.0 gives it in 3.0 terms."""
+    if request.query_params.get("version") == "3.0":
+        return JSONResponse(as_openapi_30(document()))
     return JSONResponse(document())

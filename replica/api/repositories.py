@@ -6,6 +6,7 @@ POST   /api/v0/repositories/{namespace}                  create one (its owner)
 GET    /api/v0/repositories/{namespace}/{repo}           settings and team access
 PATCH  /api/v0/repositories/{namespace}/{repo}           visibility (its administrators)
 DELETE /api/v0/repositories/{namespace}/{repo}           delete it (its administrators)
+DELETE /api/v0/repositories/{namespace}/{repo}/tags/{tag} delete a tag (its administrators)
 PUT|DELETE .../{repo}/teamAccess/{team}                  grant or revoke (the org's owners)
 """
 
@@ -22,8 +23,8 @@ from proto import commands_pb2 as pb
 from replica.api.accounts import Context, endpoint, now_ms, valid_name
 from replica.api.json_body import read_body
 from replica.auth import permissions
-from replica.errors import Denied, NotFound
-from replica.names import check_name
+from replica.errors import Denied, InvalidInput, NotFound
+from replica.names import check_name, is_tag
 
 
 def _repository(request: Request) -> str:
@@ -98,6 +99,16 @@ async def delete_repository(request: Request, ctx: Context) -> Response:
     return Response(status_code=204)
 
 
+async def delete_tag(request: Request, ctx: Context) -> Response:
+    name = _repository(request)
+    _repository_admin(ctx, name)
+    tag = request.path_params["tag"]
+    if not is_tag(tag):
+        raise InvalidInput(f"{tag[:130]!r} is not a tag")
+    await ctx.registry.delete_manifest(name, tag)
+    return Response(status_code=204)
+
+
 async def set_team_access(request: Request, ctx: Context) -> Response:
     name = _repository(request)
     org, team = request.path_params["namespace"], request.path_params["team"]
@@ -120,6 +131,11 @@ ROUTES = [
     ),
     Route(
         "/api/v0/repositories/{namespace}/{repo}", endpoint(delete_repository), methods=["DELETE"]
+    ),
+    Route(
+        "/api/v0/repositories/{namespace}/{repo}/tags/{tag}",
+        endpoint(delete_tag),
+        methods=["DELETE"],
     ),
     Route(
         "/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}",

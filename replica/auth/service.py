@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from consensus import MetadataState, accounts
-from replica.auth import passwords, permissions
+from replica.auth import passwords, permissions, sessions
 from replica.auth.login_guard import HashingBusy, HashingPool, LoginLimiter
 from replica.auth.tokens import ACCESS_TTL_S, Claims, InvalidToken, TokenKeys
 from replica.bodies import read_limited
@@ -185,6 +185,8 @@ class AuthService:
         for); a token that `docker login` got for pushing and pulling is refused here.
         """
         header = request.headers.get("authorization", "")
+        if not header and sessions.COOKIE in request.cookies:
+            return self.session_caller(request)
         if header.lower().startswith("bearer "):
             claims = self.claims(request)
             if claims.subject and "*" not in claims.access.get(API_SCOPE_KEY, frozenset()):
@@ -195,6 +197,15 @@ class AuthService:
             return Caller(claims.subject or None, via_access_token=bool(claims.token_id))
         user, token_id = await self.basic_user(request)
         return Caller(user, via_access_token=bool(token_id))
+
+    def session_caller(self, request: Request) -> Caller:
+        """A browser signed in to the web UI (sessions.py): its session must be valid,
+        and a change must carry the page's CSRF token."""
+        claims = sessions.session_claims(self.keys, request)
+        if claims is None or not self.still_valid(claims):
+            raise Unauthorized("the session has ended: sign in again")
+        sessions.check_csrf(self.keys, request)
+        return Caller(claims.subject or None, via_access_token=False)
 
     def still_valid(self, claims: Claims) -> bool:
         """A token outlives neither its account, a password change nor its PAT's revocation."""

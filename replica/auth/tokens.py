@@ -2,24 +2,29 @@
 
 Every replica holds the CA key, so any replica issues tokens and every replica
 verifies tokens that any other issued. An access token lives five minutes; a
-refresh token (OAuth2, for `docker login`) ninety days. Both name the time they
-were issued, so a password change refuses every token from before it.
+refresh token (OAuth2, for `docker login`) ninety days, a browser's session (the web
+UI's cookie) eight hours. All name the time they were issued, so a password change
+refuses every token from before it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 
 from replica import pki
 
 ISSUER = "quorum-registry"
 ACCESS_TTL_S = 300
 REFRESH_TTL_S = 90 * 24 * 3600
+SESSION_TTL_S = 8 * 3600  # a browser's sign-in (the web UI's cookie)
 
 
 class InvalidToken(Exception):
@@ -32,7 +37,7 @@ class Claims:
     access: dict[str, frozenset[str]]  # "repository:NAME" or "registry:catalog" -> actions
     issued_at: float
     token_id: str  # a personal access token's id, when it was used
-    kind: str  # "access" or "refresh"
+    kind: str  # "access", "refresh" or "session"
 
 
 class TokenKeys:
@@ -40,6 +45,19 @@ class TokenKeys:
         self._private = pki.load_ca_key(ca_key_pem)
         self._public = pki.ca_public_key(ca_cert_pem)
         self.service = service
+        self._mac_key: bytes | None = None
+
+    def mac(self, text: str) -> str:
+        """An HMAC of `text` under a key derived from the CA key: the same on every
+        replica that signs tokens (a web form's CSRF token is one)."""
+        if self._mac_key is None:
+            der = self._private.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            self._mac_key = hashlib.sha256(b"qreg mac key\0" + der).digest()
+        return hmac.new(self._mac_key, text.encode(), hashlib.sha256).hexdigest()
 
     def issue(
         self,
@@ -50,7 +68,7 @@ class TokenKeys:
         now: float | None = None,
     ) -> str:
         now = time.time() if now is None else now
-        ttl = ACCESS_TTL_S if kind == "access" else REFRESH_TTL_S
+        ttl = {"access": ACCESS_TTL_S, "session": SESSION_TTL_S}.get(kind, REFRESH_TTL_S)
         claims = {
             "iss": ISSUER,
             "sub": subject,

@@ -25,3 +25,10 @@ def test_every_route_is_documented_and_nothing_else() -> None:
         if method != "parameters"
     }
     assert mounted == documented
+
+
+def test_the_console_reads_a_valid_openapi_30_form() -> None:
+    converted = openapi.as_openapi_30(openapi.document())
+    assert converted["openapi"] == "3.0.3"
+    validate(converted)
+    assert '"null"' not in str(converted).replace("'", '"')

@@ -1,0 +1,153 @@
+"""The web UI in a browser: sign in, the dashboard, repositories (create, search, a
+tag's pull line, delete a tag by typing DELETE), settings (the garbage-collection
+schedule), the API console; and its defences, over plain HTTP."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.clients.tools import skopeo
+from tests.cluster import LocalCluster
+from tests.images import image_layout
+from tests.ui.conftest import sign_in
+
+pytestmark = pytest.mark.slow
+
+
+def test_an_admin_signs_in_and_manages_a_repository(
+    cluster: LocalCluster, watched, tmp_path
+) -> None:
+    page = watched.page
+    page.goto(cluster.url + "/repositories")
+    assert "/login" in page.url  # signed out: sent to sign in, then back
+    page.fill("#username", "admin")
+    page.fill("#password", cluster.admin_password)
+    page.click("button[type=submit]")
+    page.wait_for_url(cluster.url + "/repositories")
+    watched.shot("repositories-empty")
+    assert "No repositories yet" in page.inner_text("main")
+
+    page.click("text=New repository")
+    page.select_option("#repo-namespace", "admin")
+    page.fill("#repo-name", "web")
+    page.click("#new-repository-form button[type=submit]")
+    page.wait_for_selector("a[href='/repositories/admin/web']")
+
+    layout, manifest = image_layout(str(tmp_path / "layout"), "ui-web")
+    for tag in ("lona", "keep"):
+        skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            f"oci:{layout}:latest",
+            f"docker://{cluster.host}/admin/web:{tag}",
+        )
+    page.fill("input[data-filter]", "we")
+    page.wait_for_selector("a[href='/repositories/admin/web']")
+    page.fill("input[data-filter]", "nothing-like-it")
+    page.wait_for_selector("text=No repository you may read matches")
+
+    page.goto(cluster.url + "/repositories/admin/web")
+    watched.shot("repository")
+    rows = page.inner_text("tbody")
+    assert "lona" in rows and "keep" in rows and manifest.digest[7:19] in rows
+    assert f"docker pull {cluster.host}/admin/web:lona" in rows
+    page.click("button[aria-label='Delete tag lona']")
+    page.click("#delete-tag button[type=submit]")  # not typed yet: the browser refuses
+    assert page.is_visible("#delete-tag")
+    page.fill("#delete-confirm", "DELETE")
+    page.click("#delete-tag button[type=submit]")
+    page.wait_for_function("!document.body.innerText.includes('lona')")
+    with cluster.client() as client:
+        assert client.get("/v2/admin/web/tags/list").json()["tags"] == ["keep"]
+
+    page.goto(cluster.url + "/settings")
+    page.fill("#gc-cron", "0 0 0 * * *")
+    page.click("text=Save schedule")
+    page.wait_for_selector("text=Next run:")
+    watched.shot("settings")
+    with cluster.client() as client:
+        assert client.get("/api/v0/gc").json()["schedule"]["cron"] == "0 0 0 * * *"
+
+    page.goto(cluster.url + "/")
+    watched.shot("dashboard")
+    assert "repositories" in page.inner_text("main")
+    watched.clean()
+
+
+def test_the_api_console_calls_the_api_as_the_signed_in_user(
+    cluster: LocalCluster, watched
+) -> None:
+    page = watched.page
+    sign_in(page, cluster.url, "admin", cluster.admin_password)
+    page.goto(cluster.url + "/api-docs")
+    operation = page.locator("[id^='operations-'][id$='-get_api_v0_accounts']")
+    operation.locator(".opblock-summary").click()
+    operation.locator("text=Try it out").click()
+    operation.locator("text=Execute").click()
+    operation.locator(".live-responses-table tbody .response-col_status").wait_for()
+    assert (
+        "200" in operation.locator(".live-responses-table tbody .response-col_status").inner_text()
+    )
+    body = operation.locator(".live-responses-table .highlight-code").inner_text()
+    assert '"admin"' in body
+    watched.shot("api-docs")
+    watched.clean()
+
+
+def test_changes_need_the_csrf_token_and_the_own_origin(cluster: LocalCluster) -> None:
+    with httpx.Client(base_url=cluster.url, follow_redirects=False) as browser:
+        form = browser.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        r = browser.post(
+            "/login",
+            data={
+                "csrf": token,
+                "username": "admin",
+                "password": cluster.admin_password,
+                "next": "//evil.example/",
+            },
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/"  # never off-site
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', browser.get("/").text).group(1)
+        body = {"name": "csrf", "visibility": "private"}
+        assert browser.post("/api/v0/repositories/admin", json=body).status_code == 403
+        r = browser.post(
+            "/api/v0/repositories/admin",
+            json=body,
+            headers={"X-CSRF-Token": csrf, "Origin": "http://evil.example"},
+        )
+        assert r.status_code == 403
+        r = browser.post("/api/v0/repositories/admin", json=body, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 201, r.text
+        # A form post from elsewhere (no JSON, no token) never signs anyone out or in.
+        assert browser.post("/logout", data={}).status_code == 403
+    with httpx.Client(base_url=cluster.url, follow_redirects=False) as stranger:
+        r = stranger.get("/settings")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        page = stranger.get("/login", params={"next": "/x"})
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        r = stranger.post(
+            "/login",
+            data={"csrf": token, "username": "<script>alert(1)</script>", "password": "wrong"},
+        )
+        assert r.status_code == 401
+        assert "<script>alert(1)</script>" not in r.text and "&lt;script&gt;" in r.text
+
+
+def test_a_user_who_is_not_an_admin_never_sees_admin_pages(cluster: LocalCluster) -> None:
+    with cluster.client() as admin:
+        r = admin.post(
+            "/api/v0/accounts",
+            json={"name": "moby", "password": "moby password 1", "global_role": "read-only"},
+        )
+        assert r.status_code == 201
+    with httpx.Client(base_url=cluster.url, follow_redirects=False) as browser:
+        token = re.search(r'name="csrf" value="([^"]+)"', browser.get("/login").text).group(1)
+        browser.post(
+            "/login", data={"csrf": token, "username": "moby", "password": "moby password 1"}
+        )
+        assert browser.get("/settings").status_code == 403
+        assert 'href="/settings"' not in browser.get("/").text

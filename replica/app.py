@@ -332,7 +332,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         *repositories_api.ROUTES,
         *gc_api.ROUTES,
         *policies_api.ROUTES,
-        *ui_pages.ROUTES,
+        *ui_pages.routes(),
         *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
     ]

@@ -15,7 +15,7 @@ import jinja2
 import swagger_ui_bundle  # type: ignore[import-untyped]
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from consensus import accounts, policies
@@ -39,6 +39,8 @@ _LOGIN_COOKIE = "qreg_login"  # the sign-in form's own CSRF token, before any se
 NAV = [
     ("/", "Dashboard", False),
     ("/repositories", "Repositories", False),
+    ("/orgs", "Organizations", False),
+    ("/users", "Users", True),
     ("/settings", "Settings", True),
     ("/api-docs", "API docs", False),
 ]
@@ -112,7 +114,9 @@ def _to_login(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
 
-def _page(handler: Any, admin: bool = False) -> Any:
+def page(handler: Any, admin: bool = False) -> Any:
+    """A page for signed-in accounts (administrators only, if `admin`)."""
+
     async def call(request: Request) -> Response:
         user = signed_in(request)
         if user is None:
@@ -140,10 +144,10 @@ def _safe_next(value: str) -> str:
 async def login_form(request: Request) -> Response:
     if signed_in(request):
         return RedirectResponse(_safe_next(request.query_params.get("next", "/")), status_code=303)
-    return _login_page(request, "", "", request.query_params.get("next", "/"))
+    return _loginpage(request, "", "", request.query_params.get("next", "/"))
 
 
-def _login_page(
+def _loginpage(
     request: Request, error: str, username: str, next_path: str, status: int = 200
 ) -> Response:
     token = secrets.token_urlsafe(24)
@@ -199,15 +203,15 @@ async def login(request: Request) -> Response:
         or not expected
         or not hmac.compare_digest(str(form.get("csrf", "")), expected)
     ):
-        return _login_page(
+        return _loginpage(
             request, "The sign-in form expired: please try again.", username, next_path, 403
         )
     try:
         user, _ = await auth.login(username, str(form.get("password", "")), client_address(request))
     except TooManyRequests as e:
-        return _login_page(request, e.message, username, next_path, 429)
+        return _loginpage(request, e.message, username, next_path, 429)
     except Unauthorized:
-        return _login_page(request, "Invalid username or password.", username, next_path, 401)
+        return _loginpage(request, "Invalid username or password.", username, next_path, 401)
     response = RedirectResponse(_safe_next(next_path), status_code=303)
     sessions.set_cookie(response, auth.keys.issue(user, [], kind="session"), _secure(request))
     response.delete_cookie(_LOGIN_COOKIE)
@@ -326,14 +330,28 @@ async def api_docs(request: Request, page: Page) -> Response:
 
 
 ROUTES = [
-    Route("/", _page(dashboard), methods=["GET"]),
+    Route("/", page(dashboard), methods=["GET"]),
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
-    Route("/repositories", _page(repositories), methods=["GET"]),
-    Route("/repositories/{namespace}/{repo}", _page(repository), methods=["GET"]),
-    Route("/settings", _page(settings, admin=True), methods=["GET"]),
-    Route("/api-docs", _page(api_docs), methods=["GET"]),
+    Route("/repositories", page(repositories), methods=["GET"]),
+    Route("/repositories/{namespace}/{repo}", page(repository), methods=["GET"]),
+    Route("/settings", page(settings, admin=True), methods=["GET"]),
+    Route("/api-docs", page(api_docs), methods=["GET"]),
     Mount("/ui/static", StaticFiles(directory=os.path.join(_HERE, "static")), name="ui-static"),
     Mount("/ui/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger"),
 ]
+
+
+def routes() -> list[BaseRoute]:
+    """Every route of the UI (the account pages import this module, hence the late import)."""
+    from replica.ui import account_pages as accounts_ui
+
+    return [
+        Route("/orgs", page(accounts_ui.organizations), methods=["GET"]),
+        Route("/orgs/{org}", page(accounts_ui.organization), methods=["GET"]),
+        Route("/orgs/{org}/teams/{team}", page(accounts_ui.team), methods=["GET"]),
+        Route("/users", page(accounts_ui.users, admin=True), methods=["GET"]),
+        Route("/users/{name}", page(accounts_ui.profile), methods=["GET"]),
+        *ROUTES,
+    ]

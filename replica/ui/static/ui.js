@@ -11,6 +11,7 @@ function formBody(form) {
     if (!el.name || el.dataset.local !== undefined || el.type === "submit") continue;
     let value;
     if (el.type === "checkbox") value = el.checked;
+    else if (el.dataset.bool !== undefined) value = el.value === "true";
     else if (el.type === "number") value = el.value === "" ? null : Number(el.value);
     else value = el.value;
     const path = el.name.split(".");
@@ -52,9 +53,18 @@ async function callApi(form) {
       showError(form, message);
       return;
     }
-    await response.text(); // read to the end: leaving now would abort the answer
+    const text = await response.text(); // read to the end: leaving now would abort it
     const then = form.dataset.then || "reload";
-    if (then.startsWith("go:")) window.location.assign(then.slice(3));
+    if (then.startsWith("show:")) {
+      // Something shown once (a new token): into the page, not reloaded away.
+      const [, id, field] = then.split(":");
+      const box = document.getElementById(id);
+      const value = JSON.parse(text)[field];
+      box.querySelector("[data-value]").textContent = value;
+      box.querySelector("[data-copy]")?.setAttribute("data-copy", value);
+      box.hidden = false;
+      form.reset();
+    } else if (then.startsWith("go:")) window.location.assign(then.slice(3));
     else window.location.reload();
   } catch (e) {
     showError(form, "the registry did not answer: " + e.message);
@@ -96,7 +106,9 @@ document.addEventListener("click", (event) => {
 
 // A select that picks where its form sends (a namespace, say).
 for (const select of document.querySelectorAll("select[data-api-prefix]")) {
-  const aim = () => (select.form.dataset.api = select.dataset.apiPrefix + select.value);
+  const aim = () =>
+    (select.form.dataset.api =
+      select.dataset.apiPrefix + select.value + (select.dataset.apiSuffix || ""));
   select.addEventListener("change", aim);
   aim();
 }

@@ -321,6 +321,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/api/v0/scrub", _scrub, methods=["POST"]),
         Route("/api/v0/join", membership_api.join, methods=["POST"]),
         Route("/api/v0/members", membership_api.add_member, methods=["POST"]),
+        Route("/api/v0/join-tokens", membership_api.issue_join_token, methods=["POST"]),
         Route("/api/v0/join-tokens/revoke", membership_api.revoke_join_tokens, methods=["POST"]),
         Route("/api/v0/snapshot", membership_api.snapshot, methods=["GET"]),
         Route("/api/v0/replicas/{replica_id}", membership_api.remove_replica, methods=["DELETE"]),

@@ -105,12 +105,10 @@ async def health(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if can_write and "removed" not in body else 503)
 
 
-async def list_replicas(request: Request) -> Response:
-    registry: Registry = context(request).registry
-    addresses = await operator(request, quiet=False)
-    if addresses is None:
-        raise Unauthorized("sign in to see the replicas")
-    members, views = await member_views(request, registry, shared=not addresses)
+def replica_rows(
+    members: list[Any], views: list[dict[str, Any]], addresses: bool
+) -> list[dict[str, Any]]:
+    """What /api/v0/replicas and the UI's cluster page show of each member."""
     # Only the leader knows when it last heard from each replica.
     contact = next((v.get("last_contact_s") or {} for v in views if v.get("role") == "leader"), {})
     leader_commit = max((v.get("commit_index") or 0 for v in views), default=0)
@@ -139,4 +137,14 @@ async def list_replicas(request: Request) -> Response:
                 "divergence": view.get("divergence"),
             }
         )
+    return replicas
+
+
+async def list_replicas(request: Request) -> Response:
+    registry: Registry = context(request).registry
+    addresses = await operator(request, quiet=False)
+    if addresses is None:
+        raise Unauthorized("sign in to see the replicas")
+    members, views = await member_views(request, registry, shared=not addresses)
+    replicas = replica_rows(members, views, addresses)
     return JSONResponse({"answered_by": registry.replica_id, "replicas": replicas})

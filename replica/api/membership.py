@@ -1,6 +1,7 @@
 """Joining and removing replicas.
 
 POST /api/v0/join            a join token buys the cluster secret, the member list and the CA
+POST /api/v0/join-tokens     (administrators, cluster credentials) a join token for a new replica
 POST /api/v0/join-tokens/revoke (cluster credentials) every join token issued so far stops working
 POST /api/v0/members         (cluster credentials) make a Raft address that answers a voting
                              member; a joiner asks this itself once it runs (replica/joining.py)
@@ -26,8 +27,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from consensus import NoQuorum, accounts
 from proto import commands_pb2 as pb
-from replica import join_tokens
+from replica import join_tokens, pki
+from replica.api.cluster import operator
 from replica.api.json_body import read_body
+from replica.api.same_origin import refuse_cross_site
 from replica.auth.service import client_address
 from replica.context import context
 from replica.errors import Denied, InvalidInput, NameUnknown, NotFound, Unavailable
@@ -131,6 +134,30 @@ async def join(request: Request) -> Response:
     return JSONResponse(
         {"secret": context(request).secret, "members": registry.raft.members(), **authority}
     )
+
+
+async def issue_join_token(request: Request) -> Response:
+    """A join token (an hour) and the command that uses it: what `qreg join-token`
+    prints, for administrators in the UI. It buys the cluster secret: admins only."""
+    refuse_cross_site(request)
+    if not await operator(request, quiet=False):
+        raise Denied("only administrators may add replicas")
+    ctx = context(request)
+    if not ctx.secret:
+        raise NotFound("this replica has no cluster secret to sign join tokens with")
+    try:
+        with open(ctx.ca_path, "rb") as f:
+            pin = pki.fingerprint(f.read())
+    except OSError:
+        pin = ""
+    ttl = join_tokens.DEFAULT_TTL_S
+    token = join_tokens.issue(ctx.secret, int(time.time() * 1000), ttl, pin)
+    existing = ctx.public_url or str(request.base_url).rstrip("/")
+    command = (
+        f"qreg join --existing {existing} --token {token} --replica-id REPLICA_ID "
+        "--data ./data --host THIS_HOST"
+    )
+    return JSONResponse({"token": token, "expires_in_s": ttl, "command": command})
 
 
 async def revoke_join_tokens(request: Request) -> Response:

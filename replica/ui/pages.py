@@ -41,6 +41,7 @@ NAV = [
     ("/repositories", "Repositories", False),
     ("/orgs", "Organizations", False),
     ("/users", "Users", True),
+    ("/cluster", "Cluster", False),
     ("/settings", "Settings", True),
     ("/api-docs", "API docs", False),
 ]
@@ -346,8 +347,10 @@ ROUTES = [
 def routes() -> list[BaseRoute]:
     """Every route of the UI (the account pages import this module, hence the late import)."""
     from replica.ui import account_pages as accounts_ui
+    from replica.ui import cluster_pages
 
     return [
+        Route("/cluster", page(cluster_pages.cluster), methods=["GET"]),
         Route("/orgs", page(accounts_ui.organizations), methods=["GET"]),
         Route("/orgs/{org}", page(accounts_ui.organization), methods=["GET"]),
         Route("/orgs/{org}/teams/{team}", page(accounts_ui.team), methods=["GET"]),

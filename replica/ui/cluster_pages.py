@@ -1,0 +1,41 @@
+"""The web UI's cluster page: every replica (role, term, indexes, lag, health, last
+contact, blobs to sync) and every cache, refreshed every few seconds; administrators
+get a join token for a new replica from it."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from consensus import caches
+from replica.api.cluster import member_views, replica_rows
+from replica.ui.pages import Page
+from replica.ui.views import when
+
+
+async def cluster(request: Request, page: Page) -> Response:
+    registry = page.ctx.registry
+    members, health = await member_views(request, registry, shared=not page.is_admin)
+    seen = page.ctx.cache_health.seen
+    listed = []
+    for cache in registry.state.view(caches.caches):
+        state = seen.get(cache.name, {})
+        checked = state.get("checked_at")
+        listed.append(
+            {
+                "name": cache.name,
+                "url": cache.url,
+                "up": state.get("up"),
+                "error": str(state.get("error") or "")[:200],
+                "checked": when(int(float(checked) * 1000))
+                if isinstance(checked, int | float)
+                else "—",
+            }
+        )
+    return page.render(
+        "cluster.html",
+        "Cluster",
+        "/cluster",
+        replicas=replica_rows(members, health, page.is_admin),
+        caches=listed,
+    )

@@ -292,6 +292,23 @@ def audit_log(txn: lmdb.Transaction, after: int = 0, limit: int = 100) -> list[d
 # ---- queries ---------------------------------------------------------------------
 
 
+def audit_latest(txn: lmdb.Transaction, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest audit entries, newest first."""
+    prefix = key(b"z", "")
+    out: list[dict[str, Any]] = []
+    cursor = txn.cursor()
+    if not cursor.set_range(key(b"z", "9" * 16)):
+        cursor.last()
+    for k, value in cursor.iterprev():
+        if len(out) >= limit:
+            break
+        if bytes(k).startswith(prefix):
+            out.append(json.loads(bytes(value)))
+        elif bytes(k) < prefix:
+            break
+    return out
+
+
 def bootstrapped(txn: lmdb.Transaction) -> bool:
     """Whether the cluster's first admin was ever created (it is not created again)."""
     return txn.get(_BOOTSTRAPPED) is not None

@@ -26,6 +26,7 @@ from replica.api import backup as backup_api
 from replica.api import caches as caches_api
 from replica.api import cluster as cluster_api
 from replica.api import gc as gc_api
+from replica.api import logs as logs_api
 from replica.api import membership as membership_api
 from replica.api import openapi
 from replica.api import policies as policies_api
@@ -332,6 +333,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         *accounts_api.ROUTES,
         *repositories_api.ROUTES,
         *gc_api.ROUTES,
+        *logs_api.ROUTES,
         *policies_api.ROUTES,
         *ui_pages.routes(),
         *caches_api.ROUTES,

@@ -77,6 +77,17 @@ class PeerClient:
         except (httpx.HTTPError, ValueError, KeyError) as e:
             raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
 
+    async def logs(self, url: str, after: int) -> list[dict[str, Any]]:
+        """A peer's recent log lines numbered above `after`."""
+        try:
+            r = await self._client.get(
+                f"{url}/_internal/logs", params={"after": after}, timeout=2.0
+            )
+            r.raise_for_status()
+            return list(r.json()["lines"])
+        except (httpx.HTTPError, ValueError, KeyError) as e:
+            raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
+
     async def state_digests(self, url: str) -> dict[int, str]:
         """A peer's latest (applied index -> state digest)."""
         try:

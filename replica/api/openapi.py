@@ -400,6 +400,28 @@ PATHS: dict[str, dict[str, Any]] = {
         ),
         "delete": _op("No more scheduled collections", "admins"),
     },
+    "/api/v0/logs": {
+        "get": _op(
+            "The latest log lines of every replica, filtered; follow with the cursor",
+            "admins",
+            answer={
+                "type": "object",
+                "properties": {
+                    "lines": {"type": "array", "items": {"type": "object"}},
+                    "cursor": {"type": "string", "example": "replica-0:120,replica-1:98"},
+                    "errors": {"type": "object"},
+                },
+            },
+        )
+        | {
+            "parameters": [
+                {"name": "after", "in": "query", "schema": {"type": "string"}},
+                {"name": "level", "in": "query", "schema": {"type": "string"}},
+                {"name": "q", "in": "query", "schema": {"type": "string"}},
+                {"name": "replica", "in": "query", "schema": {"type": "string"}},
+            ]
+        }
+    },
     "/api/v0/audit": {
         "get": _op(
             "Account and permission changes, and failed logins on every replica reachable",

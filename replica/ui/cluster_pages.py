@@ -1,14 +1,18 @@
 """The web UI's cluster page: every replica (role, term, indexes, lag, health, last
 contact, blobs to sync) and every cache, refreshed every few seconds; administrators
-get a join token for a new replica from it."""
+get a join token for a new replica from it. And the Logs page: every replica's latest
+lines, followed live (api/logs.py), and the audit log."""
 
 from __future__ import annotations
+
+import json
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from consensus import caches
+from consensus import accounts, caches
 from replica.api.cluster import member_views, replica_rows
+from replica.api.logs import LEVELS
 from replica.ui.pages import Page
 from replica.ui.views import when
 
@@ -38,4 +42,29 @@ async def cluster(request: Request, page: Page) -> Response:
         "/cluster",
         replicas=replica_rows(members, health, page.is_admin),
         caches=listed,
+    )
+
+
+async def logs(request: Request, page: Page) -> Response:
+    tab = "audit" if request.query_params.get("tab") == "audit" else "lines"
+    audit = []
+    if tab == "audit":
+        for entry in page.ctx.registry.state.view(accounts.audit_latest, 200):
+            audit.append(
+                {
+                    "when": when(entry.get("at_ms", 0)),
+                    "actor": entry.get("actor"),
+                    "action": entry.get("action"),
+                    "fields": json.dumps(entry.get("fields"), sort_keys=True)[:300],
+                    "error": entry.get("error"),
+                }
+            )
+    return page.render(
+        "logs.html",
+        "Logs",
+        "/logs",
+        tab=tab,
+        levels=LEVELS,
+        replicas=[r.replica_id for r in page.ctx.registry.state.replicas()],
+        audit=audit,
     )

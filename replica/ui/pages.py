@@ -43,6 +43,7 @@ NAV = [
     ("/users", "Users", True),
     ("/cluster", "Cluster", False),
     ("/settings", "Settings", True),
+    ("/logs", "Logs", True),
     ("/api-docs", "API docs", False),
 ]
 
@@ -351,6 +352,7 @@ def routes() -> list[BaseRoute]:
 
     return [
         Route("/cluster", page(cluster_pages.cluster), methods=["GET"]),
+        Route("/logs", page(cluster_pages.logs, admin=True), methods=["GET"]),
         Route("/orgs", page(accounts_ui.organizations), methods=["GET"]),
         Route("/orgs/{org}", page(accounts_ui.organization), methods=["GET"]),
         Route("/orgs/{org}/teams/{team}", page(accounts_ui.team), methods=["GET"]),

@@ -151,3 +151,26 @@ def test_a_user_who_is_not_an_admin_never_sees_admin_pages(cluster: LocalCluster
         )
         assert browser.get("/settings").status_code == 403
         assert 'href="/settings"' not in browser.get("/").text
+
+
+def test_the_logs_page_follows_new_lines_and_shows_the_audit_log(
+    cluster: LocalCluster, watched
+) -> None:
+    page = watched.page
+    sign_in(page, cluster.url, "admin", cluster.admin_password)
+    page.goto(cluster.url + "/logs")
+    page.locator("#log-lines tbody tr").first.wait_for()
+    page.select_option("#log-level", "warning")
+    # A failed sign-in elsewhere is logged; the page shows it without a reload.
+    httpx.get(cluster.url + "/api/v0/accounts", auth=("nobody", "wrong password"))
+    page.locator("#log-lines tbody tr", has_text="authentication failed").first.wait_for(
+        timeout=15_000
+    )
+    page.fill("#log-q", "no such text anywhere")
+    page.wait_for_function("document.querySelectorAll('#log-lines tbody tr').length === 0")
+    watched.shot("logs")
+    page.goto(cluster.url + "/logs?tab=audit")
+    assert "put_account" in page.inner_text("main") or "set_collection_schedule" in page.inner_text(
+        "main"
+    )
+    watched.clean()

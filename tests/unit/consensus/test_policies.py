@@ -117,3 +117,11 @@ def test_a_quota_needs_an_account_and_zero_removes_it(tmp_path) -> None:
     assert log.state.view(policies.quotas) == {"team": 5}
     log.apply(set_namespace_quota=pb.SetNamespaceQuota(namespace="team"))
     assert log.state.view(policies.quotas) == {}
+
+
+def test_the_latest_audit_entries_come_newest_first(tmp_path) -> None:
+    log = Log(str(tmp_path))
+    for n in range(5):
+        log.apply(actor="admin", put_account=pb.PutAccount(name=f"org{n}", is_org=True))
+    latest = log.state.view(accounts.audit_latest, 3)
+    assert [e["fields"]["name"] for e in latest] == ["org4", "org3", "org2"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openapi_spec_validator import validate
 
-from replica.api import accounts, caches, gc, openapi, policies, repositories
+from replica.api import accounts, caches, gc, logs, openapi, policies, repositories
 
 
 def test_the_document_is_valid_openapi() -> None:
@@ -14,7 +14,12 @@ def test_the_document_is_valid_openapi() -> None:
 def test_every_route_is_documented_and_nothing_else() -> None:
     mounted = {
         (r.path, m.lower())
-        for r in accounts.ROUTES + repositories.ROUTES + caches.ROUTES + gc.ROUTES + policies.ROUTES
+        for r in accounts.ROUTES
+        + repositories.ROUTES
+        + caches.ROUTES
+        + gc.ROUTES
+        + policies.ROUTES
+        + logs.ROUTES
         for m in r.methods or ()
         if m != "HEAD" and r.path.startswith("/api/")
     }

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from consensus import accounts, policies
+from consensus import accounts, caches, policies
 from replica.api.cluster import member_views
 from replica.api.policies import policy_json
 from replica.auth import permissions, sessions
@@ -322,6 +322,7 @@ async def settings(request: Request, page: Page) -> Response:
         gc=gc_settings,
         runs=runs,
         auth_enabled=bool(auth and auth.enabled),
+        caches=page.ctx.registry.state.view(caches.caches),
         public_url=page.ctx.public_url,
     )
 

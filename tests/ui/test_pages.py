@@ -174,3 +174,48 @@ def test_the_logs_page_follows_new_lines_and_shows_the_audit_log(
         "main"
     )
     watched.clean()
+
+
+PAGES = [
+    "/",
+    "/repositories",
+    "/repositories/admin/every",
+    "/repositories/admin/every?tab=settings",
+    "/orgs",
+    "/orgs/every",
+    "/orgs/every?tab=repositories",
+    "/orgs/every/teams/crew",
+    "/users",
+    "/users/admin",
+    "/cluster",
+    "/settings",
+    "/logs",
+    "/logs?tab=audit",
+    "/api-docs",
+]
+
+
+def test_every_page_renders_cleanly_wide_and_narrow(
+    cluster: LocalCluster, browser, tmp_path
+) -> None:
+    from tests.ui.conftest import Watched
+
+    with cluster.client() as admin:
+        admin.post("/api/v0/repositories/admin", json={"name": "every", "visibility": "public"})
+        admin.post("/api/v0/accounts", json={"name": "every", "is_org": True})
+        admin.post("/api/v0/accounts/every/teams", json={"name": "crew"})
+    for width, height in ((1280, 800), (420, 860)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        watched = Watched(context.new_page(), str(tmp_path / f"screens-{width}"))
+        page = watched.page
+        sign_in(page, cluster.url, "admin", cluster.admin_password)
+        for path in PAGES:
+            response = page.goto(cluster.url + path)
+            assert response is not None and response.status == 200, path
+            page.wait_for_load_state("networkidle")
+            assert page.locator("main h1").count() == 1, path
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"{path} is {overflow}px wider than a {width}px window"
+            watched.shot(path.strip("/").replace("/", "-").replace("?", "-") or "dashboard")
+        watched.clean()
+        context.close()

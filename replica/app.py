@@ -28,7 +28,7 @@ from replica.api import cluster as cluster_api
 from replica.api import gc as gc_api
 from replica.api import logs as logs_api
 from replica.api import membership as membership_api
-from replica.api import openapi
+from replica.api import openapi, registry_openapi
 from replica.api import policies as policies_api
 from replica.api import repositories as repositories_api
 from replica.api import state as state_api
@@ -338,6 +338,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         *ui_pages.routes(),
         *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),
+        Route("/api/v0/openapi-registry.json", registry_openapi.openapi, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -4,7 +4,12 @@
 window.addEventListener("load", () => {
   const token = document.querySelector('meta[name="csrf-token"]').content;
   window.SwaggerUIBundle({
-    url: "/api/v0/openapi.json?version=3.0", // the bundled viewer reads 3.0
+    urls: [
+      { url: "/api/v0/openapi.json?version=3.0", name: "Management API (/api/v0)" }, // it reads 3.0
+      { url: "/api/v0/openapi-registry.json", name: "Registry API (/v2)" },
+    ],
+    presets: [window.SwaggerUIBundle.presets.apis, window.SwaggerUIStandalonePreset],
+    layout: "StandaloneLayout",
     dom_id: "#swagger-ui",
     deepLinking: true,
     tryItOutEnabled: false,

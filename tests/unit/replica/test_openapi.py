@@ -37,3 +37,9 @@ def test_the_console_reads_a_valid_openapi_30_form() -> None:
     assert converted["openapi"] == "3.0.3"
     validate(converted)
     assert '"null"' not in str(converted).replace("'", '"')
+
+
+def test_the_registry_api_document_is_valid_openapi_30() -> None:
+    from replica.api import registry_openapi
+
+    validate(registry_openapi.document())

@@ -121,6 +121,7 @@ def _put_manifest(txn: lmdb.Transaction, c: pb.PutManifest) -> pb.Result:
         subject_digest=c.subject_digest,
         referrer=c.referrer,
         pushed_at_ms=c.pushed_at_ms,
+        pushed_by=c.pushed_by,
         # What the collector's mark reads; kept only once collections exist, so a log
         # from before replays into the same state (older records are parsed instead).
         blob_digests=list(c.blob_digests) if any(stamped) else [],

@@ -54,7 +54,7 @@ class Descriptor(_message.Message):
     def __init__(self, media_type: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., artifact_type: _Optional[str] = ..., annotations_json: _Optional[str] = ...) -> None: ...
 
 class PutManifest(_message.Message):
-    __slots__ = ("repository", "digest", "media_type", "body", "tag", "blob_digests", "manifest_digests", "subject_digest", "referrer", "pushed_at_ms")
+    __slots__ = ("repository", "digest", "media_type", "body", "tag", "blob_digests", "manifest_digests", "subject_digest", "referrer", "pushed_at_ms", "pushed_by")
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,7 @@ class PutManifest(_message.Message):
     SUBJECT_DIGEST_FIELD_NUMBER: _ClassVar[int]
     REFERRER_FIELD_NUMBER: _ClassVar[int]
     PUSHED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    PUSHED_BY_FIELD_NUMBER: _ClassVar[int]
     repository: str
     digest: str
     media_type: str
@@ -75,7 +76,8 @@ class PutManifest(_message.Message):
     subject_digest: str
     referrer: Descriptor
     pushed_at_ms: int
-    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., media_type: _Optional[str] = ..., body: _Optional[bytes] = ..., tag: _Optional[str] = ..., blob_digests: _Optional[_Iterable[str]] = ..., manifest_digests: _Optional[_Iterable[str]] = ..., subject_digest: _Optional[str] = ..., referrer: _Optional[_Union[Descriptor, _Mapping]] = ..., pushed_at_ms: _Optional[int] = ...) -> None: ...
+    pushed_by: str
+    def __init__(self, repository: _Optional[str] = ..., digest: _Optional[str] = ..., media_type: _Optional[str] = ..., body: _Optional[bytes] = ..., tag: _Optional[str] = ..., blob_digests: _Optional[_Iterable[str]] = ..., manifest_digests: _Optional[_Iterable[str]] = ..., subject_digest: _Optional[str] = ..., referrer: _Optional[_Union[Descriptor, _Mapping]] = ..., pushed_at_ms: _Optional[int] = ..., pushed_by: _Optional[str] = ...) -> None: ...
 
 class DeleteManifest(_message.Message):
     __slots__ = ("repository", "digest")
@@ -538,17 +540,19 @@ class BlobRecord(_message.Message):
     def __init__(self, size: _Optional[int] = ..., replicas: _Optional[_Iterable[str]] = ..., linked_ms: _Optional[int] = ...) -> None: ...
 
 class ManifestRecord(_message.Message):
-    __slots__ = ("media_type", "body", "subject_digest", "referrer", "pushed_at_ms", "blob_digests")
+    __slots__ = ("media_type", "body", "subject_digest", "referrer", "pushed_at_ms", "blob_digests", "pushed_by")
     MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_DIGEST_FIELD_NUMBER: _ClassVar[int]
     REFERRER_FIELD_NUMBER: _ClassVar[int]
     PUSHED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     BLOB_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    PUSHED_BY_FIELD_NUMBER: _ClassVar[int]
     media_type: str
     body: bytes
     subject_digest: str
     referrer: Descriptor
     pushed_at_ms: int
     blob_digests: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, media_type: _Optional[str] = ..., body: _Optional[bytes] = ..., subject_digest: _Optional[str] = ..., referrer: _Optional[_Union[Descriptor, _Mapping]] = ..., pushed_at_ms: _Optional[int] = ..., blob_digests: _Optional[_Iterable[str]] = ...) -> None: ...
+    pushed_by: str
+    def __init__(self, media_type: _Optional[str] = ..., body: _Optional[bytes] = ..., subject_digest: _Optional[str] = ..., referrer: _Optional[_Union[Descriptor, _Mapping]] = ..., pushed_at_ms: _Optional[int] = ..., blob_digests: _Optional[_Iterable[str]] = ..., pushed_by: _Optional[str] = ...) -> None: ...

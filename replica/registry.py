@@ -248,7 +248,7 @@ class Registry:
         return True
 
     async def put_manifest(
-        self, repository: str, reference: str, content_type: str, body: bytes
+        self, repository: str, reference: str, content_type: str, body: bytes, pusher: str = ""
     ) -> pb.PutManifest:
         if is_tag(reference):
             digest = digest_of(body)
@@ -260,6 +260,7 @@ class Registry:
         if is_tag(reference):
             command.tag = reference
         command.pushed_at_ms = int(time.time() * 1000)
+        command.pushed_by = pusher
         await self.quotas.check(command)
         await self._propose(pb.Command(put_manifest=command))
         return command

@@ -62,8 +62,13 @@ async def put(registry: Registry, request: Request, name: str, reference: str) -
         body += chunk
         if len(body) > manifests.MAX_MANIFEST_BYTES:
             raise _too_big()
+    claims = getattr(request.state, "claims", None)
     command = await registry.put_manifest(
-        name, reference, request.headers.get("content-type", ""), bytes(body)
+        name,
+        reference,
+        request.headers.get("content-type", ""),
+        bytes(body),
+        claims.subject if claims is not None else "",
     )
     headers = {
         **API_HEADERS,

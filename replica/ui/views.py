@@ -65,6 +65,7 @@ class TagRow:
     kind: str
     size: str
     pushed: str
+    pushed_by: str
     platforms: list[str]
     immutable: bool
 
@@ -112,6 +113,7 @@ def tag_rows(ctx: ReplicaContext, name: str) -> tuple[list[TagRow], bool]:
                 kind=kind,
                 size=human(size) if size is not None else "—",
                 pushed=when(record.pushed_at_ms),
+                pushed_by=record.pushed_by,
                 platforms=platforms,
                 immutable=policies.covers(rules, tag),
             )
@@ -213,18 +215,19 @@ def counts(ctx: ReplicaContext) -> dict[str, Any]:
 
 
 def recent_pushes(ctx: ReplicaContext, user: str, limit: int = 10) -> list[dict[str, Any]]:
-    def scan(txn: Any) -> list[tuple[int, str, str]]:
-        latest: list[tuple[int, str, str]] = []
+    def scan(txn: Any) -> list[tuple[int, str, str, str]]:
+        latest: list[tuple[int, str, str, str]] = []
         for k, raw in gc.scan(txn, b"t\0"):
             repository, _, tag = k[2:].decode().rpartition("\0")
-            record = txn.get(accounts.key(b"M", repository, raw.decode()))
-            pushed = pb.ManifestRecord.FromString(bytes(record)).pushed_at_ms if record else 0
-            latest.append((pushed, repository, tag))
+            found = txn.get(accounts.key(b"M", repository, raw.decode()))
+            record = pb.ManifestRecord.FromString(bytes(found)) if found else pb.ManifestRecord()
+            latest.append((record.pushed_at_ms, repository, tag, record.pushed_by))
         latest.sort(reverse=True)
         return [r for r in latest if "pull" in permissions.actions(txn, user, r[1])][:limit]
 
     return [
-        {"repository": r, "tag": t, "pushed": when(p)} for p, r, t in ctx.registry.state.view(scan)
+        {"repository": r, "tag": t, "pushed": when(p), "by": by}
+        for p, r, t, by in ctx.registry.state.view(scan)
     ]
 
 

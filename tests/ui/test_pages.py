@@ -54,6 +54,7 @@ def test_an_admin_signs_in_and_manages_a_repository(
     rows = page.inner_text("tbody")
     assert "lona" in rows and "keep" in rows and manifest.digest[7:19] in rows
     assert f"docker pull {cluster.host}/admin/web:lona" in rows
+    assert "by admin" in rows  # who pushed it
     page.click("button[aria-label='Delete tag lona']")
     page.click("#delete-tag button[type=submit]")  # not typed yet: the browser refuses
     assert page.is_visible("#delete-tag")

@@ -1,5 +1,7 @@
 """The cache node's HTTP server: blob GET and HEAD (with Range) for any repository,
-each allowed by a grant from the cluster; /health and Prometheus /metrics."""
+each allowed by a grant from the cluster; /health and Prometheus /metrics; its latest
+log lines for the cluster's Logs page (/_internal/logs, with a grant the cluster
+signed for "_logs", which no repository can be named)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from cache.access_log import AccessLog, note
 from cache.config import CacheConfig
 from cache.fetch import Fetcher, FlightResponse
 from cache.store import BoundedStore
-from replica import errors
+from replica import errors, logs
 from replica.auth import grants
 from replica.blobs.streams import FileRangeResponse
 from replica.errors import API_HEADERS, RegistryError, Unauthorized, Unsupported
@@ -130,6 +132,17 @@ def create_app(config: CacheConfig) -> Starlette:
             }
         )
 
+    async def recent_logs(request: Request) -> Response:
+        try:
+            grant = request.headers.get(grants.LOGS_GRANT_HEADER, "")
+            verifier.verify(grant, grants.LOGS, grants.LOGS, config.name)
+        except grants.InvalidGrant as e:
+            raise Unauthorized(f"a grant from the cluster is needed: {e}") from None
+        after = request.query_params.get("after", "0")
+        kept = logs.recent()
+        lines = kept.since(int(after)) if kept and after.isdigit() else []
+        return JSONResponse({"lines": lines})
+
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type="text/plain; version=0.0.4")
 
@@ -147,6 +160,7 @@ def create_app(config: CacheConfig) -> Starlette:
             Route("/v2/{rest:path}", blob, methods=["GET", "HEAD"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
+            Route("/_internal/logs", recent_logs, methods=["GET"]),
         ],
         middleware=[Middleware(AccessLog)],
         lifespan=lifespan,

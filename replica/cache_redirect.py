@@ -39,7 +39,7 @@ class CacheHealth:
         # A fresh connection per check: a kept-alive one races the cache's idle timeout
         # (5 s, the same as our interval) and a check on a connection the cache has just
         # closed would mark it down for nothing.
-        self._client = httpx.AsyncClient(
+        self.client = httpx.AsyncClient(
             verify=trusting(ca_path), timeout=2.0, limits=httpx.Limits(max_keepalive_connections=0)
         )
 
@@ -52,7 +52,7 @@ class CacheHealth:
                 await self.check_all()
                 await asyncio.sleep(CHECK_EVERY_S)
         finally:
-            await self._client.aclose()
+            await self.client.aclose()
 
     async def check_all(self) -> None:
         registered = self.registry.state.view(caches.caches)
@@ -64,7 +64,7 @@ class CacheHealth:
         name, url = cache.name, cache.url
         for _ in range(2):  # one blip is not an outage: down after two failures
             try:
-                r = await self._client.get(f"{url}/health")
+                r = await self.client.get(f"{url}/health")
                 up = r.status_code == 200
                 error = "" if up else f"HTTP {r.status_code}"
             except httpx.HTTPError as e:

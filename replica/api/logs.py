@@ -2,7 +2,8 @@
 
 GET /_internal/logs?after=N      (cluster credential) this replica's lines after N
 GET /api/v0/logs?after=r0:12,r1:40&level=warning&q=text&replica=r1
-    (administrators) every replica's lines after each one's cursor, filtered: level is
+    (administrators) every replica's and cache's lines after each one's cursor (a
+    cache's name is cache:NAME), filtered: level is
     the lowest shown, q a case-insensitive substring of the line; the answer's cursor
     is what to send next to follow new lines
 
@@ -15,12 +16,16 @@ import asyncio
 import json
 from typing import Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from consensus import caches
+from proto import commands_pb2 as pb
 from replica import logs
 from replica.api.cluster import operator
+from replica.auth import grants
 from replica.context import context
 from replica.errors import Denied, InvalidInput, Unauthorized
 from replica.peers import PeerError, require_internal
@@ -67,8 +72,10 @@ async def recent_logs(request: Request) -> Response:
     q = params.get("q", "").lower()[:200]
     only = params.get("replica", "")
     cursor = _cursor(params.get("after", ""))
-    registry = context(request).registry
+    ctx = context(request)
+    registry = ctx.registry
     members = [m for m in registry.state.replicas() if not only or m.replica_id == only]
+    nodes = [c for c in registry.state.view(caches.caches) if not only or f"cache:{c.name}" == only]
 
     async def one(member: Any) -> tuple[str, list[dict[str, Any]] | str]:
         try:
@@ -78,9 +85,26 @@ async def recent_logs(request: Request) -> Response:
         except PeerError as e:
             return member.replica_id, str(e)[:200]
 
+    async def cache(node: pb.PutCache) -> tuple[str, list[dict[str, Any]] | str]:
+        name = f"cache:{node.name}"
+        if ctx.grant_signer is None:
+            return name, "this replica cannot sign grants"
+        grant = ctx.grant_signer.issue("", grants.LOGS, grants.LOGS, node.name)
+        try:
+            r = await ctx.cache_health.client.get(
+                f"{node.url}/_internal/logs",
+                params={"after": cursor.get(name, 0)},
+                headers={grants.LOGS_GRANT_HEADER: grant},
+            )
+            r.raise_for_status()
+            return name, list(r.json()["lines"])
+        except (httpx.HTTPError, ValueError, KeyError) as e:
+            return name, f"{type(e).__name__}: {e}"[:200]
+
     lines: list[dict[str, Any]] = []
     errors: dict[str, str] = {}
-    for replica, found in await asyncio.gather(*(one(m) for m in members)):
+    answers = await asyncio.gather(*(one(m) for m in members), *(cache(c) for c in nodes))
+    for replica, found in answers:
         if isinstance(found, str):
             errors[replica] = found
             continue

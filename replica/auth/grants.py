@@ -23,6 +23,12 @@ TTL_S = 60
 HEADER = "X-Qreg-Grant"
 
 
+# A grant for this repository and digest lets the cluster read a cache's log lines:
+# no repository can be named so (names start with a letter or digit).
+LOGS = "_logs"
+LOGS_GRANT_HEADER = "X-Qreg-Grant"
+
+
 class InvalidGrant(Exception):
     """Expired, forged, or for another repository, digest or cache."""
 

@@ -65,6 +65,7 @@ async def logs(request: Request, page: Page) -> Response:
         "/logs",
         tab=tab,
         levels=LEVELS,
-        replicas=[r.replica_id for r in page.ctx.registry.state.replicas()],
+        replicas=[r.replica_id for r in page.ctx.registry.state.replicas()]
+        + [f"cache:{c.name}" for c in page.ctx.registry.state.view(caches.caches)],
         audit=audit,
     )

@@ -77,6 +77,15 @@ class ManagementClient:
             raise ApiError(error_text(r))
         return r.json() if r.content else None
 
+    def upload(self, path: str, body: Any, content_type: str) -> Any:
+        """PUT a streamed body (an iterator of bytes) under /api/v0; its JSON answer."""
+        r = self._http.put(
+            "/api/v0" + path, content=body, headers={"Content-Type": content_type}, timeout=None
+        )
+        if r.status_code >= 400:
+            raise ApiError(error_text(r))
+        return r.json() if r.content else None
+
     # ---- accounts ----
     def accounts(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/accounts")["accounts"])

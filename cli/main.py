@@ -19,6 +19,7 @@ from cli import (
     maintenance,
     membership,
     policies,
+    scan,
     serve,
     session,
     status,
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         caches,
         gc,
         policies,
+        scan,
     ):
         module.register(subparsers)
     return parser

@@ -12,7 +12,7 @@ from typing import Any
 
 import lmdb
 
-from consensus import accounts, caches, gc, gc_manifests, gc_runs, policies
+from consensus import accounts, caches, gc, gc_manifests, gc_runs, policies, scans
 from consensus.accounts import key as _key
 from proto import commands_pb2 as pb
 
@@ -96,6 +96,28 @@ def _link_blob(txn: lmdb.Transaction, c: pb.LinkBlob) -> pb.Result:
         record.replicas.extend(sorted(holders))
         txn.put(key, record.SerializeToString())
     return pb.Result()
+
+
+def _set_scan_archive(txn: lmdb.Transaction, c: pb.SetScanArchive) -> pb.Result:
+    """A vulnerability database's zip is a blob no repository links: its record is
+    made here, from the copies the importing replica stored (gc.py keeps it)."""
+    if c.archive.digest:
+        held = pb.LinkBlob(digest=c.archive.digest, size=c.archive.size, seen=c.copies)
+        held.holders.extend(sorted(c.copies))
+        copies, stale = gc.counted_copies(txn, held)
+        if stale or not copies:
+            return _fail(
+                "BLOB_UPLOAD_INVALID", "the archive was collected while stored: import it again"
+            )
+        key = _key(b"b", c.archive.digest)
+        raw = txn.get(key)
+        record = pb.BlobRecord.FromString(bytes(raw)) if raw else pb.BlobRecord(size=c.archive.size)
+        holders = set(record.replicas) | copies
+        del record.replicas[:]
+        record.replicas.extend(sorted(holders))
+        record.linked_ms = max(record.linked_ms, c.at_ms)
+        txn.put(key, record.SerializeToString())
+    return scans.APPLY["set_scan_archive"](txn, c)  # type: ignore[no-any-return]
 
 
 def _put_manifest(txn: lmdb.Transaction, c: pb.PutManifest) -> pb.Result:
@@ -237,9 +259,11 @@ _APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
     **gc.APPLY,
     **gc_runs.APPLY,
     **policies.APPLY,
+    **scans.APPLY,
     "delete_repository": _delete_repository,
     "prune_tags": _prune_tags,
     "collect_manifests": _collect_manifests,
+    "set_scan_archive": _set_scan_archive,
 }
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import lmdb
 
+from consensus import scans
 from consensus.accounts import key
 from proto import commands_pb2 as pb
 
@@ -205,7 +206,8 @@ def mark(txn: lmdb.Transaction, now_ms: int, grace_ms: int) -> tuple[int, list[p
     repositories that link them. Reads every manifest and blob record: run it on a
     pinned read transaction, off the event loop and the Raft thread."""
     epoch_now, first_began, _ = _counters(txn)
-    referenced: set[str] = set()
+    # The vulnerability database's archives are blobs no manifest names.
+    referenced: set[str] = set(scans.referenced_blobs(txn))
     for _, raw in scan(txn, b"M" + _SEP):
         referenced.update(references(pb.ManifestRecord.FromString(raw)))
     garbage: dict[str, pb.CollectedBlob] = {}

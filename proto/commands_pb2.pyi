@@ -447,8 +447,82 @@ class PruneTags(_message.Message):
     reason: str
     def __init__(self, repository: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[PrunedTag, _Mapping]]] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class PutInventory(_message.Message):
+    __slots__ = ("layer", "data")
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    layer: str
+    data: bytes
+    def __init__(self, layer: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ScanArchive(_message.Message):
+    __slots__ = ("name", "digest", "size", "records", "newest_modified")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    NEWEST_MODIFIED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    digest: str
+    size: int
+    records: int
+    newest_modified: str
+    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., size: _Optional[int] = ..., records: _Optional[int] = ..., newest_modified: _Optional[str] = ...) -> None: ...
+
+class SetScanArchive(_message.Message):
+    __slots__ = ("archive", "at_ms", "copies")
+    class CopiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    ARCHIVE_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    COPIES_FIELD_NUMBER: _ClassVar[int]
+    archive: ScanArchive
+    at_ms: int
+    copies: _containers.ScalarMap[str, int]
+    def __init__(self, archive: _Optional[_Union[ScanArchive, _Mapping]] = ..., at_ms: _Optional[int] = ..., copies: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
+class ScanDatabase(_message.Message):
+    __slots__ = ("version", "updated_ms", "archives")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_MS_FIELD_NUMBER: _ClassVar[int]
+    ARCHIVES_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    updated_ms: int
+    archives: _containers.RepeatedCompositeFieldContainer[ScanArchive]
+    def __init__(self, version: _Optional[int] = ..., updated_ms: _Optional[int] = ..., archives: _Optional[_Iterable[_Union[ScanArchive, _Mapping]]] = ...) -> None: ...
+
+class PutScanReport(_message.Message):
+    __slots__ = ("manifest", "db_version", "at_ms", "summary", "findings", "error", "scanned_by")
+    class SummaryEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    DB_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SCANNED_BY_FIELD_NUMBER: _ClassVar[int]
+    manifest: str
+    db_version: int
+    at_ms: int
+    summary: _containers.ScalarMap[str, int]
+    findings: bytes
+    error: str
+    scanned_by: str
+    def __init__(self, manifest: _Optional[str] = ..., db_version: _Optional[int] = ..., at_ms: _Optional[int] = ..., summary: _Optional[_Mapping[str, int]] = ..., findings: _Optional[bytes] = ..., error: _Optional[str] = ..., scanned_by: _Optional[str] = ...) -> None: ...
+
 class Command(_message.Message):
-    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags", "collect_manifests")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags", "collect_manifests", "put_inventory", "set_scan_archive", "put_scan_report")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -483,6 +557,9 @@ class Command(_message.Message):
     SET_NAMESPACE_QUOTA_FIELD_NUMBER: _ClassVar[int]
     PRUNE_TAGS_FIELD_NUMBER: _ClassVar[int]
     COLLECT_MANIFESTS_FIELD_NUMBER: _ClassVar[int]
+    PUT_INVENTORY_FIELD_NUMBER: _ClassVar[int]
+    SET_SCAN_ARCHIVE_FIELD_NUMBER: _ClassVar[int]
+    PUT_SCAN_REPORT_FIELD_NUMBER: _ClassVar[int]
     version: int
     actor: str
     at_ms: int
@@ -517,7 +594,10 @@ class Command(_message.Message):
     set_namespace_quota: SetNamespaceQuota
     prune_tags: PruneTags
     collect_manifests: CollectManifests
-    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ..., collect_manifests: _Optional[_Union[CollectManifests, _Mapping]] = ...) -> None: ...
+    put_inventory: PutInventory
+    set_scan_archive: SetScanArchive
+    put_scan_report: PutScanReport
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ..., collect_manifests: _Optional[_Union[CollectManifests, _Mapping]] = ..., put_inventory: _Optional[_Union[PutInventory, _Mapping]] = ..., set_scan_archive: _Optional[_Union[SetScanArchive, _Mapping]] = ..., put_scan_report: _Optional[_Union[PutScanReport, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("error_code", "message", "index")

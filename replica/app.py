@@ -31,6 +31,7 @@ from replica.api import membership as membership_api
 from replica.api import openapi, registry_openapi
 from replica.api import policies as policies_api
 from replica.api import repositories as repositories_api
+from replica.api import scans as scans_api
 from replica.api import state as state_api
 from replica.assembly import running
 from replica.auth import grants
@@ -335,6 +336,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         *gc_api.ROUTES,
         *logs_api.ROUTES,
         *policies_api.ROUTES,
+        *scans_api.ROUTES,
         *ui_pages.routes(),
         *caches_api.ROUTES,
         Route("/api/v0/openapi.json", openapi.openapi, methods=["GET"]),

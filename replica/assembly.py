@@ -39,6 +39,7 @@ from replica.peers import PeerClient
 from replica.pki import TlsFiles
 from replica.registry import Registry
 from replica.removal import RemovalWatch
+from replica.scan.scanner import Scanner
 from replica.snapshot_fetch import make_fetcher
 
 log = logging.getLogger("qreg.replica")
@@ -131,6 +132,9 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     watching = asyncio.create_task(removal.run())
     metrics.watch_gc_sweeper(sweeper)
     sweeping = asyncio.create_task(sweeper.run(registry.propose, registry.fresh))
+    scanner = Scanner(registry, config.data_dir, metrics)
+    registry.on_manifest = scanner.enqueue
+    scanning = asyncio.create_task(scanner.run())
     collector = Collector(registry, metrics, config.gc_grace_s)
     gc_schedule = Schedule(collector)
     scheduling = asyncio.create_task(gc_schedule.run())
@@ -148,6 +152,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         collector=collector,
         gc_schedule=gc_schedule,
         sweeper=sweeper,
+        scanner=scanner,
         secret=config.raft_secret,
         internal_token=internal_token(config.raft_secret),
         ca_path=config.tls_ca,
@@ -171,6 +176,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         checking.cancel()
         state.on_collect = None
         sweeping.cancel()
+        scanning.cancel()
         scheduling.cancel()
         await peers.close()
         if blobs is not None:

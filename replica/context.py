@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from replica.metrics import Metrics
     from replica.registry import Registry
     from replica.removal import RemovalWatch
+    from replica.scan.scanner import Scanner
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ReplicaContext:
     collector: Collector
     gc_schedule: Schedule
     sweeper: FileSweeper
+    scanner: Scanner
     secret: str | None  # the cluster secret
     internal_token: str | None  # derived from it: the cluster's own credential
     ca_path: str

@@ -162,6 +162,24 @@ class Metrics:
             registry=self.registry,
         )
 
+    def scan_metrics(self, scanner: Any) -> None:
+        self.scans = Counter(
+            "qreg_scans",
+            "Images scanned by this replica, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.scan_seconds = Histogram(
+            "qreg_scan_seconds",
+            "Time to scan one manifest (inventory and matching)",
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 120),
+        )
+        queued = Gauge(
+            "qreg_scans_queued", "Manifests waiting to be scanned here", registry=self.registry
+        )
+        queued.set_function(lambda: float(scanner.pending))
+
     def watch_gc_sweeper(self, sweeper: Any) -> None:
         gauge = Gauge(
             "qreg_gc_files_pending",

@@ -75,6 +75,7 @@ class Registry:
 
     def __post_init__(self) -> None:
         self.quotas = QuotaCheck(self.state)
+        self.on_manifest: Callable[[str, str], None] | None = None
         self._barrier = ReadBarrier(self._fetch_read_index, self.raft.wait_applied)
         self.replication = BlobReplicator(
             self.replica_id,
@@ -263,6 +264,8 @@ class Registry:
         command.pushed_by = pusher
         await self.quotas.check(command)
         await self._propose(pb.Command(put_manifest=command))
+        if self.on_manifest is not None:  # the scanner's queue: never waits
+            self.on_manifest(repository, digest)
         return command
 
     async def delete_manifest(self, repository: str, reference: str) -> None:

@@ -400,6 +400,31 @@ PATHS: dict[str, dict[str, Any]] = {
         ),
         "delete": _op("No more scheduled collections", "admins"),
     },
+    "/api/v0/scan/database": {
+        "get": _op(
+            "The vulnerability database: version, archives, age (and a warning past a week)",
+            "anyone signed in",
+            answer={"type": "object"},
+        )
+    },
+    "/api/v0/scan/database/{name}": {
+        "put": _op("Import an OSV zip (osv.dev's all.zip of one ecosystem)", "admins", 201)
+        | {
+            "requestBody": {
+                "required": True,
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+        "delete": _op("Drop an archive from the database", "admins", 204),
+    },
+    "/api/v0/repositories/{namespace}/{repo}/tags/{tag}/scan": {
+        "get": _op(
+            "A tag's vulnerability report (?packages=1 adds the image's packages)",
+            "those who may pull it",
+            answer={"type": "object"},
+        ),
+        "post": _op("Scan a tag again now", "those who may push to it", 202),
+    },
     "/api/v0/logs": {
         "get": _op(
             "The latest log lines of every replica, filtered; follow with the cursor",

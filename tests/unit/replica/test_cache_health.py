@@ -30,7 +30,7 @@ def _check(drops: int) -> tuple[dict, int]:
         try:
             await health._check(pb.PutCache(name="eu", url=f"http://127.0.0.1:{port}"))
         finally:
-            await health._client.aclose()
+            await health.client.aclose()
             server.close()
             await server.wait_closed()
         return health.seen["eu"], seen[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openapi_spec_validator import validate
 
-from replica.api import accounts, caches, gc, logs, openapi, policies, repositories
+from replica.api import accounts, caches, gc, logs, openapi, policies, repositories, scans
 
 
 def test_the_document_is_valid_openapi() -> None:
@@ -20,6 +20,7 @@ def test_every_route_is_documented_and_nothing_else() -> None:
         + gc.ROUTES
         + policies.ROUTES
         + logs.ROUTES
+        + scans.ROUTES
         for m in r.methods or ()
         if m != "HEAD" and r.path.startswith("/api/")
     }

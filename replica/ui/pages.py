@@ -18,9 +18,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from consensus import accounts, caches, policies
+from consensus import accounts, caches, policies, scans
 from replica.api.cluster import member_views
 from replica.api.policies import policy_json
+from replica.api.scans import report_json
 from replica.auth import permissions, sessions
 from replica.auth.service import AuthService, client_address
 from replica.bodies import read_limited
@@ -312,6 +313,41 @@ async def repository(request: Request, page: Page) -> Response:
     )
 
 
+async def scan_report(request: Request, page: Page) -> Response:
+    p = request.path_params
+    try:
+        name = check_name(f"{p['namespace']}/{p['repo']}")
+    except RegistryError:
+        return page.render("error.html", "Not found", status=404, message="No such repository.")
+    state = page.ctx.registry.state
+    digest = (
+        state.resolve(name, p["tag"])
+        if "pull" in state.view(permissions.actions, page.user, name)
+        else None
+    )
+    if digest is None:
+        return page.render(
+            "error.html",
+            "Not found",
+            status=404,
+            message=f"No tag {p['tag']} of {name} that you may read.",
+        )
+    database = state.view(scans.database)
+    report = report_json(
+        state.view(scans.report, digest), digest, page.ctx.scanner, database.version
+    )
+    return page.render(
+        "scan.html",
+        f"{name}:{p['tag']}",
+        "/repositories",
+        name=name,
+        tag=p["tag"],
+        report=report,
+        database=database.version,
+        platforms=any(f.get("platform") for f in report["findings"]),
+    )
+
+
 async def settings(request: Request, page: Page) -> Response:
     gc_settings, runs = views.gc_settings(page.ctx)
     auth = page.ctx.auth
@@ -339,6 +375,7 @@ ROUTES = [
     Route("/logout", logout, methods=["POST"]),
     Route("/repositories", page(repositories), methods=["GET"]),
     Route("/repositories/{namespace}/{repo}", page(repository), methods=["GET"]),
+    Route("/repositories/{namespace}/{repo}/tags/{tag}/scan", page(scan_report), methods=["GET"]),
     Route("/settings", page(settings, admin=True), methods=["GET"]),
     Route("/api-docs", page(api_docs), methods=["GET"]),
     Mount("/ui/static", StaticFiles(directory=os.path.join(_HERE, "static")), name="ui-static"),

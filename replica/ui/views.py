@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from consensus import accounts, caches, gc, gc_runs, policies
+from consensus import accounts, caches, gc, gc_runs, policies, scans
 from proto import commands_pb2 as pb
 from replica.auth import permissions
 from replica.context import ReplicaContext
 from replica.quotas import human
+from replica.scan.osv import SEVERITIES
 
 PAGE = 50  # repositories per page
 MAX_TAGS = 1000  # tags shown on a repository page
@@ -68,6 +69,8 @@ class TagRow:
     pushed_by: str
     platforms: list[str]
     immutable: bool
+    scan: str  # "critical 1, high 2", "clean", "not scanned"
+    scan_level: str  # bad, warn, ok, or ""
 
 
 def _describe(state: Any, record: pb.ManifestRecord) -> tuple[str, int | None, list[str]]:
@@ -116,9 +119,21 @@ def tag_rows(ctx: ReplicaContext, name: str) -> tuple[list[TagRow], bool]:
                 pushed_by=record.pushed_by,
                 platforms=platforms,
                 immutable=policies.covers(rules, tag),
+                **_scan_summary(state.view(scans.report, digest)),
             )
         )
     return rows, len(tags) > MAX_TAGS
+
+
+def _scan_summary(report: pb.PutScanReport | None) -> dict[str, str]:
+    if report is None:
+        return {"scan": "not scanned", "scan_level": ""}
+    counts = [(s, int(report.summary.get(s, 0))) for s in SEVERITIES]
+    found = [f"{n} {s}" for s, n in counts if n]
+    if not found:
+        return {"scan": "clean", "scan_level": "ok"}
+    level = "bad" if counts[0][1] or counts[1][1] else "warn"
+    return {"scan": ", ".join(found), "scan_level": level}
 
 
 def _record(txn: Any, name: str, digest: str) -> pb.ManifestRecord:

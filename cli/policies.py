@@ -69,6 +69,19 @@ def add_repo_actions(actions: Any) -> None:
     p.add_argument("--keep", default="", help="never prune tags matching this glob")
     p.add_argument("--off", action="store_true", help="no retention rules")
     p.set_defaults(func=signed_in("repo retention", _retention))
+    p = actions.add_parser(
+        "vulnerabilities",
+        help="refuse pulls of images with vulnerabilities this bad or worse",
+        epilog="examples:\n  qreg repo vulnerabilities lib/app --block high\n"
+        "  qreg repo vulnerabilities lib/app --block high --allow CVE-2023-5363\n"
+        "  qreg repo vulnerabilities lib/app --off",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", help="NAMESPACE/NAME")
+    p.add_argument("--block", choices=("critical", "high", "medium", "low"))
+    p.add_argument("--allow", action="append", default=[], metavar="ID", help="never refuse for it")
+    p.add_argument("--off", action="store_true", help="never refuse a pull")
+    p.set_defaults(func=signed_in("repo vulnerabilities", _vulnerabilities))
     p = actions.add_parser("policy", help="show a repository's immutability and retention")
     p.add_argument("name", help="NAMESPACE/NAME")
     p.set_defaults(func=signed_in("repo policy", _show))
@@ -132,6 +145,18 @@ def _retention(client: ManagementClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _vulnerabilities(client: ManagementClient, args: argparse.Namespace) -> int:
+    policy = _policy(client, args.name)
+    if args.off:
+        policy["vulnerabilities"] = {}
+    elif not args.block:
+        raise ValueError("give --block SEVERITY (or --off)")
+    else:
+        policy["vulnerabilities"] = {"block_severity": args.block, "allowed": args.allow}
+    _show_policy(args.name, _put(client, args.name, policy))
+    return 0
+
+
 def _show(client: ManagementClient, args: argparse.Namespace) -> int:
     _show_policy(args.name, _policy(client, args.name))
     return 0
@@ -153,6 +178,10 @@ def _show_policy(name: str, policy: dict[str, Any]) -> None:
     if parts and rules.get("keep_pattern"):
         parts.append(f"never {rules['keep_pattern']}")
     print(f"retention of {name}: {', '.join(parts) if parts else 'none'}")
+    rules = policy.get("vulnerabilities") or {}
+    if rules.get("block_severity"):
+        allowed = f" (except {', '.join(rules['allowed'])})" if rules.get("allowed") else ""
+        print(f"pulls refused for {rules['block_severity']} vulnerabilities or worse{allowed}")
 
 
 def _usage(client: ManagementClient, args: argparse.Namespace) -> int:

@@ -398,7 +398,7 @@ class CollectionRun(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., started_ms: _Optional[int] = ..., time_limit_s: _Optional[int] = ..., finish: _Optional[_Union[FinishCollection, _Mapping]] = ..., sweeps: _Optional[_Iterable[_Union[RecordSweep, _Mapping]]] = ...) -> None: ...
 
 class RepositoryPolicy(_message.Message):
-    __slots__ = ("repository", "immutable_tags", "immutable_pattern", "keep_newest", "max_age_days", "prune_pattern", "keep_pattern")
+    __slots__ = ("repository", "immutable_tags", "immutable_pattern", "keep_newest", "max_age_days", "prune_pattern", "keep_pattern", "block_severity", "allowed_vulnerabilities")
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     IMMUTABLE_TAGS_FIELD_NUMBER: _ClassVar[int]
     IMMUTABLE_PATTERN_FIELD_NUMBER: _ClassVar[int]
@@ -406,6 +406,8 @@ class RepositoryPolicy(_message.Message):
     MAX_AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
     PRUNE_PATTERN_FIELD_NUMBER: _ClassVar[int]
     KEEP_PATTERN_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_VULNERABILITIES_FIELD_NUMBER: _ClassVar[int]
     repository: str
     immutable_tags: bool
     immutable_pattern: str
@@ -413,7 +415,9 @@ class RepositoryPolicy(_message.Message):
     max_age_days: int
     prune_pattern: str
     keep_pattern: str
-    def __init__(self, repository: _Optional[str] = ..., immutable_tags: _Optional[bool] = ..., immutable_pattern: _Optional[str] = ..., keep_newest: _Optional[int] = ..., max_age_days: _Optional[int] = ..., prune_pattern: _Optional[str] = ..., keep_pattern: _Optional[str] = ...) -> None: ...
+    block_severity: str
+    allowed_vulnerabilities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, repository: _Optional[str] = ..., immutable_tags: _Optional[bool] = ..., immutable_pattern: _Optional[str] = ..., keep_newest: _Optional[int] = ..., max_age_days: _Optional[int] = ..., prune_pattern: _Optional[str] = ..., keep_pattern: _Optional[str] = ..., block_severity: _Optional[str] = ..., allowed_vulnerabilities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SetRepositoryPolicy(_message.Message):
     __slots__ = ("policy",)

@@ -130,6 +130,17 @@ SCHEMAS["Policy"] = {
     "properties": {
         "immutable_tags": {"type": "boolean", "description": "covered tags never move or go"},
         "immutable_pattern": {**_PATTERN, "description": "the tags it covers (empty: all)"},
+        "vulnerabilities": {
+            "type": "object",
+            "properties": {
+                "block_severity": {
+                    "type": ["string", "null"],
+                    "enum": ["critical", "high", "medium", "low", None],
+                    "description": "refuse pulls of images with findings this bad or worse",
+                },
+                "allowed": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "retention": {
             "type": "object",
             "properties": {

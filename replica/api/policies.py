@@ -3,6 +3,7 @@
 GET  /api/v0/repositories/{namespace}/{repo}/policy   its readers
 PUT  /api/v0/repositories/{namespace}/{repo}/policy   its administrators:
      {"immutable_tags": true, "immutable_pattern": "v*",
+      "vulnerabilities": {"block_severity": "high", "allowed": ["CVE-2023-5363"]},
       "retention": {"keep_newest": 10, "max_age_days": 90,
                     "prune_pattern": "build-*", "keep_pattern": "release-*"}}
 PUT  /api/v0/namespaces/{namespace}/quota              administrators: {"bytes": N} (0: none)
@@ -40,6 +41,10 @@ def policy_json(rules: pb.RepositoryPolicy) -> dict[str, Any]:
     return {
         "immutable_tags": rules.immutable_tags,
         "immutable_pattern": rules.immutable_pattern or None,
+        "vulnerabilities": {
+            "block_severity": rules.block_severity or None,
+            "allowed": list(rules.allowed_vulnerabilities),
+        },
         "retention": {
             "keep_newest": rules.keep_newest or None,
             "max_age_days": rules.max_age_days or None,
@@ -88,8 +93,23 @@ async def set_policy(request: Request, ctx: Context) -> Response:
     immutable = body.get("immutable_tags", False)
     if not isinstance(immutable, bool):
         raise InvalidInput("immutable_tags is true or false")
+    vulnerabilities = body.get("vulnerabilities") or {}
+    if not isinstance(vulnerabilities, dict):
+        raise InvalidInput("vulnerabilities is an object: block_severity, allowed")
+    block = vulnerabilities.get("block_severity") or ""
+    if block not in ("", "critical", "high", "medium", "low"):
+        raise InvalidInput("block_severity is critical, high, medium or low (or empty)")
+    allowed = vulnerabilities.get("allowed") or []
+    if (
+        not isinstance(allowed, list)
+        or not all(isinstance(a, str) and 0 < len(a) <= 100 for a in allowed)
+        or len(allowed) > 1000
+    ):
+        raise InvalidInput("allowed is a list of vulnerability ids (at most 1,000)")
     rules = pb.RepositoryPolicy(
         repository=name,
+        block_severity=block,
+        allowed_vulnerabilities=allowed,
         immutable_tags=immutable,
         immutable_pattern=_pattern(body.get("immutable_pattern"), "immutable_pattern"),
         keep_newest=_count(retention.get("keep_newest"), "retention.keep_newest"),

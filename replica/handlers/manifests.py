@@ -9,6 +9,7 @@ from replica import manifests
 from replica.errors import API_HEADERS, ManifestInvalid, ManifestUnknown, RegistryError
 from replica.names import check_reference
 from replica.registry import Registry
+from replica.scan.pull_policy import check_pull
 
 # Clients that do not list these in Accept cannot parse them (distribution's rule):
 # Docker types are always served, OCI types only to clients that ask for them.
@@ -41,6 +42,7 @@ async def get(registry: Registry, request: Request, name: str, reference: str) -
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(manifest.body))
         return Response(status_code=200, headers=headers)
+    check_pull(registry.state, name, manifest.digest)
     return Response(manifest.body, status_code=200, headers=headers)
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
-from tests.images import OCI_LAYER, Blob, image_of, layer_tar, write_layout
+from tests.images import OCI_LAYER, OCI_MANIFEST, Blob, image_of, layer_tar, write_layout
 from tests.unit.replica.test_scan import ADVISORIES, BOOKWORM, record
 
 pytestmark = pytest.mark.slow
@@ -71,6 +71,22 @@ def wait_report(
             return report
         assert time.monotonic() < deadline, report
         time.sleep(0.5)
+
+
+def refuse_vulnerable_pulls(cluster: LocalCluster, tmp_path, env: dict) -> None:
+    # The layers were removed above: a pull is its manifest's GET here.
+    source = f"docker://{cluster.host}/lib/scanned:v1"
+    skopeo("inspect", "--raw", "--tls-verify=false", source)
+    qreg("repo", "vulnerabilities", "lib/scanned", "--block", "high", env=env)
+    with pytest.raises(AssertionError, match="DSA-5532-1") as refused:
+        skopeo("inspect", "--raw", "--tls-verify=false", source)
+    assert "refuses images with high vulnerabilities" in str(refused.value)
+    with cluster.client() as client:
+        r = client.get("/v2/lib/scanned/manifests/v1", headers={"Accept": OCI_MANIFEST})
+        assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED"
+    allow = ["--allow", "CVE-2023-5363", "--allow", "DSA-9999-1"]  # an alias, an id
+    qreg("repo", "vulnerabilities", "lib/scanned", "--block", "high", *allow, env=env)
+    skopeo("inspect", "--raw", "--tls-verify=false", source)
 
 
 def see_it_in_the_browser(cluster: LocalCluster, tmp_path) -> None:
@@ -205,6 +221,7 @@ def test_a_pushed_image_is_scanned_and_rescanned_when_the_database_changes(tmp_p
             assert report["summary"]["critical"] == len(zlib_packages)  # zlib1g, zlib1g-dev…
             status = qreg("scan", "db", "status", env=env)
             assert f"database version {version}" in status
+            refuse_vulnerable_pulls(cluster, tmp_path, env)
         see_it_in_the_browser(cluster, tmp_path)
     finally:
         cluster.stop()

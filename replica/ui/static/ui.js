@@ -12,6 +12,7 @@ function formBody(form) {
     let value;
     if (el.type === "checkbox") value = el.checked;
     else if (el.dataset.bool !== undefined) value = el.value === "true";
+    else if (el.dataset.list !== undefined) value = el.value.split(/[\s,]+/).filter(Boolean);
     else if (el.type === "number") value = el.value === "" ? null : Number(el.value);
     else value = el.value;
     const path = el.name.split(".");

@@ -133,7 +133,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     metrics.watch_gc_sweeper(sweeper)
     sweeping = asyncio.create_task(sweeper.run(registry.propose, registry.fresh))
     scanner = Scanner(registry, config.data_dir, metrics)
-    registry.on_manifest = scanner.enqueue
+    registry.on_manifest = scanner.pushed
     scanning = asyncio.create_task(scanner.run())
     collector = Collector(registry, metrics, config.gc_grace_s)
     gc_schedule = Schedule(collector)

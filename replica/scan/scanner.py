@@ -2,9 +2,10 @@
 a report for the current database, it inventories layers (once per layer, stored in
 the state), matches the image's packages against the database, and records a report.
 
-Work is spread over replicas: a manifest a sweep finds unscanned belongs to the member
-its digest hashes highest with (rendezvous hashing), so if that replica dies the next
-one takes its share; a push is scanned at once by the replica that took it. A newer
+Work is spread over replicas: a manifest belongs to the member its digest hashes
+highest with (rendezvous hashing): it scans it at once if the push came to it, else
+at its next sweep. If that replica dies (or dies mid-scan), the next member in the
+order takes the manifest once it has waited TAKEOVER_S unscanned. A newer
 database version makes every report stale: they are redone from the stored
 inventories, without reading a layer again.
 """
@@ -67,6 +68,12 @@ class Scanner:
 
     def waiting(self, digest: str) -> bool:
         return digest in self._queued or self.scanning == digest
+
+    def pushed(self, repository: str, digest: str) -> None:
+        """A push committed here: scan it now if it is this replica's to scan."""
+        members = self.registry.replication.member_ids() or [self.registry.replica_id]
+        if ranked(digest, members)[0] == self.registry.replica_id:
+            self.enqueue(repository, digest)
 
     def enqueue(self, repository: str, digest: str) -> None:
         """Scan soon (a push; a rescan asked for). Never waits: a full queue drops it,
@@ -150,11 +157,31 @@ class Scanner:
             self.scanning = digest
             started = time.monotonic()
             try:
-                await self.scan(repository, digest)
+                report = await self.scan(repository, digest)
                 self.metrics.scans.labels("done").inc()
+                if report is not None:
+                    log.info(
+                        "scanned %s of %s: %s",
+                        digest,
+                        repository,
+                        dict(report.summary) or "no findings",
+                        extra={
+                            "fields": {
+                                "event": "scan_done",
+                                "digest": digest,
+                                "seconds": round(time.monotonic() - started, 3),
+                                **{f"findings_{k}": v for k, v in report.summary.items()},
+                            }
+                        },
+                    )
             except Exception as e:
                 self.metrics.scans.labels("failed").inc()
-                log.warning("scanning %s failed: %s", digest, e)
+                log.warning(
+                    "scanning %s failed: %s",
+                    digest,
+                    e,
+                    extra={"fields": {"event": "scan_failed", "digest": digest}},
+                )
             finally:
                 self.metrics.scan_seconds.observe(time.monotonic() - started)
                 self._queued.discard(digest)

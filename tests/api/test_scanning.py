@@ -225,3 +225,53 @@ def test_a_pushed_image_is_scanned_and_rescanned_when_the_database_changes(tmp_p
         see_it_in_the_browser(cluster, tmp_path)
     finally:
         cluster.stop()
+
+
+def test_when_the_replica_that_owns_a_scan_dies_another_takes_it(tmp_path) -> None:
+    from replica.scan.scanner import ranked
+
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    try:
+        with cluster.client() as admin:
+            archive = osv_zip(tmp_path / "Debian.zip", [ADVISORIES[0]])
+            with open(archive, "rb") as f:
+                r = admin.put(
+                    "/api/v0/scan/database/Debian",
+                    content=f.read(),
+                    headers={"Content-Type": "application/zip"},
+                )
+            assert r.status_code == 201, r.text
+        base = Blob(
+            OCI_LAYER,
+            layer_tar(
+                {"etc/os-release": BOOKWORM, "var/lib/dpkg/status": _old_libssl3(STATUS).encode()}
+            ),
+        )
+        config, manifest = image_of([base], label="takeover")
+        members = [f"replica-{i}" for i in range(3)]
+        order = ranked(manifest.digest, members)
+        owner = int(order[0].split("-")[1])
+        # Pushed to the last in the order: only the second in line may take the scan.
+        pusher = int(order[2].split("-")[1])
+        cluster.sigkill(owner)  # the replica whose scan it is never does it
+        layout = write_layout(str(tmp_path / "layout"), [config, base], manifest, "v1")
+        host = cluster.urls[pusher].split("://")[1]
+        deadline = time.monotonic() + 30
+        while True:  # a push right after a kill may meet an election: retry as clients do
+            try:
+                skopeo(
+                    "copy",
+                    "--dest-tls-verify=false",
+                    f"oci:{layout}:v1",
+                    f"docker://{host}/lib/taken:v1",
+                )
+                break
+            except AssertionError:
+                assert time.monotonic() < deadline
+                time.sleep(1)
+        with cluster.client(pusher) as client:
+            report = wait_report(client, "lib/taken/tags/v1", timeout=90)
+        assert report["scanned_by"] == order[1]
+        assert [f["vulnerability"] for f in report["findings"]] == ["DSA-5532-1"]
+    finally:
+        cluster.stop()

@@ -12,6 +12,7 @@ from typing import Any
 
 from consensus import accounts, caches, gc, gc_runs, policies, scans
 from proto import commands_pb2 as pb
+from replica.api.scans import database_json
 from replica.auth import permissions
 from replica.context import ReplicaContext
 from replica.quotas import human
@@ -204,6 +205,11 @@ def attention(
                 "/settings",
             )
         )
+    database = database_json(registry.state.view(scans.database))
+    if not database["version"]:
+        found.append(("warn", "No vulnerability database: run qreg scan db import FILE.zip", ""))
+    elif database["warning"]:
+        found.append(("warn", str(database["warning"]).capitalize(), ""))
     if not registry.state.view(gc_runs.schedule).cron:
         found.append(
             (

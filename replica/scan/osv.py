@@ -76,14 +76,23 @@ class OsvIndex:
         self.path = path
         os.makedirs(path, exist_ok=True)
         self._env = lmdb.open(path, map_size=1 << 34, sync=False, metasync=False, max_readers=256)
+        # Packages recur across images: their entries, decoded (read-only once built).
+        self._cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def close(self) -> None:
         self._env.close()
 
     def lookup(self, ecosystem: str, name: str) -> list[dict[str, Any]]:
-        with self._env.begin() as txn:
-            raw = txn.get(f"{ecosystem}\0{name}".encode())
-        return list(json.loads(raw)) if raw else []
+        key = (ecosystem, name)
+        cached = self._cache.get(key)
+        if cached is None:
+            with self._env.begin() as txn:
+                raw = txn.get(f"{ecosystem}\0{name}".encode())
+            cached = list(json.loads(raw)) if raw else []
+            if len(self._cache) >= 20_000:
+                self._cache.clear()
+            self._cache[key] = cached
+        return cached
 
     def build(self, archives: list[IO[bytes]]) -> ImportReport:
         """Index every record of these OSV zips (replacing what was indexed)."""
@@ -120,6 +129,7 @@ class OsvIndex:
                         entries.setdefault(f"{ecosystem}\0{name}", []).append(
                             {**summary, **affected}
                         )
+        self._cache.clear()
         with self._env.begin(write=True) as txn:
             txn.drop(self._env.open_db(), delete=False)
             for key, value in entries.items():

@@ -6,7 +6,7 @@ implements them)."""
 from __future__ import annotations
 
 import re
-from functools import cmp_to_key
+from functools import cmp_to_key, lru_cache
 from typing import Any
 
 from debian.debian_support import Version as DebianVersion
@@ -14,8 +14,10 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as PythonVersion
 
 
+@lru_cache(maxsize=65536)
 def compare(ecosystem: str, a: str, b: str) -> int:
-    """-1, 0 or 1 as a is older than, the same as or newer than b."""
+    """-1, 0 or 1 as a is older than, the same as or newer than b (memoised: an image's
+    versions meet the same advisories' versions again and again)."""
     base = ecosystem.split(":", 1)[0]
     if base == "Debian" or base == "Ubuntu":
         return _sign(DebianVersion(a), DebianVersion(b))

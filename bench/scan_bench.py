@@ -104,7 +104,8 @@ def main() -> None:
         packages, release = layers.stack([found])
         release = release or {"ID": "debian", "VERSION_ID": "12"}
         print(
-            f"  {len(packages)} packages, release {release}, stored inventory {len(stored) / 1024:.0f} KiB"
+            f"  {len(packages)} packages, release {release}, "
+            f"stored inventory {len(stored) / 1024:.0f} KiB"
         )
 
         archive = os.path.join(work, "Debian.zip")

@@ -45,8 +45,8 @@ def register(subparsers: Any) -> None:
     show = sub.add_parser("show", help="a tag's findings")
     show.add_argument("reference", metavar="NAME:TAG")
     show.set_defaults(func=signed_in("scan show", _show))
-    again = sub.add_parser("rescan", help="scan a tag again now")
-    again.add_argument("reference", metavar="NAME:TAG")
+    again = sub.add_parser("rescan", help="scan a tag (or every tag of a repository) again now")
+    again.add_argument("reference", metavar="NAME:TAG|NAME")
     again.set_defaults(func=signed_in("scan rescan", _rescan))
 
 
@@ -153,6 +153,10 @@ def _show(client: ManagementClient, args: argparse.Namespace) -> int:
 
 
 def _rescan(client: ManagementClient, args: argparse.Namespace) -> int:
+    if ":" not in args.reference:
+        answer = client.call("POST", f"/repositories/{args.reference}/scan")
+        print(f"{args.reference}: {answer['queued']} images queued")
+        return 0
     name, tag = _split(args.reference)
     client.call("POST", f"/repositories/{name}/tags/{tag}/scan")
     print(f"{args.reference}: queued; see it with qreg scan show {args.reference}")

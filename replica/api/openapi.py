@@ -428,6 +428,9 @@ PATHS: dict[str, dict[str, Any]] = {
         },
         "delete": _op("Drop an archive from the database", "admins", 204),
     },
+    "/api/v0/repositories/{namespace}/{repo}/scan": {
+        "post": _op("Scan every tag of a repository again", "those who may push to it", 202)
+    },
     "/api/v0/repositories/{namespace}/{repo}/tags/{tag}/scan": {
         "get": _op(
             "A tag's vulnerability report (?packages=1 adds the image's packages)",

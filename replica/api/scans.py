@@ -8,6 +8,7 @@ GET    /api/v0/scan/database          anyone signed in: version, archives, age
 GET    /api/v0/repositories/{ns}/{repo}/tags/{tag}/scan   its readers: the report
                                       (?packages=1: and the image's packages)
 POST   /api/v0/repositories/{ns}/{repo}/tags/{tag}/scan   its writers: scan again now
+POST   /api/v0/repositories/{ns}/{repo}/scan              its writers: every tag again
 
 An upload is read as it arrives (never held in memory), at most 4 GiB, and checked to
 be OSV before anything is recorded.
@@ -212,7 +213,24 @@ async def rescan(request: Request, ctx: Context) -> Response:
     return JSONResponse({"digest": digest, "status": "queued"}, status_code=202)
 
 
+async def rescan_repository(request: Request, ctx: Context) -> Response:
+    p = request.path_params
+    name = check_name(f"{p['namespace']}/{p['repo']}")
+    if "push" not in ctx.view(permissions.actions, ctx.signed_in(), name):
+        raise Denied(f"only those who may push to {name} may rescan it")
+    state = ctx.registry.state
+    digests = {d for t in state.tags(name, "", 10_000) if (d := state.resolve(name, t))}
+    for digest in sorted(digests):
+        context(request).scanner.enqueue(name, digest)
+    return JSONResponse({"queued": len(digests)}, status_code=202)
+
+
 ROUTES = [
+    Route(
+        "/api/v0/repositories/{namespace}/{repo}/scan",
+        endpoint(rescan_repository),
+        methods=["POST"],
+    ),
     Route("/api/v0/scan/database", endpoint(get_database), methods=["GET"]),
     Route("/api/v0/scan/database/{name}", put_archive, methods=["PUT"]),
     Route("/api/v0/scan/database/{name}", delete_archive, methods=["DELETE"]),

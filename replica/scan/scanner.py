@@ -57,6 +57,8 @@ class Scanner:
         self._root = os.path.join(data_dir, "scan-index")
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(QUEUE_MAX)
         self._queued: set[str] = set()
+        # digest -> (failures so far, monotonic time before which the sweep skips it)
+        self._failed: dict[str, tuple[int, float]] = {}
         self.index: OsvIndex | None = None
         self.index_version = 0
         self.scanning = ""
@@ -106,6 +108,9 @@ class Scanner:
         stale = await asyncio.to_thread(self.registry.state.view, scans.unscanned, database.version)
         now_ms = time.time() * 1000
         for repository, digest, pushed_ms in stale:
+            failed = self._failed.get(digest)
+            if failed is not None and time.monotonic() < failed[1]:
+                continue  # it failed lately: retried later, less and less often
             order = ranked(digest, members)
             rank = order.index(self.registry.replica_id) if self.registry.replica_id in order else 0
             since = max(pushed_ms, database.updated_ms)
@@ -158,6 +163,7 @@ class Scanner:
             started = time.monotonic()
             try:
                 report = await self.scan(repository, digest)
+                self._failed.pop(digest, None)
                 self.metrics.scans.labels("done").inc()
                 if report is not None:
                     log.info(
@@ -175,6 +181,10 @@ class Scanner:
                         },
                     )
             except Exception as e:
+                count = self._failed.get(digest, (0, 0.0))[0] + 1
+                self._failed[digest] = (count, time.monotonic() + min(10 * 2**count, 600))
+                if len(self._failed) > QUEUE_MAX:
+                    self._failed.pop(next(iter(self._failed)))
                 self.metrics.scans.labels("failed").inc()
                 log.warning(
                     "scanning %s failed: %s",

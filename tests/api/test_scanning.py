@@ -219,6 +219,7 @@ def test_a_pushed_image_is_scanned_and_rescanned_when_the_database_changes(tmp_p
             }
             zlib_packages = [f for f in report["findings"] if f["vulnerability"] == "DSA-9999-1"]
             assert report["summary"]["critical"] == len(zlib_packages)  # zlib1g, zlib1g-dev…
+            assert "1 images queued" in qreg("scan", "rescan", "lib/scanned", env=env)
             status = qreg("scan", "db", "status", env=env)
             assert f"database version {version}" in status
             refuse_vulnerable_pulls(cluster, tmp_path, env)

@@ -283,6 +283,7 @@ class RaftNode:
             "commit_index": raw.get("commit_idx"),
             "applied_index": raw.get("last_applied"),
             "has_quorum": bool(raw.get("has_quorum")),
+            "log_entries": raw.get("log_len"),
         }
 
     def close(self) -> None:

@@ -113,6 +113,8 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     health = CacheHealth(registry, config.tls_ca)
     checking = asyncio.create_task(health.run())
     metrics.watch_raft(raft.status)
+    metrics.watch_node(config.data_dir, {"replica": tls.cert, "ca": tls.ca})
+    registry.on_proposed = metrics.proposal_seconds.observe
     registration = asyncio.create_task(registry.register(config.http_url, config.grpc_address))
     bootstrap = asyncio.create_task(_create_admin(registry, config.auth_admin_password_hash))
     sync = BlobSync(registry.replication)

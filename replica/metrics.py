@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from replica import pki
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -33,6 +36,41 @@ class _RaftCollector(Collector):
             "1 if a majority is reachable",
             value=1 if status.get("has_quorum") else 0,
         )
+        yield GaugeMetricFamily(
+            "qreg_raft_log_entries",
+            "Entries in the Raft log since the last snapshot",
+            value=status.get("log_entries") or 0,
+        )
+
+
+class _NodeCollector(Collector):
+    """Disk room of the data directory and when the TLS certificates expire: what an
+    operator is warned about before users notice."""
+
+    def __init__(self, data_dir: str, certificates: dict[str, str]) -> None:
+        self._data_dir = data_dir
+        self._certificates = certificates
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        usage = shutil.disk_usage(self._data_dir)
+        yield GaugeMetricFamily(
+            "qreg_disk_free_bytes", "Free bytes on the data directory's disk", value=usage.free
+        )
+        yield GaugeMetricFamily(
+            "qreg_disk_total_bytes", "Size of the data directory's disk", value=usage.total
+        )
+        expiry = GaugeMetricFamily(
+            "qreg_tls_cert_expiry_timestamp_seconds",
+            "When each certificate this replica uses expires (Unix time)",
+            labels=["cert"],
+        )
+        for name, path in sorted(self._certificates.items()):
+            try:
+                with open(path, "rb") as f:
+                    expiry.add_metric([name], pki.expires_at(f.read()))
+            except (OSError, ValueError):
+                continue
+        yield expiry
 
 
 class _BlobSyncCollector(Collector):
@@ -121,6 +159,12 @@ class Metrics:
             registry=self.registry,
         )
         self._gc_metrics()
+        self.proposal_seconds = Histogram(
+            "qreg_raft_proposal_seconds",
+            "Time from proposing a command to its result (commit and apply)",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def _gc_metrics(self) -> None:
@@ -187,6 +231,9 @@ class Metrics:
             registry=self.registry,
         )
         gauge.set_function(lambda: float(sweeper.pending))
+
+    def watch_node(self, data_dir: str, certificates: dict[str, str]) -> None:
+        self.registry.register(_NodeCollector(data_dir, certificates))
 
     def watch_raft(self, status: Callable[[], dict[str, Any]]) -> None:
         self.registry.register(_RaftCollector(status))

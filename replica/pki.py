@@ -140,6 +140,12 @@ def issue(
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
+def expires_at(cert_pem: bytes) -> float:
+    """When a certificate stops being valid (Unix time)."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    return cert.not_valid_after_utc.timestamp()
+
+
 def certificate_names(cert_pem: bytes) -> set[str]:
     """The host names and IP addresses a certificate is valid for (its SANs)."""
     cert = x509.load_pem_x509_certificate(cert_pem)

@@ -76,6 +76,7 @@ class Registry:
     def __post_init__(self) -> None:
         self.quotas = QuotaCheck(self.state)
         self.on_manifest: Callable[[str, str], None] | None = None
+        self.on_proposed: Callable[[float], None] | None = None  # seconds, for metrics
         self._barrier = ReadBarrier(self._fetch_read_index, self.raft.wait_applied)
         self.replication = BlobReplicator(
             self.replica_id,
@@ -302,12 +303,15 @@ class Registry:
             raise Unavailable(
                 "the cluster has no quorum: no leader is elected", headers={"Retry-After": "1"}
             )
+        started = time.monotonic()
         try:
             result = await self.raft.propose(command)
         except NoQuorum as e:
             raise Unavailable(
                 f"the cluster has no quorum: {e}", headers={"Retry-After": "1"}
             ) from None
+        if self.on_proposed is not None:
+            self.on_proposed(time.monotonic() - started)
         if result.error_code:
             raise from_code(result.error_code, result.message)
         return result

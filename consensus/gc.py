@@ -130,6 +130,7 @@ def _collect(txn: lmdb.Transaction, c: pb.CollectBlobs) -> pb.Result:
             continue
         txn.delete(key(b"b", blob.digest))
         txn.delete(key(b"g", blob.digest))
+        txn.delete(key(b"si", blob.digest))  # a layer's scan inventory goes with it
         _bury(txn, blob.digest, count, c.at_ms)
         removed += 1
         freed += pb.BlobRecord.FromString(bytes(raw)).size

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from consensus import MetadataState, RaftNode, accounts, gc
 from proto import commands_pb2 as pb
-from replica import pki
+from replica import cert_watch, pki
 from replica.auth import grants
 from replica.auth.service import AuthService, RealmPolicy
 from replica.auth.tokens import TokenKeys
@@ -113,7 +113,9 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     health = CacheHealth(registry, config.tls_ca)
     checking = asyncio.create_task(health.run())
     metrics.watch_raft(raft.status)
-    metrics.watch_node(config.data_dir, {"replica": tls.cert, "ca": tls.ca})
+    certificates = {"replica": tls.cert, "ca": tls.ca}
+    metrics.watch_node(config.data_dir, certificates)
+    cert_watching = asyncio.create_task(cert_watch.watch(certificates))
     registry.on_proposed = metrics.proposal_seconds.observe
     registration = asyncio.create_task(registry.register(config.http_url, config.grpc_address))
     bootstrap = asyncio.create_task(_create_admin(registry, config.auth_admin_password_hash))
@@ -179,6 +181,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         state.on_collect = None
         sweeping.cancel()
         scanning.cancel()
+        cert_watching.cancel()
         scheduling.cancel()
         await peers.close()
         if blobs is not None:

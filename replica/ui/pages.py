@@ -6,6 +6,7 @@ account may not see answers 403."""
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import secrets
 from typing import Any
@@ -30,6 +31,7 @@ from replica.errors import RegistryError, TooManyRequests, Unauthorized
 from replica.names import check_name
 from replica.ui import views
 
+log = logging.getLogger("qreg.ui")
 _HERE = os.path.dirname(__file__)
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(os.path.join(_HERE, "templates")),
@@ -132,7 +134,18 @@ def page(handler: Any, admin: bool = False) -> Any:
                 status=403,
                 message="Only administrators may see this page.",
             )
-        return await handler(request, page)  # type: ignore[no-any-return]
+        try:
+            return await handler(request, page)  # type: ignore[no-any-return]
+        except RegistryError as e:  # the cluster's answer (no quorum, say), shown as a page
+            return page.render("error.html", "Not available", status=e.status, message=e.message)
+        except Exception:
+            log.exception("the page %s failed", request.url.path)
+            return page.render(
+                "error.html",
+                "Something went wrong",
+                status=500,
+                message="This page failed; the replica's log says why.",
+            )
 
     return call
 

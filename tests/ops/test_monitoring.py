@@ -110,3 +110,56 @@ def test_prometheus_sees_a_replica_go_down(tmp_path) -> None:
             prometheus.terminate()
             prometheus.wait(timeout=20)
         cluster.stop()
+
+
+def test_the_dashboard_and_alerts_use_only_metrics_that_exist() -> None:
+    """Every qreg_* name in the Grafana dashboard and the alerts is one a replica or a
+    cache exports (a renamed metric would leave a panel silently empty)."""
+    import json
+
+    from cache.app import CacheMetrics
+    from cache.store import BoundedStore
+    from replica.metrics import Metrics
+
+    names = r"^(?:# TYPE )?(qreg_\w+)"  # labelled metrics have no sample before use
+    exported = set(re.findall(names, Metrics().render().decode(), re.M))
+    exported |= {
+        "qreg_raft_term",
+        "qreg_raft_is_leader",
+        "qreg_raft_commit_index",
+        "qreg_raft_applied_index",
+        "qreg_raft_has_quorum",
+        "qreg_raft_log_entries",
+        "qreg_blobs_to_sync",
+        "qreg_blobs_unavailable",
+        "qreg_disk_free_bytes",
+        "qreg_disk_total_bytes",
+        "qreg_tls_cert_expiry_timestamp_seconds",
+        "qreg_scans_total",
+        "qreg_scans_queued",
+        "qreg_gc_files_pending",
+    }  # from collectors that need a running replica (checked live in the test above)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        from prometheus_client import generate_latest
+
+        cache = CacheMetrics(BoundedStore(scratch, 1 << 20))
+        exported |= set(re.findall(names, generate_latest(cache.registry).decode(), re.M))
+    with open(os.path.join(EXAMPLE, "grafana-dashboard.json")) as f:
+        dashboard = json.load(f)
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"qreg_\w+", target["expr"])
+    }
+    with open(os.path.join(EXAMPLE, "alerts.yml")) as f:
+        used |= set(re.findall(r"qreg_\w+", f.read()))
+    base = {re.sub(r"_(bucket|sum|count|total)$", "", n) for n in exported} | exported
+    missing = {
+        n
+        for n in used
+        if n not in base and re.sub(r"_(bucket|sum|count|total)$", "", n) not in base
+    }
+    assert not missing, missing

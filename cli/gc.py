@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cli import output
 from cli import session as sessions
 from cli.client import ApiError, ManagementClient
 from cli.cluster_client import ClusterClient, ClusterUnreachable, error_of
@@ -104,16 +105,6 @@ def _cluster_call(cluster: ClusterClient) -> Call:
     return call
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
 def _waiting(what: str) -> Callable[[], None]:
     """A ticking line on stderr while a long call waits; returns its stop."""
     done = threading.Event()
@@ -155,7 +146,7 @@ def _run(call: Call, args: argparse.Namespace) -> int:
         for repository, digests in result["untagged_manifests"].items():
             print(f"would remove {len(digests)} untagged manifests of {repository}")
         print(
-            f"would remove {result['blobs']} blobs ({_size(result['bytes'])}); "
+            f"would remove {result['blobs']} blobs ({output.size(result['bytes'])}); "
             f"{result['manifests_scanned']} manifests scanned in {result['mark_ms']} ms"
         )
         for digest in result["digests"]:
@@ -170,7 +161,7 @@ def _run(call: Call, args: argparse.Namespace) -> int:
         )
     print(
         f"collection {result['epoch']} {result['outcome']}: removed {result['blobs_removed']} "
-        f"of {result['blobs_marked']} unreferenced blobs ({_size(result['bytes_removed'])}); "
+        f"of {result['blobs_marked']} unreferenced blobs ({output.size(result['bytes_removed'])}); "
         "every replica now deletes its files (qreg gc status shows them)"
     )
     return 0
@@ -199,9 +190,9 @@ def _status(call: Call, args: argparse.Namespace) -> int:
                 run["started"],
                 run["outcome"],
                 run["blobs_removed"],
-                _size(run["bytes_removed"]),
+                output.size(run["bytes_removed"]),
                 ", ".join(
-                    f"{s['replica']} {s['files_deleted']} files {_size(s['bytes_freed'])}"
+                    f"{s['replica']} {s['files_deleted']} files {output.size(s['bytes_freed'])}"
                     + (f" {s['errors']} errors" if s["errors"] else "")
                     for s in run["sweeps"]
                 )

@@ -16,6 +16,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def size(n: int | None) -> str:
+    """Bytes for people: 512 B, 3.4 MiB, 1.2 TiB ("-" when unknown)."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
 def error_text(response: Any) -> str:
     """The OCI-style {"errors": [...]} of an httpx response, as one line."""
     try:

@@ -6,20 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cli import output
 from cli.client import ManagementClient, signed_in
 from cli.output import table
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -186,15 +175,15 @@ def _show_policy(name: str, policy: dict[str, Any]) -> None:
 
 def _usage(client: ManagementClient, args: argparse.Namespace) -> int:
     found = client.call("GET", "/usage")
-    print(f"cluster: {_size(found['total_bytes'])} in {found['total_blobs']} blobs\n")
+    print(f"cluster: {output.size(found['total_bytes'])} in {found['total_blobs']} blobs\n")
     print(
         table(
             ["namespace", "used", "quota", "of quota"],
             [
                 [
                     n["name"],
-                    _size(n["bytes"]),
-                    _size(n["quota_bytes"]),
+                    output.size(n["bytes"]),
+                    output.size(n["quota_bytes"]),
                     f"{100 * n['bytes'] / n['quota_bytes']:.0f}%" if n["quota_bytes"] else None,
                 ]
                 for n in found["namespaces"]
@@ -206,7 +195,7 @@ def _usage(client: ManagementClient, args: argparse.Namespace) -> int:
         table(
             ["repository", "used", "only it uses"],
             [
-                [r["name"], _size(r["bytes"]), _size(r["exclusive_bytes"])]
+                [r["name"], output.size(r["bytes"]), output.size(r["exclusive_bytes"])]
                 for r in found["repositories"]
             ],
         )
@@ -217,5 +206,5 @@ def _usage(client: ManagementClient, args: argparse.Namespace) -> int:
 def _quota(client: ManagementClient, args: argparse.Namespace) -> int:
     size = 0 if args.size.lower() in ("none", "0", "off") else parse_size(args.size)
     client.call("PUT", f"/namespaces/{args.namespace}/quota", {"bytes": size})
-    print(f"{args.namespace}: quota {_size(size) if size else 'none'}")
+    print(f"{args.namespace}: quota {output.size(size) if size else 'none'}")
     return 0

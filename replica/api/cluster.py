@@ -17,9 +17,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from replica.api.same_origin import from_own_origin
 from replica.auth import permissions, sessions
 from replica.context import context
-from replica.errors import RegistryError, Unauthorized
+from replica.errors import Denied, RegistryError, Unauthorized
 from replica.internal_auth import INTERNAL_HEADER, is_internal
 from replica.peers import PeerError
 from replica.registry import Registry
@@ -71,6 +72,18 @@ async def operator(request: Request, quiet: bool) -> bool | None:
     if caller.name is None:
         return None
     return bool(auth.state.view(permissions.is_admin, caller.name))
+
+
+async def require_operator(request: Request, what: str) -> None:
+    """Refuse anyone but administrators and the cluster's own credential (`what` is what
+    only they may do), and any request from another site's page."""
+    if not from_own_origin(request):
+        raise Denied(f"cross-origin request from {request.headers['origin'][:100]} refused")
+    allowed = await operator(request, quiet=False)
+    if allowed is None:
+        raise Unauthorized("sign in as an administrator")
+    if not allowed:
+        raise Denied(f"only administrators may {what}")
 
 
 async def health(request: Request) -> Response:

@@ -25,11 +25,11 @@ from starlette.routing import Route
 
 from consensus import gc_runs
 from proto import commands_pb2 as pb
-from replica.api.cluster import operator
+from replica.api.cluster import require_operator
 from replica.api.json_body import read_body
 from replica.api.same_origin import refuse_cross_site
 from replica.context import context
-from replica.errors import Denied, InvalidInput, Unauthorized
+from replica.errors import InvalidInput
 from replica.gc.schedule import check_cron
 
 _DIGESTS_LISTED = 1000  # a dry run names at most this many (it counts them all)
@@ -37,11 +37,7 @@ _DIGESTS_LISTED = 1000  # a dry run names at most this many (it counts them all)
 
 async def _operator_only(request: Request) -> None:
     refuse_cross_site(request)
-    allowed = await operator(request, quiet=False)
-    if allowed is None:
-        raise Unauthorized("sign in as an administrator")
-    if not allowed:
-        raise Denied("only administrators may manage garbage collection")
+    await require_operator(request, "manage garbage collection")
 
 
 def _when(ms: int) -> str | None:

@@ -24,10 +24,10 @@ from starlette.routing import Route
 from consensus import caches
 from proto import commands_pb2 as pb
 from replica import logs
-from replica.api.cluster import operator
+from replica.api.cluster import require_operator
 from replica.auth import grants
 from replica.context import context
-from replica.errors import Denied, InvalidInput, Unauthorized
+from replica.errors import InvalidInput
 from replica.peers import PeerError, require_internal
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -60,11 +60,7 @@ def _wanted(line: dict[str, Any], level: str, q: str) -> bool:
 
 
 async def recent_logs(request: Request) -> Response:
-    allowed = await operator(request, quiet=False)
-    if allowed is None:
-        raise Unauthorized("sign in as an administrator")
-    if not allowed:
-        raise Denied("only administrators may read the logs")
+    await require_operator(request, "read the logs")
     params = request.query_params
     level = params.get("level", "debug")
     if level not in LEVELS:

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from consensus import NoQuorum, accounts
 from proto import commands_pb2 as pb
 from replica import join_tokens, pki
-from replica.api.cluster import operator
+from replica.api.cluster import require_operator
 from replica.api.json_body import read_body
 from replica.api.same_origin import refuse_cross_site
 from replica.auth.service import client_address
@@ -140,8 +140,7 @@ async def issue_join_token(request: Request) -> Response:
     """A join token (an hour) and the command that uses it: what `qreg join-token`
     prints, for administrators in the UI. It buys the cluster secret: admins only."""
     refuse_cross_site(request)
-    if not await operator(request, quiet=False):
-        raise Denied("only administrators may add replicas")
+    await require_operator(request, "add replicas")
     ctx = context(request)
     if not ctx.secret:
         raise NotFound("this replica has no cluster secret to sign join tokens with")

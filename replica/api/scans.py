@@ -30,10 +30,10 @@ from starlette.routing import Route
 from consensus import scans
 from proto import commands_pb2 as pb
 from replica.api.accounts import Context, endpoint
-from replica.api.cluster import operator
+from replica.api.cluster import require_operator
 from replica.auth import permissions
 from replica.context import context
-from replica.errors import Denied, InvalidInput, NotFound, SizeInvalid, Unauthorized
+from replica.errors import Denied, InvalidInput, NotFound, SizeInvalid
 from replica.names import check_name, is_tag
 from replica.scan.osv import SEVERITIES, OsvIndex
 from replica.scan.scanner import Scanner, decode_findings
@@ -41,17 +41,6 @@ from replica.scan.scanner import Scanner, decode_findings
 MAX_ARCHIVE = 4 << 30
 STALE_AFTER_DAYS = 7
 _ARCHIVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._ -]{0,63}")
-
-
-async def _admin(request: Request) -> None:
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        raise Denied(f"cross-origin request from {origin[:100]} refused")
-    allowed = await operator(request, quiet=False)
-    if allowed is None:
-        raise Unauthorized("sign in as an administrator")
-    if not allowed:
-        raise Denied("only administrators may change the vulnerability database")
 
 
 def _name(request: Request) -> str:
@@ -62,7 +51,7 @@ def _name(request: Request) -> str:
 
 
 async def put_archive(request: Request) -> Response:
-    await _admin(request)
+    await require_operator(request, "change the vulnerability database")
     name = _name(request)
     registry = context(request).registry
     replicator = registry.replication
@@ -122,7 +111,7 @@ async def put_archive(request: Request) -> Response:
 
 
 async def delete_archive(request: Request) -> Response:
-    await _admin(request)
+    await require_operator(request, "change the vulnerability database")
     command = pb.SetScanArchive(
         archive=pb.ScanArchive(name=_name(request)), at_ms=int(time.time() * 1000)
     )

@@ -131,7 +131,6 @@ class BlobStore(Protocol):
         `still_garbage()` holds; the bytes freed, or None if it was kept or absent."""
         ...
 
-    def committed_at(self, digest: str) -> float | None: ...
     def delete(self, digest: str) -> bool: ...
     def walk(self) -> Iterator[str]: ...
     def path(self, digest: str) -> str:
@@ -219,12 +218,6 @@ class LocalBlobStore:
                 return None
             os.unlink(path)
         return found.st_size
-
-    def committed_at(self, digest: str) -> float | None:
-        try:
-            return os.stat(self.path(digest)).st_mtime
-        except FileNotFoundError:
-            return None
 
     def delete(self, digest: str) -> bool:
         try:

@@ -6,7 +6,7 @@ implements them)."""
 from __future__ import annotations
 
 import re
-from functools import cmp_to_key, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from debian.debian_support import Version as DebianVersion
@@ -108,10 +108,3 @@ def apk_compare(a: str, b: str) -> int:
     if len(pa) != len(pb):
         return _sign(len(pa), len(pb))
     return _sign(ka[1:], kb[1:])
-
-
-def sort(ecosystem: str, found: list[str]) -> list[str]:
-    def order(a: str, b: str) -> int:
-        return compare(ecosystem, a, b)
-
-    return sorted(found, key=cmp_to_key(order))

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from consensus import accounts, caches, policies, scans
 from replica.api.cluster import member_views
 from replica.api.policies import policy_json
+from replica.api.same_origin import from_own_origin
 from replica.api.scans import report_json
 from replica.auth import permissions, sessions
 from replica.auth.service import AuthService, client_address
@@ -198,16 +199,6 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
-def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    own = {f"{request.url.scheme}://{request.url.netloc}"}
-    if context(request).public_url:
-        own.add(context(request).public_url.rstrip("/"))
-    return origin in own
-
-
 async def login(request: Request) -> Response:
     auth = _auth(request)
     form = await _form(request)
@@ -215,7 +206,7 @@ async def login(request: Request) -> Response:
     next_path = str(form.get("next", "/"))
     expected = request.cookies.get(_LOGIN_COOKIE, "")
     if (
-        not _same_origin(request)
+        not from_own_origin(request)
         or not expected
         or not hmac.compare_digest(str(form.get("csrf", "")), expected)
     ):
@@ -239,7 +230,7 @@ async def logout(request: Request) -> Response:
     form = await _form(request)
     token = request.cookies.get(sessions.COOKIE, "")
     expected = sessions.csrf_token(auth.keys, token)
-    if not _same_origin(request) or not hmac.compare_digest(str(form.get("csrf", "")), expected):
+    if not from_own_origin(request) or not hmac.compare_digest(str(form.get("csrf", "")), expected):
         return Page(request, signed_in(request)).render(
             "error.html", "Not allowed", status=403, message="Sign out from the page's own menu."
         )

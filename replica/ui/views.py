@@ -74,7 +74,7 @@ class TagRow:
     scan_level: str  # bad, warn, ok, or ""
 
 
-def _describe(state: Any, record: pb.ManifestRecord) -> tuple[str, int | None, list[str]]:
+def _describe(record: pb.ManifestRecord) -> tuple[str, int | None, list[str]]:
     try:
         doc = json.loads(record.body)
     except ValueError:
@@ -105,11 +105,10 @@ def tag_rows(ctx: ReplicaContext, name: str) -> tuple[list[TagRow], bool]:
     rows = []
     for tag in tags[:MAX_TAGS]:
         digest = state.resolve(name, tag)
-        manifest = state.manifest(name, digest) if digest else None
-        if digest is None or manifest is None:
+        record = state.view(_record, name, digest) if digest else None
+        if digest is None or record is None:
             continue
-        record = state.view(_record, name, digest)
-        kind, size, platforms = _describe(state, record)
+        kind, size, platforms = _describe(record)
         rows.append(
             TagRow(
                 tag=tag,
@@ -137,9 +136,9 @@ def _scan_summary(report: pb.PutScanReport | None) -> dict[str, str]:
     return {"scan": ", ".join(found), "scan_level": level}
 
 
-def _record(txn: Any, name: str, digest: str) -> pb.ManifestRecord:
+def _record(txn: Any, name: str, digest: str) -> pb.ManifestRecord | None:
     raw = txn.get(accounts.key(b"M", name, digest))
-    return pb.ManifestRecord.FromString(bytes(raw)) if raw else pb.ManifestRecord()
+    return pb.ManifestRecord.FromString(bytes(raw)) if raw else None
 
 
 def namespaces_for(ctx: ReplicaContext, user: str) -> list[str]:

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the management API, served at /api/v0/openapi.json.
 
-Written from the same route tables the app mounts (replica/api/accounts.py and
-repositories.py), with the bodies and answers each handler reads and returns.
+Written from the same route tables the app mounts (the test of this module checks
+them), with the bodies and answers each handler reads and returns; the schemas and
+the helpers that write an operation are in openapi_schemas.py.
 """
 
 from __future__ import annotations
@@ -11,206 +12,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-_NAME = {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"}
-_ROLE = {"type": "string", "enum": ["none", "read-only", "read-write", "admin"]}
-_ACCESS = {"type": "string", "enum": ["read-only", "read-write", "admin"]}
-_VISIBILITY = {"type": "string", "enum": ["private", "public"]}
-
-SCHEMAS: dict[str, Any] = {
-    "Account": {
-        "type": "object",
-        "required": ["name", "is_org"],
-        "properties": {
-            "name": _NAME,
-            "is_org": {"type": "boolean"},
-            "global_role": {**_ROLE, "description": "shown to the user and to admins"},
-        },
-    },
-    "NewAccount": {
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": _NAME,
-            "is_org": {"type": "boolean", "default": False},
-            "password": {"type": "string", "minLength": 8, "description": "users only"},
-            "global_role": _ROLE,
-        },
-    },
-    "AccountChange": {
-        "type": "object",
-        "properties": {
-            "password": {
-                "type": "string",
-                "minLength": 8,
-                "description": "voids every token issued before",
-            },
-            "global_role": {**_ROLE, "description": "admins only"},
-        },
-    },
-    "Repository": {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string", "example": "engineering/barca"},
-            "visibility": _VISIBILITY,
-            "team_access": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "team": {"type": "string", "example": "engineering/core"},
-                        "access": _ACCESS,
-                    },
-                },
-            },
-        },
-    },
-    "NewToken": {
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": _NAME,
-            "expires_in_days": {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": 3650,
-                "default": 90,
-                "description": "0: never",
-            },
-        },
-    },
-    "CreatedToken": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "token": {"type": "string", "description": "shown once; use it as a password"},
-        },
-    },
-    "Cache": {
-        "type": "object",
-        "properties": {
-            "name": _NAME,
-            "url": {"type": "string"},
-            "region": {"type": "string"},
-            "upstream": {"type": ["string", "null"]},
-            "up": {"type": ["boolean", "null"]},
-            "checked_at": {"type": ["number", "null"]},
-            "error": {"type": ["string", "null"]},
-        },
-    },
-    "NewCache": {
-        "type": "object",
-        "required": ["name", "url"],
-        "properties": {
-            "name": _NAME,
-            "url": {"type": "string", "example": "https://cache.eu.example:5443"},
-            "region": {"type": "string"},
-            "upstream": {"type": "string", "description": "another cache; empty: the cluster"},
-        },
-    },
-    "Settings": {"type": "object", "properties": {"cache": {"type": ["string", "null"]}}},
-    "Errors": {
-        "type": "object",
-        "properties": {
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-                },
-            }
-        },
-    },
-}
-
-_PATTERN = {"type": ["string", "null"], "maxLength": 128, "example": "v*"}
-_COUNT = {"type": ["integer", "null"], "minimum": 0}
-SCHEMAS["Policy"] = {
-    "type": "object",
-    "properties": {
-        "immutable_tags": {"type": "boolean", "description": "covered tags never move or go"},
-        "immutable_pattern": {**_PATTERN, "description": "the tags it covers (empty: all)"},
-        "vulnerabilities": {
-            "type": "object",
-            "properties": {
-                "block_severity": {
-                    "type": ["string", "null"],
-                    "enum": ["critical", "high", "medium", "low", None],
-                    "description": "refuse pulls of images with findings this bad or worse",
-                },
-                "allowed": {"type": "array", "items": {"type": "string"}},
-            },
-        },
-        "retention": {
-            "type": "object",
-            "properties": {
-                "keep_newest": _COUNT,
-                "max_age_days": _COUNT,
-                "prune_pattern": {**_PATTERN, "description": "only these tags are pruned"},
-                "keep_pattern": {**_PATTERN, "description": "these tags are never pruned"},
-            },
-        },
-    },
-}
-SCHEMAS["CollectionRun"] = {
-    "type": "object",
-    "properties": {
-        "epoch": {"type": "integer"},
-        "replica": {"type": "string"},
-        "started": {"type": "string", "format": "date-time"},
-        "finished": {"type": ["string", "null"], "format": "date-time"},
-        "outcome": {"type": "string", "example": "finished"},
-        "tags_pruned": {"type": ["integer", "null"]},
-        "blobs_marked": {"type": ["integer", "null"]},
-        "blobs_removed": {"type": ["integer", "null"]},
-        "bytes_removed": {"type": ["integer", "null"]},
-        "sweeps": {"type": "array", "items": {"type": "object"}},
-    },
-}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _op(
-    summary: str,
-    who: str,
-    ok: int = 200,
-    answer: dict[str, Any] | None = None,
-    body: str | None = None,
-) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "description": f"Allowed to: {who}.",
-        "responses": {
-            str(ok): {"description": "done", **(_json(answer) if answer else {})},
-            "400": {"description": "invalid input", **_json(_ref("Errors"))},
-            "401": {"description": "not signed in", **_json(_ref("Errors"))},
-            "403": {"description": "not allowed", **_json(_ref("Errors"))},
-            "404": {"description": "not found", **_json(_ref("Errors"))},
-            "409": {"description": "already exists", **_json(_ref("Errors"))},
-        },
-    }
-    if body:
-        op["requestBody"] = {"required": True, **_json(_ref(body))}
-    return op
-
-
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, **_json(schema)}}
-
-
-def _list(key: str, item: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "properties": {key: {"type": "array", "items": item}}}
-
-
-def _named(key: str) -> dict[str, Any]:
-    return _list(key, {"type": "object", "properties": {"name": {"type": "string"}}})
+from replica.api.openapi_schemas import (
+    ACCESS,
+    COUNT,
+    NAME,
+    SCHEMAS,
+    VISIBILITY,
+    listing,
+    named,
+    op,
+    ref,
+    request_body,
+)
 
 
 def _path_params(path: str) -> list[dict[str, Any]]:
@@ -223,114 +36,114 @@ def _path_params(path: str) -> list[dict[str, Any]]:
 
 PATHS: dict[str, dict[str, Any]] = {
     "/api/v0/accounts": {
-        "get": _op(
+        "get": op(
             "List users and organizations",
             "anyone signed in",
-            answer=_list("accounts", _ref("Account")),
+            answer=listing("accounts", ref("Account")),
         ),
-        "post": _op(
-            "Create a user or an organization", "admins", 201, _ref("Account"), "NewAccount"
-        ),
+        "post": op("Create a user or an organization", "admins", 201, ref("Account"), "NewAccount"),
     },
     "/api/v0/accounts/{name}": {
-        "get": _op("One account", "anyone signed in", answer=_ref("Account")),
-        "patch": _op(
+        "get": op("One account", "anyone signed in", answer=ref("Account")),
+        "patch": op(
             "Change a password or a global role",
             "the user (password) and admins",
-            answer=_ref("Account"),
+            answer=ref("Account"),
             body="AccountChange",
         ),
-        "delete": _op("Delete an account", "admins", 204),
+        "delete": op("Delete an account", "admins", 204),
     },
     "/api/v0/accounts/{name}/teams": {
-        "get": _op("Teams of an organization", "anyone signed in", answer=_named("teams")),
-        "post": _op(
+        "get": op("Teams of an organization", "anyone signed in", answer=named("teams")),
+        "post": op(
             "Create a team",
             "organization owners and admins",
             201,
-            {"type": "object", "properties": {"name": _NAME}},
+            {"type": "object", "properties": {"name": NAME}},
         )
-        | _body({"type": "object", "required": ["name"], "properties": {"name": _NAME}}),
+        | request_body({"type": "object", "required": ["name"], "properties": {"name": NAME}}),
     },
     "/api/v0/accounts/{name}/teams/{team}/members": {
-        "get": _op("Members of a team", "anyone signed in", answer=_named("members"))
+        "get": op("Members of a team", "anyone signed in", answer=named("members"))
     },
     "/api/v0/accounts/{name}/teams/{team}/members/{user}": {
-        "put": _op("Add a member", "organization owners and admins", 204),
-        "delete": _op("Remove a member", "organization owners and admins", 204),
+        "put": op("Add a member", "organization owners and admins", 204),
+        "delete": op("Remove a member", "organization owners and admins", 204),
     },
     "/api/v0/accounts/{name}/tokens": {
-        "get": _op(
+        "get": op(
             "Personal access tokens, without secrets",
             "the user and admins",
-            answer=_list("tokens", {"type": "object"}),
+            answer=listing("tokens", {"type": "object"}),
         ),
-        "post": _op(
+        "post": op(
             "Create a personal access token",
             "the user and admins",
             201,
-            _ref("CreatedToken"),
+            ref("CreatedToken"),
             "NewToken",
         ),
     },
     "/api/v0/accounts/{name}/tokens/{token_id}": {
-        "delete": _op("Revoke a token", "the user and admins", 204)
+        "delete": op("Revoke a token", "the user and admins", 204)
     },
     "/api/v0/repositories": {
-        "get": _op(
+        "get": op(
             "Repositories the caller may pull",
             "anyone, anonymous included",
-            answer=_list("repositories", _ref("Repository")),
+            answer=listing("repositories", ref("Repository")),
         )
     },
     "/api/v0/repositories/{namespace}": {
-        "post": _op(
+        "post": op(
             "Create a repository in a namespace",
             "the namespace's user, organization owners and admins",
             201,
-            _ref("Repository"),
+            ref("Repository"),
         )
-        | _body(
+        | request_body(
             {
                 "type": "object",
                 "required": ["name"],
-                "properties": {"name": _NAME, "visibility": _VISIBILITY},
+                "properties": {"name": NAME, "visibility": VISIBILITY},
             }
         )
     },
     "/api/v0/repositories/{namespace}/{repo}": {
-        "get": _op("One repository", "those who may pull it", answer=_ref("Repository")),
-        "patch": _op(
-            "Make a repository public or private", "repository admins", answer=_ref("Repository")
+        "get": op("One repository", "those who may pull it", answer=ref("Repository")),
+        "patch": op(
+            "Make a repository public or private", "repository admins", answer=ref("Repository")
         )
-        | _body({"type": "object", "properties": {"visibility": _VISIBILITY}}),
-        "delete": _op("Delete a repository's settings and team access", "repository admins", 204),
+        | request_body({"type": "object", "properties": {"visibility": VISIBILITY}}),
+        "delete": op("Delete a repository's settings and team access", "repository admins", 204),
     },
     "/api/v0/repositories/{namespace}/{repo}/teamAccess/{team}": {
-        "put": _op(
+        "put": op(
             "Give a team access to a repository",
             "organization owners and admins",
-            answer=_ref("Repository"),
+            answer=ref("Repository"),
         )
-        | _body({"type": "object", "required": ["access"], "properties": {"access": _ACCESS}}),
-        "delete": _op(
-            "Take a team's access away", "organization owners and admins", answer=_ref("Repository")
+        | request_body(
+            {"type": "object", "required": ["access"], "properties": {"access": ACCESS}}
+        ),
+        "delete": op(
+            "Take a team's access away", "organization owners and admins", answer=ref("Repository")
         ),
     },
     "/api/v0/content_caches": {
-        "get": _op(
+        "get": op(
             "Registered caches, with their health as this replica last saw it",
             "anyone signed in",
-            answer=_list("content_caches", _ref("Cache")),
+            answer=listing("content_caches", ref("Cache")),
         ),
-        "post": _op("Register a cache", "admins", 201, _ref("Cache"), "NewCache"),
+        "post": op("Register a cache", "admins", 201, ref("Cache"), "NewCache"),
     },
     "/api/v0/content_caches/{name}": {
-        "delete": _op("Unregister a cache (its users fall back to the cluster)", "admins", 204)
+        "delete": op("Unregister a cache (its users fall back to the cluster)", "admins", 204)
     },
     "/api/v0/content_caches/{name}/users": {
-        "post": _op("Make this cache the preference of many users", "admins")
-        | _body(
+        "post": op("Make this cache the preference of many users", "admins")
+        | request_body(
             {
                 "type": "object",
                 "required": ["users"],
@@ -339,55 +152,53 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     "/api/v0/accounts/{name}/settings": {
-        "get": _op("A user's settings", "the user and admins", answer=_ref("Settings")),
-        "patch": _op(
+        "get": op("A user's settings", "the user and admins", answer=ref("Settings")),
+        "patch": op(
             'Choose the cache the user pulls blobs from ("" for none)',
             "the user and admins",
-            answer=_ref("Settings"),
+            answer=ref("Settings"),
             body="Settings",
         ),
     },
     "/api/v0/repositories/{namespace}/{repo}/tags/{tag}": {
-        "delete": _op(
+        "delete": op(
             "Delete a tag (soft delete: its image stays until untagged)", "repository admins", 204
         )
     },
     "/api/v0/repositories/{namespace}/{repo}/policy": {
-        "get": _op(
-            "A repository's immutability and retention", "its readers", answer=_ref("Policy")
-        ),
-        "put": _op(
+        "get": op("A repository's immutability and retention", "its readers", answer=ref("Policy")),
+        "put": op(
             "Set immutable tags and retention rules",
             "repository admins",
-            answer=_ref("Policy"),
+            answer=ref("Policy"),
             body="Policy",
         ),
     },
     "/api/v0/namespaces/{namespace}/quota": {
-        "put": _op("Set a namespace's storage quota (0: none)", "admins")
-        | _body({"type": "object", "required": ["bytes"], "properties": {"bytes": _COUNT}})
+        "put": op("Set a namespace's storage quota (0: none)", "admins")
+        | request_body({"type": "object", "required": ["bytes"], "properties": {"bytes": COUNT}})
     },
     "/api/v0/usage": {
-        "get": _op(
+        "get": op(
             "Storage per repository and namespace, quotas, and the cluster's total",
             "admins",
             answer={"type": "object"},
         )
     },
     "/api/v0/gc": {
-        "get": _op(
+        "get": op(
             "Garbage collection: the schedule, who is collecting, the last runs",
             "admins and the cluster's own credential",
-            answer=_list("runs", _ref("CollectionRun")),
+            answer=listing("runs", ref("CollectionRun")),
         )
     },
     "/api/v0/gc/runs": {
-        "post": _op(
+        "post": op(
             "Collect now and wait (a dry run only reports)",
             "admins and the cluster's own credential",
-            answer=_ref("CollectionRun"),
+            answer=ref("CollectionRun"),
         )
-        | _body(
+        | request_body(
             {
                 "type": "object",
                 "properties": {
@@ -398,8 +209,8 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     "/api/v0/gc/schedule": {
-        "put": _op("Collect on a schedule (cron, seconds first, UTC)", "admins")
-        | _body(
+        "put": op("Collect on a schedule (cron, seconds first, UTC)", "admins")
+        | request_body(
             {
                 "type": "object",
                 "required": ["cron"],
@@ -409,38 +220,38 @@ PATHS: dict[str, dict[str, Any]] = {
                 },
             }
         ),
-        "delete": _op("No more scheduled collections", "admins"),
+        "delete": op("No more scheduled collections", "admins"),
     },
     "/api/v0/scan/database": {
-        "get": _op(
+        "get": op(
             "The vulnerability database: version, archives, age (and a warning past a week)",
             "anyone signed in",
             answer={"type": "object"},
         )
     },
     "/api/v0/scan/database/{name}": {
-        "put": _op("Import an OSV zip (osv.dev's all.zip of one ecosystem)", "admins", 201)
+        "put": op("Import an OSV zip (osv.dev's all.zip of one ecosystem)", "admins", 201)
         | {
             "requestBody": {
                 "required": True,
                 "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
             }
         },
-        "delete": _op("Drop an archive from the database", "admins", 204),
+        "delete": op("Drop an archive from the database", "admins", 204),
     },
     "/api/v0/repositories/{namespace}/{repo}/scan": {
-        "post": _op("Scan every tag of a repository again", "those who may push to it", 202)
+        "post": op("Scan every tag of a repository again", "those who may push to it", 202)
     },
     "/api/v0/repositories/{namespace}/{repo}/tags/{tag}/scan": {
-        "get": _op(
+        "get": op(
             "A tag's vulnerability report (?packages=1 adds the image's packages)",
             "those who may pull it",
             answer={"type": "object"},
         ),
-        "post": _op("Scan a tag again now", "those who may push to it", 202),
+        "post": op("Scan a tag again now", "those who may push to it", 202),
     },
     "/api/v0/logs": {
-        "get": _op(
+        "get": op(
             "The latest log lines of every replica, filtered; follow with the cursor",
             "admins",
             answer={
@@ -462,7 +273,7 @@ PATHS: dict[str, dict[str, Any]] = {
         }
     },
     "/api/v0/audit": {
-        "get": _op(
+        "get": op(
             "Account and permission changes, and failed logins on every replica reachable",
             "admins",
             answer={

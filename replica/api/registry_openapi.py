@@ -9,6 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from replica.api.openapi_schemas import SCHEMAS
+
 _ERRORS = {"$ref": "#/components/schemas/Errors"}
 _NAME = [
     {"name": "namespace", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -116,22 +118,7 @@ def document() -> dict[str, Any]:
         "paths": PATHS,
         "components": {
             "schemas": {
-                "Errors": {
-                    "type": "object",
-                    "properties": {
-                        "errors": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "code": {"type": "string"},
-                                    "message": {"type": "string"},
-                                    "detail": {},
-                                },
-                            },
-                        }
-                    },
-                }
+                "Errors": SCHEMAS["Errors"],  # one error format for both APIs
             },
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic"},

@@ -4,32 +4,18 @@ the collection began; a manifest naming a collected blob is refused."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-from consensus import MetadataState, gc
+from consensus import gc
 from proto import commands_pb2 as pb
+from tests.unit.consensus.applied_log import AppliedLog, D
 
 HOUR_MS = 3_600_000
 NOW_MS = 1_000 * HOUR_MS
 
 
-def D(s: str) -> str:
-    return "sha256:" + hashlib.sha256(s.encode()).hexdigest()
-
-
-class Log:
-    """Commands applied in order, as Raft would hand them to every replica."""
-
-    def __init__(self, path: str) -> None:
-        self.state = MetadataState(path)
-        self.index = 0
-
-    def apply(self, **kind: object) -> pb.Result:
-        self.index += 1
-        return pb.Result.FromString(
-            self.state.apply(self.index, pb.Command(**kind).SerializeToString())  # type: ignore[arg-type]
-        )
+class Log(AppliedLog):
+    """Applied commands, with the steps of pushes and collections the tests take."""
 
     def link(
         self, repo: str, name: str, at_ms: int = NOW_MS, seen: dict[str, int] | None = None

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from consensus import MetadataState, gc, gc_runs
+from consensus import gc, gc_runs
 from proto import commands_pb2 as pb
-
-
-class Log:
-    def __init__(self, path: str) -> None:
-        self.state = MetadataState(path)
-        self.index = 0
-
-    def apply(self, **kind: object) -> pb.Result:
-        self.index += 1
-        return pb.Result.FromString(
-            self.state.apply(self.index, pb.Command(**kind).SerializeToString())  # type: ignore[arg-type]
-        )
+from tests.unit.consensus.applied_log import AppliedLog as Log
 
 
 def test_one_replica_collects_at_a_time(tmp_path) -> None:

@@ -3,29 +3,19 @@ tags and its pruning in log order, namespace quotas, and their audit entries."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-from consensus import MetadataState, accounts, policies
+from consensus import accounts, policies
 from proto import commands_pb2 as pb
+from tests.unit.consensus.applied_log import AppliedLog, D
 
 DAY_MS = 86_400_000
 NOW_MS = 1_000 * DAY_MS
 
 
-def D(s: str) -> str:
-    return "sha256:" + hashlib.sha256(s.encode()).hexdigest()
-
-
-class Log:
+class Log(AppliedLog):
     def __init__(self, path: str) -> None:
-        self.state = MetadataState(path)
-        self.index = 0
-
-    def apply(self, actor: str = "", **kind: object) -> pb.Result:
-        self.index += 1
-        command = pb.Command(actor=actor, at_ms=NOW_MS, **kind)  # type: ignore[arg-type]
-        return pb.Result.FromString(self.state.apply(self.index, command.SerializeToString()))
+        super().__init__(path, at_ms=NOW_MS)
 
     def push(self, repo: str, tag: str, name: str, pushed_ms: int = NOW_MS) -> pb.Result:
         self.apply(

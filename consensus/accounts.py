@@ -20,7 +20,7 @@ Every function here is deterministic, like the rest of the state machine.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lmdb
@@ -42,15 +42,19 @@ def _fail(code: str, message: str) -> pb.Result:
     return pb.Result(error_code=code, message=message)
 
 
-def _scan(txn: lmdb.Transaction, prefix: bytes) -> list[tuple[bytes, bytes]]:
+def scan(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) of every key that starts with `prefix`, in key order."""
     cursor = txn.cursor()
-    out = []
     if cursor.set_range(prefix):
         for k, v in cursor:
             if not bytes(k).startswith(prefix):
-                break
-            out.append((bytes(k), bytes(v)))
-    return out
+                return
+            yield bytes(k), bytes(v)
+
+
+def _scan(txn: lmdb.Transaction, prefix: bytes) -> list[tuple[bytes, bytes]]:
+    """`scan`, read whole first: for loops that write while they walk."""
+    return list(scan(txn, prefix))
 
 
 def account(txn: lmdb.Transaction, name: str) -> pb.Account | None:

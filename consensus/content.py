@@ -14,6 +14,7 @@ import lmdb
 
 from consensus import accounts, caches, gc, gc_manifests, gc_runs, policies, scans
 from consensus.accounts import key as _key
+from consensus.accounts import scan
 from proto import commands_pb2 as pb
 
 _SEP = b"\0"
@@ -200,15 +201,8 @@ def _prune_tags(txn: lmdb.Transaction, c: pb.PruneTags) -> pb.Result:
 
 
 def _tagged(txn: lmdb.Transaction, repository: str, digest: str) -> bool:
-    prefix = _key(b"t", repository) + _SEP
-    cursor = txn.cursor()
-    if cursor.set_range(prefix):
-        for found, value in cursor:
-            if not bytes(found).startswith(prefix):
-                break
-            if bytes(value) == digest.encode():
-                return True
-    return False
+    wanted = digest.encode()
+    return any(value == wanted for _, value in scan(txn, _key(b"t", repository) + _SEP))
 
 
 def _collect_manifests(txn: lmdb.Transaction, c: pb.CollectManifests) -> pb.Result:
@@ -230,17 +224,13 @@ def _delete_repository(txn: lmdb.Transaction, c: pb.DeleteRepository) -> pb.Resu
     rules = policies.policy(txn, c.repository)
     if rules.immutable_tags:
         prefix = _key(b"t", c.repository) + _SEP
-        cursor = txn.cursor()
-        if cursor.set_range(prefix):
-            for found, _ in cursor:
-                if not bytes(found).startswith(prefix):
-                    break
-                if policies.covers(rules, bytes(found)[len(prefix) :].decode()):
-                    return _fail(
-                        "DENIED",
-                        f"{c.repository} has immutable tags: an administrator of the "
-                        "repository lifts immutability before deleting it",
-                    )
+        for found, _ in scan(txn, prefix):
+            if policies.covers(rules, found[len(prefix) :].decode()):
+                return _fail(
+                    "DENIED",
+                    f"{c.repository} has immutable tags: an administrator of the "
+                    "repository lifts immutability before deleting it",
+                )
     txn.delete(_key(b"rp", c.repository))
     return accounts.APPLY["delete_repository"](txn, c)
 

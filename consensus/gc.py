@@ -41,7 +41,7 @@ from typing import Any
 import lmdb
 
 from consensus import scans
-from consensus.accounts import key
+from consensus.accounts import key, scan
 from proto import commands_pb2 as pb
 
 _EPOCH = b"G"
@@ -175,15 +175,6 @@ def tombstones(txn: lmdb.Transaction) -> Iterator[tuple[str, int]]:
 
 
 APPLY: dict[str, Any] = {"collect_blobs": _collect}
-
-
-def scan(txn: lmdb.Transaction, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-    cursor = txn.cursor()
-    if cursor.set_range(prefix):
-        for k, v in cursor:
-            if not bytes(k).startswith(prefix):
-                return
-            yield bytes(k), bytes(v)
 
 
 def references(record: pb.ManifestRecord) -> list[str]:

@@ -18,7 +18,7 @@ from collections import defaultdict
 import lmdb
 
 from consensus import gc
-from consensus.accounts import key
+from consensus.accounts import key, scan
 from proto import commands_pb2 as pb
 
 _SEP = b"\0"
@@ -57,13 +57,13 @@ def untagged(txn: lmdb.Transaction, pushed_before_ms: int) -> dict[str, list[str
     before `pushed_before_ms`. Reads every tag and manifest: off the event loop."""
     tagged: set[tuple[str, str]] = set()
     prefix = b"t" + _SEP
-    for k, v in gc.scan(txn, prefix):
+    for k, v in scan(txn, prefix):
         repository = k[len(prefix) :].decode().rpartition("\0")[0]
         tagged.add((repository, v.decode()))
     manifests: dict[tuple[str, str], pb.ManifestRecord] = {}
     children: set[tuple[str, str]] = set()
     prefix = b"M" + _SEP
-    for k, raw in gc.scan(txn, prefix):
+    for k, raw in scan(txn, prefix):
         repository, _, digest = k[len(prefix) :].decode().rpartition("\0")
         record = pb.ManifestRecord.FromString(raw)
         manifests[(repository, digest)] = record

@@ -16,6 +16,7 @@ from typing import Any
 import lmdb
 
 from consensus import gc
+from consensus.accounts import scan
 from proto import commands_pb2 as pb
 
 _LEASE = b"gl"
@@ -49,13 +50,7 @@ def run(txn: lmdb.Transaction, epoch: int) -> pb.CollectionRun | None:
 
 def runs(txn: lmdb.Transaction, limit: int = KEPT_RUNS) -> list[pb.CollectionRun]:
     """The latest runs, newest first (at most KEPT_RUNS are kept)."""
-    found: list[pb.CollectionRun] = []
-    cursor = txn.cursor()
-    if cursor.set_range(_RUNS):
-        for k, v in cursor:
-            if not bytes(k).startswith(_RUNS):
-                break
-            found.append(pb.CollectionRun.FromString(bytes(v)))
+    found = [pb.CollectionRun.FromString(v) for _, v in scan(txn, _RUNS)]
     return found[::-1][:limit]
 
 

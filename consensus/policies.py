@@ -16,7 +16,7 @@ from typing import Any
 
 import lmdb
 
-from consensus.accounts import key
+from consensus.accounts import key, scan
 from proto import commands_pb2 as pb
 
 _SEP = b"\0"
@@ -34,15 +34,7 @@ def policy(txn: lmdb.Transaction, repository: str) -> pb.RepositoryPolicy:
 
 
 def policies(txn: lmdb.Transaction) -> list[pb.RepositoryPolicy]:
-    prefix = b"rp" + _SEP
-    found = []
-    cursor = txn.cursor()
-    if cursor.set_range(prefix):
-        for k, v in cursor:
-            if not bytes(k).startswith(prefix):
-                break
-            found.append(pb.RepositoryPolicy.FromString(bytes(v)))
-    return found
+    return [pb.RepositoryPolicy.FromString(v) for _, v in scan(txn, b"rp" + _SEP)]
 
 
 def quota(txn: lmdb.Transaction, namespace: str) -> int:
@@ -52,14 +44,7 @@ def quota(txn: lmdb.Transaction, namespace: str) -> int:
 
 def quotas(txn: lmdb.Transaction) -> dict[str, int]:
     prefix = b"rq" + _SEP
-    found = {}
-    cursor = txn.cursor()
-    if cursor.set_range(prefix):
-        for k, v in cursor:
-            if not bytes(k).startswith(prefix):
-                break
-            found[bytes(k)[len(prefix) :].decode()] = struct.unpack(">Q", bytes(v))[0]
-    return found
+    return {k[len(prefix) :].decode(): int(struct.unpack(">Q", v)[0]) for k, v in scan(txn, prefix)}
 
 
 def covers(rules: pb.RepositoryPolicy, tag: str) -> bool:
@@ -121,17 +106,13 @@ def retention_plan(txn: lmdb.Transaction, repository: str, now_ms: int) -> list[
         return []
     prefix = key(b"t", repository) + _SEP
     candidates: list[tuple[int, str, str]] = []  # (pushed ms, tag, digest)
-    cursor = txn.cursor()
-    if cursor.set_range(prefix):
-        for k, v in cursor:
-            if not bytes(k).startswith(prefix):
-                break
-            tag, digest = bytes(k)[len(prefix) :].decode(), bytes(v).decode()
-            if rules.prune_pattern and not fnmatch.fnmatchcase(tag, rules.prune_pattern):
-                continue
-            raw = txn.get(key(b"M", repository, digest))
-            pushed = pb.ManifestRecord.FromString(bytes(raw)).pushed_at_ms if raw else 0
-            candidates.append((pushed, tag, digest))
+    for k, v in scan(txn, prefix):
+        tag, digest = k[len(prefix) :].decode(), v.decode()
+        if rules.prune_pattern and not fnmatch.fnmatchcase(tag, rules.prune_pattern):
+            continue
+        raw = txn.get(key(b"M", repository, digest))
+        pushed = pb.ManifestRecord.FromString(bytes(raw)).pushed_at_ms if raw else 0
+        candidates.append((pushed, tag, digest))
     candidates.sort(key=lambda c: (-c[0], c[1]))  # newest first
     doomed = []
     for rank, (pushed, tag, digest) in enumerate(candidates):

@@ -16,7 +16,7 @@ from typing import Any
 
 import lmdb
 
-from consensus.accounts import key
+from consensus.accounts import key, scan
 from proto import commands_pb2 as pb
 
 _DATABASE = b"sd"
@@ -44,19 +44,15 @@ def unscanned(txn: lmdb.Transaction, version: int) -> list[tuple[str, str, int]]
     prefix = b"M" + _SEP
     seen: set[str] = set()
     found: list[tuple[str, str, int]] = []
-    cursor = txn.cursor()
-    if cursor.set_range(prefix):
-        for k, value in cursor:
-            if not bytes(k).startswith(prefix):
-                break
-            repository, _, digest = bytes(k)[len(prefix) :].decode().rpartition("\0")
-            if digest in seen:
-                continue
-            seen.add(digest)
-            current = report(txn, digest)
-            if current is None or current.db_version != version:
-                pushed = pb.ManifestRecord.FromString(bytes(value)).pushed_at_ms
-                found.append((repository, digest, pushed))
+    for k, value in scan(txn, prefix):
+        repository, _, digest = k[len(prefix) :].decode().rpartition("\0")
+        if digest in seen:
+            continue
+        seen.add(digest)
+        current = report(txn, digest)
+        if current is None or current.db_version != version:
+            pushed = pb.ManifestRecord.FromString(value).pushed_at_ms
+            found.append((repository, digest, pushed))
     return found
 
 

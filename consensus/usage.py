@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import lmdb
 
-from consensus.gc import references, scan
+from consensus.accounts import scan
+from consensus.gc import references
 from proto import commands_pb2 as pb
 
 _SEP = b"\0"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from consensus import accounts, caches, gc, gc_runs, policies, scans
+from consensus import accounts, caches, gc_runs, policies, scans
 from proto import commands_pb2 as pb
 from replica.api.scans import database_json
 from replica.auth import permissions
@@ -224,9 +224,9 @@ def counts(ctx: ReplicaContext) -> dict[str, Any]:
     state = ctx.registry.state
 
     def count(txn: Any) -> dict[str, Any]:
-        tags = sum(1 for _ in gc.scan(txn, b"t\0"))
-        stored = sum(pb.BlobRecord.FromString(v).size for _, v in gc.scan(txn, b"b\0"))
-        repositories = sum(1 for _ in gc.scan(txn, b"r\0"))
+        tags = sum(1 for _ in accounts.scan(txn, b"t\0"))
+        stored = sum(pb.BlobRecord.FromString(v).size for _, v in accounts.scan(txn, b"b\0"))
+        repositories = sum(1 for _ in accounts.scan(txn, b"r\0"))
         return {"tags": tags, "storage": human(stored), "repositories": repositories}
 
     found = state.view(count)
@@ -237,7 +237,7 @@ def counts(ctx: ReplicaContext) -> dict[str, Any]:
 def recent_pushes(ctx: ReplicaContext, user: str, limit: int = 10) -> list[dict[str, Any]]:
     def scan(txn: Any) -> list[tuple[int, str, str, str]]:
         latest: list[tuple[int, str, str, str]] = []
-        for k, raw in gc.scan(txn, b"t\0"):
+        for k, raw in accounts.scan(txn, b"t\0"):
             repository, _, tag = k[2:].decode().rpartition("\0")
             found = txn.get(accounts.key(b"M", repository, raw.decode()))
             record = pb.ManifestRecord.FromString(bytes(found)) if found else pb.ManifestRecord()

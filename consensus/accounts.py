@@ -269,6 +269,11 @@ def record(txn: lmdb.Transaction, index: int, command: pb.Command, result: pb.Re
     fields = json_format.MessageToDict(getattr(command, kind))
     fields.pop("passwordHash", None)
     fields.pop("secretHash", None)
+    fields.pop("sealedPrivate", None)
+    if kind == "publish_trust":  # the roles and versions, not the metadata itself
+        fields["files"] = [
+            {"role": f.role, "version": f.version} for f in command.publish_trust.files
+        ]
     entry = {
         "index": index,
         "at_ms": command.at_ms,

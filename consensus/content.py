@@ -12,7 +12,7 @@ from typing import Any
 
 import lmdb
 
-from consensus import accounts, caches, gc, gc_manifests, gc_runs, policies, scans
+from consensus import accounts, caches, gc, gc_manifests, gc_runs, policies, scans, trust
 from consensus.accounts import key as _key
 from consensus.accounts import scan
 from proto import commands_pb2 as pb
@@ -232,6 +232,7 @@ def _delete_repository(txn: lmdb.Transaction, c: pb.DeleteRepository) -> pb.Resu
                     "repository lifts immutability before deleting it",
                 )
     txn.delete(_key(b"rp", c.repository))
+    trust.delete_repository(txn, c.repository)
     return accounts.APPLY["delete_repository"](txn, c)
 
 
@@ -250,6 +251,7 @@ _APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
     **gc_runs.APPLY,
     **policies.APPLY,
     **scans.APPLY,
+    **trust.APPLY,
     "delete_repository": _delete_repository,
     "prune_tags": _prune_tags,
     "collect_manifests": _collect_manifests,

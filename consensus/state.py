@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from consensus import accounts, caches, content, policies, state_digest
+from consensus import accounts, caches, content, policies, state_digest, trust
 from proto import commands_pb2 as pb
 
 T = TypeVar("T")
@@ -245,7 +245,12 @@ class MetadataState:
             writes = state_digest.DigestingTxn(txn, state_digest.stored(txn) or 0)
             result = content.apply(writes, command)  # type: ignore[arg-type]
             kind = command.WhichOneof("kind")
-            if kind in accounts.APPLY or kind in caches.APPLY or kind in policies.AUDITED:
+            if (
+                kind in accounts.APPLY
+                or kind in caches.APPLY
+                or kind in policies.AUDITED
+                or kind in trust.AUDITED
+            ):
                 accounts.record(writes, index, command, result)  # type: ignore[arg-type]
             state_digest.store(txn, writes.digest)
             txn.put(_APPLIED, struct.pack(">Q", index))

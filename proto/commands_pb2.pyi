@@ -398,7 +398,7 @@ class CollectionRun(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., replica_id: _Optional[str] = ..., started_ms: _Optional[int] = ..., time_limit_s: _Optional[int] = ..., finish: _Optional[_Union[FinishCollection, _Mapping]] = ..., sweeps: _Optional[_Iterable[_Union[RecordSweep, _Mapping]]] = ...) -> None: ...
 
 class RepositoryPolicy(_message.Message):
-    __slots__ = ("repository", "immutable_tags", "immutable_pattern", "keep_newest", "max_age_days", "prune_pattern", "keep_pattern", "block_severity", "allowed_vulnerabilities")
+    __slots__ = ("repository", "immutable_tags", "immutable_pattern", "keep_newest", "max_age_days", "prune_pattern", "keep_pattern", "block_severity", "allowed_vulnerabilities", "signed_only", "accepted_signers")
     REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     IMMUTABLE_TAGS_FIELD_NUMBER: _ClassVar[int]
     IMMUTABLE_PATTERN_FIELD_NUMBER: _ClassVar[int]
@@ -408,6 +408,8 @@ class RepositoryPolicy(_message.Message):
     KEEP_PATTERN_FIELD_NUMBER: _ClassVar[int]
     BLOCK_SEVERITY_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_VULNERABILITIES_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_ONLY_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_SIGNERS_FIELD_NUMBER: _ClassVar[int]
     repository: str
     immutable_tags: bool
     immutable_pattern: str
@@ -417,7 +419,9 @@ class RepositoryPolicy(_message.Message):
     keep_pattern: str
     block_severity: str
     allowed_vulnerabilities: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, repository: _Optional[str] = ..., immutable_tags: _Optional[bool] = ..., immutable_pattern: _Optional[str] = ..., keep_newest: _Optional[int] = ..., max_age_days: _Optional[int] = ..., prune_pattern: _Optional[str] = ..., keep_pattern: _Optional[str] = ..., block_severity: _Optional[str] = ..., allowed_vulnerabilities: _Optional[_Iterable[str]] = ...) -> None: ...
+    signed_only: bool
+    accepted_signers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, repository: _Optional[str] = ..., immutable_tags: _Optional[bool] = ..., immutable_pattern: _Optional[str] = ..., keep_newest: _Optional[int] = ..., max_age_days: _Optional[int] = ..., prune_pattern: _Optional[str] = ..., keep_pattern: _Optional[str] = ..., block_severity: _Optional[str] = ..., allowed_vulnerabilities: _Optional[_Iterable[str]] = ..., signed_only: _Optional[bool] = ..., accepted_signers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SetRepositoryPolicy(_message.Message):
     __slots__ = ("policy",)
@@ -526,7 +530,7 @@ class PutScanReport(_message.Message):
     def __init__(self, manifest: _Optional[str] = ..., db_version: _Optional[int] = ..., at_ms: _Optional[int] = ..., summary: _Optional[_Mapping[str, int]] = ..., findings: _Optional[bytes] = ..., error: _Optional[str] = ..., scanned_by: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags", "collect_manifests", "put_inventory", "set_scan_archive", "put_scan_report")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags", "collect_manifests", "put_inventory", "set_scan_archive", "put_scan_report", "publish_trust", "put_trust_key", "delete_trust")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -564,6 +568,9 @@ class Command(_message.Message):
     PUT_INVENTORY_FIELD_NUMBER: _ClassVar[int]
     SET_SCAN_ARCHIVE_FIELD_NUMBER: _ClassVar[int]
     PUT_SCAN_REPORT_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_TRUST_FIELD_NUMBER: _ClassVar[int]
+    PUT_TRUST_KEY_FIELD_NUMBER: _ClassVar[int]
+    DELETE_TRUST_FIELD_NUMBER: _ClassVar[int]
     version: int
     actor: str
     at_ms: int
@@ -601,7 +608,66 @@ class Command(_message.Message):
     put_inventory: PutInventory
     set_scan_archive: SetScanArchive
     put_scan_report: PutScanReport
-    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ..., collect_manifests: _Optional[_Union[CollectManifests, _Mapping]] = ..., put_inventory: _Optional[_Union[PutInventory, _Mapping]] = ..., set_scan_archive: _Optional[_Union[SetScanArchive, _Mapping]] = ..., put_scan_report: _Optional[_Union[PutScanReport, _Mapping]] = ...) -> None: ...
+    publish_trust: PublishTrust
+    put_trust_key: PutTrustKey
+    delete_trust: DeleteTrust
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ..., collect_manifests: _Optional[_Union[CollectManifests, _Mapping]] = ..., put_inventory: _Optional[_Union[PutInventory, _Mapping]] = ..., set_scan_archive: _Optional[_Union[SetScanArchive, _Mapping]] = ..., put_scan_report: _Optional[_Union[PutScanReport, _Mapping]] = ..., publish_trust: _Optional[_Union[PublishTrust, _Mapping]] = ..., put_trust_key: _Optional[_Union[PutTrustKey, _Mapping]] = ..., delete_trust: _Optional[_Union[DeleteTrust, _Mapping]] = ...) -> None: ...
+
+class TrustFile(_message.Message):
+    __slots__ = ("role", "version", "data")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    version: int
+    data: bytes
+    def __init__(self, role: _Optional[str] = ..., version: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class PublishTrust(_message.Message):
+    __slots__ = ("gun", "repository", "expected_timestamp", "files", "signers", "at_ms")
+    GUN_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    gun: str
+    repository: str
+    expected_timestamp: int
+    files: _containers.RepeatedCompositeFieldContainer[TrustFile]
+    signers: _containers.RepeatedScalarFieldContainer[str]
+    at_ms: int
+    def __init__(self, gun: _Optional[str] = ..., repository: _Optional[str] = ..., expected_timestamp: _Optional[int] = ..., files: _Optional[_Iterable[_Union[TrustFile, _Mapping]]] = ..., signers: _Optional[_Iterable[str]] = ..., at_ms: _Optional[int] = ...) -> None: ...
+
+class PutTrustKey(_message.Message):
+    __slots__ = ("gun", "repository", "role", "key_id", "key_type", "public", "sealed_private", "rotate")
+    GUN_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_FIELD_NUMBER: _ClassVar[int]
+    SEALED_PRIVATE_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_FIELD_NUMBER: _ClassVar[int]
+    gun: str
+    repository: str
+    role: str
+    key_id: str
+    key_type: str
+    public: bytes
+    sealed_private: bytes
+    rotate: bool
+    def __init__(self, gun: _Optional[str] = ..., repository: _Optional[str] = ..., role: _Optional[str] = ..., key_id: _Optional[str] = ..., key_type: _Optional[str] = ..., public: _Optional[bytes] = ..., sealed_private: _Optional[bytes] = ..., rotate: _Optional[bool] = ...) -> None: ...
+
+class DeleteTrust(_message.Message):
+    __slots__ = ("gun", "repository", "at_ms")
+    GUN_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    gun: str
+    repository: str
+    at_ms: int
+    def __init__(self, gun: _Optional[str] = ..., repository: _Optional[str] = ..., at_ms: _Optional[int] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("error_code", "message", "index")

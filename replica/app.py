@@ -58,6 +58,7 @@ from replica.names import check_name
 from replica.peers import require_internal
 from replica.registry import UNCONFIRMED, Registry
 from replica.removal import RemovedGuard
+from replica.trust import http as trust_http
 from replica.ui import pages as ui_pages
 
 log = logging.getLogger("qreg.replica")
@@ -160,6 +161,9 @@ _ACTIONS = {
 
 async def _route(request: Request) -> Any:
     path = request.url.path
+    if trust_http.matches(path):
+        request.scope[_ROUTE_KEY] = "trust"
+        return await trust_http.route(request)
     for route, pattern, methods in _ROUTES:
         m = pattern.fullmatch(path)
         if m is None:

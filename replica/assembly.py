@@ -41,6 +41,8 @@ from replica.registry import Registry
 from replica.removal import RemovalWatch
 from replica.scan.scanner import Scanner
 from replica.snapshot_fetch import make_fetcher
+from replica.trust.keys import KeySeal
+from replica.trust.service import TrustService
 
 log = logging.getLogger("qreg.replica")
 
@@ -157,6 +159,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         gc_schedule=gc_schedule,
         sweeper=sweeper,
         scanner=scanner,
+        trust=TrustService(registry, KeySeal(config.raft_secret)) if config.raft_secret else None,
         secret=config.raft_secret,
         internal_token=internal_token(config.raft_secret),
         ca_path=config.tls_ca,

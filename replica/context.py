@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from replica.registry import Registry
     from replica.removal import RemovalWatch
     from replica.scan.scanner import Scanner
+    from replica.trust.service import TrustService
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ReplicaContext:
     gc_schedule: Schedule
     sweeper: FileSweeper
     scanner: Scanner
+    trust: TrustService | None  # None without the cluster secret that seals its keys
     secret: str | None  # the cluster secret
     internal_token: str | None  # derived from it: the cluster's own credential
     ca_path: str

@@ -32,6 +32,15 @@ CODES: dict[str, tuple[int, str]] = {
     "NOT_FOUND": (404, "not found"),
     "ALREADY_EXISTS": (409, "already exists"),
     "CONFLICT": (409, "conflicts with work in progress"),
+    # Notary's (the trust service, replica/trust/), as its clients expect them.
+    "METADATA_NOT_FOUND": (404, "You have requested metadata that does not exist."),
+    "INVALID_UPDATE": (400, "Update sent by the client is invalid."),
+    "VERSION": (400, "A newer version of metadata is already available."),
+    "MALFORMED_JSON": (400, "JSON sent by the client could not be parsed by the server"),
+    "MALFORMED_UPLOAD": (400, "The body of your request is malformed."),
+    "INVALID_ROLE": (400, "The role you are attempting to operate on is invalid."),
+    "NO_FILENAME": (400, "No file/role name provided."),
+    "INVALID_GUN": (400, "The server does not support actions on images of this name."),
 }
 
 
@@ -154,6 +163,38 @@ class AlreadyExists(RegistryError):
 
 class Conflict(RegistryError):
     code = "CONFLICT"
+
+
+class MetadataNotFound(RegistryError):
+    code = "METADATA_NOT_FOUND"
+
+
+class InvalidUpdate(RegistryError):
+    code = "INVALID_UPDATE"
+
+
+class OldVersion(RegistryError):
+    code = "VERSION"
+
+
+class MalformedJson(RegistryError):
+    code = "MALFORMED_JSON"
+
+
+class MalformedUpload(RegistryError):
+    code = "MALFORMED_UPLOAD"
+
+
+class InvalidRole(RegistryError):
+    code = "INVALID_ROLE"
+
+
+class NoFilename(RegistryError):
+    code = "NO_FILENAME"
+
+
+class InvalidGun(RegistryError):
+    code = "INVALID_GUN"
 
 
 class StorageFull(Unavailable):

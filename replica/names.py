@@ -54,3 +54,17 @@ def new_hasher(digest: str) -> hashlib._Hash:
 
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def repository_of_gun(gun: str) -> str:
+    """The repository a content-trust GUN names: the GUN without its registry host
+    (`127.0.0.1:5000/lib/app` -> `lib/app`), as docker forms it; a GUN without a host
+    (what `notary -s URL` may use) is the repository itself. NameInvalid otherwise."""
+    first, _, rest = gun.partition("/")
+    looks_like_host = "." in first or ":" in first or first == "localhost"
+    if rest and looks_like_host and _HOST.fullmatch(first):
+        return check_name(rest)
+    return check_name(gun)

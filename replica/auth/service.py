@@ -32,7 +32,7 @@ from replica.auth.login_guard import HashingBusy, HashingPool, LoginLimiter
 from replica.auth.tokens import ACCESS_TTL_S, Claims, InvalidToken, TokenKeys
 from replica.bodies import read_limited
 from replica.errors import Denied, InvalidInput, NameInvalid, TooManyRequests, Unauthorized
-from replica.names import check_name
+from replica.names import check_name, repository_of_gun
 
 log = logging.getLogger("qreg.auth")
 
@@ -232,16 +232,9 @@ class AuthService:
             name, _, wanted = rest.rpartition(":")
             asked = {a.strip() for a in wanted.split(",") if a.strip()}
             if kind == "repository" and name:
-                try:
-                    check_name(name)
-                except NameInvalid:
-                    continue
-                allowed = self.state.view(permissions.actions, user, name)
                 if "*" in asked:
                     asked = set(permissions.ALL)
-                access.append(
-                    {"type": "repository", "name": name, "actions": sorted(asked & allowed)}
-                )
+                access += self._repository_access(user, name, asked)
             elif kind == "registry" and name == "api" and "*" in asked and user:
                 # The management API acts as the account, within its own permission checks.
                 access.append({"type": "registry", "name": "api", "actions": ["*"]})
@@ -249,6 +242,27 @@ class AuthService:
                 # Listing is filtered by what the account may pull, at listing time.
                 access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
         return access
+
+    def _repository_access(
+        self, user: str | None, name: str, asked: set[str]
+    ) -> list[dict[str, Any]]:
+        """A repository scope's grant. A content-trust GUN (`host:port/lib/app`) gets a
+        `trust` entry with what the account may do to `lib/app`: never a repository
+        entry under the GUN's own name, which may itself be a valid repository name."""
+        try:
+            repository = repository_of_gun(name)
+        except NameInvalid:
+            return []
+        allowed = self.state.view(permissions.actions, user, repository)
+        if repository == name:
+            return [{"type": "repository", "name": name, "actions": sorted(asked & allowed)}]
+        granted = [{"type": "trust", "name": name, "actions": sorted(asked & allowed)}]
+        try:
+            check_name(name)
+        except NameInvalid:
+            return granted
+        own = self.state.view(permissions.actions, user, name)
+        return [{"type": "repository", "name": name, "actions": sorted(asked & own)}, *granted]
 
     async def token_get(self, request: Request) -> Response:
         self._check_service(request.query_params.get("service"))
@@ -347,17 +361,27 @@ class AuthService:
 
     def require(self, request: Request, repository: str, action: str) -> None:
         """Refuse a request whose token does not grant `action` on `repository`."""
+        self._require(request, repository, f"repository:{repository}", action)
+
+    def require_trust(self, request: Request, gun: str, action: str) -> None:
+        """Refuse a trust-service request whose token does not grant `action` on the
+        repository the GUN names (`_repository_access`)."""
+        plain = repository_of_gun(gun) == gun
+        self._require(request, gun, f"repository:{gun}" if plain else f"trust:{gun}", action)
+
+    def _require(self, request: Request, name: str, access_key: str, action: str) -> None:
         if not self.enabled:
             return
         needed = "pull,push" if action == "push" else action
-        claims = self.claims(request, f"repository:{repository}:{needed}")
-        if action not in claims.access.get(f"repository:{repository}", frozenset()):
+        needed = "*" if action == "delete" and access_key.startswith("trust:") else needed
+        claims = self.claims(request, f"repository:{name}:{needed}")
+        if action not in claims.access.get(access_key, frozenset()):
             raise Denied(
                 status=401,
                 headers={
                     "WWW-Authenticate": (
                         f'Bearer realm="{self.realm(request)}",service="{self.keys.service}",'
-                        f'scope="repository:{repository}:{needed}",error="insufficient_scope"'
+                        f'scope="repository:{name}:{needed}",error="insufficient_scope"'
                     )
                 },
             )

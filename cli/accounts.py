@@ -8,7 +8,7 @@ import datetime
 import sys
 from typing import Any
 
-from cli import policies
+from cli import policies, signing
 from cli import session as sessions
 from cli.client import ManagementClient, signed_in
 from cli.output import table
@@ -267,7 +267,7 @@ def _register_repos(subparsers: Any) -> None:
     actions = _parser(
         subparsers,
         "repo",
-        "repositories: create, list, visibility, remove, immutable tags, retention",
+        "repositories: create, list, tags and signatures, visibility, remove, policies",
         "A repository lives in a user's or an organization's namespace (NAMESPACE/NAME). "
         "Public ones may be pulled by anyone, anonymous users included; private ones only "
         "by those with access. Pushing to a new name creates it too, private.",
@@ -292,6 +292,7 @@ def _register_repos(subparsers: Any) -> None:
     p.add_argument("name")
     p.set_defaults(func=signed_in("repo remove", _repo_remove))
     policies.add_repo_actions(actions)
+    signing.add_repo_actions(actions)
 
 
 def _repo_add(client: ManagementClient, args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from replica.api import policies as policies_api
 from replica.api import repositories as repositories_api
 from replica.api import scans as scans_api
 from replica.api import state as state_api
+from replica.api import tags as tags_api
 from replica.assembly import running
 from replica.auth import grants
 from replica.auth.service import AuthService
@@ -337,6 +338,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/_internal/state-ranges", state_api.range_digests, methods=["GET"]),
         *accounts_api.ROUTES,
         *repositories_api.ROUTES,
+        *tags_api.ROUTES,
         *gc_api.ROUTES,
         *logs_api.ROUTES,
         *policies_api.ROUTES,

@@ -43,6 +43,7 @@ from replica.scan.scanner import Scanner
 from replica.snapshot_fetch import make_fetcher
 from replica.trust.keys import KeySeal
 from replica.trust.service import TrustService
+from replica.trust.status import SignedTags
 
 log = logging.getLogger("qreg.replica")
 
@@ -160,6 +161,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         sweeper=sweeper,
         scanner=scanner,
         trust=TrustService(registry, KeySeal(config.raft_secret)) if config.raft_secret else None,
+        signed_tags=SignedTags(state),
         secret=config.raft_secret,
         internal_token=internal_token(config.raft_secret),
         ca_path=config.tls_ca,

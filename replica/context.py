@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from replica.removal import RemovalWatch
     from replica.scan.scanner import Scanner
     from replica.trust.service import TrustService
+    from replica.trust.status import SignedTags
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ReplicaContext:
     sweeper: FileSweeper
     scanner: Scanner
     trust: TrustService | None  # None without the cluster secret that seals its keys
+    signed_tags: SignedTags  # what the trust data signs; the signed-only policy
     secret: str | None  # the cluster secret
     internal_token: str | None  # derived from it: the cluster's own credential
     ca_path: str

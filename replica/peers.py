@@ -68,12 +68,17 @@ class PeerClient:
         except (httpx.HTTPError, ValueError) as e:
             raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
 
-    async def failed_logins(self, url: str) -> list[dict[str, Any]]:
-        """A peer's recent authentication failures (kept in memory on each replica)."""
+    async def audit_events(self, url: str) -> dict[str, list[dict[str, Any]]]:
+        """A peer's recent authentication failures and refused pulls (kept in memory
+        on each replica: neither is worth a Raft write)."""
         try:
             r = await self._client.get(f"{url}/_internal/failed-logins", timeout=2.0)
             r.raise_for_status()
-            return list(r.json()["failed_logins"])
+            body = r.json()
+            return {
+                "failed_logins": list(body["failed_logins"]),
+                "refused_pulls": list(body.get("refused_pulls") or []),
+            }
         except (httpx.HTTPError, ValueError, KeyError) as e:
             raise PeerError(f"{url}: {type(e).__name__}: {e}") from None
 

@@ -14,7 +14,7 @@ are in repositories.py, on the same Context and endpoint wrapper.
     POST   /api/v0/accounts/{user}/tokens    {name, expires_in_days}  the user or admins
     GET    /api/v0/accounts/{user}/tokens
     DELETE /api/v0/accounts/{user}/tokens/{id}
-    GET    /api/v0/audit?after=N             admins: account changes and failed logins
+    GET    /api/v0/audit?after=N             admins: account changes, failed logins, refused pulls
 
 Callers authenticate with Basic (password or personal access token) or a bearer
 token. Every change goes through Raft, carrying who asked; the state machine
@@ -316,35 +316,50 @@ async def audit(request: Request, ctx: Context) -> Response:
     return JSONResponse(
         {
             "changes": ctx.view(accounts.audit_log, after, 1000),
-            **await _failed_logins_everywhere(ctx),
+            **await _failed_logins_everywhere(ctx, request),
         }
     )
 
 
-async def _failed_logins_everywhere(ctx: Context) -> dict[str, Any]:
-    """Failed logins are not replicated (a guessing attack must not load Raft); each
-    replica keeps its own, and the audit gathers them from every replica it can reach."""
+async def _failed_logins_everywhere(ctx: Context, request: Request) -> dict[str, Any]:
+    """Failed logins and pulls refused by the signed-only policy are not replicated (a
+    guessing attack must not load Raft); each replica keeps its own, and the audit
+    gathers them from every replica it can reach."""
     registry = ctx.registry
     peers = [r for r in registry.state.replicas() if r.replica_id != registry.replica_id]
     answers = await asyncio.gather(
-        *(registry.peers.failed_logins(p.http_url) for p in peers), return_exceptions=True
+        *(registry.peers.audit_events(p.http_url) for p in peers), return_exceptions=True
     )
-    failures = [{**f, "replica": registry.replica_id} for f in ctx.auth.recent_failures]
+    here = registry.replica_id
+    failures = [{**f, "replica": here} for f in ctx.auth.recent_failures]
+    refused = [{**f, "replica": here} for f in context(request).signed_tags.refusals]
     unreachable = []
     for peer, answer in zip(peers, answers, strict=False):
         if isinstance(answer, BaseException):
             unreachable.append(peer.replica_id)
         else:
-            failures += [{**f, "replica": peer.replica_id} for f in answer]
+            failures += [{**f, "replica": peer.replica_id} for f in answer["failed_logins"]]
+            refused += [{**f, "replica": peer.replica_id} for f in answer["refused_pulls"]]
     failures.sort(key=lambda f: f.get("at_ms", 0))
-    return {"failed_logins": failures, "replicas_unreachable": unreachable}
+    refused.sort(key=lambda f: f.get("at_ms", 0))
+    return {
+        "failed_logins": failures,
+        "refused_pulls": refused,
+        "replicas_unreachable": unreachable,
+    }
 
 
 async def failed_logins_here(request: Request) -> Response:
-    """This replica's recent authentication failures, for the audit of another replica."""
+    """This replica's recent authentication failures and refused pulls, for the audit
+    of another replica."""
     require_internal(request)
     auth: AuthService | None = context(request).auth
-    return JSONResponse({"failed_logins": list(auth.recent_failures) if auth else []})
+    return JSONResponse(
+        {
+            "failed_logins": list(auth.recent_failures) if auth else [],
+            "refused_pulls": list(context(request).signed_tags.refusals),
+        }
+    )
 
 
 # ---- wiring -----------------------------------------------------------------------------

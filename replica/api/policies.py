@@ -4,6 +4,7 @@ GET  /api/v0/repositories/{namespace}/{repo}/policy   its readers
 PUT  /api/v0/repositories/{namespace}/{repo}/policy   its administrators:
      {"immutable_tags": true, "immutable_pattern": "v*",
       "vulnerabilities": {"block_severity": "high", "allowed": ["CVE-2023-5363"]},
+      "signing": {"signed_only": true, "accepted_signers": ["targets/releases"]},
       "retention": {"keep_newest": 10, "max_age_days": 90,
                     "prune_pattern": "build-*", "keep_pattern": "release-*"}}
 PUT  /api/v0/namespaces/{namespace}/quota              administrators: {"bytes": N} (0: none)
@@ -31,8 +32,9 @@ from replica.api.accounts import Context, endpoint, now_ms
 from replica.api.json_body import read_body
 from replica.auth import permissions
 from replica.context import context
-from replica.errors import Denied, InvalidInput, NotFound
+from replica.errors import Denied, InvalidInput, NotFound, RegistryError
 from replica.names import check_name
+from replica.trust.metadata import check_role
 
 _USAGE_SHARED_S = 5.0
 
@@ -44,6 +46,10 @@ def policy_json(rules: pb.RepositoryPolicy) -> dict[str, Any]:
         "vulnerabilities": {
             "block_severity": rules.block_severity or None,
             "allowed": list(rules.allowed_vulnerabilities),
+        },
+        "signing": {
+            "signed_only": rules.signed_only,
+            "accepted_signers": list(rules.accepted_signers),
         },
         "retention": {
             "keep_newest": rules.keep_newest or None,
@@ -106,8 +112,11 @@ async def set_policy(request: Request, ctx: Context) -> Response:
         or len(allowed) > 1000
     ):
         raise InvalidInput("allowed is a list of vulnerability ids (at most 1,000)")
+    signed_only, signers = _signing(body.get("signing") or {})
     rules = pb.RepositoryPolicy(
         repository=name,
+        signed_only=signed_only,
+        accepted_signers=signers,
         block_severity=block,
         allowed_vulnerabilities=allowed,
         immutable_tags=immutable,
@@ -119,6 +128,32 @@ async def set_policy(request: Request, ctx: Context) -> Response:
     )
     await ctx.change(set_repository_policy=pb.SetRepositoryPolicy(policy=rules))
     return JSONResponse(policy_json(rules))
+
+
+def _signing(value: Any) -> tuple[bool, list[str]]:
+    """signing.signed_only, and the signer roles that count: "targets",
+    "targets/releases", or a signer's name (as `docker trust signer add` calls them),
+    which means its role "targets/<name>"."""
+    if not isinstance(value, dict):
+        raise InvalidInput("signing is an object: signed_only, accepted_signers")
+    signed_only = value.get("signed_only", False)
+    if not isinstance(signed_only, bool):
+        raise InvalidInput("signing.signed_only is true or false")
+    signers = value.get("accepted_signers") or []
+    if not isinstance(signers, list) or len(signers) > 100:
+        raise InvalidInput("signing.accepted_signers is a list of signers (at most 100)")
+    roles = []
+    for signer in signers:
+        if not isinstance(signer, str) or not signer:
+            raise InvalidInput("a signer is a role (targets/releases) or a signer's name")
+        role = (
+            signer if signer == "targets" or signer.startswith("targets/") else f"targets/{signer}"
+        )
+        try:
+            roles.append(check_role(role))
+        except RegistryError:
+            raise InvalidInput(f"{signer[:60]!r} is not a signer's name or role") from None
+    return signed_only, sorted(set(roles))
 
 
 async def set_quota(request: Request, ctx: Context) -> Response:

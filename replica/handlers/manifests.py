@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replica import manifests
+from replica.context import context
 from replica.errors import API_HEADERS, ManifestInvalid, ManifestUnknown, RegistryError
 from replica.names import check_reference
 from replica.registry import Registry
@@ -43,6 +44,10 @@ async def get(registry: Registry, request: Request, name: str, reference: str) -
         headers["Content-Length"] = str(len(manifest.body))
         return Response(status_code=200, headers=headers)
     check_pull(registry.state, name, manifest.digest)
+    claims = getattr(request.state, "claims", None)
+    context(request).signed_tags.check_pull(
+        name, reference, manifest.digest, claims.subject if claims is not None else ""
+    )
     return Response(manifest.body, status_code=200, headers=headers)
 
 

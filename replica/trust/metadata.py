@@ -245,3 +245,16 @@ def sign_document(signed: dict[str, Any], signers: list[keys.HeldKey]) -> bytes:
     message = canonical.encode(signed)
     document = {"signed": signed, "signatures": [k.sign(message) for k in signers]}
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def sha256_digest(meta: dict[str, Any]) -> str | None:
+    """A target's manifest digest ("sha256:…") from its file meta, if it gives one."""
+    try:
+        raw = base64.b64decode(meta["hashes"]["sha256"], validate=True)
+    except (KeyError, TypeError, binascii.Error):
+        return None
+    return "sha256:" + raw.hex() if len(raw) == 32 else None

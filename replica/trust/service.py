@@ -30,10 +30,6 @@ _REFRESH_BEFORE = datetime.timedelta(days=7)
 SERVER_ROLES = (metadata.TIMESTAMP, metadata.SNAPSHOT)
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -81,7 +77,7 @@ class TrustService:
 
     async def _fresh_timestamp(self, gun: str, current: bytes) -> bytes:
         expires = metadata.parse(metadata.TIMESTAMP, current).expires
-        if expires - _now() > _REFRESH_BEFORE:
+        if expires - metadata.now() > _REFRESH_BEFORE:
             return current
         try:
             stored = self.stored(gun)
@@ -90,7 +86,7 @@ class TrustService:
                 stored.documents[metadata.SNAPSHOT],
                 stored,
                 metadata.root_roles(root)[metadata.TIMESTAMP],
-                _now(),
+                metadata.now(),
             )
             await self._propose(
                 publish_trust=pb.PublishTrust(
@@ -120,7 +116,9 @@ class TrustService:
         for attempt in range(_ATTEMPTS):
             await self.registry.fresh()
             stored = self.stored(gun)
-            update = await asyncio.to_thread(validation.validate, gun, uploads, stored, _now())
+            update = await asyncio.to_thread(
+                validation.validate, gun, uploads, stored, metadata.now()
+            )
             try:
                 await self._propose(
                     actor=actor,

@@ -17,6 +17,7 @@ from replica.auth import permissions
 from replica.context import ReplicaContext
 from replica.quotas import human
 from replica.scan.osv import SEVERITIES
+from replica.trust.status import TrustSignature, referrer_signatures
 
 PAGE = 50  # repositories per page
 MAX_TAGS = 1000  # tags shown on a repository page
@@ -72,6 +73,9 @@ class TagRow:
     immutable: bool
     scan: str  # "critical 1, high 2", "clean", "not scanned"
     scan_level: str  # bad, warn, ok, or ""
+    signed_by: list[str]  # the TUF roles whose valid signatures name this digest
+    signature_stale: bool  # signed, but for another digest
+    other_signatures: list[str]  # cosign, notation… (OCI referrers, not verified)
 
 
 def _describe(record: pb.ManifestRecord) -> tuple[str, int | None, list[str]]:
@@ -102,6 +106,7 @@ def tag_rows(ctx: ReplicaContext, name: str) -> tuple[list[TagRow], bool]:
     state = ctx.registry.state
     tags = state.tags(name, "", MAX_TAGS + 1)
     rules = state.view(policies.policy, name)
+    signatures = ctx.signed_tags.signatures(name)
     rows = []
     for tag in tags[:MAX_TAGS]:
         digest = state.resolve(name, tag)
@@ -120,9 +125,23 @@ def tag_rows(ctx: ReplicaContext, name: str) -> tuple[list[TagRow], bool]:
                 platforms=platforms,
                 immutable=policies.covers(rules, tag),
                 **_scan_summary(state.view(scans.report, digest)),
+                signed_by=_signed_by(signatures.get(tag, []), digest),
+                signature_stale=_stale(signatures.get(tag, []), digest),
+                other_signatures=sorted(
+                    {s["kind"] for s in referrer_signatures(state, name, digest)}
+                ),
             )
         )
     return rows, len(tags) > MAX_TAGS
+
+
+def _signed_by(found: list[TrustSignature], digest: str) -> list[str]:
+    return sorted({s.role for s in found if s.valid and s.digest == digest})
+
+
+def _stale(found: list[TrustSignature], digest: str) -> bool:
+    valid = [s for s in found if s.valid]
+    return bool(valid) and all(s.digest != digest for s in valid)
 
 
 def _scan_summary(report: pb.PutScanReport | None) -> dict[str, str]:

@@ -142,13 +142,16 @@ async def _uploads(request: Request) -> dict[str, bytes]:
     except (MultiPartException, ValueError):
         raise MalformedUpload() from None
     uploads: dict[str, bytes] = {}
-    for _, part in form.multi_items():
-        if not isinstance(part, UploadFile):
-            continue
-        if not part.filename:
-            raise NoFilename()
-        role = check_role(part.filename.removesuffix(".json"))
-        uploads[role] = await part.read()
+    try:
+        for _, part in form.multi_items():
+            if not isinstance(part, UploadFile):
+                continue
+            if not part.filename:
+                raise NoFilename()
+            role = check_role(part.filename.removesuffix(".json"))
+            uploads[role] = await part.read()
+    finally:
+        await form.close()
     if not uploads:
         raise MalformedUpload("the upload has no files")
     return uploads

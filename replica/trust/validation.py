@@ -7,7 +7,7 @@ the snapshot and timestamp the service signs to complete it.
 - targets: signed by the keys the root gives the targets role; a delegation
   (targets/releases, targets/<signer>) by the keys its parent delegates to it, with
   every target inside the paths it was given;
-- every role's version increases, and nothing uploaded has expired;
+- every role's version increases (VERSION otherwise), and nothing uploaded has expired;
 - a snapshot sent by the client is signed by the root's snapshot keys and lists the
   hashes of the root, targets and delegations as they will be stored; without one,
   the service signs the snapshot, if the root trusts a snapshot key it holds;
@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from replica.errors import InvalidUpdate
+from replica.errors import InvalidUpdate, OldVersion
 from replica.trust import keys
 from replica.trust.metadata import (
     ROOT,
@@ -137,6 +137,8 @@ def _new_root(
     root = parse(ROOT, raw)
     previous = parse(ROOT, stored.documents[ROOT]) if ROOT in stored.documents else None
     expected = previous.version + 1 if previous else 1
+    if previous is not None and root.version == previous.version:
+        raise OldVersion(f"root version {root.version} is already stored", detail={"role": ROOT})
     if root.version != expected:
         raise InvalidUpdate(
             f"root modifications must increment the version: expected {expected}, "
@@ -174,7 +176,8 @@ def _delegated(role: str, loaded: dict[str, Document], stored: Stored) -> Role:
 def _check_fresh(document: Document, stored: Stored, now: datetime.datetime) -> None:
     current = stored.version(document.role)
     if document.version <= current:
-        raise InvalidUpdate(
+        # Valid but old: notary-server's storage answers VERSION for this.
+        raise OldVersion(
             f"{document.role}: version {document.version} is not newer than {current}",
             detail={"role": document.role},
         )

@@ -1,20 +1,18 @@
-"""The real docker client against three replicas (plain HTTP: dockerd reads registry CAs
-only from /etc/docker/certs.d, which a test must not touch): login through the token
-flow, push to one replica and pull from another, a multi-platform index, a refusal as
-docker prints it, logout. dockerd runs with its own data root, socket and pid file."""
+"""The real docker client against three replicas over HTTPS, trusting the cluster CA
+from certs.d (dockerd.py: in a private mount namespace, not the machine's): login
+through the token flow, push to one replica and pull from another, a multi-platform
+index, a refusal as docker prints it, logout."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.clients.dockerd import Docker
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
 from tests.images import multi_platform_layout
@@ -24,68 +22,16 @@ pytestmark = pytest.mark.slow
 PASSWORD = "reader password 1"
 
 
-class Docker:
-    def __init__(self, root: str, registries: list[str]) -> None:
-        self.root = root
-        self.socket = os.path.join(root, "docker.sock")
-        self.env = {**os.environ, "DOCKER_CONFIG": os.path.join(root, "config")}
-        os.makedirs(self.env["DOCKER_CONFIG"], exist_ok=True)
-        insecure = [f"--insecure-registry={r}" for r in registries]
-        self.log = open(os.path.join(root, "dockerd.log"), "wb")
-        self.process = subprocess.Popen(
-            [
-                "dockerd",
-                "--storage-driver=vfs",
-                f"--data-root={root}/data",
-                f"--exec-root={root}/exec",
-                f"--host=unix://{self.socket}",
-                f"--pidfile={root}/docker.pid",
-                "--iptables=false",
-                "--bridge=none",
-                *insecure,
-            ],
-            stdout=self.log,
-            stderr=self.log,
-        )
-        deadline = time.monotonic() + 30
-        while self.run("version", check=False).returncode != 0:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.skip("dockerd cannot run here: " + open(self.log.name).read()[-500:])
-            time.sleep(0.3)
-
-    def run(
-        self, *args: str, check: bool = True, stdin: str | None = None
-    ) -> subprocess.CompletedProcess:
-        done = subprocess.run(
-            ["docker", f"--host=unix://{self.socket}", *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            input=stdin,
-            timeout=180,
-        )
-        if check:
-            assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
-        return done
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCluster, Docker]]:
-    if shutil.which("dockerd") is None:
-        pytest.fail("dockerd is not installed; the test command installs docker.io")
     base = tmp_path_factory.mktemp("docker")
-    cluster = LocalCluster(str(base / "cluster"), replicas=3).start()
-    docker = Docker(str(base / "docker"), [u.split("://")[1] for u in cluster.urls])
+    cluster = LocalCluster(str(base / "cluster"), replicas=3, tls=True).start()
+    hosts = [u.split("://")[1] for u in cluster.urls]
+    try:
+        docker = Docker(str(base / "docker"), trusted_cas={h: cluster.ca for h in hosts})
+    except BaseException:
+        cluster.stop()
+        raise
     try:
         yield cluster, docker
     finally:
@@ -169,4 +115,4 @@ def test_a_multi_platform_index_pulls_the_machines_platform(setup, tmp_path) -> 
         "image", "inspect", "--format", "{{index .RepoDigests 0}}", f"{host}/admin/multi:1"
     ).stdout
     assert index.digest in digests  # docker names the index it pulled through
-    assert httpx.get(cluster.urls[0] + "/v2/").status_code == 401
+    assert httpx.get(cluster.urls[0] + "/v2/", verify=cluster.verify).status_code == 401

@@ -1,0 +1,86 @@
+"""The real content-trust clients as tests drive them: `notary` with its own trust
+directory and config, and signer keys with certificates (as a client bundle holds)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from replica.trust import canonical
+from tests.tuf import certificate
+
+PASSPHRASES = {
+    "NOTARY_ROOT_PASSPHRASE": "root passphrase 1",
+    "NOTARY_TARGETS_PASSPHRASE": "targets passphrase 1",
+    "NOTARY_SNAPSHOT_PASSPHRASE": "snapshot passphrase 1",
+    "NOTARY_DELEGATION_PASSPHRASE": "delegation passphrase 1",
+}
+
+
+class Notary:
+    """`notary -c CONFIG` with a trust directory of its own, signed in as `user`."""
+
+    def __init__(self, directory: str, server: str, ca: str, user: str, password: str) -> None:
+        self.directory = directory
+        self.user, self.password = user, password
+        os.makedirs(directory, exist_ok=True)
+        self.config = os.path.join(directory, "config.json")
+        self.write_config(server, ca)
+
+    def write_config(self, server: str, ca: str) -> None:
+        config = {
+            "trust_dir": os.path.join(self.directory, "trust"),
+            "remote_server": {"url": server, "root_ca": ca},
+        }
+        with open(self.config, "w") as f:
+            json.dump(config, f)
+        self.ca = ca
+
+    def run(self, *args: str, check: bool = True) -> Any:
+        credentials = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+        done = subprocess.run(
+            ["notary", "-c", self.config, *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **PASSPHRASES, "NOTARY_AUTH": credentials},
+            timeout=120,
+        )
+        if check:
+            assert done.returncode == 0, f"notary {' '.join(args)}: {done.stderr}"
+            return done.stdout
+        return done
+
+    def copy(self, directory: str, server: str) -> Notary:
+        """Another client holding the same keys (and cache), talking to `server`."""
+        shutil.copytree(os.path.join(self.directory, "trust"), os.path.join(directory, "trust"))
+        return Notary(directory, server, self.ca, self.user, self.password)
+
+    @staticmethod
+    def key_id(key: dict[str, Any]) -> str:
+        return hashlib.sha256(canonical.encode(key)).hexdigest()
+
+
+def signer_files(directory: str, name: str) -> tuple[str, str]:
+    """(key.pem, cert.pem) of a new P-256 signer whose certificate names it."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    key = os.path.join(directory, f"{name}.key")
+    cert = os.path.join(directory, f"{name}.crt")
+    with open(key, "wb") as f:
+        f.write(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    with open(cert, "wb") as f:
+        f.write(certificate(private, name))
+    return key, cert

@@ -4,6 +4,7 @@ step must get the same status and error code from both, and leave the same versi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -28,10 +29,13 @@ def notary_server(tmp_path):
         pytest.fail("notary-server is not installed; the test command installs notary")
     port = free_port_block()
     config = tmp_path / "server.json"
-    config.write_text(
-        '{"server": {"http_addr": "127.0.0.1:%d"}, "trust_service": {"type": "local"},'
-        ' "logging": {"level": "error"}, "storage": {"backend": "memory"}}' % port
-    )
+    settings = {
+        "server": {"http_addr": f"127.0.0.1:{port}"},
+        "trust_service": {"type": "local"},
+        "logging": {"level": "error"},
+        "storage": {"backend": "memory"},
+    }
+    config.write_text(json.dumps(settings))
     log = open(tmp_path / "notary-server.log", "wb")
     process = subprocess.Popen(
         ["notary-server", "-config", str(config)], stdout=log, stderr=log, cwd=tmp_path

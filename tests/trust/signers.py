@@ -17,19 +17,26 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from replica.trust import canonical
 from tests.tuf import certificate
 
+# One passphrase for every key, so notary and docker can share a trust directory.
+PASSPHRASE = "trust passphrase 1"
 PASSPHRASES = {
-    "NOTARY_ROOT_PASSPHRASE": "root passphrase 1",
-    "NOTARY_TARGETS_PASSPHRASE": "targets passphrase 1",
-    "NOTARY_SNAPSHOT_PASSPHRASE": "snapshot passphrase 1",
-    "NOTARY_DELEGATION_PASSPHRASE": "delegation passphrase 1",
+    f"NOTARY_{role}_PASSPHRASE": PASSPHRASE
+    for role in ("ROOT", "TARGETS", "SNAPSHOT", "DELEGATION")
+}
+DOCKER_PASSPHRASES = {
+    "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE": PASSPHRASE,
+    "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": PASSPHRASE,
 }
 
 
 class Notary:
     """`notary -c CONFIG` with a trust directory of its own, signed in as `user`."""
 
-    def __init__(self, directory: str, server: str, ca: str, user: str, password: str) -> None:
+    def __init__(
+        self, directory: str, server: str, ca: str, user: str, password: str, trust_dir: str = ""
+    ) -> None:
         self.directory = directory
+        self.trust_dir = trust_dir or os.path.join(directory, "trust")
         self.user, self.password = user, password
         os.makedirs(directory, exist_ok=True)
         self.config = os.path.join(directory, "config.json")
@@ -37,7 +44,7 @@ class Notary:
 
     def write_config(self, server: str, ca: str) -> None:
         config = {
-            "trust_dir": os.path.join(self.directory, "trust"),
+            "trust_dir": self.trust_dir,
             "remote_server": {"url": server, "root_ca": ca},
         }
         with open(self.config, "w") as f:
@@ -60,7 +67,7 @@ class Notary:
 
     def copy(self, directory: str, server: str) -> Notary:
         """Another client holding the same keys (and cache), talking to `server`."""
-        shutil.copytree(os.path.join(self.directory, "trust"), os.path.join(directory, "trust"))
+        shutil.copytree(self.trust_dir, os.path.join(directory, "trust"))
         return Notary(directory, server, self.ca, self.user, self.password)
 
     @staticmethod
@@ -73,7 +80,7 @@ def signer_files(directory: str, name: str) -> tuple[str, str]:
     private = ec.generate_private_key(ec.SECP256R1())
     key = os.path.join(directory, f"{name}.key")
     cert = os.path.join(directory, f"{name}.crt")
-    with open(key, "wb") as f:
+    with open(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(
             private.private_bytes(
                 serialization.Encoding.PEM,

@@ -30,9 +30,14 @@ from consensus.accounts import key, scan
 from proto import commands_pb2 as pb
 
 ROOT, TARGETS, SNAPSHOT, TIMESTAMP = "root", "targets", "snapshot", "timestamp"
-# Versions kept per role besides the current one (root keeps all: clients walk its chain).
+# Versions kept per role (root keeps more: clients walk its chain from the one they know).
 KEPT_VERSIONS = 20
+KEPT_ROOTS = 100
 KEPT_CHANGES = 10_000
+# Bounds on what one account's pushes can make the state hold: names per repository
+# (a GUN's host part is the client's to choose) and held keys per role (rotations).
+MAX_GUNS_PER_REPOSITORY = 16
+KEPT_KEYS = 8
 _FEED_SEQ = b"tF"
 
 
@@ -102,6 +107,9 @@ def changes(txn: lmdb.Transaction, gun: str | None, after: int, limit: int) -> l
 
 
 def _publish(txn: lmdb.Transaction, c: pb.PublishTrust) -> pb.Result:
+    refused = _new_gun_refused(txn, c.repository, c.gun)
+    if refused is not None:
+        return refused
     stamp = current(txn, c.gun, TIMESTAMP)
     if (stamp.version if stamp else 0) != c.expected_timestamp:
         return pb.Result(
@@ -120,12 +128,24 @@ def _publish(txn: lmdb.Transaction, c: pb.PublishTrust) -> pb.Result:
         txn.put(key(b"tm", c.gun, f.role, f"{f.version:010d}"), f.data)
         txn.put(key(b"th", c.gun, f.role, sha), str(f.version).encode())
         txn.put(key(b"tc", c.gun, f.role), f"{f.version} {sha}".encode())
-        if f.role != ROOT:
-            _forget_old(txn, c.gun, f.role, f.version - KEPT_VERSIONS)
+        kept = KEPT_ROOTS if f.role == ROOT else KEPT_VERSIONS
+        _forget_old(txn, c.gun, f.role, f.version - kept)
         if f.role == TIMESTAMP:
             _feed(txn, c.gun, f.version, sha, c.at_ms, "update")
     txn.put(key(b"tg", c.repository, c.gun), b"")
     return pb.Result()
+
+
+def _new_gun_refused(txn: lmdb.Transaction, repository: str, gun: str) -> pb.Result | None:
+    if txn.get(key(b"tg", repository, gun)) is not None:
+        return None
+    if len(guns(txn, repository)) >= MAX_GUNS_PER_REPOSITORY:
+        return pb.Result(
+            error_code="INVALID_UPDATE",
+            message=f"{repository} already has trust data under "
+            f"{MAX_GUNS_PER_REPOSITORY} names: delete one (notary delete --remote) first",
+        )
+    return None
 
 
 def _forget_old(txn: lmdb.Transaction, gun: str, role: str, below: int) -> None:
@@ -154,11 +174,17 @@ def _feed(txn: lmdb.Transaction, gun: str, version: int, sha: str, at_ms: int, k
 
 
 def _put_key(txn: lmdb.Transaction, c: pb.PutTrustKey) -> pb.Result:
-    held = keys(txn, c.gun, c.role)
+    held = list(scan(txn, key(b"tk", c.gun, c.role, "")))
     if held and not c.rotate:
         # Two replicas made a key at once: the first one committed is the GUN's.
-        return pb.Result(message=held[-1].key_id)
-    txn.put(key(b"tk", c.gun, c.role, f"{len(held):06d}"), c.SerializeToString())
+        return pb.Result(message=pb.PutTrustKey.FromString(held[-1][1]).key_id)
+    refused = _new_gun_refused(txn, c.repository, c.gun)
+    if refused is not None:
+        return refused
+    seq = int(held[-1][0].rsplit(b"\0", 1)[1]) + 1 if held else 0
+    txn.put(key(b"tk", c.gun, c.role, f"{seq:06d}"), c.SerializeToString())
+    for old, _ in held[: max(0, len(held) + 1 - KEPT_KEYS)]:
+        txn.delete(old)  # the oldest rotated-out keys; a root names one of the newest
     txn.put(key(b"tg", c.repository, c.gun), b"")
     return pb.Result(message=c.key_id)
 

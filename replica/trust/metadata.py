@@ -24,6 +24,7 @@ _TYPES = {ROOT: "Root", TARGETS: "Targets", SNAPSHOT: "Snapshot", TIMESTAMP: "Ti
 _DELEGATION = re.compile(r"targets(/[-a-z0-9_]+)+")  # Notary's characters
 _TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
 MAX_ROLE_NAME = 255
+MAX_SIGNATURES = 64  # each costs a verification: a bound on what one upload costs
 
 
 def check_role(name: str) -> str:
@@ -90,6 +91,8 @@ def parse(role: str, raw: bytes) -> Document:
         message = canonical.encode(signed)
     except canonical.NotCanonical as e:
         raise _invalid(role, str(e)) from None
+    if len(sigs) > MAX_SIGNATURES:
+        raise _invalid(role, f"at most {MAX_SIGNATURES} signatures")
     signatures = []
     for s in sigs:
         if not isinstance(s, dict) or not all(

@@ -48,6 +48,7 @@ from replica.trust.metadata import (
 )
 
 SNAPSHOT_LIFETIME = datetime.timedelta(days=3 * 365)
+MAX_ROLES = 256  # documents per GUN, delegations included
 TIMESTAMP_LIFETIME = datetime.timedelta(days=14)
 
 
@@ -101,6 +102,8 @@ def validate(gun: str, uploads: dict[str, bytes], stored: Stored, now: datetime.
 
     documents = {**stored.documents, **{r: d.raw for r, d in loaded.items()}}
     documents[ROOT] = root.raw
+    if len(documents) > MAX_ROLES:
+        raise InvalidUpdate(f"a repository's trust data has at most {MAX_ROLES} roles")
     if TARGETS not in documents:
         raise InvalidUpdate("no targets: the first publish includes targets.json")
     if SNAPSHOT in uploads:

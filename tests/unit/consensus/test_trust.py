@@ -78,3 +78,27 @@ def test_deleting_the_repository_deletes_its_trust_data(log) -> None:
     assert log.state.view(trust.roles, GUN) == {}
     assert log.state.view(trust.guns, "lib/app") == []
     assert log.state.view(trust.changes, None, 0, 10)[-1]["category"] == "deletion"
+
+
+def test_one_repository_holds_trust_data_under_a_bounded_number_of_names(log) -> None:
+    for n in range(trust.MAX_GUNS_PER_REPOSITORY):
+        gun = f"host{n}.example/lib/app"
+        result = log.apply(
+            publish_trust=pb.PublishTrust(gun=gun, repository="lib/app", files=[], at_ms=1)
+        )
+        assert result.error_code == ""
+    extra = log.apply(
+        publish_trust=pb.PublishTrust(gun="one.more/lib/app", repository="lib/app", at_ms=1)
+    )
+    assert extra.error_code == "INVALID_UPDATE" and "16 names" in extra.message
+
+
+def test_rotations_keep_only_the_newest_keys(log) -> None:
+    for n in range(trust.KEPT_KEYS + 5):
+        log.apply(
+            put_trust_key=pb.PutTrustKey(
+                gun=GUN, repository="lib/app", role="snapshot", key_id=f"k{n}", rotate=True
+            )
+        )
+    held = [k.key_id for k in log.state.view(trust.keys, GUN, "snapshot")]
+    assert held == [f"k{n}" for n in range(5, trust.KEPT_KEYS + 5)]

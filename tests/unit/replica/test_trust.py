@@ -5,6 +5,7 @@ manifest GETs; canonical JSON."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -98,7 +99,7 @@ def test_publish_then_read_every_way(client) -> None:
     root = repo.published["root"]  # type: ignore[attr-defined]
     assert client.get(TUF + "root.json").content == root  # served exactly as uploaded
     assert client.get(TUF + "1.root.json").content == root
-    sha = __import__("hashlib").sha256(root).hexdigest()
+    sha = hashlib.sha256(root).hexdigest()
     assert client.get(TUF + f"root.{sha}.json").content == root
     stamp = current(client, "timestamp")
     snapshot = client.get(TUF + "snapshot.json").content
@@ -313,3 +314,51 @@ def test_canonical_json_matches_notary_s() -> None:
         canonical.encode({"x": 1.5})
     # Raw control characters, as Go's canonical encoder writes them: lenient JSON.
     assert json.loads(canonical.encode(value), strict=False) == {**value, "b": [1, 2, True, None]}
+
+
+def test_signatures_pushed_as_referrers_are_listed_beside_trust(signed_in) -> None:
+    client = signed_in
+    digest, size = push_image(client, "lib/app", "v1", "referred")
+    empty = b"{}"
+    r = client.post(
+        "/v2/lib/app/blobs/uploads/",
+        params={"digest": "sha256:" + hashlib.sha256(empty).hexdigest()},
+        content=empty,
+    )
+    assert r.status_code == 201
+    for artifact_type in (
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "application/vnd.cncf.notary.signature",
+    ):
+        signature = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": artifact_type,
+                "config": {
+                    "mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": "sha256:" + hashlib.sha256(empty).hexdigest(),
+                    "size": 2,
+                },
+                "layers": [],
+                "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": size},
+            }
+        ).encode()
+        reference = "sha256:" + hashlib.sha256(signature).hexdigest()
+        r = client.put(
+            f"/v2/lib/app/manifests/{reference}",
+            content=signature,
+            headers={"Content-Type": OCI_MANIFEST},
+        )
+        assert r.status_code == 201, r.text
+    tag = client.get("/api/v0/repositories/lib/app/tags/v1", auth=("admin", PASSWORD)).json()
+    assert sorted(s["kind"] for s in tag["other_signatures"]) == ["cosign", "notation"]
+    assert tag["signed"] is False  # referrers are listed, not verified: never "signed"
+
+
+def test_an_upload_with_too_many_signatures_is_refused_before_verifying_them(client) -> None:
+    repo = initialised(client)
+    targets = json.loads(repo.targets({}, 2))
+    targets["signatures"] = targets["signatures"] * 65
+    r = publish(client, {"targets": json.dumps(targets).encode()})
+    assert r.status_code == 400 and "at most 64 signatures" in r.json()["errors"][0]["message"]

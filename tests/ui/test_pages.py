@@ -5,10 +5,12 @@ schedule), the API console; and its defences, over plain HTTP."""
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
 
+from tests import tuf
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
 from tests.images import image_layout
@@ -220,3 +222,47 @@ def test_every_page_renders_cleanly_wide_and_narrow(
             watched.shot(path.strip("/").replace("/", "-").replace("?", "-") or "dashboard")
         watched.clean()
         context.close()
+
+
+def test_a_signed_tag_shows_signed_and_the_policy_is_set_from_settings(
+    cluster: LocalCluster, watched, tmp_path
+) -> None:
+    layout, manifest = image_layout(str(tmp_path / "layout"), "ui-trusted")
+    for tag in ("v1", "unsigned"):
+        skopeo(
+            "copy",
+            "--dest-tls-verify=false",
+            f"oci:{layout}:latest",
+            f"docker://{cluster.host}/admin/trusted:{tag}",
+        )
+    gun = f"{cluster.host}/admin/trusted"
+    repo = tuf.Repository(gun)
+    with cluster.client() as client:
+        base = f"/v2/{gun}/_trust/tuf/"
+        root = repo.root(client.get(base + "timestamp.key").json())
+        targets = repo.targets({"v1": tuf.target(manifest.digest, len(manifest.data))}, 1)
+        files = {"root": root, "targets": targets}
+        files["snapshot"] = repo.snapshot(files, 1)
+        assert client.post(base, files=tuf.multipart(files)).status_code == 200
+
+    page = watched.page
+    sign_in(page, cluster.url, "admin", cluster.admin_password)
+    page.goto(cluster.url + "/repositories/admin/trusted")
+    row = page.inner_text("tr:has-text('v1')")
+    assert "Signed" in row
+    assert "Signed" not in page.inner_text("tr:has-text('unsigned')")
+    watched.shot("signed-tag")
+
+    page.goto(cluster.url + "/repositories/admin/trusted?tab=settings")
+    page.check("input[name='signing.signed_only']")
+    page.fill("#accepted-signers", "releases")
+    page.click("form[data-api*='/policy'] button[type=submit]")
+    with cluster.client() as client:
+        deadline = time.monotonic() + 10
+        while True:
+            signing = client.get("/api/v0/repositories/admin/trusted/policy").json()["signing"]
+            if signing["signed_only"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert signing == {"signed_only": True, "accepted_signers": ["targets/releases"]}
+    watched.clean()

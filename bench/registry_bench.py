@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -66,7 +67,11 @@ class Credentials:
     none expires mid-run); nothing for a registry without auth."""
 
     def __init__(
-        self, url: str, user: str | None = None, password: str | None = None, verify: bool = True
+        self,
+        url: str,
+        user: str | None = None,
+        password: str | None = None,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.url = url
         self.auth = TokenAuth(user, password, verify) if user is not None else None

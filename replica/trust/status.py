@@ -4,8 +4,9 @@ A tag is signed when a targets role of one of the repository's GUNs names it wit
 manifest's sha256: `targets` (signed with the root's targets key), or a delegation
 reached from it (`targets/releases`, `targets/<signer>`) whose signatures verify with
 the keys its parent gives it, within the paths it was given, unexpired. The trust
-data is parsed once per GUN timestamp (every publish makes a new one) and kept in a
-bounded cache, so the policy costs a manifest GET two LMDB reads and a dict lookup.
+data is parsed once per timestamp of the repository's GUNs (every publish makes a new
+one) and kept in a bounded cache, so the policy costs a manifest GET two small LMDB
+reads and a dict lookup.
 
 Signatures pushed as OCI referrers (cosign, notation, sigstore bundles) are listed
 beside them but not verified (the registry holds no keys for them): they never
@@ -32,7 +33,7 @@ from replica.trust import metadata
 
 log = logging.getLogger("qreg.trust")
 
-_CACHED_GUNS = 1024
+_CACHED_REPOSITORIES = 1024
 _REPARSE_S = 600.0  # expiry is judged at parse time: parse again this often
 REFERRER_SIGNATURES = {
     "application/vnd.dev.cosign.artifact.sig.v1+json": "cosign",
@@ -56,73 +57,73 @@ class TrustSignature:
 
 
 @dataclass
-class _Parsed:
-    stamp: str
+class _Signed:
+    """A repository's signatures as of its GUNs' timestamps (`stamps`)."""
+
+    stamps: tuple[tuple[str, str], ...]
     at: float
-    tags: dict[str, list[TrustSignature]] = field(default_factory=dict)
+    tags: dict[str, list[TrustSignature]]
+    # accepted signer roles (empty: any) -> the digests their valid signatures allow
+    # pulling by digest: the signed manifests and the images a signed index names.
+    allowed: dict[frozenset[str], frozenset[str]] = field(default_factory=dict)
 
 
 class SignedTags:
-    """Per-GUN parsed trust data, and this replica's recent policy refusals."""
+    """Each repository's parsed signatures (a bounded cache, kept while its GUNs'
+    timestamps stay the same), and this replica's recent policy refusals."""
 
     def __init__(self, state: MetadataState) -> None:
         self.state = state
-        self._cache: collections.OrderedDict[str, _Parsed] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[str, _Signed] = collections.OrderedDict()
         self._lock = threading.Lock()
         self.refusals: deque[dict[str, Any]] = deque(maxlen=1000)
 
     def signatures(self, repository: str) -> dict[str, list[TrustSignature]]:
         """Tag -> every TUF signature of it, across the repository's GUNs."""
+        return self._signed(repository).tags
 
-        def stamps(txn: Any) -> list[tuple[str, str]]:
+    def _signed(self, repository: str) -> _Signed:
+        def stamps(txn: Any) -> tuple[tuple[str, str], ...]:
             found = []
             for gun in trust_state.guns(txn, repository):
                 current = trust_state.current(txn, gun, metadata.TIMESTAMP)
                 if current is not None:
                     found.append((gun, current.sha256))
-            return found
+            return tuple(found)
 
-        merged: dict[str, list[TrustSignature]] = {}
-        for gun, stamp in self.state.view(stamps):
-            for tag, found in self._parsed(gun, stamp).tags.items():
-                merged.setdefault(tag, []).extend(found)
-        return merged
-
-    def _parsed(self, gun: str, stamp: str) -> _Parsed:
+        now = self.state.view(stamps)
         with self._lock:
-            cached = self._cache.get(gun)
-            if cached is not None and cached.stamp == stamp:
+            cached = self._cache.get(repository)
+            if cached is not None and cached.stamps == now:
                 if time.monotonic() - cached.at < _REPARSE_S:
-                    self._cache.move_to_end(gun)
+                    self._cache.move_to_end(repository)
                     return cached
-        documents = self.state.view(_documents, gun)
-        parsed = _Parsed(stamp, time.monotonic(), _walk(gun, documents))
+        tags: dict[str, list[TrustSignature]] = {}
+        for gun, _ in now:
+            for tag, found in _walk(gun, self.state.view(_documents, gun)).items():
+                tags.setdefault(tag, []).extend(found)
+        signed = _Signed(now, time.monotonic(), tags)
         with self._lock:
-            self._cache[gun] = parsed
-            self._cache.move_to_end(gun)
-            while len(self._cache) > _CACHED_GUNS:
+            self._cache[repository] = signed
+            self._cache.move_to_end(repository)
+            while len(self._cache) > _CACHED_REPOSITORIES:
                 self._cache.popitem(last=False)
-        return parsed
+        return signed
 
     def check_pull(self, repository: str, reference: str, digest: str, user: str) -> None:
         """Refuse (DENIED) a pull the repository's signed-only policy does not allow."""
         rules = self.state.view(policies.policy, repository)
         if not rules.signed_only:
             return
-        accepted = set(rules.accepted_signers)
-        tags = self.signatures(repository)
-
-        def counts(s: TrustSignature) -> bool:
-            return s.valid and (not accepted or s.role in accepted)
-
+        accepted = frozenset(rules.accepted_signers)
+        signed = self._signed(repository)
         if is_tag(reference):
-            found = tags.get(reference, [])
-            if any(counts(s) and s.digest == digest for s in found):
+            found = signed.tags.get(reference, [])
+            if any(_counts(s, accepted) and s.digest == digest for s in found):
                 return
             why = _why_not(reference, digest, found, accepted)
         else:
-            signed = {s.digest for sigs in tags.values() for s in sigs if counts(s)}
-            if digest in signed or digest in self._children(repository, signed):
+            if digest in self._allowed(repository, signed, accepted):
                 return
             why = f"{digest[:19]}… is not the digest of a signed tag"
         self.refusals.append(
@@ -144,6 +145,18 @@ class SignedTags:
             detail={"reference": reference[:200], "signers": sorted(accepted) or None},
         )
 
+    def _allowed(
+        self, repository: str, signed: _Signed, accepted: frozenset[str]
+    ) -> frozenset[str]:
+        found = signed.allowed.get(accepted)
+        if found is None:
+            digests = {
+                s.digest for sigs in signed.tags.values() for s in sigs if _counts(s, accepted)
+            }
+            found = frozenset(digests | self._children(repository, digests))
+            signed.allowed[accepted] = found
+        return found
+
     def _children(self, repository: str, digests: Iterable[str]) -> set[str]:
         """The manifests a signed index names (docker pulls its platform's by digest)."""
         children: set[str] = set()
@@ -163,7 +176,11 @@ class SignedTags:
         return children
 
 
-def _why_not(tag: str, digest: str, found: list[TrustSignature], accepted: set[str]) -> str:
+def _counts(s: TrustSignature, accepted: frozenset[str]) -> bool:
+    return s.valid and (not accepted or s.role in accepted)
+
+
+def _why_not(tag: str, digest: str, found: list[TrustSignature], accepted: frozenset[str]) -> str:
     if not found:
         return f"tag {tag} has no content-trust signature"
     if not any(s.valid for s in found):

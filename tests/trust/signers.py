@@ -43,10 +43,8 @@ class Notary:
         self.write_config(server, ca)
 
     def write_config(self, server: str, ca: str) -> None:
-        config = {
-            "trust_dir": self.trust_dir,
-            "remote_server": {"url": server, "root_ca": ca},
-        }
+        remote = {"url": server, "root_ca": ca} if ca else {"url": server}
+        config = {"trust_dir": self.trust_dir, "remote_server": remote}
         with open(self.config, "w") as f:
             json.dump(config, f)
         self.ca = ca

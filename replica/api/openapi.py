@@ -160,15 +160,39 @@ PATHS: dict[str, dict[str, Any]] = {
             body="Settings",
         ),
     },
-    "/api/v0/repositories/{namespace}/{repo}/tags/{tag}": {
-        "delete": op(
-            "Delete a tag (soft delete: its image stays until untagged)", "repository admins", 204
+    "/api/v0/repositories/{namespace}/{repo}/tags": {
+        "get": op(
+            "A page of tags (?n=100&last=TAG): digest, who pushed it when, and whether "
+            "content trust signs it",
+            "its readers",
+            answer={
+                "type": "object",
+                "properties": {
+                    "tags": {"type": "array", "items": ref("Tag")},
+                    "next": {"type": ["string", "null"], "description": "last= of the next page"},
+                },
+            },
         )
     },
+    "/api/v0/repositories/{namespace}/{repo}/tags/{tag}": {
+        "get": op(
+            "One tag with every signature: content trust's per name and role, and those "
+            "pushed as OCI referrers (listed, not verified)",
+            "its readers",
+            answer=ref("Tag"),
+        ),
+        "delete": op(
+            "Delete a tag (soft delete: its image stays until untagged)", "repository admins", 204
+        ),
+    },
     "/api/v0/repositories/{namespace}/{repo}/policy": {
-        "get": op("A repository's immutability and retention", "its readers", answer=ref("Policy")),
+        "get": op(
+            "A repository's immutability, retention, vulnerability and signing rules",
+            "its readers",
+            answer=ref("Policy"),
+        ),
         "put": op(
-            "Set immutable tags and retention rules",
+            "Set immutable tags, retention, vulnerability and signing rules",
             "repository admins",
             answer=ref("Policy"),
             body="Policy",

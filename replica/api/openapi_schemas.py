@@ -139,6 +139,20 @@ SCHEMAS["Policy"] = {
                 "allowed": {"type": "array", "items": {"type": "string"}},
             },
         },
+        "signing": {
+            "type": "object",
+            "properties": {
+                "signed_only": {
+                    "type": "boolean",
+                    "description": "refuse pulls of tags without a valid content-trust signature",
+                },
+                "accepted_signers": {
+                    "type": "array",
+                    "items": {"type": "string", "example": "targets/releases"},
+                    "description": "signer roles (or names) that count; empty: any",
+                },
+            },
+        },
         "retention": {
             "type": "object",
             "properties": {
@@ -148,6 +162,32 @@ SCHEMAS["Policy"] = {
                 "keep_pattern": {**PATTERN, "description": "these tags are never pruned"},
             },
         },
+    },
+}
+SCHEMAS["Tag"] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "digest": {"type": "string"},
+        "media_type": {"type": "string"},
+        "pushed_at_ms": {"type": ["integer", "null"]},
+        "pushed_by": {"type": ["string", "null"]},
+        "signed": {"type": "boolean", "description": "a valid signature names its digest"},
+        "signers": {"type": "array", "items": {"type": "string", "example": "targets/releases"}},
+        "trust": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "gun": {"type": "string"},
+                    "role": {"type": "string"},
+                    "digest": {"type": "string"},
+                    "valid": {"type": "boolean"},
+                    "matches": {"type": "boolean", "description": "still the tag's digest"},
+                },
+            },
+        },
+        "other_signatures": {"type": "array", "items": {"type": "object"}},
     },
 }
 SCHEMAS["CollectionRun"] = {

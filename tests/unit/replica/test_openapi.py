@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from openapi_spec_validator import validate
 
-from replica.api import accounts, caches, gc, logs, openapi, policies, repositories, scans
+from replica.api import (
+    accounts,
+    caches,
+    gc,
+    logs,
+    openapi,
+    policies,
+    repositories,
+    scans,
+    tags,
+)
 
 
 def test_the_document_is_valid_openapi() -> None:
@@ -21,6 +31,7 @@ def test_every_route_is_documented_and_nothing_else() -> None:
         + policies.ROUTES
         + logs.ROUTES
         + scans.ROUTES
+        + tags.ROUTES
         for m in r.methods or ()
         if m != "HEAD" and r.path.startswith("/api/")
     }

@@ -5,6 +5,7 @@ manifest GETs; canonical JSON."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import time
@@ -362,3 +363,18 @@ def test_an_upload_with_too_many_signatures_is_refused_before_verifying_them(cli
     targets["signatures"] = targets["signatures"] * 65
     r = publish(client, {"targets": json.dumps(targets).encode()})
     assert r.status_code == 400 and "at most 64 signatures" in r.json()["errors"][0]["message"]
+
+
+def test_a_timestamp_close_to_expiring_is_signed_anew_when_read(client, monkeypatch) -> None:
+    from replica.trust import service
+
+    initialised(client)
+    first = current(client, "timestamp")
+    # Every timestamp lives 14 days: with a 30-day margin, every read finds it too old.
+    monkeypatch.setattr(service, "_REFRESH_BEFORE", datetime.timedelta(days=30))
+    fresh = current(client, "timestamp")
+    assert fresh["signed"]["version"] == first["signed"]["version"] + 1
+    assert fresh["signed"]["meta"] == first["signed"]["meta"]  # the same snapshot
+    assert fresh["signatures"][0]["keyid"] == first["signatures"][0]["keyid"]
+    feed = client.get(f"/v2/{GUN}/_trust/changefeed").json()["records"]
+    assert [c["Version"] for c in feed][-2:] == [1, 2]

@@ -64,7 +64,14 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--existing", required=True, help="URL of any replica of the cluster")
-    p.add_argument("--token", required=True, help="from qreg join-token")
+    token = p.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token", help="from qreg join-token")
+    token.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the token from FILE (a secret mounted into a container), not the "
+        "command line that ps and docker inspect show",
+    )
     p.add_argument("--replica-id", required=True, help="a new, unique replica id")
     p.add_argument("--data", required=True, help="this replica's data directory (new)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve HTTP on")
@@ -148,6 +155,12 @@ def _pinned_ca(existing: str, token: str) -> ssl.SSLContext | None:
 
 def join(args: argparse.Namespace) -> int:
     existing = args.existing.rstrip("/")
+    if args.token_file:
+        try:
+            with open(args.token_file) as f:
+                args.token = f.read().strip()
+        except OSError as e:
+            return fail("join", f"cannot read {args.token_file}: {e.strerror}")
     data = os.path.abspath(args.data)
     if os.path.exists(os.path.join(data, "raft", "journal")) or os.path.exists(
         os.path.join(data, "replica.toml")

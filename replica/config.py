@@ -15,7 +15,9 @@ Example file:
     peers = []                    # the other replicas' Raft addresses
 
 Every key can be overridden by an environment variable QREG_<SECTION>_<KEY>,
-for example QREG_HTTP_PORT=5001.
+for example QREG_HTTP_PORT=5001, or by QREG_<SECTION>_<KEY>_FILE naming a file that
+holds the value (Docker's and Kubernetes' secrets: QREG_RAFT_SECRET_FILE=/run/secrets/x),
+so a secret never appears on a command line or in the environment.
 """
 
 from __future__ import annotations
@@ -185,6 +187,14 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
 _ADDRESS = re.compile(r"[A-Za-z0-9.\-]+:\d{1,5}")
 
 
+def _read_secret(path: str, variable: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().rstrip("\r\n")
+    except OSError as e:
+        raise ConfigError(f"{variable}: cannot read {path}: {e.strerror}") from None
+
+
 def load(
     path: str | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
 ) -> ReplicaConfig:
@@ -205,6 +215,8 @@ def load(
                 values[name] = _coerce(section, key, value)
     for (section, key), (name, _) in _KEYS.items():
         env = f"QREG_{section.upper()}_{key.upper()}"
+        if env + "_FILE" in environ:
+            environ = {**environ, env: _read_secret(environ[env + "_FILE"], env + "_FILE")}
         if env in environ:
             raw: Any = environ[env]
             if name == "raft_peers":

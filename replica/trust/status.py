@@ -82,16 +82,9 @@ class SignedTags:
         """Tag -> every TUF signature of it, across the repository's GUNs."""
         return self._signed(repository).tags
 
-    def _signed(self, repository: str) -> _Signed:
-        def stamps(txn: Any) -> tuple[tuple[str, str], ...]:
-            found = []
-            for gun in trust_state.guns(txn, repository):
-                current = trust_state.current(txn, gun, metadata.TIMESTAMP)
-                if current is not None:
-                    found.append((gun, current.sha256))
-            return tuple(found)
-
-        now = self.state.view(stamps)
+    def _signed(self, repository: str, now: tuple[tuple[str, str], ...] | None = None) -> _Signed:
+        if now is None:
+            now = self.state.view(_stamps, repository)
         with self._lock:
             cached = self._cache.get(repository)
             if cached is not None and cached.stamps == now:
@@ -112,11 +105,16 @@ class SignedTags:
 
     def check_pull(self, repository: str, reference: str, digest: str, user: str) -> None:
         """Refuse (DENIED) a pull the repository's signed-only policy does not allow."""
-        rules = self.state.view(policies.policy, repository)
+
+        def read(txn: Any) -> tuple[Any, tuple[tuple[str, str], ...]]:
+            rules = policies.policy(txn, repository)
+            return rules, _stamps(txn, repository) if rules.signed_only else ()
+
+        rules, stamps = self.state.view(read)  # one read transaction per GET
         if not rules.signed_only:
             return
         accepted = frozenset(rules.accepted_signers)
-        signed = self._signed(repository)
+        signed = self._signed(repository, stamps)
         if is_tag(reference):
             found = signed.tags.get(reference, [])
             if any(_counts(s, accepted) and s.digest == digest for s in found):
@@ -174,6 +172,16 @@ class SignedTags:
                 if isinstance(e, dict) and isinstance(e.get("digest"), str)
             }
         return children
+
+
+def _stamps(txn: Any, repository: str) -> tuple[tuple[str, str], ...]:
+    """(GUN, sha256 of its current timestamp) of each of the repository's GUNs."""
+    found = []
+    for gun in trust_state.guns(txn, repository):
+        current = trust_state.current(txn, gun, metadata.TIMESTAMP)
+        if current is not None:
+            found.append((gun, current.sha256))
+    return tuple(found)
 
 
 def _counts(s: TrustSignature, accepted: frozenset[str]) -> bool:

@@ -47,3 +47,13 @@ def test_the_cluster_examples_configs_load() -> None:
         config = load(path, environ={"QREG_RAFT_SECRET": "s"})
         assert config.http_url.startswith("https://") and config.grpc_address
         assert config.tls_cert == "/etc/qreg/tls/replica.crt"
+
+
+def test_a_secret_comes_from_a_file_named_by_an_environment_variable(tmp_path) -> None:
+    secret = tmp_path / "raft-secret"
+    secret.write_text("from a file\n")
+    base = {"QREG_REPLICA_ID": "r", "QREG_REPLICA_DATA_DIR": "/d"}
+    config = load(environ={**base, "QREG_RAFT_SECRET_FILE": str(secret)})
+    assert config.raft_secret == "from a file"
+    with pytest.raises(ConfigError, match="QREG_RAFT_SECRET_FILE"):
+        load(environ={**base, "QREG_RAFT_SECRET_FILE": str(tmp_path / "missing")})

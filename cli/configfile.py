@@ -37,7 +37,8 @@ class MissingConfig(Exception):
 
 
 def member(path: str) -> tuple[str, str | None]:
-    """A replica's HTTP URL and the cluster secret, from its config file."""
+    """A replica's HTTP URL and the cluster secret, from its config file (or, as the
+    replica itself reads it, QREG_RAFT_SECRET or the file QREG_RAFT_SECRET_FILE names)."""
     if not os.path.isfile(path):
         raise MissingConfig(
             f"no replica config at {path}: give a member's config file with --config"
@@ -46,7 +47,11 @@ def member(path: str) -> tuple[str, str | None]:
     http = config.get("http", {})
     scheme = "http" if http.get("insecure") else "https"
     url = http.get("url") or f"{scheme}://{http.get('host', '127.0.0.1')}:{http.get('port', 5000)}"
-    return url, config.get("raft", {}).get("secret")
+    secret = config.get("raft", {}).get("secret") or os.environ.get("QREG_RAFT_SECRET")
+    if not secret and os.environ.get("QREG_RAFT_SECRET_FILE"):
+        with open(os.environ["QREG_RAFT_SECRET_FILE"]) as f:
+            secret = f.read().rstrip("\r\n")
+    return url, secret
 
 
 def ca_path(path: str) -> str:

@@ -1,16 +1,21 @@
-"""`qreg tls`: a cluster CA and replica certificates made ahead of time.
+"""`qreg tls`: a cluster CA and replica certificates made ahead of time, and a
+replica's certificate renewed in place.
 
-`qreg install`, `qreg join` and `qreg up` make certificates themselves; these
-commands are for layouts written by hand, such as cluster-examples/, where every
-replica's files are prepared before the first start.
+`qreg install`, `qreg join` and `qreg up` make certificates themselves; `ca` and
+`issue` are for layouts written by hand, such as cluster-examples/, where every
+replica's files are prepared before the first start. `renew` gives a replica a new
+certificate for the same names and key; the running replica takes it up within
+seconds, without a restart (replica/tls_reload.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import time
 from typing import Any
 
+from cli import configfile
 from cli.output import fail
 from replica import pki
 
@@ -54,6 +59,26 @@ def register(subparsers: Any) -> None:
         help="a cache gets cache.crt and the CA certificate, never the CA key (default replica)",
     )
     issue.set_defaults(func=issue_cert)
+    renew = verbs.add_parser(
+        "renew",
+        help="renew a replica's certificate in place; the running replica takes it up",
+        description="Issue a new certificate for the replica whose config is given: the "
+        "same names and key, from the cluster CA, valid from now. The file is replaced "
+        "atomically; the running replica loads it within 5 seconds for new HTTPS and "
+        "gRPC connections (open ones keep theirs), so nothing restarts and no request "
+        "fails. Replicas warn from 30 days before expiry (log and the metric "
+        "qreg_tls_cert_expiry_timestamp_seconds). Run it on each replica's host.",
+        epilog="example:\n  qreg tls renew --config /var/lib/qreg/replica.toml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    renew.add_argument("--config", required=True, help="the replica's config file")
+    renew.add_argument(
+        "--days",
+        type=int,
+        default=825,
+        help="validity in days (default 825, the longest browsers and Go clients accept)",
+    )
+    renew.set_defaults(func=renew_cert)
 
 
 def make_ca(args: argparse.Namespace) -> int:
@@ -65,6 +90,44 @@ def make_ca(args: argparse.Namespace) -> int:
     pki.write_private(os.path.join(args.out, "ca.crt"), cert)
     os.chmod(os.path.join(args.out, "ca.crt"), 0o644)
     print(f"wrote {args.out}/ca.crt and ca.key (fingerprint {pki.fingerprint(cert)})")
+    return 0
+
+
+def renew_cert(args: argparse.Namespace) -> int:
+    config = configfile.read(args.config)
+    if not config:
+        return fail("tls renew", f"no replica config at {args.config}")
+    tls = config.get("tls", {})
+    data = config.get("replica", {}).get("data_dir", os.path.dirname(args.config))
+    paths = {
+        name: tls.get(name) or os.path.join(data, "tls", default)
+        for name, default in (
+            ("ca", "ca.crt"), ("ca_key", "ca.key"), ("cert", "replica.crt"), ("key", "replica.key")
+        )
+    }  # fmt: skip
+    if not 1 <= args.days <= 825:
+        return fail("tls renew", "--days is 1 to 825")
+    try:
+        files = {name: _read(path) for name, path in paths.items()}
+    except OSError as e:
+        return fail("tls renew", f"cannot read {e.filename}: {e.strerror}")
+    old = files["cert"]
+    cert, _ = pki.issue(
+        files["ca"],
+        files["ca_key"],
+        pki.common_name(old),
+        sorted(pki.certificate_names(old)),
+        key_pem=files["key"],
+        days=args.days,
+    )
+    pki.write_private(paths["cert"], cert)
+    os.chmod(paths["cert"], 0o644)
+    before = time.strftime("%Y-%m-%d", time.gmtime(pki.expires_at(old)))
+    after = time.strftime("%Y-%m-%d", time.gmtime(pki.expires_at(cert)))
+    print(
+        f"renewed {paths['cert']} ({', '.join(sorted(pki.certificate_names(cert)))}): "
+        f"valid until {after} (was {before}); the running replica takes it up within 5 s"
+    )
     return 0
 
 
@@ -95,3 +158,8 @@ def issue_cert(args: argparse.Namespace) -> int:
     pki.set_up_replica(files, ca_cert, ca_key, args.name, names)
     print(f"wrote {args.out}/replica.crt for {', '.join(names)}")
     return 0
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()

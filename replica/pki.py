@@ -104,12 +104,19 @@ def create_ca(cluster_name: str = "Quorum Registry") -> tuple[bytes, bytes]:
 
 
 def issue(
-    ca_cert_pem: bytes, ca_key_pem: bytes, common_name: str, names: list[str]
+    ca_cert_pem: bytes,
+    ca_key_pem: bytes,
+    common_name: str,
+    names: list[str],
+    key_pem: bytes | None = None,
+    days: int = _LEAF_DAYS,
 ) -> tuple[bytes, bytes]:
-    """A replica certificate for `names` (host names and IP addresses): (cert PEM, key PEM)."""
+    """A replica certificate for `names` (host names and IP addresses): (cert PEM, key
+    PEM). A renewal passes the current key: only the certificate file changes, so a
+    replica reloading it never pairs a new certificate with an old key."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
     ca_key = load_ca_key(ca_key_pem)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = load_ca_key(key_pem) if key_pem else ec.generate_private_key(ec.SECP256R1())
     alternatives: list[x509.GeneralName] = []
     for name in dict.fromkeys(names):  # unique, in order
         try:
@@ -123,7 +130,7 @@ def issue(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(_now() - datetime.timedelta(minutes=5))
-        .not_valid_after(_now() + datetime.timedelta(days=_LEAF_DAYS))
+        .not_valid_after(_now() + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
         .add_extension(
@@ -138,6 +145,12 @@ def issue(
         .sign(ca_key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
+
+
+def common_name(cert_pem: bytes) -> str:
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
 
 
 def expires_at(cert_pem: bytes) -> float:

@@ -10,6 +10,7 @@ from replica import data_lock, logs
 from replica.app import create_app
 from replica.config import ReplicaConfig
 from replica.http_protocol import with_header_deadline
+from replica.tls_reload import ReloadingServer
 
 
 def serve(config: ReplicaConfig) -> None:
@@ -21,7 +22,9 @@ def serve(config: ReplicaConfig) -> None:
     config.check_tls_files()
     held = data_lock.lock(config.data_dir)  # noqa: F841 - held for the process's life
     secure = not config.http_insecure
-    server = uvicorn.Server(
+    cert = (config.tls_public_cert or config.tls_cert) if secure else None
+    key = (config.tls_public_key or config.tls_key) if secure else None
+    server = ReloadingServer(
         uvicorn.Config(
             create_app(config),
             host=config.http_host,
@@ -34,8 +37,10 @@ def serve(config: ReplicaConfig) -> None:
             limit_concurrency=config.http_max_connections,
             timeout_keep_alive=5,
             timeout_graceful_shutdown=10,
-            ssl_certfile=(config.tls_public_cert or config.tls_cert) if secure else None,
-            ssl_keyfile=(config.tls_public_key or config.tls_key) if secure else None,
-        )
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+        ),
+        cert,
+        key,
     )
     server.run()

@@ -25,6 +25,11 @@ from replica.errors import RegistryError, StorageFull
 from replica.internal_auth import internal_token, is_internal
 from replica.names import check_digest
 from replica.pki import TlsFiles
+from replica.tls_reload import (
+    channel_credentials,
+    channel_credentials_source,
+    reloading_server_credentials,
+)
 
 log = logging.getLogger("qreg.blob_service")
 
@@ -113,11 +118,6 @@ class _Servicer(rpc.BlobTransferServicer):
         return pb.HoldsResult(digests=held)
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
 class BlobServer:
     """Mutual TLS: a caller must present a certificate issued by the cluster CA."""
 
@@ -134,11 +134,7 @@ class BlobServer:
         rpc.add_BlobTransferServicer_to_server(  # type: ignore[no-untyped-call]
             _Servicer(store, replica_id, internal_token(secret), seen), self._server
         )
-        credentials = grpc.ssl_server_credentials(
-            [(_read(tls.key), _read(tls.cert))],
-            root_certificates=_read(tls.ca),
-            require_client_auth=True,
-        )
+        credentials = reloading_server_credentials(tls)  # qreg tls renew, no restart
         if self._server.add_secure_port(address, credentials) == 0:
             raise OSError(f"cannot listen for gRPC on {address}")
 
@@ -154,11 +150,8 @@ class BlobClient:
 
     def __init__(self, secret: str | None, tls: TlsFiles) -> None:
         self._metadata = ((METADATA_KEY, internal_token(secret) or ""),)
-        self._credentials = grpc.ssl_channel_credentials(
-            root_certificates=_read(tls.ca),
-            private_key=_read(tls.key),
-            certificate_chain=_read(tls.cert),
-        )
+        self._credentials = channel_credentials(tls)
+        self._renewed = channel_credentials_source(tls)
         self._stubs: dict[str, rpc.BlobTransferStub] = {}
         self._channels: list[grpc.Channel] = []
         self._push_pool = futures.ThreadPoolExecutor(
@@ -168,7 +161,16 @@ class BlobClient:
         self._aio_stubs: dict[str, rpc.BlobTransferStub] = {}
         self._aio_channels: list[grpc.aio.Channel] = []
 
+    def _renew(self) -> None:
+        """A renewed certificate: new channels use it (open ones finish as they are)."""
+        renewed = self._renewed()
+        if renewed is not None:
+            self._credentials = renewed
+            self._stubs = {}
+            self._aio_stubs = {}
+
     def _stub(self, address: str) -> rpc.BlobTransferStub:
+        self._renew()
         stub = self._stubs.get(address)
         if stub is None:
             channel = grpc.secure_channel(address, self._credentials, options=_OPTIONS)
@@ -238,6 +240,7 @@ class BlobClient:
             call.cancel()
 
     def _aio_stub(self, address: str) -> rpc.BlobTransferStub:
+        self._renew()
         stub = self._aio_stubs.get(address)
         if stub is None:
             channel = grpc.aio.secure_channel(address, self._credentials, options=_OPTIONS)

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pysyncobj import pickle
+from pysyncobj.dns_resolver import globalDnsResolver
 from pysyncobj.poller import POLL_EVENT_TYPE
 from pysyncobj.tcp_connection import CONNECTION_STATE, _getAddrType, set_keepalive
 from pysyncobj.transport import TCPTransport
@@ -374,6 +375,10 @@ class GuardedTransport(TCPTransport):  # type: ignore[misc]
         conf = self._syncObj.conf
         address = conf.bindAddress or self._selfNode.address
         host, port = address.rsplit(":", 1)
+        if host not in ("0.0.0.0", "::"):
+            # A host name (replica-0 in compose, a pod's name in Kubernetes) is bound at
+            # the address it resolves to, as pysyncobj's own server does.
+            host = globalDnsResolver().resolve(host) or host
         self._server = GuardedServer(
             self._syncObj._poller,
             host,

@@ -258,4 +258,4 @@ async def _create_admin(registry: Registry, password_hash: str) -> None:
         except AlreadyExists:
             return
         except Unavailable:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.3)  # no leader yet: the first election is close

@@ -11,4 +11,10 @@ for i in 0 1 2; do
   # shellcheck disable=SC2086
   qreg tls issue --ca tls --name "replica-$i" $sans --out "tls/replica-$i"
 done
+# The image runs as its own user (uid 10001), which must read the keys it mounts.
+if [ "$(id -u)" = 0 ]; then
+  chown -R 10001:10001 tls
+else
+  echo "now: sudo chown -R 10001:10001 tls   (the containers' user reads the keys)"
+fi
 echo "clients trust tls/ca.crt (or fetch it: curl -ks https://HOST:5000/ca)"

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -29,7 +30,10 @@ class Docker:
         if shutil.which("dockerd") is None:
             pytest.fail("dockerd is not installed; the test command installs docker.io")
         self.root = root
-        self.socket = os.path.join(root, "docker.sock")
+        # Unix socket paths end at 108 bytes, and a test's directory can be that long:
+        # the sockets (dockerd's and containerd's, under the exec root) go somewhere short.
+        self.short = tempfile.mkdtemp(prefix="qd-", dir="/tmp")
+        self.socket = os.path.join(self.short, "docker.sock")
         self.config = os.path.join(root, "config")
         self.env = {**os.environ, "DOCKER_CONFIG": self.config}
         os.makedirs(self.config, exist_ok=True)
@@ -37,7 +41,7 @@ class Docker:
             "dockerd",
             "--storage-driver=vfs",
             f"--data-root={root}/data",
-            f"--exec-root={root}/exec",
+            f"--exec-root={self.short}/exec",
             f"--host=unix://{self.socket}",
             f"--pidfile={root}/docker.pid",
             "--iptables=false",
@@ -61,7 +65,8 @@ class Docker:
         while self.run("version", check=False).returncode != 0:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                pytest.skip("dockerd cannot run here: " + open(self.log.name).read()[-500:])
+                with open(self.log.name) as log:
+                    pytest.skip("dockerd cannot run here: " + log.read()[-500:])
             time.sleep(0.3)
 
     def run(
@@ -109,3 +114,11 @@ class Docker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.log.close()
+        # dockerd leaves mounts behind (its network namespace, layer mounts): without
+        # them gone, the directories cannot be deleted afterwards.
+        with open("/proc/mounts") as f:
+            mounted = [line.split()[1] for line in f]
+        for point in sorted(mounted, reverse=True):
+            if point.startswith((self.root, self.short)):
+                subprocess.run(["umount", "-l", point], capture_output=True)
+        shutil.rmtree(self.short, ignore_errors=True)

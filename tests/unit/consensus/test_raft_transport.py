@@ -98,3 +98,22 @@ def test_a_flooded_port_keeps_committing(tmp_path) -> None:
             t.join(timeout=5)
         node.close()
         state.close()
+
+
+def test_a_node_named_by_host_name_binds_and_leads(tmp_path) -> None:
+    """Compose and Kubernetes name replicas (replica-0:6000, qreg-0.qreg-peers:6000):
+    the Raft port is bound at the address the name resolves to."""
+    port = free_port_block()
+    state = MetadataState(str(tmp_path / "metadata"))
+    node = RaftNode(state, str(tmp_path / "raft"), f"localhost:{port}", [], password="secret")
+    try:
+        assert node.wait_ready(20)
+        deadline = time.monotonic() + 10
+        while node.status()["role"] != "leader":
+            assert time.monotonic() < deadline, node.status()
+            time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass  # listening
+    finally:
+        node.close()
+        state.close()

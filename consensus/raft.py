@@ -284,6 +284,8 @@ class RaftNode:
             "applied_index": raw.get("last_applied"),
             "has_quorum": bool(raw.get("has_quorum")),
             "log_entries": raw.get("log_len"),
+            "snapshot_index": current.index if (current := self.snapshots.current) else 0,
+            "snapshot_write_seconds": self.snapshots.last_write_seconds,
         }
 
     def close(self) -> None:

@@ -125,6 +125,7 @@ class SnapshotSerializer:
         self._download: threading.Thread | None = None
         self._ready: Descriptor | None = None  # downloaded, verified and staged
         self._last_attempt = 0.0
+        self.last_write_seconds = 0.0  # the latest snapshot's write (metrics)
 
     # ---- writing (log compaction) -------------------------------------------------
 
@@ -175,11 +176,12 @@ class SnapshotSerializer:
             self.current = Descriptor(
                 int(last[1]), int(last[2]), length, sha256, self._self_address
             )
+            self.last_write_seconds = time.monotonic() - started
             log.info(
                 "snapshot written at index %d: %d bytes in %.2f s",
                 last[1],
                 length,
-                time.monotonic() - started,
+                self.last_write_seconds,
             )
             self._done(SERIALIZER_STATE.SUCCESS)
         except Exception:

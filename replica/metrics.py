@@ -41,6 +41,16 @@ class _RaftCollector(Collector):
             "Entries in the Raft log since the last snapshot",
             value=status.get("log_entries") or 0,
         )
+        yield GaugeMetricFamily(
+            "qreg_raft_snapshot_index",
+            "Raft index of the latest snapshot this replica holds",
+            value=status.get("snapshot_index") or 0,
+        )
+        yield GaugeMetricFamily(
+            "qreg_raft_snapshot_write_seconds",
+            "How long writing the latest snapshot took (off the Raft thread)",
+            value=status.get("snapshot_write_seconds") or 0,
+        )
 
 
 class _NodeCollector(Collector):

@@ -65,7 +65,9 @@ def test_the_three_replica_example_runs_as_its_readme_says(tmp_path) -> None:
         "QREG_BUILD_NETWORK": "host",  # pip and apt reach the network; no default bridge
         "COMPOSE_PROJECT_NAME": "qregexample",
     }
-    compose = ["docker-compose", "--no-ansi"]
+    compose = ["docker-compose"]
+    # What the file requires to be set, for `kill` and `down` (which recreate nothing).
+    later = {"QREG_RAFT_SECRET": "-", "QREG_ADMIN_PASSWORD_HASH": "-"}
     try:
         with open(base_tar(), "rb") as f:
             subprocess.run(
@@ -93,13 +95,13 @@ def test_the_three_replica_example_runs_as_its_readme_says(tmp_path) -> None:
             pulled = f.read()
 
         # One replica down: haproxy stops sending to it, pulls go on through the others.
-        subprocess.run([*compose, "kill", "replica-0"], cwd=example, env=env, check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run([*compose, "kill", "replica-0"], cwd=example, env={**env, **later},
+                       check=True, capture_output=True)  # fmt: skip
         deadline = time.monotonic() + 60
         while True:
             try:
                 skopeo(
-                    "copy", "--src-cert-dir", os.path.join(example, "tls"),
+                    "copy", "--src-cert-dir", os.path.join(example, "certs"),
                     "--src-creds", f"admin:{PASSWORD}",
                     f"docker://127.0.0.1:{env['PORT']}/team/app:1",
                     f"dir:{tmp_path / 'after-kill'}",
@@ -111,6 +113,6 @@ def test_the_three_replica_example_runs_as_its_readme_says(tmp_path) -> None:
         with open(tmp_path / "after-kill" / "manifest.json", "rb") as f:
             assert f.read() == pulled
     finally:
-        subprocess.run([*compose, "down", "--volumes"], cwd=example, env=env,
+        subprocess.run([*compose, "down", "--volumes"], cwd=example, env={**env, **later},
                        capture_output=True, timeout=120)  # fmt: skip
         docker.stop()

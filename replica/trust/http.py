@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -171,24 +171,29 @@ async def _changefeed(request: Request, gun: str | None) -> Response:
         _require(request, gun, "pull")
         found = service.changes(gun, after, limit)
     else:
-        found = [c for c in service.changes(None, after, _FEED_LIMIT) if _may_pull(request, c)]
+        may_pull = _pull_filter(request)
+        found = [c for c in service.changes(None, after, _FEED_LIMIT) if may_pull(c["gun"])]
         found = found[:limit]
     return JSONResponse(
         {"count": len(found), "records": [_change(c) for c in found]}, headers=_HEADERS
     )
 
 
-def _may_pull(request: Request, change: dict[str, Any]) -> bool:
+def _pull_filter(request: Request) -> Callable[[str], bool]:
+    """Whether the caller may pull the repository a GUN names (its token checked once)."""
     auth: AuthService | None = context(request).auth
     if auth is None or not auth.enabled:
-        return True
-    claims = auth.claims(request, "registry:catalog:*")
-    try:
-        repository = repository_of_gun(change["gun"])
-    except NameInvalid:
-        return False
-    actions = auth.state.view(permissions.actions, claims.subject or None, repository)
-    return "pull" in actions
+        return lambda gun: True
+    user = auth.claims(request, "registry:catalog:*").subject or None
+
+    def may_pull(gun: str) -> bool:
+        try:
+            repository = repository_of_gun(gun)
+        except NameInvalid:
+            return False
+        return "pull" in auth.state.view(permissions.actions, user, repository)
+
+    return may_pull
 
 
 def _change(c: dict[str, Any]) -> dict[str, Any]:

@@ -378,3 +378,16 @@ def test_a_timestamp_close_to_expiring_is_signed_anew_when_read(client, monkeypa
     assert fresh["signatures"][0]["keyid"] == first["signatures"][0]["keyid"]
     feed = client.get(f"/v2/{GUN}/_trust/changefeed").json()["records"]
     assert [c["Version"] for c in feed][-2:] == [1, 2]
+
+
+def test_the_change_feed_of_every_name_shows_only_what_the_caller_may_pull(signed_in) -> None:
+    client = signed_in
+    initialised(client)
+    records = client.get("/v2/_trust/changefeed").json()["records"]
+    assert [r["GUN"] for r in records] == [GUN]
+    anonymous = client.get("/auth/token", params={"scope": "registry:catalog:*"}).json()
+    seen = client.get(
+        "/v2/_trust/changefeed",
+        headers={"Authorization": f"Bearer {anonymous['token']}"},
+    ).json()
+    assert seen == {"count": 0, "records": []}  # lib/app is private

@@ -172,3 +172,50 @@ def test_a_cluster_of_three_containers(docker: Docker, containers, tmp_path) -> 
         f"{docker.build_seconds:.0f} s; docker run to healthy {ready:.1f} s "  # type: ignore[attr-defined]
         f"(first replica, {first_ready_s:.1f} s with the run itself)"
     )
+
+
+@pytest.fixture
+def first_run(docker: Docker) -> Iterator[str]:
+    docker.run("network", "create", "qreg-first-run")
+    yield "first-run"
+    docker.run("rm", "--force", "first-run", check=False)
+    docker.run("network", "rm", "qreg-first-run", check=False)
+    docker.run("volume", "rm", "qreg-first-run", check=False)
+
+
+def test_a_first_run_creates_a_cluster_of_one_that_survives_a_restart(
+    docker: Docker, first_run: str, tmp_path
+) -> None:
+    """`docker run -v qreg:/data -p PORT:5000 IMAGE`, as the Dockerfile's header says:
+    the entrypoint installs a cluster of one in the volume, keeps the admin password
+    out of the log, and a restart reuses it all."""
+    port = free_port_block()
+    docker.run(
+        "run", "--detach", f"--name={first_run}", "--network=qreg-first-run",
+        f"--publish=127.0.0.1:{port}:5000", "--volume=qreg-first-run:/data",
+        "--env=QREG_SAN=127.0.0.1",
+        f"--env=QREG_HTTP_PUBLIC_URL=https://127.0.0.1:{port}",  # the port clients use
+        IMAGE,
+    )  # fmt: skip
+    wait_healthy(docker, first_run)
+    secrets = docker.run("exec", first_run, "cat", "/data/first-run-secrets.txt").stdout
+    password = secrets.split("admin password: ", 1)[1].split()[0]
+    logs = docker.run("logs", first_run)
+    assert password not in logs.stdout + logs.stderr
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "ca.crt").write_text(docker.run("exec", first_run, "cat", "/data/tls/ca.crt").stdout)
+    layout, manifest = image_layout(str(tmp_path / "layout"), "first-run")
+    registry = f"127.0.0.1:{port}"
+    skopeo(
+        "copy", "--dest-cert-dir", str(certs), "--dest-creds", f"admin:{password}",
+        f"oci:{layout}:latest", f"docker://{registry}/admin/app:1",
+    )  # fmt: skip
+    docker.run("restart", first_run)
+    wait_healthy(docker, first_run)
+    skopeo(
+        "copy", "--src-cert-dir", str(certs), "--src-creds", f"admin:{password}",
+        f"docker://{registry}/admin/app:1", f"dir:{tmp_path / 'pulled'}",
+    )  # fmt: skip
+    with open(tmp_path / "pulled" / "manifest.json", "rb") as f:
+        assert f.read() == manifest.data

@@ -79,7 +79,7 @@ def _tags(client: ManagementClient, args: argparse.Namespace) -> int:
 def _signed(t: dict[str, Any]) -> str:
     if t["signed"]:
         return "signed: " + ", ".join(t["signers"])
-    if any(s["valid"] for s in t["trust"]):
+    if t["stale"]:
         return "stale (moved after signing)"
     return "no"
 

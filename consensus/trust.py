@@ -80,6 +80,13 @@ def roles(txn: lmdb.Transaction, gun: str) -> dict[str, Current]:
     return out
 
 
+def documents(txn: lmdb.Transaction, gun: str) -> dict[str, bytes]:
+    """Every role's current document."""
+    return {
+        role: data for role in roles(txn, gun) if (data := current_data(txn, gun, role)) is not None
+    }
+
+
 def keys(txn: lmdb.Transaction, gun: str, role: str) -> list[pb.PutTrustKey]:
     """The keys held for a GUN's role, oldest first."""
     return [pb.PutTrustKey.FromString(v) for _, v in scan(txn, key(b"tk", gun, role, ""))]

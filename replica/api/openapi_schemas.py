@@ -174,6 +174,7 @@ SCHEMAS["Tag"] = {
         "pushed_by": {"type": ["string", "null"]},
         "signed": {"type": "boolean", "description": "a valid signature names its digest"},
         "signers": {"type": "array", "items": {"type": "string", "example": "targets/releases"}},
+        "stale": {"type": "boolean", "description": "signed, but for another digest"},
         "trust": {
             "type": "array",
             "items": {

@@ -24,7 +24,7 @@ from replica.auth import permissions
 from replica.context import context
 from replica.errors import InvalidInput, NotFound
 from replica.names import check_name, is_tag
-from replica.trust.status import TrustSignature, referrer_signatures
+from replica.trust.status import TrustSignature, referrer_signatures, signers_of, stale
 
 _PAGE = 100
 _MAX_PAGE = 1000
@@ -39,10 +39,11 @@ def _repository(request: Request, ctx: Context) -> str:
 
 
 def signed_json(found: list[TrustSignature], digest: str) -> dict[str, Any]:
-    valid = [s for s in found if s.valid]
+    signers = signers_of(found, digest)
     return {
-        "signed": any(s.digest == digest for s in valid),
-        "signers": sorted({s.role for s in valid if s.digest == digest}),
+        "signed": bool(signers),
+        "signers": signers,
+        "stale": stale(found, digest),
         "trust": [
             {
                 "gun": s.gun,

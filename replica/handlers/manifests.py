@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from consensus import policies
 from replica import manifests
 from replica.context import context
 from replica.errors import API_HEADERS, ManifestInvalid, ManifestUnknown, RegistryError
@@ -43,10 +44,11 @@ async def get(registry: Registry, request: Request, name: str, reference: str) -
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(manifest.body))
         return Response(status_code=200, headers=headers)
-    check_pull(registry.state, name, manifest.digest)
+    rules = registry.state.view(policies.policy, name)  # one read for both policies
+    check_pull(registry.state, rules, name, manifest.digest)
     claims = getattr(request.state, "claims", None)
     context(request).signed_tags.check_pull(
-        name, reference, manifest.digest, claims.subject if claims is not None else ""
+        rules, name, reference, manifest.digest, claims.subject if claims is not None else ""
     )
     return Response(manifest.body, status_code=200, headers=headers)
 

@@ -5,14 +5,16 @@ seconds, and refusing every new image until then would break deploys."""
 
 from __future__ import annotations
 
-from consensus import MetadataState, policies, scans
+from consensus import MetadataState, scans
+from proto import commands_pb2 as pb
 from replica.errors import Denied
 from replica.scan.osv import SEVERITIES
 from replica.scan.scanner import decode_findings
 
 
-def check_pull(state: MetadataState, repository: str, digest: str) -> None:
-    rules = state.view(policies.policy, repository)
+def check_pull(
+    state: MetadataState, rules: pb.RepositoryPolicy, repository: str, digest: str
+) -> None:
     if not rules.block_severity:
         return
     report = state.view(scans.report, digest)

@@ -27,7 +27,6 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from replica.auth import permissions
 from replica.auth.service import AuthService
 from replica.bodies import read_limited
 from replica.context import context
@@ -180,18 +179,19 @@ async def _changefeed(request: Request, gun: str | None) -> Response:
 
 
 def _pull_filter(request: Request) -> Callable[[str], bool]:
-    """Whether the caller may pull the repository a GUN names (its token checked once)."""
+    """Whether the caller may pull the repository a GUN names (its token checked once,
+    as for the catalog)."""
     auth: AuthService | None = context(request).auth
     if auth is None or not auth.enabled:
         return lambda gun: True
-    user = auth.claims(request, "registry:catalog:*").subject or None
+    pullable = auth.pullable_by(request)
 
     def may_pull(gun: str) -> bool:
         try:
             repository = repository_of_gun(gun)
         except NameInvalid:
             return False
-        return "pull" in auth.state.view(permissions.actions, user, repository)
+        return bool(auth.state.view(pullable, repository))
 
     return may_pull
 

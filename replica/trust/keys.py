@@ -101,6 +101,11 @@ def parse(value: Any) -> PublicKey:
     return PublicKey(key_type, public, key_id(key_type, public), crypto, certificate)
 
 
+def from_public(key_type: str, public: bytes) -> PublicKey:
+    """A key from its type and raw public value (as the state stores held keys)."""
+    return parse({"keytype": key_type, "keyval": {"public": _b64(public)}})
+
+
 def verifies(key: PublicKey, method: str, signature: bytes, message: bytes) -> bool:
     if key.key_type not in _METHODS.get(method, ()):
         return False
@@ -182,14 +187,13 @@ class KeySeal:
         )
         nonce = os.urandom(12)
         sealed = nonce + self._aead.encrypt(nonce, der, public)
-        return parse({"keytype": "ecdsa", "keyval": {"public": _b64(public)}}), sealed
+        return from_public("ecdsa", public), sealed
 
     def open(self, public: bytes, sealed: bytes) -> HeldKey:
         der = self._aead.decrypt(sealed[:12], sealed[12:], public)
         private = serialization.load_der_private_key(der, password=None)
         assert isinstance(private, ec.EllipticCurvePrivateKey)
-        key = parse({"keytype": "ecdsa", "keyval": {"public": _b64(public)}})
-        return HeldKey(key, private)
+        return HeldKey(from_public("ecdsa", public), private)
 
 
 def _b64(data: bytes) -> str:

@@ -8,7 +8,6 @@ so whichever replica a client reaches can sign, and a lost replica loses no key.
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
 import logging
 import time
@@ -43,11 +42,7 @@ class TrustService:
 
     def stored(self, gun: str) -> validation.Stored:
         def read(txn: Any) -> tuple[dict[str, bytes], dict[str, list[pb.PutTrustKey]]]:
-            documents = {
-                role: data
-                for role in state.roles(txn, gun)
-                if (data := state.current_data(txn, gun, role)) is not None
-            }
+            documents = state.documents(txn, gun)
             held = {role: state.keys(txn, gun, role) for role in SERVER_ROLES}
             return documents, held
 
@@ -178,13 +173,11 @@ class TrustService:
         )
         held = self.registry.state.view(state.keys, gun, role)
         chosen = next(k for k in held if k.key_id == result.message)
-        return keys.parse(
-            {"keytype": chosen.key_type, "keyval": {"public": _b64(chosen.public)}}
-        ).json()
+        return keys.from_public(chosen.key_type, chosen.public).json()
 
     def _key_in_use(self, gun: str, role: str) -> keys.PublicKey | None:
         held = [
-            keys.parse({"keytype": k.key_type, "keyval": {"public": _b64(k.public)}})
+            keys.from_public(k.key_type, k.public)
             for k in self.registry.state.view(state.keys, gun, role)
         ]
         if not held:
@@ -207,7 +200,3 @@ class TrustService:
         return await self.registry.propose_result(
             pb.Command(actor=actor, at_ms=_now_ms(), **command)
         )
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()

@@ -25,8 +25,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from consensus import MetadataState, policies
+from consensus import MetadataState
 from consensus import trust as trust_state
+from proto import commands_pb2 as pb
 from replica.errors import Denied, RegistryError
 from replica.names import is_tag
 from replica.trust import metadata
@@ -82,9 +83,8 @@ class SignedTags:
         """Tag -> every TUF signature of it, across the repository's GUNs."""
         return self._signed(repository).tags
 
-    def _signed(self, repository: str, now: tuple[tuple[str, str], ...] | None = None) -> _Signed:
-        if now is None:
-            now = self.state.view(_stamps, repository)
+    def _signed(self, repository: str) -> _Signed:
+        now = self.state.view(_stamps, repository)
         with self._lock:
             cached = self._cache.get(repository)
             if cached is not None and cached.stamps == now:
@@ -93,7 +93,7 @@ class SignedTags:
                     return cached
         tags: dict[str, list[TrustSignature]] = {}
         for gun, _ in now:
-            for tag, found in _walk(gun, self.state.view(_documents, gun)).items():
+            for tag, found in _walk(gun, self.state.view(trust_state.documents, gun)).items():
                 tags.setdefault(tag, []).extend(found)
         signed = _Signed(now, time.monotonic(), tags)
         with self._lock:
@@ -103,18 +103,19 @@ class SignedTags:
                 self._cache.popitem(last=False)
         return signed
 
-    def check_pull(self, repository: str, reference: str, digest: str, user: str) -> None:
+    def check_pull(
+        self,
+        rules: pb.RepositoryPolicy,
+        repository: str,
+        reference: str,
+        digest: str,
+        user: str,
+    ) -> None:
         """Refuse (DENIED) a pull the repository's signed-only policy does not allow."""
-
-        def read(txn: Any) -> tuple[Any, tuple[tuple[str, str], ...]]:
-            rules = policies.policy(txn, repository)
-            return rules, _stamps(txn, repository) if rules.signed_only else ()
-
-        rules, stamps = self.state.view(read)  # one read transaction per GET
         if not rules.signed_only:
             return
         accepted = frozenset(rules.accepted_signers)
-        signed = self._signed(repository, stamps)
+        signed = self._signed(repository)
         if is_tag(reference):
             found = signed.tags.get(reference, [])
             if any(_counts(s, accepted) and s.digest == digest for s in found):
@@ -184,6 +185,17 @@ def _stamps(txn: Any, repository: str) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+def signers_of(found: list[TrustSignature], digest: str) -> list[str]:
+    """The roles whose valid signatures name `digest`: the tag is signed if any."""
+    return sorted({s.role for s in found if s.valid and s.digest == digest})
+
+
+def stale(found: list[TrustSignature], digest: str) -> bool:
+    """Validly signed, but only for other digests: the tag moved after signing."""
+    valid = [s for s in found if s.valid]
+    return bool(valid) and all(s.digest != digest for s in valid)
+
+
 def _counts(s: TrustSignature, accepted: frozenset[str]) -> bool:
     return s.valid and (not accepted or s.role in accepted)
 
@@ -197,14 +209,6 @@ def _why_not(tag: str, digest: str, found: list[TrustSignature], accepted: froze
         roles = ", ".join(sorted({s.role for s in found if s.valid}))
         return f"tag {tag} is signed by {roles}, not by " + ", ".join(sorted(accepted))
     return f"tag {tag} was moved after it was signed: the signed digest is not {digest[:19]}…"
-
-
-def _documents(txn: Any, gun: str) -> dict[str, bytes]:
-    return {
-        role: data
-        for role in trust_state.roles(txn, gun)
-        if (data := trust_state.current_data(txn, gun, role)) is not None
-    }
 
 
 def _walk(gun: str, documents: dict[str, bytes]) -> dict[str, list[TrustSignature]]:

@@ -17,7 +17,7 @@ from replica.auth import permissions
 from replica.context import ReplicaContext
 from replica.quotas import human
 from replica.scan.osv import SEVERITIES
-from replica.trust.status import TrustSignature, referrer_signatures
+from replica.trust.status import referrer_signatures, signers_of, stale
 
 PAGE = 50  # repositories per page
 MAX_TAGS = 1000  # tags shown on a repository page
@@ -125,23 +125,14 @@ def tag_rows(ctx: ReplicaContext, name: str) -> tuple[list[TagRow], bool]:
                 platforms=platforms,
                 immutable=policies.covers(rules, tag),
                 **_scan_summary(state.view(scans.report, digest)),
-                signed_by=_signed_by(signatures.get(tag, []), digest),
-                signature_stale=_stale(signatures.get(tag, []), digest),
+                signed_by=signers_of(signatures.get(tag, []), digest),
+                signature_stale=stale(signatures.get(tag, []), digest),
                 other_signatures=sorted(
                     {s["kind"] for s in referrer_signatures(state, name, digest)}
                 ),
             )
         )
     return rows, len(tags) > MAX_TAGS
-
-
-def _signed_by(found: list[TrustSignature], digest: str) -> list[str]:
-    return sorted({s.role for s in found if s.valid and s.digest == digest})
-
-
-def _stale(found: list[TrustSignature], digest: str) -> bool:
-    valid = [s for s in found if s.valid]
-    return bool(valid) and all(s.digest != digest for s in valid)
 
 
 def _scan_summary(report: pb.PutScanReport | None) -> dict[str, str]:

@@ -4,7 +4,6 @@ directory and config, and signer keys with certificates (as a client bundle hold
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -14,7 +13,6 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from replica.trust import canonical
 from tests.tuf import certificate
 
 # One passphrase for every key, so notary and docker can share a trust directory.
@@ -67,10 +65,6 @@ class Notary:
         """Another client holding the same keys (and cache), talking to `server`."""
         shutil.copytree(self.trust_dir, os.path.join(directory, "trust"))
         return Notary(directory, server, self.ca, self.user, self.password)
-
-    @staticmethod
-    def key_id(key: dict[str, Any]) -> str:
-        return hashlib.sha256(canonical.encode(key)).hexdigest()
 
 
 def signer_files(directory: str, name: str) -> tuple[str, str]:

@@ -22,6 +22,7 @@ from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
 from tests.images import image_layout
 from tests.trust.signers import Notary, signer_files
+from tests.tuf import key_id
 
 pytestmark = pytest.mark.slow
 
@@ -96,12 +97,12 @@ def test_a_session_through_three_replicas(cluster, tmp_path) -> None:
     first.run("add", gun, "two", str(tmp_path / "two"))
     first.run("publish", gun)
     assert "two" in targets_of(third.run("list", gun))
-    tuf = f"{cluster.urls[1]}/v2/{gun}/_trust/tuf"
+    base = f"{cluster.urls[1]}/v2/{gun}/_trust/tuf"
     with httpx.Client(auth=cluster.auth, verify=cluster.verify) as client:
-        held = client.get(f"{tuf}/snapshot.key").json()
-        snapshot = client.get(f"{tuf}/snapshot.json").json()
+        held = client.get(f"{base}/snapshot.key").json()
+        snapshot = client.get(f"{base}/snapshot.json").json()
         tags = client.get(f"{cluster.urls[2]}/api/v0/repositories/admin/app/tags").json()
-    held_id = Notary.key_id(held)
+    held_id = key_id(held)
     assert [s["keyid"] for s in snapshot["signatures"]] == [held_id]
     (v1,) = [t for t in tags["tags"] if t["name"] == "v1"]
     assert v1["digest"] == digest and v1["signed"] and v1["signers"] == ["targets/releases"]

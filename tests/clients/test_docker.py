@@ -1,12 +1,15 @@
 """The real docker client against three replicas over HTTPS, trusting the cluster CA
 from certs.d (dockerd.py: in a private mount namespace, not the machine's): login
 through the token flow, push to one replica and pull from another, a multi-platform
-index, a refusal as docker prints it, logout."""
+index, a pull through a replica that lost the layer (streamed from a holder), a
+refusal as docker prints it, logout."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -116,3 +119,33 @@ def test_a_multi_platform_index_pulls_the_machines_platform(setup, tmp_path) -> 
     ).stdout
     assert index.digest in digests  # docker names the index it pulled through
     assert httpx.get(cluster.urls[0] + "/v2/", verify=cluster.verify).status_code == 401
+
+
+def test_a_replica_that_lost_the_layer_serves_docker_from_a_holder(setup, tmp_path) -> None:
+    cluster, docker = setup
+    first, third = (u.split("://")[1] for u in (cluster.urls[0], cluster.urls[2]))
+    # Random text: the layer does not compress away, and is new to every replica.
+    content = os.urandom(1_000_000).hex()
+    imported = docker.import_tar({"srv/data.txt": content}, "local/lost:1", str(tmp_path / "root"))
+    for host in (first, third):
+        docker.run("login", "-u", "admin", "--password-stdin", host, stdin=cluster.admin_password)
+    docker.run("tag", "local/lost:1", f"{first}/admin/lost:1")
+    docker.run("push", f"{first}/admin/lost:1")
+    with cluster.client() as admin:
+        manifest = admin.get(
+            "/v2/admin/lost/manifests/1",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        ).json()
+    layer = manifest["layers"][0]["digest"].removeprefix("sha256:")
+    held = os.path.join(cluster.data, "replica-2", "storage", "blobs", "sha256", layer[:2], layer)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(held):  # the background copy reaches every replica
+        assert time.monotonic() < deadline, "replica 2 never got its copy"
+        time.sleep(0.1)
+    os.unlink(held)  # replica 2 lost its copy of the layer
+    docker.run("rmi", f"{first}/admin/lost:1", "local/lost:1")
+    docker.run("pull", f"{third}/admin/lost:1")  # docker checks each layer's digest
+    image = docker.run("image", "inspect", "--format", "{{.Id}}", f"{third}/admin/lost:1")
+    assert image.stdout.strip() == imported
+    with open(held, "rb") as f:  # fetched from a holder, verified, and kept
+        assert hashlib.sha256(f.read()).hexdigest() == layer

@@ -13,3 +13,9 @@ qreg tls issue --ca ../three-replicas/tls --for cache --name cache-eu \
   --san cache-eu --san "$eu" --san localhost --san 127.0.0.1 --out tls/cache-eu
 qreg tls issue --ca ../three-replicas/tls --for cache --name cache-ap \
   --san cache-ap --san "$ap" --san localhost --san 127.0.0.1 --out tls/cache-ap
+# The image runs as its own user (uid 10001), which must read the keys it mounts.
+if [ "$(id -u)" = 0 ]; then
+  chown -R 10001:10001 tls
+else
+  echo "now: sudo chown -R 10001:10001 tls   (the containers' user reads the keys)"
+fi

@@ -248,6 +248,11 @@ def _revoke_access_token(txn: lmdb.Transaction, c: pb.RevokeAccessToken) -> pb.R
     return pb.Result()
 
 
+# The commands after which a bearer token issued earlier may no longer stand.
+VOIDS_TOKENS = frozenset(
+    {"put_account", "delete_account", "put_access_token", "revoke_access_token"}
+)
+
 APPLY: dict[str, Callable[[lmdb.Transaction, object], pb.Result]] = {
     "put_account": _put_account,  # type: ignore[dict-item]
     "delete_account": _delete_account,  # type: ignore[dict-item]

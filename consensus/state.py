@@ -104,6 +104,9 @@ class MetadataState:
         # apply began (time.time()), its epoch and the digests it named: the replica
         # deletes its files of them.
         self.on_collect: Callable[[float, int, list[str]], None] | None = None
+        # Moves on every applied change that can void a bearer token, and on a restored
+        # snapshot: what the replica's verified-token cache checks its entries against.
+        self.accounts_generation = 0
         self._ensure_digest()
 
     def _ensure_digest(self) -> None:
@@ -219,6 +222,7 @@ class MetadataState:
         self._env = self._open()
         with self._recent_lock:
             self._recent.clear()
+        self.accounts_generation += 1
         self._ensure_digest()
 
     def sync(self) -> None:
@@ -255,6 +259,8 @@ class MetadataState:
             state_digest.store(txn, writes.digest)
             txn.put(_APPLIED, struct.pack(">Q", index))
         self._remember(index, writes.digest)
+        if kind in accounts.VOIDS_TOKENS:
+            self.accounts_generation += 1
         if kind == "collect_blobs" and self.on_collect is not None:
             collected = command.collect_blobs
             self.on_collect(began, collected.epoch, [b.digest for b in collected.blobs])

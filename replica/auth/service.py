@@ -30,6 +30,7 @@ from consensus import MetadataState, accounts
 from replica.auth import passwords, permissions, sessions
 from replica.auth.login_guard import HashingBusy, HashingPool, LoginLimiter
 from replica.auth.tokens import ACCESS_TTL_S, Claims, InvalidToken, TokenKeys
+from replica.auth.verified_tokens import VerifiedTokens
 from replica.bodies import read_limited
 from replica.errors import Denied, InvalidInput, NameInvalid, TooManyRequests, Unauthorized
 from replica.names import check_name, repository_of_gun
@@ -96,6 +97,7 @@ class AuthService:
     ) -> None:
         self.state = state
         self.keys = keys
+        self.verified = VerifiedTokens()
         self.enabled = enabled
         self.realm = (realms or RealmPolicy()).realm
         self.limiter = LoginLimiter()
@@ -209,18 +211,25 @@ class AuthService:
 
     def still_valid(self, claims: Claims) -> bool:
         """A token outlives neither its account, a password change nor its PAT's revocation."""
+        return self._valid_until(claims) > time.time()
+
+    def _valid_until(self, claims: Claims) -> float:
+        """Until when (time.time() seconds) the token stands, as the state is now:
+        its expiry, or its PAT's if sooner; 0 if voided."""
         if not claims.subject:
-            return True
+            return claims.expires_at
         account = self.state.view(accounts.account, claims.subject)
         if account is None or account.is_org:
-            return False
+            return 0.0
         if claims.issued_at * 1000 < account.password_changed_ms:
-            return False
+            return 0.0
         if claims.token_id:
             record = self.state.view(accounts.access_token, claims.subject, claims.token_id)
-            if record is None or (record.expires_ms and record.expires_ms <= time.time() * 1000):
-                return False
-        return True
+            if record is None:
+                return 0.0
+            if record.expires_ms:
+                return min(claims.expires_at, record.expires_ms / 1000)
+        return claims.expires_at
 
     # ---- issuing tokens -----------------------------------------------------------------
 
@@ -339,15 +348,23 @@ class AuthService:
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
             raise Unauthorized(headers={"WWW-Authenticate": challenge})
+        token = header[7:].strip()
+        generation = self.state.accounts_generation  # before the checks: see verified_tokens
+        cached = self.verified.get(token, generation)
+        if cached is not None:
+            return cached
         try:
-            claims = self.keys.verify(header[7:].strip())
+            claims = self.keys.verify(token)
         except InvalidToken as e:
             self._failed(f"invalid token: {e}", client_address(request))
             raise Unauthorized(
                 f"invalid token: {e}",
                 headers={"WWW-Authenticate": challenge + ',error="invalid_token"'},
             ) from None
-        if not self.still_valid(claims):
+        valid_until = self._valid_until(claims)
+        if valid_until > time.time():
+            self.verified.put(token, claims, valid_until, generation)
+        else:
             self._failed(
                 "token voided by a password change or revocation",
                 client_address(request),

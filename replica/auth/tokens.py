@@ -25,6 +25,7 @@ ISSUER = "quorum-registry"
 ACCESS_TTL_S = 300
 REFRESH_TTL_S = 90 * 24 * 3600
 SESSION_TTL_S = 8 * 3600  # a browser's sign-in (the web UI's cookie)
+LEEWAY_S = 5  # for clocks a little apart between replicas
 
 
 class InvalidToken(Exception):
@@ -38,6 +39,7 @@ class Claims:
     issued_at: float
     token_id: str  # a personal access token's id, when it was used
     kind: str  # "access", "refresh" or "session"
+    expires_at: float = 0.0  # time.time() seconds, leeway included
 
 
 class TokenKeys:
@@ -95,7 +97,7 @@ class TokenKeys:
                 algorithms=["ES256"],
                 audience=self.service,
                 issuer=ISSUER,
-                leeway=5,
+                leeway=LEEWAY_S,
                 options={"require": ["exp", "iat", "aud", "iss", "sub"]},
             )
         except jwt.PyJWTError as e:
@@ -109,4 +111,11 @@ class TokenKeys:
                     str(a) for a in entry.get("actions") or []
                 )
         issued = claims["iat_ms"] / 1000 if isinstance(claims.get("iat_ms"), int) else claims["iat"]
-        return Claims(str(claims["sub"]), access, float(issued), str(claims.get("pat", "")), kind)
+        return Claims(
+            str(claims["sub"]),
+            access,
+            float(issued),
+            str(claims.get("pat", "")),
+            kind,
+            float(claims["exp"]) + LEEWAY_S,
+        )

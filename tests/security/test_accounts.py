@@ -171,9 +171,11 @@ def _token(
     return str(r.json()["token"])
 
 
-def _tags(cluster: LocalCluster, token: str, repo: str = "engineering/madrid") -> httpx.Response:
+def _tags(
+    cluster: LocalCluster, token: str, repo: str = "engineering/madrid", replica: int = 0
+) -> httpx.Response:
     return httpx.get(
-        f"{cluster.url}/v2/{repo}/tags/list",
+        f"{cluster.urls[replica]}/v2/{repo}/tags/list",
         verify=cluster.verify,
         headers={"Authorization": f"Bearer {token}"},
     )
@@ -238,7 +240,8 @@ def test_password_change_and_revoked_personal_tokens_void_earlier_tokens(lab: Lo
     )
     assert r.status_code == 201
     before = _token(lab, "ci-bot", "engineering/madrid")
-    assert _tags(lab, before).status_code == 200
+    for replica in (0, 1, 0, 1):  # each replica checks it once, then keeps the claims
+        assert _tags(lab, before, replica=replica).status_code == 200
     r = httpx.patch(
         lab.url + "/api/v0/accounts/ci-bot",
         auth=("ci-bot", PASSWORD),
@@ -247,6 +250,7 @@ def test_password_change_and_revoked_personal_tokens_void_earlier_tokens(lab: Lo
     )
     assert r.status_code == 200
     assert _tags(lab, before).status_code == 401  # issued before the change
+    _voided_on_the_other_replica(lab, before)
     assert (
         _tags(
             lab, _token(lab, "ci-bot", "engineering/madrid", password="a brand new one")
@@ -264,11 +268,13 @@ def test_password_change_and_revoked_personal_tokens_void_earlier_tokens(lab: Lo
     pat, pat_id = r.json()["token"], r.json()["id"]
     from_pat = _token(lab, "ci-bot", "engineering/madrid", password=pat)
     assert _tags(lab, from_pat).status_code == 200
+    assert _tags(lab, from_pat, replica=1).status_code == 200
     r = httpx.delete(
         f"{lab.url}/api/v0/accounts/ci-bot/tokens/{pat_id}", auth=admin, verify=lab.verify
     )
     assert r.status_code == 204
     assert _tags(lab, from_pat).status_code == 401
+    _voided_on_the_other_replica(lab, from_pat)
     r = httpx.get(lab.url + "/auth/token", auth=("ci-bot", pat), verify=lab.verify)
     assert r.status_code == 401
     # A failed login on the other replica.
@@ -284,6 +290,15 @@ def test_password_change_and_revoked_personal_tokens_void_earlier_tokens(lab: Lo
     revoked = [c for c in changes["changes"] if c["action"] == "revoke_access_token"]
     assert revoked and revoked[-1]["actor"] == "admin"
     assert any(f["user"] == "ci-bot" for f in changes["failed_logins"])
+
+
+def _voided_on_the_other_replica(lab: LocalCluster, token: str) -> None:
+    """Refused on replica 1 too, once it has applied the change (it kept the token's
+    claims from before: the change must reach that cache)."""
+    deadline = time.monotonic() + 10
+    while _tags(lab, token, replica=1).status_code != 401:
+        assert time.monotonic() < deadline, "replica 1 still accepts a voided token"
+        time.sleep(0.05)
 
 
 def test_docker_login_grants_and_size_limits(lab: LocalCluster) -> None:

@@ -161,7 +161,7 @@ _ACTIONS = {
 
 
 async def _route(request: Request) -> Any:
-    path = request.url.path
+    path = request.scope["path"]  # not request.url: parsing a URL per request shows in load
     if trust_http.matches(path):
         request.scope[_ROUTE_KEY] = "trust"
         return await trust_http.route(request)

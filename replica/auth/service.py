@@ -342,17 +342,17 @@ class AuthService:
 
     def claims(self, request: Request, scope: str = "") -> Claims:
         """The valid bearer token of a request; 401 with the challenge otherwise."""
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        generation = self.state.accounts_generation  # before the checks: see verified_tokens
+        cached = self.verified.get(token, generation) if token else None
+        if cached is not None:
+            return cached
         challenge = f'Bearer realm="{self.realm(request)}",service="{self.keys.service}"'
         if scope:
             challenge += f',scope="{scope}"'
-        header = request.headers.get("authorization", "")
-        if not header.lower().startswith("bearer "):
+        if not token:
             raise Unauthorized(headers={"WWW-Authenticate": challenge})
-        token = header[7:].strip()
-        generation = self.state.accounts_generation  # before the checks: see verified_tokens
-        cached = self.verified.get(token, generation)
-        if cached is not None:
-            return cached
         try:
             claims = self.keys.verify(token)
         except InvalidToken as e:

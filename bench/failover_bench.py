@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Failover benchmark: how long writes stop when the leader dies, and when it is
+stopped on purpose, under write load through every replica.
+
+Each round: three writer threads push tags through the three replicas without pause
+(errors are counted, not retried); a probe writes through the survivors in turn,
+10 ms apart, to time the window. Then either
+
+- SIGKILL the leader: the window is from the kill until a write through a survivor
+  succeeds; the new leader's election is timed too (polling /health every 20 ms);
+- SIGTERM the leader (a planned restart): the same window, and whether any write
+  through a survivor failed during the handover.
+
+The killed replica is started again and the cluster waits for a leader before the
+next round.
+
+  .venv/bin/python bench/failover_bench.py --runs 20            # SIGKILL rounds
+  .venv/bin/python bench/failover_bench.py --runs 10 --sigterm  # planned handovers
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+import httpx
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tests.cluster import LocalCluster
+from tests.images import OCI_MANIFEST
+from tests.replication.test_three_replicas import push_image
+
+
+class Writers:
+    """One thread per replica, pushing unique tags as fast as answers come."""
+
+    def __init__(self, cluster: LocalCluster, body: bytes) -> None:
+        self.cluster = cluster
+        self.body = body
+        self.stop = threading.Event()
+        self.ok = [0, 0, 0]
+        self.failed: list[list[float]] = [[], [], []]  # monotonic times of failures
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(3)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, index: int) -> None:
+        n = 0
+        with httpx.Client(timeout=10, auth=self.cluster.auth) as client:
+            while not self.stop.is_set():
+                n += 1
+                try:
+                    r = client.put(
+                        f"{self.cluster.urls[index]}/v2/bench/load/manifests/w{index}-{n}",
+                        content=self.body,
+                        headers={"Content-Type": OCI_MANIFEST},
+                    )
+                    if r.status_code == 201:
+                        self.ok[index] += 1
+                        continue
+                except httpx.HTTPError:
+                    pass
+                self.failed[index].append(time.monotonic())
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def elected(cluster: LocalCluster, survivors: list[int], old: int, since: float) -> float:
+    """Seconds from `since` until a survivor names a leader other than `old`."""
+    with httpx.Client(timeout=0.5) as client:
+        while True:
+            for i in survivors:
+                try:
+                    leader = client.get(cluster.urls[i] + "/health").json().get("leader")
+                except (httpx.HTTPError, ValueError):
+                    continue
+                if leader and leader != f"replica-{old}":
+                    return time.monotonic() - since
+            time.sleep(0.02)
+
+
+def round_(cluster: LocalCluster, body: bytes, probe: bytes, sig: int) -> dict[str, float]:
+    leader = cluster.leader()
+    survivors = [i for i in range(3) if i != leader]
+    writers = Writers(cluster, body)
+    time.sleep(1.0)  # load running before the leader goes
+    election: list[float] = []
+    os.kill(cluster.pids[leader], sig)
+    stopped = time.monotonic()
+    watcher = threading.Thread(
+        target=lambda: election.append(elected(cluster, survivors, leader, stopped))
+    )
+    watcher.start()
+    n = 0
+    with httpx.Client(timeout=10, auth=cluster.auth) as client:
+        while time.monotonic() - stopped < 60:
+            url = cluster.urls[survivors[n % 2]]
+            n += 1
+            try:
+                r = client.put(
+                    f"{url}/v2/bench/failover/manifests/p{n}",
+                    content=probe,
+                    headers={"Content-Type": OCI_MANIFEST},
+                )
+                if r.status_code == 201:
+                    window = time.monotonic() - stopped
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)
+        else:
+            sys.exit(f"no write through a survivor for 60 s: {r.status_code} {r.text[:300]}")
+    watcher.join()
+    time.sleep(0.5)
+    writers.close()
+    failed = sum(len(writers.failed[i]) for i in survivors)
+    if sig == signal.SIGKILL:
+        cluster._restarted.pop(leader, None)
+    else:
+        process = cluster._restarted.pop(leader, None)
+        if process is not None:
+            process.wait(timeout=30)
+        else:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(cluster.pids[leader], 0)
+                    time.sleep(0.1)
+                except ProcessLookupError:
+                    break
+    cluster.restart(leader)
+    cluster.leader()
+    return {"window": window, "election": election[0], "failed": failed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20, help="leaders to stop")
+    parser.add_argument("--sigterm", action="store_true", help="planned stops, not kills")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="qreg-failover-")
+    cluster = LocalCluster(os.path.join(work, "three"), replicas=3).start()
+    try:
+        body = push_image(cluster.url, "bench/load", "seed", "fo").data
+        probe = push_image(cluster.url, "bench/failover", "seed", "fo").data
+        sig = signal.SIGTERM if args.sigterm else signal.SIGKILL
+        rounds = []
+        for k in range(args.runs):
+            r = round_(cluster, body, probe, sig)
+            rounds.append(r)
+            print(
+                f"round {k + 1}: window {r['window']:.2f} s, election {r['election']:.2f} s, "
+                f"failed writes through survivors {r['failed']:.0f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        windows = [r["window"] for r in rounds]
+        elections = [r["election"] for r in rounds]
+        what = "SIGTERM" if args.sigterm else "SIGKILL"
+        print(f"leader {what}, {args.runs} rounds, write load through all three replicas")
+        print(f"  write unavailability: median {statistics.median(windows):.2f} s, "
+              f"max {max(windows):.2f} s")  # fmt: skip
+        print(f"  new leader named: median {statistics.median(elections):.2f} s, "
+              f"max {max(elections):.2f} s")  # fmt: skip
+        print(f"  failed writes through survivors: {sum(r['failed'] for r in rounds):.0f}")
+    finally:
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

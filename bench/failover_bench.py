@@ -11,6 +11,9 @@ Each round: three writer threads push tags through the three replicas without pa
 - SIGTERM the leader (a planned restart): the same window, and whether any write
   through a survivor failed during the handover.
 
+Each round also gives the longest pause between two successful writes through the
+survivors, and how many of their writes failed.
+
 The killed replica is started again and the cluster waits for a leader before the
 next round.
 
@@ -45,8 +48,9 @@ class Writers:
         self.cluster = cluster
         self.body = body
         self.stop = threading.Event()
-        self.ok = [0, 0, 0]
+        self.ok: list[list[float]] = [[], [], []]  # monotonic times of successes
         self.failed: list[list[float]] = [[], [], []]  # monotonic times of failures
+        self.errors: list[str] = []
         self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(3)]
         for t in self.threads:
             t.start()
@@ -63,10 +67,11 @@ class Writers:
                         headers={"Content-Type": OCI_MANIFEST},
                     )
                     if r.status_code == 201:
-                        self.ok[index] += 1
+                        self.ok[index].append(time.monotonic())
                         continue
-                except httpx.HTTPError:
-                    pass
+                    self.errors.append(f"replica-{index}: {r.status_code} {r.text[:200]}")
+                except httpx.HTTPError as e:
+                    self.errors.append(f"replica-{index}: {type(e).__name__} {e}")
                 self.failed[index].append(time.monotonic())
                 time.sleep(0.01)
 
@@ -125,6 +130,12 @@ def round_(cluster: LocalCluster, body: bytes, probe: bytes, sig: int) -> dict[s
     time.sleep(0.5)
     writers.close()
     failed = sum(len(writers.failed[i]) for i in survivors)
+    for line in writers.errors:
+        if not line.startswith(f"replica-{leader}:"):
+            print("  failed:", line, file=sys.stderr)
+    # The longest pause between two successful writes through the survivors.
+    done = sorted(t for i in survivors for t in writers.ok[i] if t > stopped - 0.5)
+    pause = max((b - a for a, b in zip(done, done[1:], strict=False)), default=float("inf"))
     if sig == signal.SIGKILL:
         cluster._restarted.pop(leader, None)
     else:
@@ -141,7 +152,7 @@ def round_(cluster: LocalCluster, body: bytes, probe: bytes, sig: int) -> dict[s
                     break
     cluster.restart(leader)
     cluster.leader()
-    return {"window": window, "election": election[0], "failed": failed}
+    return {"window": window, "election": election[0], "failed": failed, "pause": pause}
 
 
 def main() -> int:
@@ -161,18 +172,22 @@ def main() -> int:
             rounds.append(r)
             print(
                 f"round {k + 1}: window {r['window']:.2f} s, election {r['election']:.2f} s, "
+                f"longest write pause {r['pause']:.2f} s, "
                 f"failed writes through survivors {r['failed']:.0f}",
                 file=sys.stderr,
                 flush=True,
             )
         windows = [r["window"] for r in rounds]
         elections = [r["election"] for r in rounds]
+        pauses = [r["pause"] for r in rounds]
         what = "SIGTERM" if args.sigterm else "SIGKILL"
         print(f"leader {what}, {args.runs} rounds, write load through all three replicas")
         print(f"  write unavailability: median {statistics.median(windows):.2f} s, "
               f"max {max(windows):.2f} s")  # fmt: skip
         print(f"  new leader named: median {statistics.median(elections):.2f} s, "
               f"max {max(elections):.2f} s")  # fmt: skip
+        print(f"  longest pause between writes through survivors: median "
+              f"{statistics.median(pauses):.2f} s, max {max(pauses):.2f} s")  # fmt: skip
         print(f"  failed writes through survivors: {sum(r['failed'] for r in rounds):.0f}")
     finally:
         cluster.stop()

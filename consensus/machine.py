@@ -7,10 +7,12 @@ under it, running in pysyncobj's thread.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import Any
 
-from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj import syncobj as syncobj_module
 
 from consensus.durability import DurableJournal, SyncingTransport
@@ -18,6 +20,9 @@ from consensus.snapshot_transfer import SnapshotSerializer
 from consensus.state import MetadataState
 
 _CONSTRUCTING = threading.Lock()
+log = logging.getLogger("qreg.consensus")
+# A TimeoutNow that found no caught-up follower, or was lost, is sent again this often.
+_TRANSFER_RETRY_S = 0.2
 
 
 class Machine(SyncObj):  # type: ignore[misc]
@@ -35,6 +40,12 @@ class Machine(SyncObj):  # type: ignore[misc]
         self._on_applied = on_applied
         self._on_peer_answer: Any = lambda: None
         self._notified = 0
+        # A leadership handover (hand_over): new commands wait in pysyncobj's queue
+        # until another node leads, so the chosen follower's log stays complete.
+        self._intake_paused = False
+        self._handover_until = 0.0
+        self._transfer_sent_at = 0.0
+        self.handover_done = threading.Event()
         self.journal = DurableJournal(conf.journalFile, skip_fsync)
         # pysyncobj builds its journal inside __init__ and starts its thread there:
         # hand it ours for that call only.
@@ -78,7 +89,45 @@ class Machine(SyncObj):  # type: ignore[misc]
             return 0.0
         return float(self._SyncObj__transport.lease.leader_silent_for())
 
+    def hand_over(self, seconds: float) -> None:
+        """Start handing leadership to a caught-up follower (any thread): stop taking
+        commands, send it Raft's TimeoutNow once it has every entry, and take commands
+        again (forwarding them to the new leader) once another node leads, or after
+        `seconds`. handover_done is set when it ends either way."""
+        self.handover_done.clear()
+        self._handover_until = time.monotonic() + seconds
+        self._transfer_sent_at = 0.0
+        self._intake_paused = True
+
+    def _checkCommandsToApply(self) -> None:
+        if not self._intake_paused:
+            super()._checkCommandsToApply()
+
+    def _step_handover(self) -> None:
+        if not self._intake_paused:
+            return
+        now = time.monotonic()
+        leader = self._getLeader()
+        if not self._isLeader() and leader is not None:
+            log.info("handed leadership over to %s", leader.address)
+        elif now > self._handover_until:
+            log.warning("no follower took over leadership in time; stopping as leader")
+        else:
+            if self._isLeader() and now - self._transfer_sent_at > _TRANSFER_RETRY_S:
+                # pysyncobj picks the connected follower with the most entries and
+                # refuses (callback) unless it has them all: commands are paused, so
+                # it catches up within a heartbeat or two.
+                def sent(_: Any, error: int) -> None:
+                    if error == FAIL_REASON.SUCCESS:
+                        self._transfer_sent_at = now
+
+                self.transferLeadership(None, callback=sent)
+            return
+        self._intake_paused = False
+        self.handover_done.set()
+
     def _onTick(self, timeToWait: float = 0.0) -> None:
+        self._step_handover()
         # What the last tick appended reaches the disk before this tick counts the
         # leader's own copy toward a majority (group commit: one sync per tick).
         self.journal.sync()

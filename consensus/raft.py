@@ -40,6 +40,18 @@ log = logging.getLogger("qreg.consensus")
 class NoQuorum(Exception):
     """The command could not be committed: no leader or no majority reachable."""
 
+    def __init__(self, message: str, reason: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason  # pysyncobj's FAIL_REASON, when it gave one
+
+
+# Failures in which the leader moved: the command may not have been appended anywhere
+# (it waited in a departing leader's queue), or may have been.
+_LEADER_MOVED = {FAIL_REASON.LEADER_CHANGED, FAIL_REASON.NOT_LEADER, FAIL_REASON.MISSING_LEADER}
+# Commands that leave the same state and answer when applied twice: proposed again
+# when the leader moved under them, so a push never fails for a leadership handover.
+RETRIED_WHEN_LEADER_MOVES = frozenset({"link_blob", "put_manifest", "register_replica"})
+
 
 class RaftNode:
     """One member of the metadata Raft group, with its journal under `raft_dir`."""
@@ -121,12 +133,31 @@ class RaftNode:
 
     async def propose(self, command: pb.Command, timeout: float = 5.0) -> pb.Result:
         """Replicate `command` and return what applying it gave, once committed."""
-        command.version = command.version or 1
-        raw = await self._call(
-            lambda done: self._machine.apply_entry(command.SerializeToString(), callback=done),
-            timeout,
-        )
-        return pb.Result.FromString(raw)
+        command.version = command.version or COMMAND_VERSION
+        data = command.SerializeToString()
+        retried = command.WhichOneof("kind") in RETRIED_WHEN_LEADER_MOVES
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                raw = await self._call(
+                    lambda done: self._machine.apply_entry(data, callback=done),
+                    max(deadline - time.monotonic(), 0.01),
+                )
+                return pb.Result.FromString(raw)
+            except NoQuorum as e:
+                if not (retried and e.reason in _LEADER_MOVED) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.05)
+
+    async def hand_over_leadership(self, timeout: float = 3.0) -> bool:
+        """On the leader, before a planned stop: hand leadership to a caught-up
+        follower (machine.py), so writes pause for an election's round trip instead
+        of an election timeout. True if another node leads now."""
+        if not self.is_leader() or not self.has_peers:
+            return False
+        self._machine.hand_over(timeout)
+        await asyncio.to_thread(self._machine.handover_done.wait, timeout + 1.0)
+        return not self.is_leader()
 
     async def add_member(self, address: str, timeout: float = 10.0) -> None:
         """Make the replica at Raft `address` a voting member (one change at a time)."""
@@ -154,7 +185,7 @@ class RaftNode:
                 if error == FAIL_REASON.SUCCESS:
                     future.set_result(result)
                 else:
-                    future.set_exception(NoQuorum(_FAIL_NAMES.get(error, str(error))))
+                    future.set_exception(NoQuorum(_FAIL_NAMES.get(error, str(error)), error))
 
             loop.call_soon_threadsafe(settle)
 
@@ -177,6 +208,15 @@ class RaftNode:
     @property
     def has_peers(self) -> bool:
         return bool(self._machine.otherNodes)
+
+    async def leader_known(self, within: float) -> bool:
+        """Whether a leader is known now or becomes known within `within` seconds."""
+        deadline = time.monotonic() + within
+        while self.leader_address() is None:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     def is_leader(self) -> bool:
         return bool(self._machine._isLeader())
@@ -399,6 +439,8 @@ def _settle(future: asyncio.Future[None]) -> None:
 # no other leader can exist.
 RAFT_MIN_TIMEOUT_S = 0.4
 LEASE_S = 0.3
+# The command envelope's version this code writes and the highest it can apply.
+COMMAND_VERSION = 1
 
 _FAIL_NAMES = {
     FAIL_REASON.QUEUE_FULL: "queue full",

@@ -173,6 +173,10 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     try:
         yield replica
     finally:
+        # A planned stop of the leader hands leadership over first: no write waits
+        # for an election timeout (the followers' clients' pushes are retried).
+        if await raft.hand_over_leadership():
+            log.info("leadership handed over before stopping")
         registration.cancel()
         if joining is not None:
             joining.cancel()

@@ -298,8 +298,9 @@ class Registry:
         return await self._propose(command)
 
     async def _propose(self, command: pb.Command) -> pb.Result:
-        if self.raft.has_peers and self.raft.leader_address() is None:
-            # Fail fast: without a leader the command would only wait in a queue.
+        if self.raft.has_peers and not await self.raft.leader_known(within=1.0):
+            # Fail fast: without a leader the command would only wait in a queue. An
+            # election (a handover, a leader lost) takes well under the second waited.
             raise Unavailable(
                 "the cluster has no quorum: no leader is elected", headers={"Retry-After": "1"}
             )

@@ -150,7 +150,7 @@ class BlobReplicator:
         needed = len(members) // 2  # a majority, counting this replica
         if needed == 0:
             return {}
-        if self._raft.leader_address() is None:
+        if not await self._raft.leader_known(within=1.0):
             raise Unavailable(
                 "the cluster has no quorum: no leader is elected", headers={"Retry-After": "1"}
             )

@@ -1,5 +1,6 @@
 """A replica told to stop (SIGTERM) finishes what is in flight, ends idle keep-alive
-connections (its peers' included, over TLS) and exits promptly, logging no error."""
+connections (its peers' included, over TLS) and exits promptly, logging no error; a
+leader hands its leadership over first, so pushes through the others never fail."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cluster import LocalCluster
+from tests.images import OCI_MANIFEST
+from tests.replication.test_three_replicas import push_image
 
 pytestmark = pytest.mark.slow
 
@@ -75,5 +78,55 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(tmp_path) -> None
         after = records[records.index(stopping[-1]) :]
         assert not [r for r in after if r["level"] in ("error", "critical")], after
         assert any(r["msg"].startswith("Finished server process") for r in after)
+    finally:
+        cluster.stop()
+
+
+def test_a_stopping_leader_hands_over_and_no_push_through_the_others_fails(tmp_path) -> None:
+    """SIGTERM on the leader under continuous pushes through both followers: the
+    leader hands leadership to a caught-up follower before it exits (its log says
+    so, and the new leader is one of them), and not one push through them fails."""
+    cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
+    try:
+        leader = cluster.leader()
+        followers = [i for i in range(3) if i != leader]
+        manifest = push_image(cluster.urls[followers[0]], "handover/app", "seed", "handover")
+        stop = threading.Event()
+        failures: list[str] = []
+        pushed = [0]
+
+        def push(index: int) -> None:
+            with cluster.client(index) as client:
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    r = client.put(
+                        f"/v2/handover/app/manifests/r{index}-{n}",
+                        content=manifest.data,
+                        headers={"Content-Type": OCI_MANIFEST},
+                    )
+                    if r.status_code == 201:
+                        pushed[0] += 1
+                    else:
+                        failures.append(f"{r.status_code} {r.text[:200]}")
+
+        writers = [threading.Thread(target=push, args=(i,)) for i in followers]
+        for w in writers:
+            w.start()
+        time.sleep(1.0)
+        os.kill(cluster.pids[leader], signal.SIGTERM)
+        assert _wait_exit(cluster.pids[leader], 60)
+        new = cluster.leader(among=followers, excluding=leader)
+        before = pushed[0]
+        time.sleep(1.0)  # and pushes go on under the new leader
+        stop.set()
+        for w in writers:
+            w.join(30)
+        assert not failures, failures[:5]
+        assert pushed[0] > before
+        assert new in followers
+        with open(tmp_path / "data" / f"replica-{leader}" / "replica.log") as f:
+            messages = [json.loads(line)["msg"] for line in f if line.startswith("{")]
+        assert any(m.startswith("handed leadership over to") for m in messages)
     finally:
         cluster.stop()

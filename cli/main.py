@@ -25,6 +25,7 @@ from cli import (
     status,
     tls,
     up,
+    upgrade_check,
     verify,
 )
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         serve,
         install,
         status,
+        upgrade_check,
         verify,
         membership,
         backups,

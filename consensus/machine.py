@@ -17,7 +17,7 @@ from pysyncobj import syncobj as syncobj_module
 
 from consensus.durability import DurableJournal, SyncingTransport
 from consensus.snapshot_transfer import SnapshotSerializer
-from consensus.state import MetadataState
+from consensus.state import MetadataState, UnknownCommand
 
 _CONSTRUCTING = threading.Lock()
 log = logging.getLogger("qreg.consensus")
@@ -46,6 +46,8 @@ class Machine(SyncObj):  # type: ignore[misc]
         self._handover_until = 0.0
         self._transfer_sent_at = 0.0
         self.handover_done = threading.Event()
+        # Why this node stopped taking part, if a committed command was beyond it.
+        self.halted: str | None = None
         self.journal = DurableJournal(conf.journalFile, skip_fsync)
         # pysyncobj builds its journal inside __init__ and starts its thread there:
         # hand it ours for that call only.
@@ -127,6 +129,11 @@ class Machine(SyncObj):  # type: ignore[misc]
         self.handover_done.set()
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
+        if self.halted is not None:
+            # It cannot apply the log any further: it neither votes nor answers, and
+            # the others go on without it until it is upgraded.
+            time.sleep(max(timeToWait, 0.1))
+            return
         self._step_handover()
         # What the last tick appended reaches the disk before this tick counts the
         # leader's own copy toward a majority (group commit: one sync per tick).
@@ -150,6 +157,11 @@ class Machine(SyncObj):  # type: ignore[misc]
     def apply_entry(self, data: bytes) -> bytes:
         # pysyncobj increments its applied index after the call returns.
         index = self.raftLastApplied + 1
-        result = self._state.apply(index, data)
+        try:
+            result = self._state.apply(index, data)
+        except UnknownCommand as e:
+            self.halted = str(e)
+            log.critical("stopped applying the log: %s", e)
+            raise
         self._on_applied(index)
         return result

@@ -31,7 +31,7 @@ from pysyncobj.node import TCPNode
 from consensus import snapshot
 from consensus.machine import Machine
 from consensus.snapshot_transfer import Descriptor, Fetcher, SnapshotSerializer
-from consensus.state import MetadataState
+from consensus.state import COMMAND_VERSION, MetadataState
 from proto import commands_pb2 as pb
 
 log = logging.getLogger("qreg.consensus")
@@ -326,6 +326,10 @@ class RaftNode:
             "log_entries": raw.get("log_len"),
             "snapshot_index": current.index if (current := self.snapshots.current) else 0,
             "snapshot_write_seconds": self.snapshots.last_write_seconds,
+            # For qreg upgrade-check: what this replica can apply, what the log holds.
+            "command_version": COMMAND_VERSION,
+            "highest_command_version": self._state.highest_command_version(),
+            "halted": m.halted,
         }
 
     def close(self) -> None:
@@ -439,8 +443,6 @@ def _settle(future: asyncio.Future[None]) -> None:
 # no other leader can exist.
 RAFT_MIN_TIMEOUT_S = 0.4
 LEASE_S = 0.3
-# The command envelope's version this code writes and the highest it can apply.
-COMMAND_VERSION = 1
 
 _FAIL_NAMES = {
     FAIL_REASON.QUEUE_FULL: "queue full",

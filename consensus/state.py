@@ -43,6 +43,15 @@ from proto import commands_pb2 as pb
 T = TypeVar("T")
 
 _APPLIED = b"m\0applied"
+# The command envelope's version this code writes, and the highest it can apply. A
+# command from a newer version is never guessed at: the replica stops applying.
+COMMAND_VERSION = 1
+
+
+class UnknownCommand(Exception):
+    """A committed command this version cannot apply: a newer replica wrote it."""
+
+
 _SEP = b"\0"
 # Sparse file: LMDB only uses what it writes.
 _MAP_SIZE = 1 << 36
@@ -233,6 +242,12 @@ class MetadataState:
 
     # ---- applying commands -------------------------------------------------
 
+    def highest_command_version(self) -> int:
+        """The highest envelope version among the commands applied here."""
+        with self._env.begin() as txn:
+            raw = txn.get(state_digest.COMMAND_VERSION_KEY)
+        return struct.unpack(">I", raw)[0] if raw else 0
+
     def applied_index(self) -> int:
         with self._env.begin() as txn:
             raw = txn.get(_APPLIED)
@@ -246,9 +261,18 @@ class MetadataState:
             if raw and struct.unpack(">Q", raw)[0] >= index:
                 return pb.Result(error_code="", message="replayed").SerializeToString()
             command = pb.Command.FromString(data)
+            kind = command.WhichOneof("kind")
+            if command.version > COMMAND_VERSION or kind is None:
+                raise UnknownCommand(
+                    f"the command at index {index} is of envelope version {command.version}"
+                    f"{'' if kind else ' and of a kind this version does not know'}; this "
+                    f"replica applies up to version {COMMAND_VERSION}: upgrade it"
+                )
+            seen = txn.get(state_digest.COMMAND_VERSION_KEY)
+            if seen is None or command.version > struct.unpack(">I", seen)[0]:
+                txn.put(state_digest.COMMAND_VERSION_KEY, struct.pack(">I", command.version))
             writes = state_digest.DigestingTxn(txn, state_digest.stored(txn) or 0)
             result = content.apply(writes, command)  # type: ignore[arg-type]
-            kind = command.WhichOneof("kind")
             if (
                 kind in accounts.APPLY
                 or kind in caches.APPLY

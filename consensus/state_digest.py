@@ -23,7 +23,9 @@ from typing import Any
 import lmdb
 
 DIGEST_KEY = b"m\0state_digest"
-_EXCLUDED = (DIGEST_KEY, b"m\0applied")
+# Bookkeeping, not state: an upgraded replica may record what an older one does not.
+COMMAND_VERSION_KEY = b"m\0command_version"
+_EXCLUDED = (DIGEST_KEY, b"m\0applied", COMMAND_VERSION_KEY)
 _MOD = 1 << 256
 
 

@@ -10,6 +10,7 @@ not operators share one answer a second.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import time
 from typing import Any
@@ -24,6 +25,8 @@ from replica.errors import Denied, RegistryError, Unauthorized
 from replica.internal_auth import INTERNAL_HEADER, is_internal
 from replica.peers import PeerError
 from replica.registry import Registry
+
+__version__ = importlib.metadata.version("quorum-registry")
 
 
 async def _health(registry: Registry, url: str) -> dict[str, Any]:
@@ -92,11 +95,12 @@ async def health(request: Request) -> Response:
     status = registry.raft.status()
     leader = registry.raft.leader_address()
     status["leader"] = registry.replica_id_of(leader) if leader else None
-    can_write = status["has_quorum"] and leader is not None
+    can_write = status["has_quorum"] and leader is not None and not status["halted"]
     sync = context(request).blob_sync
     applied, digest = registry.state.digest()
     body = {
         "replica_id": registry.replica_id,
+        "version": __version__,
         **status,
         "blobs_missing": sync.missing_blobs,
         "bytes_missing": sync.missing_bytes,
@@ -148,6 +152,10 @@ def replica_rows(
                 "state_digest_index": view.get("state_digest_index"),
                 "diverged_at": view.get("diverged_at"),
                 "divergence": view.get("divergence"),
+                "version": view.get("version"),
+                "command_version": view.get("command_version"),
+                "highest_command_version": view.get("highest_command_version"),
+                "halted": view.get("halted"),
             }
         )
     return replicas

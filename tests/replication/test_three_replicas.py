@@ -249,6 +249,15 @@ def test_status_shows_every_replica(cluster: LocalCluster) -> None:
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert set(rows) == {"replica-0", "replica-1", "replica-2"}
     assert rows[f"replica-{leader}"][2] == "leader"
+    # Every replica applies what the log holds: qreg upgrade-check says go on.
+    check = subprocess.run(
+        [sys.executable, "-m", "cli.main", "upgrade-check", "--url", cluster.urls[1],
+         "--config", config],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "every replica applies version 1: safe to go on" in check.stdout
+    assert len([line for line in check.stdout.splitlines() if line.endswith(" ok")]) == 3
     cluster.sigkill((leader + 1) % 3)
     out = subprocess.run(
         [
@@ -266,6 +275,12 @@ def test_status_shows_every_replica(cluster: LocalCluster) -> None:
         timeout=30,
     )
     assert out.returncode == 1 and "down" in out.stdout
+    check = subprocess.run(
+        [sys.executable, "-m", "cli.main", "upgrade-check", "--url", cluster.urls[leader],
+         "--config", config],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert check.returncode == 1 and "did not answer" in check.stdout, check.stdout
     # Without credentials the cluster does not tell who leads, nor any Raft address.
     anonymous = httpx.get(cluster.urls[leader] + "/api/v0/replicas", timeout=10)
     assert anonymous.status_code == 401

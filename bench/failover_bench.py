@@ -19,6 +19,7 @@ next round.
 
   .venv/bin/python bench/failover_bench.py --runs 20            # SIGKILL rounds
   .venv/bin/python bench/failover_bench.py --runs 10 --sigterm  # planned handovers
+  .venv/bin/python bench/failover_bench.py --rolling             # a rolling restart
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tests.cluster import LocalCluster
 from tests.images import OCI_MANIFEST
 from tests.replication.test_three_replicas import push_image
+
+
+def _alive(pid: int) -> bool:
+    """Running (not exited, nor a zombie its launcher has yet to reap)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 class Writers:
@@ -144,27 +154,95 @@ def round_(cluster: LocalCluster, body: bytes, probe: bytes, sig: int) -> dict[s
             process.wait(timeout=30)
         else:
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(cluster.pids[leader], 0)
-                    time.sleep(0.1)
-                except ProcessLookupError:
-                    break
+            while time.monotonic() < deadline and _alive(cluster.pids[leader]):
+                time.sleep(0.05)
     cluster.restart(leader)
     cluster.leader()
     return {"window": window, "election": election[0], "failed": failed, "pause": pause}
+
+
+def rolling_restart(cluster: LocalCluster, body: bytes) -> dict[str, float]:
+    """SIGTERM each replica in turn (the leader last), start it again and wait until it
+    has caught up, while four clients push through all three with client-side retry
+    across replicas (a refused connection or a 503 goes to the next replica at once):
+    pushes that failed everywhere, and the longest pause between successful pushes."""
+    stop = threading.Event()
+    done: list[float] = []
+    failed = [0]
+    retried = [0]
+
+    def push(k: int) -> None:
+        n = 0
+        with httpx.Client(timeout=10, auth=cluster.auth) as client:
+            while not stop.is_set():
+                n += 1
+                for attempt in range(30):
+                    url = cluster.urls[(k + n + attempt) % 3]
+                    try:
+                        r = client.put(
+                            f"{url}/v2/bench/load/manifests/roll{k}-{n}",
+                            content=body,
+                            headers={"Content-Type": OCI_MANIFEST},
+                        )
+                        if r.status_code == 201:
+                            done.append(time.monotonic())
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    retried[0] += 1
+                    time.sleep(0.01 if attempt < 3 else 0.1)
+                else:
+                    failed[0] += 1
+
+    clients = [threading.Thread(target=push, args=(k,)) for k in range(4)]
+    for c in clients:
+        c.start()
+    started = time.monotonic()
+    time.sleep(1.0)
+    leader = cluster.leader()
+    for i in [j for j in range(3) if j != leader] + [leader]:
+        os.kill(cluster.pids[i], signal.SIGTERM)
+        process = cluster._restarted.pop(i, None)
+        if process is not None:
+            process.wait(timeout=60)
+        else:
+            while _alive(cluster.pids[i]):
+                time.sleep(0.05)
+        target = max(cluster.health(j)["commit_index"] for j in range(3) if j != i)
+        cluster.restart(i)
+        while cluster.health(i)["applied_index"] < target:  # caught up to its restart
+            time.sleep(0.1)
+        print(f"  replica-{i} restarted and caught up", file=sys.stderr, flush=True)
+        time.sleep(1.0)
+    stop.set()
+    for c in clients:
+        c.join()
+    times = sorted(t for t in done if t > started)
+    pause = max((b - a for a, b in zip(times, times[1:], strict=False)), default=float("inf"))
+    return {"pushes": len(times), "failed": failed[0], "retried": retried[0], "pause": pause}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="leaders to stop")
     parser.add_argument("--sigterm", action="store_true", help="planned stops, not kills")
+    parser.add_argument(
+        "--rolling", action="store_true", help="a rolling restart of all three instead"
+    )
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="qreg-failover-")
     cluster = LocalCluster(os.path.join(work, "three"), replicas=3).start()
     try:
         body = push_image(cluster.url, "bench/load", "seed", "fo").data
         probe = push_image(cluster.url, "bench/failover", "seed", "fo").data
+        if args.rolling:
+            r = rolling_restart(cluster, body)
+            print("rolling restart of three replicas (SIGTERM, start, catch up), leader last,")
+            print("four clients pushing with client-side retry across replicas:")
+            print(f"  pushes {r['pushes']:.0f}, failed everywhere {r['failed']:.0f}, "
+                  f"retried on another replica {r['retried']:.0f}")  # fmt: skip
+            print(f"  longest pause between successful pushes: {r['pause']:.2f} s")
+            return 0
         sig = signal.SIGTERM if args.sigterm else signal.SIGKILL
         rounds = []
         for k in range(args.runs):

@@ -46,8 +46,14 @@ class NoQuorum(Exception):
 
 
 # Failures in which the leader moved: the command may not have been appended anywhere
-# (it waited in a departing leader's queue), or may have been.
-_LEADER_MOVED = {FAIL_REASON.LEADER_CHANGED, FAIL_REASON.NOT_LEADER, FAIL_REASON.MISSING_LEADER}
+# (it waited in a departing leader's queue), or may have been; or it was appended by a
+# leader that died and then overwritten by the next (DISCARDED: never committed).
+_LEADER_MOVED = {
+    FAIL_REASON.LEADER_CHANGED,
+    FAIL_REASON.NOT_LEADER,
+    FAIL_REASON.MISSING_LEADER,
+    FAIL_REASON.DISCARDED,
+}
 # Commands that leave the same state and answer when applied twice: proposed again
 # when the leader moved under them, so a push never fails for a leadership handover.
 RETRIED_WHEN_LEADER_MOVES = frozenset({"link_blob", "put_manifest", "register_replica"})

@@ -87,7 +87,7 @@ def _health(member: dict[str, Any]) -> str:
     return "ok" if member["has_quorum"] else "no quorum"
 
 
-def _default_ca(config: str) -> str:
+def default_ca(config: str) -> str:
     data_dir = configfile.read(config).get("replica", {}).get("data_dir") if config else None
     for candidate in ([os.path.join(data_dir, "ca.crt")] if data_dir else []) + (
         [configfile.ca_path(config)] if config else []
@@ -97,7 +97,7 @@ def _default_ca(config: str) -> str:
     return "./data/ca.crt"
 
 
-def _credentials(config: str) -> dict[str, str]:
+def credentials(config: str) -> dict[str, str]:
     """The cluster secret of a local replica's config, else the qreg login session."""
     if config or os.path.isfile(_DEFAULT_CONFIG):
         _, secret = configfile.member(config or _DEFAULT_CONFIG)
@@ -127,10 +127,10 @@ def run(args: argparse.Namespace) -> int:
     while True:
         try:
             verify = ssl.create_default_context()
-            ca = args.ca or _default_ca(args.config)
+            ca = args.ca or default_ca(args.config)
             if os.path.isfile(ca):
                 verify.load_verify_locations(ca)
-            r = _ask(url, verify, _credentials(args.config))
+            r = _ask(url, verify, credentials(args.config))
             problem = None if r.status_code == 200 else error_text(r)
         except httpx.HTTPError as e:
             r, problem = None, f"cannot reach {url}: {e}"

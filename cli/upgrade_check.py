@@ -14,7 +14,7 @@ from cli import configfile
 from cli import session as sessions
 from cli.client import ApiError
 from cli.output import error_text, fail, table
-from cli.status import _credentials, _default_ca
+from cli.status import credentials, default_ca
 
 
 def register(subparsers: Any) -> None:
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         configfile.member(args.config)[0] if args.config else "https://127.0.0.1:5000"
     )
     verify = ssl.create_default_context()
-    ca = args.ca or _default_ca(args.config)
+    ca = args.ca or default_ca(args.config)
     if os.path.isfile(ca):
         verify.load_verify_locations(ca)
     try:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             f"{url.rstrip('/')}/api/v0/replicas",
             timeout=10,
             verify=verify,
-            headers=_credentials(args.config),
+            headers=credentials(args.config),
         )
     except httpx.HTTPError as e:
         return fail("upgrade-check", f"cannot reach {url}: {e}")

@@ -114,6 +114,8 @@ class Machine(SyncObj):  # type: ignore[misc]
             log.info("handed leadership over to %s", leader.address)
         elif now > self._handover_until:
             log.warning("no follower took over leadership in time; stopping as leader")
+        elif self._isLeader() and not any(self.isNodeConnected(n) for n in self.otherNodes):
+            log.info("no follower connected to hand leadership to (the cluster is stopping?)")
         else:
             if self._isLeader() and now - self._transfer_sent_at > _TRANSFER_RETRY_S:
                 # pysyncobj picks the connected follower with the most entries and

@@ -159,8 +159,8 @@ class RaftNode:
         """On the leader, before a planned stop: hand leadership to a caught-up
         follower (machine.py), so writes pause for an election's round trip instead
         of an election timeout. True if another node leads now."""
-        if not self.is_leader() or not self.has_peers:
-            return False
+        if not self.is_leader() or not self.has_peers or self._machine.halted is not None:
+            return False  # a halted node no longer ticks: nothing would hand it over
         self._machine.hand_over(timeout)
         await asyncio.to_thread(self._machine.handover_done.wait, timeout + 1.0)
         return not self.is_leader()

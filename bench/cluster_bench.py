@@ -5,10 +5,11 @@
   on one replica and on three (through the leader and through a follower);
 - manifest GETs by tag/s on a leader and on a follower (a follower waits for the
   leader's commit index before answering: ReadIndex);
-- write unavailability after SIGKILL of the leader (median and max of several runs);
 - time for a new replica to join a cluster holding 10,000 tags and catch up.
 
-  .venv/bin/python bench/cluster_bench.py [--runs 5] [--tags 10000]
+  .venv/bin/python bench/cluster_bench.py [--tags 10000]
+
+Failover (the leader killed or stopped under write load) is bench/failover_bench.py's.
   QREG_RAFT_UNSAFE_SKIP_FSYNC=true .venv/bin/python bench/cluster_bench.py   # durability off
 """
 
@@ -18,7 +19,6 @@ import argparse
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,34 +95,6 @@ def manifest_gets(cluster: LocalCluster, index: int, seconds: int) -> float:
     )[0]
 
 
-def unavailability(cluster: LocalCluster) -> float:
-    """Seconds from SIGKILL of the leader until a write succeeds through a survivor."""
-    leader = cluster.leader()
-    survivors = [i for i in range(3) if i != leader]
-    manifest = push_image(cluster.urls[survivors[0]], "bench/failover", "seed", "fo")
-    cluster.sigkill(leader)
-    killed = time.monotonic()
-    n = 0
-    with httpx.Client(timeout=10, auth=cluster.auth) as client:
-        while True:
-            url = cluster.urls[survivors[n % 2]]
-            n += 1
-            try:
-                r = client.put(
-                    f"{url}/v2/bench/failover/manifests/f{n}",
-                    content=manifest.data,
-                    headers={"Content-Type": OCI_MANIFEST},
-                )
-                if r.status_code == 201:
-                    window = time.monotonic() - killed
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.01)
-    cluster.restart(leader)
-    return window
-
-
 def join_time(cluster: LocalCluster, tags: int, work: str) -> float:
     manifest = push_image(cluster.urls[0], "bench/join", "seed", "join")
     with cluster.client() as client:
@@ -167,7 +139,6 @@ def _writes(where: str, measured: tuple[float, float]) -> list[tuple[str, str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="leader kills to time")
     parser.add_argument(
         "--tags", type=int, default=10000, help="tags in the cluster a replica joins"
     )
@@ -207,14 +178,6 @@ def main() -> int:
                     f"{manifest_gets(three, follower, args.seconds):,.0f}",
                 )
             )
-            windows = [unavailability(three) for _ in range(args.runs)]
-            rows.append(
-                (
-                    f"write unavailability after leader SIGKILL, median of {args.runs} (s)",
-                    f"{statistics.median(windows):.2f}",
-                )
-            )
-            rows.append(("write unavailability, max (s)", f"{max(windows):.2f}"))
             rows.append(
                 (
                     f"join a cluster holding {args.tags:,} tags, until caught up (s)",

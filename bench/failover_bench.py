@@ -42,6 +42,30 @@ from tests.images import OCI_MANIFEST
 from tests.replication.test_three_replicas import push_image
 
 
+def put_tag(client: httpx.Client, url: str, repository: str, tag: str, body: bytes) -> str:
+    """Push a manifest by tag: "" when it was acknowledged, else what went wrong."""
+    try:
+        r = client.put(
+            f"{url}/v2/{repository}/manifests/{tag}",
+            content=body,
+            headers={"Content-Type": OCI_MANIFEST},
+        )
+    except httpx.HTTPError as e:
+        return f"{type(e).__name__} {e}"
+    return "" if r.status_code == 201 else f"{r.status_code} {r.text[:200]}"
+
+
+def wait_stopped(cluster: LocalCluster, index: int) -> None:
+    """Until a replica told to stop has exited (up to 60 s)."""
+    process = cluster._restarted.pop(index, None)
+    if process is not None:
+        process.wait(timeout=60)
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _alive(cluster.pids[index]):
+        time.sleep(0.05)
+
+
 def _alive(pid: int) -> bool:
     """Running (not exited, nor a zombie its launcher has yet to reap)."""
     try:
@@ -70,18 +94,12 @@ class Writers:
         with httpx.Client(timeout=10, auth=self.cluster.auth) as client:
             while not self.stop.is_set():
                 n += 1
-                try:
-                    r = client.put(
-                        f"{self.cluster.urls[index]}/v2/bench/load/manifests/w{index}-{n}",
-                        content=self.body,
-                        headers={"Content-Type": OCI_MANIFEST},
-                    )
-                    if r.status_code == 201:
-                        self.ok[index].append(time.monotonic())
-                        continue
-                    self.errors.append(f"replica-{index}: {r.status_code} {r.text[:200]}")
-                except httpx.HTTPError as e:
-                    self.errors.append(f"replica-{index}: {type(e).__name__} {e}")
+                url = self.cluster.urls[index]
+                error = put_tag(client, url, "bench/load", f"w{index}-{n}", self.body)
+                if not error:
+                    self.ok[index].append(time.monotonic())
+                    continue
+                self.errors.append(f"replica-{index}: {error}")
                 self.failed[index].append(time.monotonic())
                 time.sleep(0.01)
 
@@ -120,22 +138,16 @@ def round_(cluster: LocalCluster, body: bytes, probe: bytes, sig: int) -> dict[s
     n = 0
     with httpx.Client(timeout=10, auth=cluster.auth) as client:
         while time.monotonic() - stopped < 60:
-            url = cluster.urls[survivors[n % 2]]
             n += 1
-            try:
-                r = client.put(
-                    f"{url}/v2/bench/failover/manifests/p{n}",
-                    content=probe,
-                    headers={"Content-Type": OCI_MANIFEST},
-                )
-                if r.status_code == 201:
-                    window = time.monotonic() - stopped
-                    break
-            except httpx.HTTPError:
-                pass
+            error = put_tag(
+                client, cluster.urls[survivors[n % 2]], "bench/failover", f"p{n}", probe
+            )
+            if not error:
+                window = time.monotonic() - stopped
+                break
             time.sleep(0.01)
         else:
-            sys.exit(f"no write through a survivor for 60 s: {r.status_code} {r.text[:300]}")
+            sys.exit(f"no write through a survivor for 60 s: {error}")
     watcher.join()
     time.sleep(0.5)
     writers.close()
@@ -146,16 +158,7 @@ def round_(cluster: LocalCluster, body: bytes, probe: bytes, sig: int) -> dict[s
     # The longest pause between two successful writes through the survivors.
     done = sorted(t for i in survivors for t in writers.ok[i] if t > stopped - 0.5)
     pause = max((b - a for a, b in zip(done, done[1:], strict=False)), default=float("inf"))
-    if sig == signal.SIGKILL:
-        cluster._restarted.pop(leader, None)
-    else:
-        process = cluster._restarted.pop(leader, None)
-        if process is not None:
-            process.wait(timeout=30)
-        else:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and _alive(cluster.pids[leader]):
-                time.sleep(0.05)
+    wait_stopped(cluster, leader)
     cluster.restart(leader)
     cluster.leader()
     return {"window": window, "election": election[0], "failed": failed, "pause": pause}
@@ -178,17 +181,9 @@ def rolling_restart(cluster: LocalCluster, body: bytes) -> dict[str, float]:
                 n += 1
                 for attempt in range(30):
                     url = cluster.urls[(k + n + attempt) % 3]
-                    try:
-                        r = client.put(
-                            f"{url}/v2/bench/load/manifests/roll{k}-{n}",
-                            content=body,
-                            headers={"Content-Type": OCI_MANIFEST},
-                        )
-                        if r.status_code == 201:
-                            done.append(time.monotonic())
-                            break
-                    except httpx.HTTPError:
-                        pass
+                    if not put_tag(client, url, "bench/load", f"roll{k}-{n}", body):
+                        done.append(time.monotonic())
+                        break
                     retried[0] += 1
                     time.sleep(0.01 if attempt < 3 else 0.1)
                 else:
@@ -202,12 +197,7 @@ def rolling_restart(cluster: LocalCluster, body: bytes) -> dict[str, float]:
     leader = cluster.leader()
     for i in [j for j in range(3) if j != leader] + [leader]:
         os.kill(cluster.pids[i], signal.SIGTERM)
-        process = cluster._restarted.pop(i, None)
-        if process is not None:
-            process.wait(timeout=60)
-        else:
-            while _alive(cluster.pids[i]):
-                time.sleep(0.05)
+        wait_stopped(cluster, i)
         target = max(cluster.health(j)["commit_index"] for j in range(3) if j != i)
         cluster.restart(i)
         while cluster.health(i)["applied_index"] < target:  # caught up to its restart

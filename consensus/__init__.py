@@ -10,13 +10,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from consensus.raft import NoQuorum, RaftNode
+    from consensus.proposals import NoQuorum
+    from consensus.raft import RaftNode
     from consensus.state import Manifest, MetadataState
 
 __all__ = ["Manifest", "MetadataState", "NoQuorum", "RaftNode"]
 
 _HOMES = {
-    "NoQuorum": "consensus.raft",
+    "NoQuorum": "consensus.proposals",
     "RaftNode": "consensus.raft",
     "Manifest": "consensus.state",
     "MetadataState": "consensus.state",

@@ -30,33 +30,12 @@ from pysyncobj.node import TCPNode
 
 from consensus import snapshot
 from consensus.machine import Machine
+from consensus.proposals import NoQuorum, failure, may_propose_again
 from consensus.snapshot_transfer import Descriptor, Fetcher, SnapshotSerializer
 from consensus.state import COMMAND_VERSION, MetadataState
 from proto import commands_pb2 as pb
 
 log = logging.getLogger("qreg.consensus")
-
-
-class NoQuorum(Exception):
-    """The command could not be committed: no leader or no majority reachable."""
-
-    def __init__(self, message: str, reason: int | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason  # pysyncobj's FAIL_REASON, when it gave one
-
-
-# Failures in which the leader moved: the command may not have been appended anywhere
-# (it waited in a departing leader's queue), or may have been; or it was appended by a
-# leader that died and then overwritten by the next (DISCARDED: never committed).
-_LEADER_MOVED = {
-    FAIL_REASON.LEADER_CHANGED,
-    FAIL_REASON.NOT_LEADER,
-    FAIL_REASON.MISSING_LEADER,
-    FAIL_REASON.DISCARDED,
-}
-# Commands that leave the same state and answer when applied twice: proposed again
-# when the leader moved under them, so a push never fails for a leadership handover.
-RETRIED_WHEN_LEADER_MOVES = frozenset({"link_blob", "put_manifest", "register_replica"})
 
 
 class RaftNode:
@@ -141,7 +120,7 @@ class RaftNode:
         """Replicate `command` and return what applying it gave, once committed."""
         command.version = command.version or COMMAND_VERSION
         data = command.SerializeToString()
-        retried = command.WhichOneof("kind") in RETRIED_WHEN_LEADER_MOVES
+        kind = command.WhichOneof("kind")
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -151,7 +130,7 @@ class RaftNode:
                 )
                 return pb.Result.FromString(raw)
             except NoQuorum as e:
-                if not (retried and e.reason in _LEADER_MOVED) or time.monotonic() > deadline:
+                if not may_propose_again(kind, e.reason) or time.monotonic() > deadline:
                     raise
             await asyncio.sleep(0.05)
 
@@ -191,7 +170,7 @@ class RaftNode:
                 if error == FAIL_REASON.SUCCESS:
                     future.set_result(result)
                 else:
-                    future.set_exception(NoQuorum(_FAIL_NAMES.get(error, str(error)), error))
+                    future.set_exception(failure(error))
 
             loop.call_soon_threadsafe(settle)
 
@@ -449,12 +428,3 @@ def _settle(future: asyncio.Future[None]) -> None:
 # no other leader can exist.
 RAFT_MIN_TIMEOUT_S = 0.4
 LEASE_S = 0.3
-
-_FAIL_NAMES = {
-    FAIL_REASON.QUEUE_FULL: "queue full",
-    FAIL_REASON.MISSING_LEADER: "no leader",
-    FAIL_REASON.DISCARDED: "discarded by a new leader",
-    FAIL_REASON.NOT_LEADER: "not leader",
-    FAIL_REASON.LEADER_CHANGED: "leader changed",
-    FAIL_REASON.REQUEST_DENIED: "request denied",
-}

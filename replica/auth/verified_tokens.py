@@ -29,18 +29,14 @@ class VerifiedTokens:
         self._entries: OrderedDict[str, tuple[Claims, float, int]] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()  # the event loop and the thread pool both ask
-        self.hits = 0
-        self.misses = 0
 
     def get(self, token: str, generation: int) -> Claims | None:
         """The claims of a token verified at this generation and not yet expired."""
         with self._lock:
             entry = self._entries.get(token)
             if entry is None or entry[2] != generation or entry[1] <= time.time():
-                self.misses += 1
                 return None
             self._entries.move_to_end(token)
-            self.hits += 1
             return entry[0]
 
     def put(self, token: str, claims: Claims, valid_until: float, generation: int) -> None:

@@ -55,26 +55,6 @@ def put_tag(client: httpx.Client, url: str, repository: str, tag: str, body: byt
     return "" if r.status_code == 201 else f"{r.status_code} {r.text[:200]}"
 
 
-def wait_stopped(cluster: LocalCluster, index: int) -> None:
-    """Until a replica told to stop has exited (up to 60 s)."""
-    process = cluster._restarted.pop(index, None)
-    if process is not None:
-        process.wait(timeout=60)
-        return
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _alive(cluster.pids[index]):
-        time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    """Running (not exited, nor a zombie its launcher has yet to reap)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 class Writers:
     """One thread per replica, pushing unique tags as fast as answers come."""
 
@@ -158,7 +138,7 @@ def round_(cluster: LocalCluster, body: bytes, probe: bytes, sig: int) -> dict[s
     # The longest pause between two successful writes through the survivors.
     done = sorted(t for i in survivors for t in writers.ok[i] if t > stopped - 0.5)
     pause = max((b - a for a, b in zip(done, done[1:], strict=False)), default=float("inf"))
-    wait_stopped(cluster, leader)
+    cluster.wait_stopped(leader)
     cluster.restart(leader)
     cluster.leader()
     return {"window": window, "election": election[0], "failed": failed, "pause": pause}
@@ -197,7 +177,7 @@ def rolling_restart(cluster: LocalCluster, body: bytes) -> dict[str, float]:
     leader = cluster.leader()
     for i in [j for j in range(3) if j != leader] + [leader]:
         os.kill(cluster.pids[i], signal.SIGTERM)
-        wait_stopped(cluster, i)
+        cluster.wait_stopped(i)
         target = max(cluster.health(j)["commit_index"] for j in range(3) if j != i)
         cluster.restart(i)
         while cluster.health(i)["applied_index"] < target:  # caught up to its restart

@@ -1,14 +1,25 @@
 #!/usr/bin/env python3
-"""Large-state benchmark: what a cluster holding hundreds of thousands of tags costs.
+"""Large-state benchmark: what a cluster holding a million tags costs, against a small one.
 
-- disk bytes written by the three replicas per 1,000 tag writes, measured over the
-  last 20,000 tags before each level (snapshots copy the whole state: this shows
-  whether their cost grows with it);
-- time for a fourth replica to join and apply everything, and its peak memory;
-- equal state digests on all four afterwards;
-- catalog first page (n=100) as the admin, at each number of repositories.
+Three replicas; every tag is written through the API (a manifest PUT by tag, each
+with a manifest of its own, as CI pushes make them) with a bearer token, so the
+state grows through Raft exactly as users grow it. 10 % of the tags go to one
+repository (bench/big, as a busy CI repository), the rest spread evenly over the
+others. At each level (the first is the small state: the repositories with one
+tag each) it measures:
 
-  .venv/bin/python bench/large_state_bench.py --levels 100000,300000 --repos 3000,30000
+- manifest GET by tag across 1,000 repositories (wrk, 64 connections, a token each);
+- tag list (n=100) first page and a page in the middle of bench/big; catalog (n=100)
+  first page and a page in the middle;
+- each replica's memory (RSS), the LMDB file and the snapshot;
+- a snapshot with log compaction on the leader: its time and the longest write
+  (a PUT by tag, one after another) while it runs, against the longest before;
+- a follower's restart (SIGTERM, start) to serving and to caught up;
+- a fifth replica's join to caught up, its peak memory, equal state digests;
+- `qreg backup` of the whole metadata.
+
+  .venv/bin/python bench/large_state_bench.py                       # 10,000 repos, 1M tags
+  .venv/bin/python bench/large_state_bench.py --repos 500 --levels 20000   # a quick look
 """
 
 from __future__ import annotations
@@ -17,12 +28,17 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import lmdb
@@ -32,102 +48,354 @@ from tests.cluster import LocalCluster
 from tests.images import OCI_MANIFEST
 from tests.replication.test_three_replicas import push_image
 
+SERVICE = "quorum-registry"
+BIG = "bench/big"
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+GROUP = 1000  # repositories per wrk run: tokens for them are minted just before it
 
-def written_bytes(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/io") as f:
-            total += next(int(line.split()[1]) for line in f if line.startswith("write_bytes"))
-    return total
-
-
-def applied(cluster: LocalCluster, index: int = 0) -> int:
-    return int(httpx.get(cluster.urls[index] + "/health", timeout=10).json()["applied_index"])
-
-
-# Every tag gets a manifest of its own (an annotation differs), as real pushes do: the
-# state then grows by a manifest record per tag, not only by a tag key.
+# wrk: each request a PUT by a new tag to the next repository of the group, with that
+# repository's token (a file of "NAME TOKEN" lines).
 _PUT_SCRIPT = """
-counter = 0
+local targets = {}
+for line in io.lines("%(tokens)s") do
+  local name, token = line:match("^(%%S+) (%%S+)$")
+  targets[#targets + 1] = {name, "Bearer " .. token}
+end
+local head = io.open("%(head)s"):read("*a")
+local tail = io.open("%(tail)s"):read("*a")
+local counter = 0
 local threads = 0
 function setup(thread)
   threads = threads + 1
   thread:set("tid", threads)
 end
-local head = io.open("%s"):read("*a")
-local tail = io.open("%s"):read("*a")
 request = function()
   counter = counter + 1
-  local headers = {["Content-Type"] = "%s"}
-  for name, value in pairs(wrk.headers) do headers[name] = value end
-  -- unique across runs, wrk threads (tid) and requests (counter)
-  local n = string.format("r%%d-%%d-%%d", %d, tid, counter)
-  return wrk.format("PUT", "/v2/bench/tags/manifests/" .. n, headers, head .. n .. tail)
+  local target = targets[(counter + tid) %% #targets + 1]
+  local tag = string.format("t%(run)d-%%d-%%d", tid, counter)
+  local headers = {["Content-Type"] = "%(media_type)s", ["Authorization"] = target[2]}
+  return wrk.format("PUT", "/v2/" .. target[1] .. "/manifests/" .. tag, headers,
+                    head .. tag .. tail)
+end
+"""
+
+# wrk: GET tag "1" of each repository of the file in turn.
+_GET_SCRIPT = """
+local targets = {}
+for line in io.lines("%(tokens)s") do
+  local name, token = line:match("^(%%S+) (%%S+)$")
+  targets[#targets + 1] = {"/v2/" .. name .. "/manifests/1", "Bearer " .. token}
+end
+local counter = 0
+request = function()
+  counter = counter + 1
+  local target = targets[counter %% #targets + 1]
+  return wrk.format("GET", target[1], {["Accept"] = "%(media_type)s",
+                                       ["Authorization"] = target[2]})
 end
 """
 
 
-def load_tags(cluster: LocalCluster, work: str, until: int, tag: int) -> None:
-    """PUT unique tags through the leader with wrk until the log reaches `until`."""
+class Tokens:
+    """Access tokens for many repositories from one refresh token (no password hash each)."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.url = cluster.url
+        self.refresh = httpx.get(
+            cluster.url + "/auth/token",
+            auth=("admin", cluster.admin_password),
+            params={"offline_token": "true", "service": SERVICE},
+            timeout=30,
+        ).json()["refresh_token"]
+        # One client for all (each new client builds a TLS context: ~30 ms of CPU).
+        self.client = httpx.Client(
+            base_url=cluster.url, timeout=30, limits=httpx.Limits(max_connections=16)
+        )
+
+    def one(self, scope: str) -> str:
+        r = self.client.post(
+            "/auth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": self.refresh,
+                "service": SERVICE,
+                "scope": scope,
+            },
+        )
+        r.raise_for_status()
+        return str(r.json()["access_token"])
+
+    def file(self, path: str, names: list[str]) -> str:
+        """Write "NAME TOKEN" lines for `names` (push and pull) to `path`."""
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            tokens = list(pool.map(lambda n: self.one(f"repository:{n}:pull,push"), names))
+        with open(path, "w") as f:
+            f.writelines(f"{n} {t}\n" for n, t in zip(names, tokens, strict=True))
+        return path
+
+
+def wrk(url: str, script: str, seconds: float, connections: int = 16) -> tuple[int, float]:
+    """(requests completed, requests/s); any non-2xx answer ends the benchmark."""
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", script, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        sys.exit(f"wrk saw failed requests:\n{out}")
+    done = re.search(r"(\d+) requests in", out)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert done and rate, out
+    return int(done.group(1)), float(rate.group(1))
+
+
+class Loader:
+    """Writes tags through the leader with wrk, group by group of repositories."""
+
+    def __init__(self, cluster: LocalCluster, work: str, tokens: Tokens) -> None:
+        self.cluster, self.work, self.tokens = cluster, work, tokens
+        self.tags = 0  # written so far, the repositories' first tags included
+        self.rate = 1500.0  # tag writes/s, as last seen
+        self.runs = 0
+
+    def fill(self, repositories: list[str], total: int) -> None:
+        """Write tags until `total` exist: a tenth to bench/big, the rest spread evenly."""
+        needed = total - self.tags
+        groups = [repositories[i : i + GROUP] for i in range(0, len(repositories), GROUP)]
+        shares = [(groups_of, needed * 0.9 / len(groups)) for groups_of in groups]
+        for names, count in [([BIG], needed * 0.1), *shares]:
+            self._write(names, count)
+            print(f"  {self.tags:,} tags ({self.rate:,.0f}/s)", file=sys.stderr, flush=True)
+
+    def _write(self, names: list[str], count: float) -> None:
+        while count > 0:
+            self.runs += 1
+            tokens = self.tokens.file(os.path.join(self.work, "tokens"), names)
+            script = os.path.join(self.work, "put.lua")
+            with open(script, "w") as f:
+                f.write(
+                    _PUT_SCRIPT
+                    % {
+                        "tokens": tokens,
+                        "head": os.path.join(self.work, "head"),
+                        "tail": os.path.join(self.work, "tail"),
+                        "run": self.runs,
+                        "media_type": OCI_MANIFEST,
+                    }
+                )
+            seconds = min(240.0, count / self.rate)  # access tokens live 300 s
+            done, self.rate = wrk(self.cluster.urls[self.cluster.leader()], script, seconds)
+            self.tags += done
+            count -= done
+
+
+def make_repositories(tokens: Tokens, names: list[str], manifest: bytes) -> None:
+    """Each repository gets tag "1": bench/big's first image, its blobs mounted from there
+    (so every tag written later, that image's manifest annotated, is valid in each)."""
+    document = json.loads(manifest)
+    digests = [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
+
+    def one(name: str) -> None:
+        token = tokens.one(f"repository:{name}:* repository:{BIG}:pull")
+        headers = {"Authorization": f"Bearer {token}"}
+        for digest in digests:
+            tokens.client.post(
+                f"/v2/{name}/blobs/uploads/",
+                headers=headers,
+                params={"mount": digest, "from": BIG},
+            ).raise_for_status()
+        tokens.client.put(
+            f"/v2/{name}/manifests/1",
+            content=manifest,
+            headers={**headers, "Content-Type": OCI_MANIFEST},
+        ).raise_for_status()
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, names))
+
+
+# ---- measures ------------------------------------------------------------------------
+
+
+def manifest_gets(cluster: LocalCluster, work: str, tokens: Tokens, names: list[str]) -> float:
+    script = os.path.join(work, "get.lua")
+    with open(script, "w") as f:
+        f.write(
+            _GET_SCRIPT
+            % {
+                "tokens": tokens.file(os.path.join(work, "get-tokens"), names),
+                "media_type": OCI_MANIFEST,
+            }
+        )
+    follower = (cluster.leader() + 1) % cluster.replicas
+    wrk(cluster.urls[follower], script, 3, 64)  # warm
+    return wrk(cluster.urls[follower], script, 10, 64)[1]
+
+
+def median_ms(client: httpx.Client, path: str, params: dict[str, str | int]) -> float:
+    client.get(path, params=params).raise_for_status()
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        client.get(path, params=params).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def every_tag(client: httpx.Client, path: str) -> list[str]:
+    """Follow the Link header from page to page (pages without n hold 10,000 tags)."""
+    tags: list[str] = []
+    url: str | None = path
+    while url is not None:
+        r = client.get(url)
+        r.raise_for_status()
+        tags += r.json()["tags"]
+        link = r.headers.get("Link")
+        url = link.split(">", 1)[0].lstrip("<") if link else None
+    return tags
+
+
+def listings(cluster: LocalCluster, middle_repository: str) -> dict[str, float]:
+    with httpx.Client(base_url=cluster.url, auth=cluster.auth, timeout=60) as client:
+        tags = f"/v2/{BIG}/tags/list"
+        every = every_tag(client, tags)
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            every_tag(client, tags)
+            times.append((time.perf_counter() - started) * 1000)
+        return {
+            f"tags in {BIG}": len(every),
+            f"all tags of {BIG}, following its Link pages (ms)": statistics.median(times),
+            "tag list n=100, first page (ms)": median_ms(client, tags, {"n": 100}),
+            "tag list n=100, middle page (ms)": median_ms(
+                client, tags, {"n": 100, "last": sorted(every)[len(every) // 2]}
+            ),
+            "catalog n=100, first page (ms)": median_ms(client, "/v2/_catalog", {"n": 100}),
+            "catalog n=100, middle page (ms)": median_ms(
+                client, "/v2/_catalog", {"n": 100, "last": middle_repository}
+            ),
+        }
+
+
+def memory_and_disk(cluster: LocalCluster) -> dict[str, float]:
+    rss, anon = [], []
+    for pid in cluster.pids:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        rss.append(int(fields["VmRSS"].split()[0]) / 1024)
+        anon.append(int(fields["RssAnon"].split()[0]) / 1024)
+    data = os.path.join(cluster.data, "replica-0")
+    path = os.path.join(data, "metadata")
+    env = lmdb.open(path, readonly=True, lock=False, max_readers=4, map_size=1 << 36)
+    try:
+        info, stat = env.info(), env.stat()
+        used = (info["last_pgno"] + 1) * stat["psize"]
+        keys = stat["entries"]
+    finally:
+        env.close()
+    return {
+        "replica memory, largest RSS (MiB)": max(rss),
+        "replica memory, largest RSS not file-backed (MiB)": max(anon),
+        "Raft log entries held by the leader": cluster.health(cluster.leader())["log_entries"],
+        "LMDB pages in use (MiB)": used / (1 << 20),
+        "LMDB keys (main database)": keys,
+    }
+
+
+@contextmanager
+def timed_writes(cluster: LocalCluster, tokens: Tokens, body: bytes) -> Iterator[list[float]]:
+    """Sequential PUTs by tag to bench/big through the leader while the block runs: the
+    list of their latencies in ms."""
+    latencies: list[float] = []
+    stop = threading.Event()
+    token = tokens.one(f"repository:{BIG}:pull,push")
+    url = cluster.urls[cluster.leader()]
+
+    def writer() -> None:
+        n = 0
+        with httpx.Client(timeout=60) as client:
+            while not stop.is_set():
+                n += 1
+                started = time.perf_counter()
+                client.put(
+                    f"{url}/v2/{BIG}/manifests/probe-{time.time_ns()}-{n}",
+                    content=body,
+                    headers={"Content-Type": OCI_MANIFEST, "Authorization": f"Bearer {token}"},
+                ).raise_for_status()
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        yield latencies
+    finally:
+        stop.set()
+        thread.join()
+
+
+def compaction(cluster: LocalCluster, tokens: Tokens, body: bytes) -> dict[str, float]:
+    """A snapshot and log compaction on the leader, as a joining replica asks for one."""
     leader = cluster.leader()
-    script = os.path.join(work, "put.lua")
-    run = tag * 1000
-    while applied(cluster, leader) < until:
-        run += 1
-        with open(script, "w") as f:
-            f.write(
-                _PUT_SCRIPT
-                % (os.path.join(work, "head"), os.path.join(work, "tail"), OCI_MANIFEST, run)
-            )
-        left = until - applied(cluster, leader)
-        seconds = max(2, min(30, left // 1500))
-        token = cluster.auth.bearer(cluster.url, "bench/tags")["Authorization"]  # 5-minute tokens
+    data = os.path.join(cluster.data, f"replica-{leader}")
+    with timed_writes(cluster, tokens, body) as before:
+        time.sleep(3)
+    with timed_writes(cluster, tokens, body) as during:
+        started = time.monotonic()
         out = subprocess.run(
             [
-                "wrk",
-                "-t2",
-                "-c16",
-                f"-d{seconds}s",
-                "-s",
-                script,
-                "-H",
-                f"Authorization: {token}",
-                cluster.urls[leader],
+                sys.executable,
+                "-c",
+                # Until the first byte: the snapshot is written (the download is not timed).
+                "import sys; from cli.cluster_client import ClusterClient\n"
+                "with ClusterClient(sys.argv[1], timeout=600) as c:\n"
+                "    with c.stream('GET', '/api/v0/snapshot') as r:\n"
+                "        r.raise_for_status(); next(r.iter_bytes(1))\n",
+                os.path.join(data, "replica.toml"),
             ],
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout
-        if "Non-2xx" in out:
-            sys.exit(f"tag writes failed:\n{out}")
-        print(f"  {applied(cluster, leader):,} entries", file=sys.stderr, flush=True)
+            cwd=ROOT,
+        )
+        took = time.monotonic() - started
+        if out.returncode:
+            sys.exit(f"snapshot failed: {out.stderr}")
+    return {
+        "snapshot and compaction on the leader, asked to written (s)": took,
+        "snapshot write alone (s)": cluster.health(leader)["snapshot_write_seconds"],
+        "longest write while it ran (ms)": max(during),
+        "longest write in 3 s before (ms)": max(before),
+        "snapshot file (MiB)": os.stat(os.path.join(data, "raft", "snapshot")).st_size / (1 << 20),
+    }
 
 
-def snapshot_cost(cluster: LocalCluster) -> tuple[float, float, float, int]:
-    """(snapshot MiB, keys in the state, MiB of snapshots per 1,000 writes as now spaced,
-    and as they were: every 20,000 entries)."""
-    data = os.path.join(cluster.data, "replica-0")
-    env = lmdb.open(os.path.join(data, "metadata"), readonly=True, max_readers=4, map_size=1 << 36)
-    try:
-        keys = int(env.stat()["entries"])
-    finally:
-        env.close()
-    size = os.stat(os.path.join(data, "raft", "snapshot")).st_size / (1 << 20)
-    now = size / max(20000, keys // 4) * 1000
-    return size, now, size / 20000 * 1000, keys
+def restart_follower(cluster: LocalCluster) -> dict[str, float]:
+    index = (cluster.leader() + 1) % cluster.replicas
+    os.kill(cluster.pids[index], signal.SIGTERM)
+    cluster.wait_stopped(index)
+    others = [i for i in range(cluster.replicas) if i != index]
+    target = cluster.health(cluster.leader(among=others))["commit_index"]
+    started = time.monotonic()
+    cluster.restart(index, timeout=600)
+    serving = time.monotonic() - started
+    while cluster.health(index)["applied_index"] < target:
+        time.sleep(0.1)
+    return {
+        "follower restart: SIGTERM'd, started again, to serving (s)": serving,
+        "follower restart: to caught up (s)": time.monotonic() - started,
+    }
 
 
-def join(cluster: LocalCluster, work: str, name: str) -> tuple[float, float, bool]:
-    """Seconds until a new replica applied the leader's commit index, its peak RSS in
-    MiB, and whether its state digest then equals the others'."""
-    print(f"  joining {name}", file=sys.stderr, flush=True)
+def join(cluster: LocalCluster, work: str, name: str) -> dict[str, float]:
+    """A new replica joins (and is removed again afterwards)."""
     started = time.monotonic()
     joiner, url = cluster.join_replica(os.path.join(work, name), name)
     try:
+        target = cluster.health(0)["commit_index"]
         while True:
             try:
-                view = httpx.get(url + "/health", timeout=5).json()
-                if view["applied_index"] >= cluster.health(0)["commit_index"]:
+                if httpx.get(url + "/health", timeout=5).json()["applied_index"] >= target:
                     break
             except (httpx.HTTPError, ValueError, KeyError):
                 pass
@@ -141,145 +409,130 @@ def join(cluster: LocalCluster, work: str, name: str) -> tuple[float, float, boo
             ours["state_digest_index"] != theirs["state_digest_index"]
             or ours["state_digest"] == theirs["state_digest"]
         )
-        return took, peak, same
+        if not same:
+            sys.exit("the joined replica's state digest differs")
+        return {"join: to caught up (s)": took, "join: joiner's peak memory (MiB)": peak}
     finally:
         joiner.terminate()
         joiner.wait(timeout=60)
+        config = os.path.join(cluster.data, "replica-0", "replica.toml")
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cli.main",
-                "remove",
-                name,
-                "--config",
-                os.path.join(cluster.data, "replica-0", "replica.toml"),
-            ],
+            [sys.executable, "-m", "cli.main", "remove", name, "--config", config],
             capture_output=True,
+            cwd=ROOT,
         )
+        shutil.rmtree(os.path.join(work, name), ignore_errors=True)
 
 
-def make_repositories(cluster: LocalCluster, count: int, have: int) -> None:
-    """Repositories bench/r<N> holding one small image each (blobs mounted)."""
-    manifest = push_image(cluster.url, "bench/r0", "1", "repos")
-    document = json.loads(manifest.data)
-    digests = [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
-
-    # A token per repository from a refresh token: no password hash per repository.
-    refresh = httpx.get(
-        cluster.url + "/auth/token",
-        auth=("admin", cluster.admin_password),
-        params={"offline_token": "true", "service": "quorum-registry"},
-        timeout=30,
-    ).json()["refresh_token"]
-    # One client for all (each new client builds a TLS context: ~30 ms of CPU).
-    shared = httpx.Client(base_url=cluster.url, timeout=30, limits=httpx.Limits(max_connections=16))
-
-    def one(n: int) -> None:
-        name = f"bench/r{n}"
-        token = shared.post(
-            "/auth/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": refresh,
-                "service": "quorum-registry",
-                "scope": f"repository:{name}:* repository:bench/r0:pull",
-            },
-        ).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
-        for digest in digests:
-            shared.post(
-                f"/v2/{name}/blobs/uploads/",
-                headers=headers,
-                params={"mount": digest, "from": "bench/r0"},
-            ).raise_for_status()
-        shared.put(
-            f"/v2/{name}/manifests/1",
-            content=manifest.data,
-            headers={**headers, "Content-Type": OCI_MANIFEST},
-        ).raise_for_status()
-
-    with shared, concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(max(have, 1), count)))
+def backup(cluster: LocalCluster, work: str) -> dict[str, float]:
+    path = os.path.join(work, "backup.qreg")
+    passphrase = os.path.join(work, "passphrase")
+    with open(passphrase, "w") as f:
+        f.write("a long enough benchmark passphrase")
+    started = time.monotonic()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "backup",
+            path,
+            "--config",
+            os.path.join(cluster.data, "replica-0", "replica.toml"),
+            "--passphrase-file",
+            passphrase,
+        ],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
+    took = time.monotonic() - started
+    size = os.stat(path).st_size / (1 << 20)
+    os.unlink(path)
+    return {"qreg backup (s)": took, "backup file (MiB)": size}
 
 
-def catalog_first_page(cluster: LocalCluster) -> float:
-    with httpx.Client(base_url=cluster.url, auth=cluster.auth, timeout=30) as client:
-        client.get("/v2/_catalog", params={"n": 100}).raise_for_status()
-        times = []
-        for _ in range(30):
-            started = time.perf_counter()
-            client.get("/v2/_catalog", params={"n": 100}).raise_for_status()
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def measure(
+    cluster: LocalCluster, work: str, tokens: Tokens, names: list[str], body: bytes, n: int
+) -> dict[str, float]:
+    row: dict[str, float] = {}
+    print("  manifest GETs", file=sys.stderr, flush=True)
+    row["manifest GET by tag, 1,000 repos, 64 connections (req/s)"] = manifest_gets(
+        cluster, work, tokens, names[:1000]
+    )
+    row.update(listings(cluster, names[len(names) // 2]))
+    row.update(memory_and_disk(cluster))
+    print("  compaction", file=sys.stderr, flush=True)
+    row.update(compaction(cluster, tokens, body))
+    print("  restart", file=sys.stderr, flush=True)
+    row.update(restart_follower(cluster))
+    print("  join", file=sys.stderr, flush=True)
+    row.update(join(cluster, work, f"joiner-{n}"))
+    print("  backup", file=sys.stderr, flush=True)
+    row.update(backup(cluster, work))
+    return row
+
+
+def print_table(columns: dict[str, dict[str, float]]) -> None:
+    labels = list(columns)
+    print(f"\n| measure | {' | '.join(labels)} | last / first |")
+    print(f"|---|{'---|' * len(labels)}---|")
+    for key in columns[labels[0]]:
+        values = [columns[label][key] for label in labels]
+        cells = " | ".join(f"{v:,.0f}" if v >= 100 else f"{v:.2f}" for v in values)
+        ratio = values[-1] / values[0] if values[0] else float("nan")
+        print(f"| {key} | {cells} | {ratio:.2f} |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--levels", default="100000,300000", help="tag counts to measure at")
-    parser.add_argument("--repos", default="3000,30000", help="repository counts for the catalog")
+    parser.add_argument("--repos", type=int, default=10_000, help="repositories (default 10,000)")
+    parser.add_argument(
+        "--levels", default="100000,1000000", help="tag totals to measure at, after the small state"
+    )
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="qreg-large-")
     cluster = LocalCluster(os.path.join(work, "data"), replicas=3).start()
-    rows = _Rows()
+    columns: dict[str, dict[str, float]] = {}
     try:
-        manifest = json.loads(push_image(cluster.url, "bench/tags", "seed", "seed").data)
+        tokens = Tokens(cluster)
+        names = [f"bench/r{i}" for i in range(args.repos - 1)]
+        seed = push_image(cluster.url, BIG, "seed", "seed")
+        manifest = json.loads(seed.data)
         manifest["annotations"] = {"bench": "@@N@@"}
         head, tail = json.dumps(manifest).split("@@N@@")
         for name, part in (("head", head), ("tail", tail)):
             with open(os.path.join(work, name), "w") as f:
                 f.write(part)
-        for n, level in enumerate(int(x) for x in args.levels.split(",")):
-            load_tags(cluster, work, level - 20000, n * 2)
-            before, start = written_bytes(cluster.pids), applied(cluster)
-            load_tags(cluster, work, level, n * 2 + 1)
-            per_1000 = (written_bytes(cluster.pids) - before) / (applied(cluster) - start) * 1000
-            rows.append(
-                (
-                    f"disk writes per 1,000 tag writes at {level:,} tags (3 replicas, MiB)",
-                    f"{per_1000 / (1 << 20):.2f}",
+        print(f"  creating {args.repos:,} repositories", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        make_repositories(tokens, names, seed.data)
+        print(f"  took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        loader = Loader(cluster, work, tokens)
+        loader.tags = args.repos
+        # bench/big needs more than one tag for its pages: the small state has 1,000.
+        loader._write([BIG], 1000)
+        levels = [loader.tags, *(int(x) for x in args.levels.split(","))]
+        for n, level in enumerate(levels):
+            if level > loader.tags:
+                started = time.monotonic()
+                loader.fill(names, level)
+                print(
+                    f"  loaded to {loader.tags:,} in {time.monotonic() - started:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
                 )
-            )
-            size, now, before, keys = snapshot_cost(cluster)
-            rows.append((f"snapshot at {level:,} tags: MiB ({keys:,} keys)", f"{size:.0f}"))
-            rows.append(
-                (f"snapshot MiB per 1,000 writes at {level:,} tags, spaced by keys/4", f"{now:.2f}")
-            )
-            rows.append(
-                (
-                    f"snapshot MiB per 1,000 writes at {level:,} tags, every 20,000 (before)",
-                    f"{before:.2f}",
-                )
-            )
-            took, peak, same = join(cluster, work, f"joiner-{n}")
-            rows.append((f"join at {level:,} tags: seconds until caught up", f"{took:.1f}"))
-            rows.append((f"join at {level:,} tags: joiner's peak memory (MiB)", f"{peak:.0f}"))
-            rows.append((f"join at {level:,} tags: state digest equal", "yes" if same else "NO"))
-        have = 0
-        for count in (int(x) for x in args.repos.split(",") if x):
-            print(f"  creating {count:,} repositories", file=sys.stderr, flush=True)
-            make_repositories(cluster, count, have)
-            have = count
-            rows.append(
-                (
-                    f"catalog first page (n=100) at {count:,} repositories (ms)",
-                    f"{catalog_first_page(cluster):.1f}",
-                )
-            )
+            label = f"{loader.tags:,} tags"
+            columns[label] = measure(cluster, work, tokens, names, seed.data, n)
+            for key, value in columns[label].items():
+                print(f"  {key:<62} {value:,.2f}", flush=True)
+        print_table(columns)
     finally:
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
-
-
-class _Rows(list):  # type: ignore[type-arg]
-    """Printed as they come: a long run keeps what it measured if stopped."""
-
-    def append(self, row: tuple[str, str]) -> None:
-        super().append(row)
-        print(f"{row[0]:<72}  {row[1]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ _CONSTRUCTING = threading.Lock()
 log = logging.getLogger("qreg.consensus")
 # A TimeoutNow that found no caught-up follower, or was lost, is sent again this often.
 _TRANSFER_RETRY_S = 0.2
+# The log is compacted once its commands hold this much, however few they are: a large
+# state spaces snapshots by a quarter of its keys (raft.py), and with large manifests
+# that many entries would hold gigabytes in memory and pass the journal's 4 GiB limit.
+MAX_LOG_BYTES = 256 << 20
 
 
 class Machine(SyncObj):  # type: ignore[misc]
@@ -49,6 +53,8 @@ class Machine(SyncObj):  # type: ignore[misc]
         # Why this node stopped taking part, if a committed command was beyond it.
         self.halted: str | None = None
         self.journal = DurableJournal(conf.journalFile, skip_fsync)
+        self._snapshots = serializer
+        self.max_log_bytes = MAX_LOG_BYTES
         # pysyncobj builds its journal inside __init__ and starts its thread there:
         # hand it ours for that call only.
         # Likewise its Serializer: ours writes snapshots off the Raft thread and sends
@@ -137,6 +143,8 @@ class Machine(SyncObj):  # type: ignore[misc]
             time.sleep(max(timeToWait, 0.1))
             return
         self._step_handover()
+        if self.journal.bytes > self.max_log_bytes and not self._snapshots.busy:
+            self.forceLogCompaction()
         # What the last tick appended reaches the disk before this tick counts the
         # leader's own copy toward a majority (group commit: one sync per tick).
         self.journal.sync()

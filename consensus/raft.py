@@ -29,7 +29,7 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.node import TCPNode
 
 from consensus import snapshot
-from consensus.machine import Machine
+from consensus.machine import MAX_LOG_BYTES, Machine
 from consensus.proposals import NoQuorum, failure, may_propose_again
 from consensus.snapshot_transfer import Descriptor, Fetcher, SnapshotSerializer
 from consensus.state import COMMAND_VERSION, MetadataState
@@ -51,6 +51,7 @@ class RaftNode:
         compact_every: int = 20000,
         unsafe_skip_fsync: bool = False,
         fetch_snapshot: Fetcher | None = None,
+        max_log_bytes: int = MAX_LOG_BYTES,
     ) -> None:
         if not password:
             # pysyncobj unpickles every frame; the secret authenticates them first.
@@ -113,6 +114,7 @@ class RaftNode:
             self.snapshots,
         )
         self._machine._on_peer_answer = self._notify_answer
+        self._machine.max_log_bytes = max_log_bytes
 
     # ---- proposing ------------------------------------------------------------
 
@@ -309,6 +311,7 @@ class RaftNode:
             "applied_index": raw.get("last_applied"),
             "has_quorum": bool(raw.get("has_quorum")),
             "log_entries": raw.get("log_len"),
+            "log_bytes": m.journal.bytes,
             "snapshot_index": current.index if (current := self.snapshots.current) else 0,
             "snapshot_write_seconds": self.snapshots.last_write_seconds,
             # For qreg upgrade-check: what this replica can apply, what the log holds.

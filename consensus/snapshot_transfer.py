@@ -129,6 +129,12 @@ class SnapshotSerializer:
 
     # ---- writing (log compaction) -------------------------------------------------
 
+    @property
+    def busy(self) -> bool:
+        """A snapshot is being written, or its end not yet reported to pysyncobj."""
+        with self._lock:
+            return self._state == SERIALIZER_STATE.SERIALIZING or self._finished is not None
+
     def checkSerializing(self) -> tuple[int, Any]:
         with self._lock:
             if self._finished is not None:

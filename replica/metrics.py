@@ -42,6 +42,11 @@ class _RaftCollector(Collector):
             value=status.get("log_entries") or 0,
         )
         yield GaugeMetricFamily(
+            "qreg_raft_log_bytes",
+            "Bytes of the commands in the Raft log since the last snapshot (held in memory)",
+            value=status.get("log_bytes") or 0,
+        )
+        yield GaugeMetricFamily(
             "qreg_raft_snapshot_index",
             "Raft index of the latest snapshot this replica holds",
             value=status.get("snapshot_index") or 0,

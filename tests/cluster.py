@@ -185,6 +185,16 @@ class LocalCluster:
         if process is not None:
             process.wait(timeout=10)
 
+    def wait_stopped(self, index: int, timeout: float = 60.0) -> None:
+        """Until a replica told to stop has exited."""
+        process = self._restarted.pop(index, None)
+        if process is not None:
+            process.wait(timeout=timeout)
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(self.pids[index]):
+            time.sleep(0.05)
+
     def restart(self, index: int, timeout: float = 60.0) -> None:
         """Start a killed replica again from its config, outside the launcher."""
         config = os.path.join(self.data, f"replica-{index}", "replica.toml")
@@ -310,3 +320,12 @@ class LocalCluster:
         if self.process is not None:
             self.process.wait(timeout=30)
             self._forget_process()
+
+
+def _alive(pid: int) -> bool:
+    """Running (not exited, nor a zombie its launcher has yet to reap)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -15,7 +15,7 @@ async def list_repositories(
     registry: Registry, request: Request, auth: AuthService | None = None
 ) -> JSONResponse:
     n, last = pagination(request)
-    limit = None if n is None else n + 1
+    limit = n + 1
     if auth is not None and auth.enabled:
         # Only what the account may pull, filtered while the page is read.
         names = await registry.catalog(limit, last, auth.pullable_by(request))

@@ -12,6 +12,6 @@ from replica.registry import Registry
 
 async def list_tags(registry: Registry, request: Request, name: str) -> JSONResponse:
     n, last = pagination(request)
-    tags = await registry.tags(name, None if n is None else n + 1, last)
+    tags = await registry.tags(name, n + 1, last)
     tags, link = page(tags, n, f"/v2/{name}/tags/list")
     return JSONResponse({"name": name, "tags": tags}, headers={**API_HEADERS, **link})

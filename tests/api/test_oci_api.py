@@ -336,6 +336,8 @@ def test_catalog_pagination(client: httpx.Client) -> None:
     r = client.get("/v2/_catalog", params={"n": 1, "last": names[0]})
     assert r.json()["repositories"] == [everything[everything.index(names[0]) + 1]]
     assert 'rel="next"' in r.headers["Link"]
+    r = client.get("/v2/_catalog", params={"n": 0})
+    assert r.status_code == 200 and r.json()["repositories"] == [] and "Link" not in r.headers
 
 
 def test_referrers(client: httpx.Client) -> None:

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 
 import grpc
 
-from proto import blobs_pb2 as pb
+from replica.blobs import frames
 from replica.blobs.transfer import CHUNK, BlobClient
 
 log = logging.getLogger("qreg.blob_mirror")
 
-# Per peer, at most this many 1 MiB messages wait to be sent: bounded memory.
-_QUEUE_MESSAGES = 8
+# Per peer, at most this many messages (of up to CHUNK bytes) wait to be sent:
+# bounded memory.
+_QUEUE_MESSAGES = 3
 # A peer that cannot take a chunk for this long is dropped, not waited for.
 _STALL_S = 2.0
 # A session with no new bytes for this long stops mirroring (clients rarely pause).
@@ -38,7 +39,7 @@ _END = None
 class _Stream:
     replica_id: str
     call: grpc.Future
-    messages: queue.Queue[pb.PushChunk | None]
+    messages: queue.Queue[bytes | None]
     dropped: bool = False
 
     def drop(self) -> None:
@@ -65,19 +66,19 @@ class PeerMirror:
     def _open(self) -> dict[str, _Stream]:
         streams = {}
         for replica_id, address in self._peers.items():
-            messages: queue.Queue[pb.PushChunk | None] = queue.Queue(_QUEUE_MESSAGES)
+            messages: queue.Queue[bytes | None] = queue.Queue(_QUEUE_MESSAGES)
             call = self._client.push_stream(address, _drain(messages))
             streams[replica_id] = _Stream(replica_id, call, messages)
         return streams
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Queue bytes for every live peer; drop peers that cannot keep up."""
         with self._lock:
             if self._streams is None:
                 self._streams = self._open()
             view = memoryview(data)
             for offset in range(0, len(view), CHUNK):
-                message = pb.PushChunk(data=bytes(view[offset : offset + CHUNK]))
+                message = frames.push_data(view[offset : offset + CHUNK])
                 for stream in self._streams.values():
                     if stream.dropped:
                         continue
@@ -104,7 +105,7 @@ class PeerMirror:
                     stream.drop()
                     continue
                 try:
-                    stream.messages.put(pb.PushChunk(digest=digest, size=size), timeout=_STALL_S)
+                    stream.messages.put(frames.push_end(digest, size), timeout=_STALL_S)
                     stream.messages.put(_END, timeout=_STALL_S)
                 except queue.Full:
                     stream.drop()
@@ -121,7 +122,7 @@ class PeerMirror:
             self._streams = {}
 
 
-def _drain(messages: queue.Queue[pb.PushChunk | None]) -> Iterator[pb.PushChunk]:
+def _drain(messages: queue.Queue[bytes | None]) -> Iterator[bytes]:
     while True:
         try:
             message = messages.get(timeout=_IDLE_S)

@@ -41,6 +41,7 @@ class BlobWriter:
         self._hasher = new_hasher(algorithm + ":")
         self.size = 0
         self._unsynced = 0
+        self._dropped = 0  # pages before this offset were flushed and given back
         self.failed: OSError | None = None
         exists = os.path.exists(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -71,6 +72,15 @@ class BlobWriter:
                 # Flush as we go, while the network keeps the event loop busy, so the
                 # fsync that makes the blob durable at commit has little left to do.
                 os.fdatasync(self._fd)
+                # Then give the flushed pages back: the next bytes reuse them. Writing
+                # into pages the kernel has to find fresh cost 3-6 CPU-seconds per GiB
+                # on our 2-core VMs (free memory handed back to the host comes back
+                # slowly), against 0.2 for recycled ones; a blob read later comes from
+                # the disk instead of the cache.
+                os.posix_fadvise(
+                    self._fd, self._dropped, self.size - self._dropped, os.POSIX_FADV_DONTNEED
+                )
+                self._dropped = self.size
                 self._unsynced = 0
         except OSError as e:
             self.failed = e

@@ -17,6 +17,7 @@ from replica.errors import BlobUploadInvalid
 # Bytes gathered before one hand-off to a worker thread: large enough that the
 # hop costs nothing, small enough that hashing and writing overlap the network.
 _BATCH = 4 << 20
+_SLACK = 1 << 20  # what the last chunk of a batch may pass it by
 READ_CHUNK = 1 << 20
 # Where receive_into leaves the byte count for the metrics of the request.
 RECEIVED_KEY = "qreg.received_bytes"
@@ -34,18 +35,35 @@ async def receive_into(
     write = writer.write if mirror is None else _mirrored(writer, mirror)
     received = 0
     pending: asyncio.Future[Any] | None = None
-    buffer = bytearray()
+    # Two buffers, filled in turn: one is hashed and written in a thread while the
+    # other fills, and neither is copied again to be handed over.
+    buffers = [bytearray(_BATCH + _SLACK), bytearray(_BATCH + _SLACK)]
+    filled = 0
+
+    async def hand_over(data: memoryview) -> None:
+        nonlocal pending
+        if pending is not None:
+            await pending  # the other buffer is free again
+        pending = asyncio.ensure_future(asyncio.to_thread(write, data))
+
     try:
         async for chunk in request.stream():
             if not chunk:
                 continue
-            buffer += chunk
             received += len(chunk)
-            if len(buffer) >= _BATCH:
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(asyncio.to_thread(write, bytes(buffer)))
-                buffer.clear()
+            if filled + len(chunk) > len(buffers[0]):  # a chunk larger than usual
+                await hand_over(memoryview(buffers[0])[:filled])
+                buffers.reverse()
+                filled = 0
+                if len(chunk) > len(buffers[0]):
+                    await hand_over(memoryview(chunk))
+                    continue
+            buffers[0][filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+            if filled >= _BATCH:
+                await hand_over(memoryview(buffers[0])[:filled])
+                buffers.reverse()
+                filled = 0
     except ClientDisconnect:
         if pending is not None:
             await pending
@@ -54,14 +72,14 @@ async def receive_into(
         ) from None
     if pending is not None:
         await pending
-    if buffer:
-        await asyncio.to_thread(write, bytes(buffer))
+    if filled:
+        await asyncio.to_thread(write, memoryview(buffers[0])[:filled])
     request.scope[RECEIVED_KEY] = request.scope.get(RECEIVED_KEY, 0) + received
     return received
 
 
-def _mirrored(writer: BlobWriter, mirror: PeerMirror) -> Callable[[bytes], None]:
-    def write(data: bytes) -> None:
+def _mirrored(writer: BlobWriter, mirror: PeerMirror) -> Callable[[memoryview], None]:
+    def write(data: memoryview) -> None:
         mirror.write(data)  # queued for the peers, so they work while the local disk does
         try:
             writer.write(data)

@@ -19,7 +19,7 @@ import grpc
 import grpc.aio
 
 from proto import blobs_pb2 as pb
-from proto import blobs_pb2_grpc as rpc
+from replica.blobs import frames
 from replica.blobs.store import BlobStore
 from replica.errors import RegistryError, StorageFull
 from replica.internal_auth import internal_token, is_internal
@@ -34,11 +34,14 @@ from replica.tls_reload import (
 log = logging.getLogger("qreg.blob_service")
 
 METADATA_KEY = "x-qreg-internal"
-CHUNK = 1 << 20
+# Bytes per message: large enough that gRPC's and Python's cost per message is small
+# beside the bytes' own; peers of every version take messages up to 8 MiB.
+CHUNK = 4 << 20
 _OPTIONS = [("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)]
+_SERVICE = "quorum.blobs.BlobTransfer"
 
 
-class _Servicer(rpc.BlobTransferServicer):
+class _Servicer:
     def __init__(
         self, store: BlobStore, replica_id: str, token: str | None, seen: Callable[[], int]
     ) -> None:
@@ -59,11 +62,10 @@ class _Servicer(rpc.BlobTransferServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid digest {digest[:100]!r}")
             raise  # unreachable: abort raises
 
-    def Push(
-        self, requests: Iterator[pb.PushChunk], context: grpc.ServicerContext
-    ) -> pb.PushResult:
-        """The digest comes with the first message (a committed blob) or the last (a
-        mirror of a blob still being received); a stream ending without one is discarded."""
+    def Push(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> pb.PushResult:
+        """Serialized PushChunks (frames.py reads them without copying the bytes). The
+        digest comes with the first message (a committed blob) or the last (a mirror
+        of a blob still being received); a stream ending without one is discarded."""
         self._authorize(context)
         first = next(requests, None)
         if first is None:
@@ -71,16 +73,17 @@ class _Servicer(rpc.BlobTransferServicer):
             raise AssertionError("abort raises")
         # Read before the copy is committed (consensus/gc.py says why).
         seen = self._seen()
-        if first.digest and self._store.claim(self._digest(first.digest, context)) == first.size:
+        data, digest, size = frames.read_push(first)
+        if digest and self._store.claim(self._digest(digest, context)) == size:
             return pb.PushResult(replica_id=self._replica_id, seen=seen)
-        digest, size = first.digest, first.size
         writer = self._store.writer()
         try:
-            writer.write(first.data)
-            for chunk in requests:
-                writer.write(chunk.data)
-                if chunk.digest:
-                    digest, size = chunk.digest, chunk.size
+            writer.write(data)
+            for raw in requests:
+                data, named, named_size = frames.read_push(raw)
+                writer.write(data)
+                if named:
+                    digest, size = named, named_size
         except StorageFull as e:
             writer.discard()
             log.warning("refused a blob from a peer: %s", e.message)
@@ -99,7 +102,8 @@ class _Servicer(rpc.BlobTransferServicer):
             context.abort(grpc.StatusCode.DATA_LOSS, f"{e.code}: {e.message}")
         return pb.PushResult(replica_id=self._replica_id, seen=seen)
 
-    def Fetch(self, request: pb.FetchRequest, context: grpc.ServicerContext) -> Iterator[pb.Chunk]:
+    def Fetch(self, request: pb.FetchRequest, context: grpc.ServicerContext) -> Iterator[bytes]:
+        """Serialized Chunks (frames.py)."""
         self._authorize(context)
         digest = self._digest(request.digest, context)
         try:
@@ -108,7 +112,7 @@ class _Servicer(rpc.BlobTransferServicer):
             context.abort(grpc.StatusCode.NOT_FOUND, f"{digest} is not here")
         with f:
             while data := f.read(CHUNK):
-                yield pb.Chunk(data=data)
+                yield frames.chunk_data(data)
 
     def Holds(self, request: pb.HoldsRequest, context: grpc.ServicerContext) -> pb.HoldsResult:
         self._authorize(context)
@@ -131,8 +135,23 @@ class BlobServer:
         seen: Callable[[], int],
     ) -> None:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=_OPTIONS)
-        rpc.add_BlobTransferServicer_to_server(  # type: ignore[no-untyped-call]
-            _Servicer(store, replica_id, internal_token(secret), seen), self._server
+        servicer = _Servicer(store, replica_id, internal_token(secret), seen)
+        # Push takes and Fetch gives serialized messages as they are (frames.py).
+        handlers = {
+            "Push": grpc.stream_unary_rpc_method_handler(
+                servicer.Push, response_serializer=pb.PushResult.SerializeToString
+            ),
+            "Fetch": grpc.unary_stream_rpc_method_handler(
+                servicer.Fetch, request_deserializer=pb.FetchRequest.FromString
+            ),
+            "Holds": grpc.unary_unary_rpc_method_handler(
+                servicer.Holds,
+                request_deserializer=pb.HoldsRequest.FromString,
+                response_serializer=pb.HoldsResult.SerializeToString,
+            ),
+        }
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(_SERVICE, handlers),)
         )
         credentials = reloading_server_credentials(tls)  # qreg tls renew, no restart
         if self._server.add_secure_port(address, credentials) == 0:
@@ -152,13 +171,13 @@ class BlobClient:
         self._metadata = ((METADATA_KEY, internal_token(secret) or ""),)
         self._credentials = channel_credentials(tls)
         self._renewed = channel_credentials_source(tls)
-        self._stubs: dict[str, rpc.BlobTransferStub] = {}
+        self._stubs: dict[str, _Calls] = {}
         self._channels: list[grpc.Channel] = []
         self._push_pool = futures.ThreadPoolExecutor(
             max_workers=16, thread_name_prefix="qreg-blob-push"
         )
         # Streams to the event loop (fetch_async); channels of the loop that serves.
-        self._aio_stubs: dict[str, rpc.BlobTransferStub] = {}
+        self._aio_stubs: dict[str, _Calls] = {}
         self._aio_channels: list[grpc.aio.Channel] = []
 
     def _renew(self) -> None:
@@ -169,13 +188,13 @@ class BlobClient:
             self._stubs = {}
             self._aio_stubs = {}
 
-    def _stub(self, address: str) -> rpc.BlobTransferStub:
+    def _stub(self, address: str) -> _Calls:
         self._renew()
         stub = self._stubs.get(address)
         if stub is None:
             channel = grpc.secure_channel(address, self._credentials, options=_OPTIONS)
             self._channels.append(channel)
-            stub = self._stubs[address] = rpc.BlobTransferStub(channel)  # type: ignore[no-untyped-call]
+            stub = self._stubs[address] = _Calls(channel)
         return stub
 
     def push(
@@ -183,18 +202,12 @@ class BlobClient:
     ) -> pb.PushResult:
         """Copy the blob at `path` to a peer; its answer once the copy is durable there."""
 
-        def chunks() -> Iterator[pb.PushChunk]:
+        def chunks() -> Iterator[bytes]:
+            # The digest first: a peer that holds the blob answers before any bytes.
+            yield frames.push_end(digest, size)
             with open(path, "rb") as f:
-                first = True
-                while True:
-                    data = f.read(CHUNK)
-                    if first:
-                        yield pb.PushChunk(digest=digest, size=size, data=data)
-                        first = False
-                    elif data:
-                        yield pb.PushChunk(data=data)
-                    if not data:
-                        return
+                while data := f.read(CHUNK):
+                    yield frames.push_data(data)
 
         result: pb.PushResult = self._stub(address).Push(
             chunks(), metadata=self._metadata, timeout=timeout
@@ -211,15 +224,16 @@ class BlobClient:
             self._push_pool, self.push, address, digest, size, path, timeout
         )
 
-    def push_stream(self, address: str, messages: Iterator[pb.PushChunk]) -> grpc.Future:
-        """Start a Push fed by `messages`; the future holds the PushResult."""
+    def push_stream(self, address: str, messages: Iterator[bytes]) -> grpc.Future:
+        """Start a Push fed by serialized PushChunks (frames.py); the future holds the
+        PushResult."""
         return self._stub(address).Push.future(messages, metadata=self._metadata)
 
     def fetch(self, address: str, digest: str, timeout: float = 600) -> Iterator[bytes]:
         for chunk in self._stub(address).Fetch(
             pb.FetchRequest(digest=digest), metadata=self._metadata, timeout=timeout
         ):
-            yield chunk.data
+            yield bytes(frames.read_chunk(chunk))
 
     async def fetch_async(self, address: str, digest: str) -> AsyncIterator[bytes]:
         """`fetch` for the event loop, over grpc.aio: no worker thread per stream.
@@ -233,19 +247,19 @@ class BlobClient:
         )
         try:
             async for chunk in call:
-                yield chunk.data
+                yield bytes(frames.read_chunk(chunk))  # a view is not an HTTP body
         except grpc.aio.AioRpcError as e:
             raise PeerFetchError(f"{address}: {e.code().name}: {e.details()}") from None
         finally:
             call.cancel()
 
-    def _aio_stub(self, address: str) -> rpc.BlobTransferStub:
+    def _aio_stub(self, address: str) -> _Calls:
         self._renew()
         stub = self._aio_stubs.get(address)
         if stub is None:
             channel = grpc.aio.secure_channel(address, self._credentials, options=_OPTIONS)
             self._aio_channels.append(channel)
-            stub = self._aio_stubs[address] = rpc.BlobTransferStub(channel)  # type: ignore[no-untyped-call]
+            stub = self._aio_stubs[address] = _Calls(channel)
         return stub
 
     async def aclose(self) -> None:
@@ -257,6 +271,24 @@ class BlobClient:
         for channel in self._channels:
             channel.close()
         self._push_pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Calls:
+    """The service's methods on one channel (blocking or grpc.aio): Push sends and Fetch
+    receives serialized messages as they are (frames.py)."""
+
+    def __init__(self, channel: grpc.Channel | grpc.aio.Channel) -> None:
+        self.Push = channel.stream_unary(
+            f"/{_SERVICE}/Push", response_deserializer=pb.PushResult.FromString
+        )
+        self.Fetch = channel.unary_stream(
+            f"/{_SERVICE}/Fetch", request_serializer=pb.FetchRequest.SerializeToString
+        )
+        self.Holds = channel.unary_unary(
+            f"/{_SERVICE}/Holds",
+            request_serializer=pb.HoldsRequest.SerializeToString,
+            response_deserializer=pb.HoldsResult.FromString,
+        )
 
 
 async def result_of(future: grpc.Future, timeout: float) -> Any:

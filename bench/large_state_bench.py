@@ -257,7 +257,10 @@ def every_tag(client: httpx.Client, path: str) -> list[str]:
 
 
 def listings(cluster: LocalCluster, middle_repository: str) -> dict[str, float]:
-    with httpx.Client(base_url=cluster.url, auth=cluster.auth, timeout=60) as client:
+    """Through the leader: a follower's read first asks the leader where the log is,
+    and which replica replica 0 is changes from run to run."""
+    url = cluster.urls[cluster.leader()]
+    with httpx.Client(base_url=url, auth=cluster.auth, timeout=60) as client:
         tags = f"/v2/{BIG}/tags/list"
         every = every_tag(client, tags)
         times = []

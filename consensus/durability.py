@@ -101,14 +101,15 @@ class DurableJournal:
         self.bytes = 0
         self._dirty = True
 
-    # Both are rare (a follower's conflicting tail; after a snapshot, the few entries
-    # appended while it was written): a recount costs what pysyncobj's rewrite does.
     def deleteEntriesFrom(self, entryFrom: int) -> None:
+        # A follower's tail that the leader overwrites: counted as it goes (pysyncobj
+        # calls this whenever an append overlaps entries already held, often).
+        self.bytes -= sum(len(self._inner[i][0]) for i in range(entryFrom, len(self._inner)))
         self._inner.deleteEntriesFrom(entryFrom)
-        self.bytes = self._count()
         self._dirty = True
 
     def deleteEntriesTo(self, entryTo: int) -> None:
+        # After a snapshot: what remains is what was appended while it was written.
         self._inner.deleteEntriesTo(entryTo)
         self.bytes = self._count()
         self._dirty = True

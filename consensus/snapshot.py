@@ -18,14 +18,11 @@ import os
 import shutil
 import struct
 import tempfile
-import threading
 from typing import Any, BinaryIO
 
 from consensus.state import MetadataState, PinnedState
 
 _HEADER = struct.Struct(">Q")
-_SPLICE = 1 << 20
-_SYNC_EVERY = 32 << 20
 # pysyncobj's encoding of a no-op log entry (_COMMAND_TYPE.NO_OP).
 NO_OP = b"\x01"
 
@@ -51,45 +48,10 @@ def write(
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, _HEADER.pack(len(header)) + header)
-        _copy_paced(state, fd)
+        state.copy_to_fd(fd)
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _copy_paced(state: MetadataState | PinnedState, fd: int) -> None:
-    """LMDB's copy of the state into `fd`, flushed to disk every _SYNC_EVERY bytes.
-
-    Written in one go, a state of a gigabyte sits in the page cache until the final
-    fsync flushes all of it at once, and the Raft journal's own fsyncs on the same
-    disk wait behind that flush: writes stall for seconds. LMDB writes into a pipe
-    instead; its pages are spliced into the file and flushed as they come.
-    """
-    read_end, write_end = os.pipe()
-    failure: list[BaseException] = []
-
-    def copy() -> None:
-        try:
-            state.copy_to_fd(write_end)
-        except BaseException as e:  # handed to the caller's thread
-            failure.append(e)
-        finally:
-            os.close(write_end)
-
-    copier = threading.Thread(target=copy, name="qreg-snapshot-copy", daemon=True)
-    copier.start()
-    try:
-        unsynced = 0
-        while moved := os.splice(read_end, fd, _SPLICE):
-            unsynced += moved
-            if unsynced >= _SYNC_EVERY:
-                os.fdatasync(fd)
-                unsynced = 0
-    finally:
-        os.close(read_end)  # a copier still writing gets EPIPE and stops
-        copier.join()
-    if failure:
-        raise failure[0]
 
 
 def write_at_applied(path: str, state: MetadataState, cluster: list[str], term: int = 0) -> int:

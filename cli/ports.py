@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import random
 import socket
 
 
@@ -19,3 +20,38 @@ def in_use(address: str) -> str | None:
             if e.errno == errno.EADDRINUSE:
                 return f"{address} is in use on this host (a running replica?)"
     return None
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands out to outgoing connections and to bind(port 0)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_block(size: int = 1, host: str = "127.0.0.1", avoid: range = range(0)) -> int:
+    """A port P such that P..P+size-1 are free now, chosen outside the ephemeral range:
+    a port the kernel picked for us is one it may hand to any outgoing connection
+    before our server binds it (a local cluster's replicas connect to each other
+    while their neighbours are still starting). `avoid`: ports meant for other servers."""
+    low, high = _ephemeral_range()
+    spans = [(s, e) for s, e in ((10000, low - 1), (high + 1, 65535)) if e - s + 1 >= size]
+    for _ in range(500):
+        start, end = random.choice(spans)
+        base = random.randint(start, end - size + 1)
+        block = range(base, base + size)
+        if not set(block) & set(avoid) and all(_bindable(host, port) for port in block):
+            return base
+    raise RuntimeError(f"no block of {size} free ports on {host}")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -11,7 +11,6 @@ import argparse
 import os
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from cli import configfile, local_caches
+from cli import configfile, local_caches, ports
 from replica import pki
 from replica.auth import passwords
 
@@ -86,12 +85,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 _LOCAL_NAMES = ["localhost", "127.0.0.1", "::1"]
 
 
@@ -130,8 +123,15 @@ def write_configs(
         (c["raft"]["secret"] for c in existing if c.get("raft", {}).get("secret")),
         secret or secrets.token_urlsafe(32),
     )
-    addresses = [c.get("raft", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
-    grpc = [c.get("grpc", {}).get("address") or f"127.0.0.1:{_free_port()}" for c in existing]
+    http = range(port, port + replicas + 16)  # the replicas' and their caches' HTTP ports
+    addresses = [
+        c.get("raft", {}).get("address") or f"127.0.0.1:{ports.free_block(avoid=http)}"
+        for c in existing
+    ]
+    grpc = [
+        c.get("grpc", {}).get("address") or f"127.0.0.1:{ports.free_block(avoid=http)}"
+        for c in existing
+    ]
     admin = next(
         (
             c["auth"]["admin_password_hash"]

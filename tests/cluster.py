@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -13,28 +12,13 @@ from typing import Any
 
 import httpx
 
+from cli import ports
 from tests.registry_auth import TokenAuth, remember_credentials
 
 
 def free_port_block(size: int = 1) -> int:
-    """A port P such that P..P+size-1 were all free a moment ago."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + size >= 65535:
-            continue
-        ok = True
-        for port in range(base + 1, base + size):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return int(base)
-    raise RuntimeError("no free block of ports")
+    """A port P such that P..P+size-1 are free now (outside the ephemeral range)."""
+    return ports.free_block(size)
 
 
 def join_ports() -> list[str]:
@@ -152,10 +136,17 @@ class LocalCluster:
         )
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
+        said: list[str] = []
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:
-                raise RuntimeError(f"qreg up exited with {self.process.wait()}")
+                code = self.process.wait()
+                self._forget_process()
+                raise RuntimeError(
+                    f"qreg up exited with {code}: {''.join(said[-20:])}(replica logs: "
+                    f"{self.data}/replica-*/replica.log)"
+                )
+            said.append(line)
             if line.startswith("ready "):
                 words = line.split()[1:]
                 self.urls = [w for w in words if "=" not in w]

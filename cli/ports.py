@@ -40,21 +40,10 @@ def free_block(size: int = 1, host: str = "127.0.0.1", avoid: range = range(0)) 
     low, high = _ephemeral_range()
     # Below the range: callers may add offsets (qreg install's Raft and gRPC ports are
     # the HTTP port + 1000 and + 2000); above it only if there is no room below.
-    spans = [(s, e) for s, e in ((10000, low - 1), (high + 1, 65535 - 2000)) if e - s + 1 >= size]
-    spans = spans[:1]
+    start, end = (10000, low - 1) if low - 10000 >= size else (high + 1, 65535 - 2000)
     for _ in range(500):
-        start, end = random.choice(spans)
         base = random.randint(start, end - size + 1)
         block = range(base, base + size)
-        if not set(block) & set(avoid) and all(_bindable(host, port) for port in block):
+        if not set(block) & set(avoid) and all(in_use(f"{host}:{p}") is None for p in block):
             return base
     raise RuntimeError(f"no block of {size} free ports on {host}")
-
-
-def _bindable(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True

@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections import OrderedDict
 
-from replica.blobs.store import BlobWriter, LocalBlobStore
+from replica.blobs.store import FileBlobWriter, LocalBlobStore
 
 
 class BoundedStore:
@@ -53,10 +53,10 @@ class BoundedStore:
     def release(self, size: int) -> None:
         self.reserved -= size
 
-    def writer(self) -> BlobWriter:
+    def writer(self) -> FileBlobWriter:
         return self.blobs.writer()
 
-    async def commit(self, writer: BlobWriter, digest: str, size: int) -> None:
+    async def commit(self, writer: FileBlobWriter, digest: str, size: int) -> None:
         """Verify and keep a fetched blob (raises and discards on a digest mismatch).
         Hashing and fsync run in a thread; the recency order and byte counts are only
         ever touched on the event loop, so they need no lock."""

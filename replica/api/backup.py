@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, Response
 
 from consensus import snapshot
 from replica.blobs.peer_fetch import copy_from_holders
-from replica.blobs.streams import FileRangeResponse
+from replica.blobs.streams import FileRangeResponse, StreamingChunks, store_range_response
 from replica.context import context
 from replica.errors import BlobUnknown, RegistryError
 from replica.names import check_digest
@@ -43,7 +43,7 @@ async def download(request: Request) -> Response:
     )
 
 
-async def blob(request: Request) -> FileRangeResponse:
+async def blob(request: Request) -> FileRangeResponse | StreamingChunks:
     require_internal(request)
     digest = check_digest(request.path_params["digest"])
     registry: Registry = context(request).registry
@@ -56,8 +56,9 @@ async def blob(request: Request) -> FileRangeResponse:
                 await registry.replication.record_copy(digest, size, seen)
     if size is None:
         raise BlobUnknown("no replica holds this blob", detail={"digest": digest})
-    return FileRangeResponse(
-        registry.store.path(digest),
+    return await store_range_response(
+        registry.store,
+        digest,
         0,
         size,
         200,

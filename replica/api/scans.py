@@ -17,7 +17,9 @@ be OSV before anything is recorded.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import secrets
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -32,6 +34,7 @@ from proto import commands_pb2 as pb
 from replica.api.accounts import Context, endpoint
 from replica.api.cluster import require_operator
 from replica.auth import permissions
+from replica.blobs.store import FileBlobWriter, copy_in
 from replica.context import context
 from replica.errors import Denied, InvalidInput, NotFound, SizeInvalid
 from replica.names import check_name, is_tag
@@ -57,7 +60,8 @@ async def put_archive(request: Request) -> Response:
     replicator = registry.replication
     store = registry.store
     seen = replicator.collections_seen()
-    writer = store.writer()
+    # Checked in a local file first (a zip is read by seeking), then stored.
+    writer = FileBlobWriter(os.path.join(store.root, f"archive-{secrets.token_hex(8)}"))
     try:
         async for chunk in request.stream():
             if writer.size + len(chunk) > MAX_ARCHIVE:
@@ -79,10 +83,9 @@ async def put_archive(request: Request) -> Response:
             raise InvalidInput(f"not an OSV zip: {e}") from None
         if not report.records:
             raise InvalidInput("the zip holds no OSV record")
-        size = await asyncio.to_thread(store.commit, writer, digest)
-    except BaseException:
+        size = await asyncio.to_thread(copy_in, store, writer.path, digest)
+    finally:
         writer.discard()
-        raise
     peers = await replicator.replicate(digest, size)
     archive = pb.ScanArchive(
         name=name,

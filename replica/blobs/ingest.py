@@ -28,7 +28,7 @@ async def whole(
     stays if receiving or the digest check fails."""
     store = replicator.store
     seen = replicator.collections_seen()
-    writer = store.writer()
+    writer = store.writer(digest)
     mirror = replicator.mirror()
     try:
         await receive(writer, mirror)

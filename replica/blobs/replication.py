@@ -22,7 +22,7 @@ from consensus import MetadataState, RaftNode, gc
 from proto import commands_pb2 as pb
 from replica.blobs.mirror import PeerMirror
 from replica.blobs.placement import fills_gap, target_copies
-from replica.blobs.store import BlobStore
+from replica.blobs.store import BlobStore, LocalBlobStore
 from replica.blobs.transfer import BlobClient, result_of
 from replica.errors import RegistryError, Unavailable
 
@@ -85,8 +85,10 @@ class BlobReplicator:
 
     def missing_here(self) -> list[tuple[str, int, list[str]]]:
         """(digest, size, holders) of the blobs this replica should hold and does not
-        (all of them, or its share under a replication factor). Scans every blob record:
-        call it off the event loop."""
+        (all of them, or its share under a replication factor; none with a shared
+        store). Scans every blob record: call it off the event loop."""
+        if self.store.shared:
+            return []
         missing = self._state.blobs_missing_from(self.replica_id)
         if self.replication_factor <= 0:
             return missing
@@ -97,6 +99,10 @@ class BlobReplicator:
             for m in missing
             if not m[2] or fills_gap(m[0], self.replica_id, m[2], members, target)
         ]
+
+    def leads(self) -> bool:
+        """Whether this replica is the Raft leader (it scrubs a shared store)."""
+        return self._raft.is_leader()
 
     def collections_seen(self) -> int:
         """How many garbage collections this replica has applied: read before committing
@@ -131,7 +137,7 @@ class BlobReplicator:
         """A mirror streaming an incoming blob to as many peers as the replication
         target asks (every peer by default), or None when alone."""
         peers = self._peers()
-        if self.client is None or not peers:
+        if self.client is None or not peers or self.store.shared:
             return None
         copies = target_copies(self.replication_factor, len(self._raft.members())) - 1
         peers = random.sample(peers, min(copies, len(peers)))
@@ -144,6 +150,8 @@ class BlobReplicator:
         the peers that hold it then, with the collections each had applied before it
         committed. Copies beyond that finish in the background, up to the replication
         target, and are recorded when they do."""
+        if self.store.shared:  # the object store keeps its own copies
+            return {}
         streams = mirror.finish(digest, size) if mirror is not None else {}
         members = set(self._raft.members())
         peers = self._peers()
@@ -234,6 +242,7 @@ class BlobReplicator:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"{peer.replica_id} did not store {digest} in time")
+        assert isinstance(self.store, LocalBlobStore)  # a shared store is never copied
         path = self.store.path(digest)
         pushed = await self.client.push_async(peer.grpc_address, digest, size, path, left)
         return str(pushed.replica_id), int(pushed.seen)

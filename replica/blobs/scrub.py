@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from replica.blobs.peer_fetch import copy_from_holders
 from replica.blobs.replication import BlobReplicator
+from replica.blobs.store import LocalBlobStore
 from replica.metrics import Metrics
 from replica.names import new_hasher
 
@@ -71,6 +72,8 @@ class Scrubber:
             started = time.monotonic()
             report = ScrubReport()
             store = self._replicator.store
+            if store.shared and not self._replicator.leads():
+                return report  # the leader scrubs the shared store for every replica
             for digest in await asyncio.to_thread(lambda: list(store.walk())):
                 size = await asyncio.to_thread(self._hash_matches, digest)
                 if size is None:
@@ -116,10 +119,20 @@ class Scrubber:
 
     async def _repair(self, digest: str) -> bool:
         self._metrics.scrub_corrupt.inc()
+        store = self._replicator.store
+        if not isinstance(store, LocalBlobStore):
+            # No other copy to repair from: the object store's own redundancy failed.
+            # Clients verify digests, so a pull fails rather than installs bad bytes.
+            log.error(
+                "blob %s is corrupt in the shared object store: push it again",
+                digest,
+                extra={"fields": {"event": "blob_corrupt", "digest": digest}},
+            )
+            return False
         os.makedirs(self._quarantine, exist_ok=True)
         aside = os.path.join(self._quarantine, digest.replace(":", "-"))
         try:
-            os.rename(self._replicator.store.path(digest), aside)
+            os.rename(store.path(digest), aside)
         except FileNotFoundError:
             return False
         log.error(

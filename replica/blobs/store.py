@@ -18,9 +18,12 @@ while the collector deletes the old one is either put back after or kept.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +35,20 @@ from replica.names import new_hasher
 _SYNC_EVERY = 16 << 20
 
 
-class BlobWriter:
+class BlobWriter(Protocol):
+    """Hashes what is written to it and keeps it until the store commits or discards it.
+    One writer thread at a time."""
+
+    size: int
+    failed: Exception | None  # set once it stopped keeping bytes (it still hashes)
+
+    def write(self, data: bytes | memoryview) -> None: ...
+    def hash_only(self) -> None: ...
+    def digest(self, algorithm: str) -> str: ...
+    def discard(self) -> None: ...
+
+
+class FileBlobWriter:
     """An append-only file that hashes what is written to it. Not thread-safe."""
 
     def __init__(self, path: str, algorithm: str = "sha256") -> None:
@@ -42,7 +58,7 @@ class BlobWriter:
         self.size = 0
         self._unsynced = 0
         self._dropped = 0  # pages before this offset were flushed and given back
-        self.failed: OSError | None = None
+        self.failed: Exception | None = None
         exists = os.path.exists(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if exists:
@@ -84,7 +100,7 @@ class BlobWriter:
                 self._unsynced = 0
         except OSError as e:
             self.failed = e
-            raise _storage_error(e) from e
+            raise storage_error(e) from e
 
     def hash_only(self) -> None:
         """Write nothing more, only hash: for a stream verified but not kept."""
@@ -102,11 +118,11 @@ class BlobWriter:
 
     def sync(self) -> None:
         if self.failed is not None:
-            raise _storage_error(self.failed)
+            raise storage_error(self.failed)
         try:
             os.fsync(self._fd)
         except OSError as e:
-            raise _storage_error(e) from e
+            raise storage_error(e) from e
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -124,11 +140,30 @@ class BlobWriter:
 class BlobStore(Protocol):
     """What the registry needs of blob storage, addressed by digest."""
 
-    root: str  # the store's directory (the scrub sets corrupt blobs aside under it)
+    root: str  # the store's local directory (spooled or set-aside files)
+    # Whether every replica sees the same blobs (object storage): then replicas do not
+    # copy blobs to each other, and one replica sweeps and scrubs for all.
+    shared: bool
 
     def stat(self, digest: str) -> int | None: ...
     def open(self, digest: str) -> BinaryIO: ...
-    def writer(self) -> BlobWriter: ...
+    def read(self, digest: str, start: int, length: int) -> Iterator[bytes]:
+        """`length` bytes from `start` in chunks (blocking: call it off the event loop)."""
+        ...
+
+    def redirect(self, digest: str) -> str | None:
+        """A short-lived URL the client can fetch the blob from itself, if the store
+        serves them (object storage with `blobs.redirect`); else None."""
+        ...
+
+    def writer(self, digest: str | None = None) -> BlobWriter:
+        """A writer for one blob; `digest`, if known, is what it should hash to."""
+        ...
+
+    def session_writer(self, directory: str) -> BlobWriter:
+        """The writer of an upload session whose own files live in `directory`."""
+        ...
+
     def commit(self, writer: BlobWriter, digest: str, size: int | None = None) -> int: ...
     def claim(self, digest: str) -> int | None:
         """Keep an existing blob as if committed now (its size), or None if absent."""
@@ -143,12 +178,11 @@ class BlobStore(Protocol):
 
     def delete(self, digest: str) -> bool: ...
     def walk(self) -> Iterator[str]: ...
-    def path(self, digest: str) -> str:
-        """Where the committed blob lives on local disk (served with sendfile-like reads)."""
-        ...
 
 
 class LocalBlobStore:
+    shared = False
+
     def __init__(self, root: str) -> None:
         self.root = root
         self._blobs = os.path.join(root, "blobs")
@@ -161,6 +195,7 @@ class LocalBlobStore:
             os.unlink(os.path.join(self._tmp, name))
 
     def path(self, digest: str) -> str:
+        """Where the committed blob lives on local disk (served with pread)."""
         # The digest was validated by the grammar (algorithm:hex), so this stays under root.
         algorithm, hexpart = digest.split(":", 1)
         return os.path.join(self._blobs, algorithm, hexpart[:2], hexpart)
@@ -174,11 +209,25 @@ class LocalBlobStore:
     def open(self, digest: str) -> BinaryIO:
         return open(self.path(digest), "rb")
 
-    def writer(self) -> BlobWriter:
-        return BlobWriter(os.path.join(self._tmp, secrets.token_hex(16)))
+    def read(self, digest: str, start: int, length: int) -> Iterator[bytes]:
+        with open(self.path(digest), "rb") as f:
+            f.seek(start)
+            while length > 0 and (chunk := f.read(min(1 << 20, length))):
+                length -= len(chunk)
+                yield chunk
+
+    def redirect(self, digest: str) -> str | None:
+        return None
+
+    def writer(self, digest: str | None = None) -> FileBlobWriter:
+        return FileBlobWriter(os.path.join(self._tmp, secrets.token_hex(16)))
+
+    def session_writer(self, directory: str) -> FileBlobWriter:
+        return local_session_writer(directory)
 
     def commit(self, writer: BlobWriter, digest: str, size: int | None = None) -> int:
         """Make the writer's bytes the blob `digest`, or raise and discard them."""
+        assert isinstance(writer, FileBlobWriter)
         algorithm = digest.split(":", 1)[0]
         try:
             if size is not None and size != writer.size:
@@ -203,7 +252,7 @@ class LocalBlobStore:
                 _touch(final)
         except OSError as e:  # a full disk can refuse a new directory
             writer.discard()
-            raise _storage_error(e) from e
+            raise storage_error(e) from e
         _fsync_dir(directory)
         return writer.size
 
@@ -244,9 +293,44 @@ class LocalBlobStore:
                     yield f"{algorithm}:{name}"
 
 
-def _storage_error(e: OSError) -> Exception:
-    """A full disk as the registry's error (507); any other OSError as it is."""
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+@contextlib.contextmanager
+def local_file(store: BlobStore, digest: str) -> Iterator[str]:
+    """A local file holding the blob, for readers that seek (zip archives): the store's
+    own file, or a copy downloaded into its directory for the time of the block."""
+    if isinstance(store, LocalBlobStore):
+        yield store.path(digest)
+        return
+    fd, path = tempfile.mkstemp(dir=store.root, prefix="read-")
+    try:
+        with os.fdopen(fd, "wb") as f, store.open(digest) as source:
+            shutil.copyfileobj(source, f, 1 << 20)
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def copy_in(store: BlobStore, path: str, digest: str) -> int:
+    """Store a local file as the blob `digest` (verified as any write); its size."""
+    writer = store.writer(digest)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                writer.write(chunk)
+    except BaseException:
+        writer.discard()
+        raise
+    return store.commit(writer, digest)
+
+
+def local_session_writer(directory: str) -> FileBlobWriter:
+    """An upload session's bytes in its directory, resumed after a restart (the file is
+    hashed again when first touched)."""
+    return FileBlobWriter(os.path.join(directory, "data"))
+
+
+def storage_error(e: Exception) -> Exception:
+    """A full disk as the registry's error (507); any other error as it is."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
         return StorageFull(detail={"error": str(e)})
     return e
 

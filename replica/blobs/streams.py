@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 
 from replica.blobs.mirror import PeerMirror
-from replica.blobs.store import BlobWriter
-from replica.errors import BlobUploadInvalid
+from replica.blobs.store import BlobStore, BlobWriter, LocalBlobStore
+from replica.errors import BlobUnknown, BlobUploadInvalid
 
 # Bytes gathered before one hand-off to a worker thread: large enough that the
 # hop costs nothing, small enough that hashing and writing overlap the network.
@@ -125,3 +125,55 @@ class FileRangeResponse:
             os.close(fd)
         if self.length == 0:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def store_range_response(
+    store: BlobStore,
+    digest: str,
+    offset: int,
+    length: int,
+    status_code: int,
+    headers: dict[str, str],
+) -> FileRangeResponse | StreamingChunks:
+    """A range of a blob, from a local file or from the store (object storage). The
+    first chunk is read here, so a missing or unreachable blob is a proper error."""
+    if isinstance(store, LocalBlobStore):
+        return FileRangeResponse(store.path(digest), offset, length, status_code, headers)
+    chunks = store.read(digest, offset, length)
+    try:
+        first = await asyncio.to_thread(next, chunks, b"")
+    except FileNotFoundError:
+        raise BlobUnknown("the blob is missing from storage", detail={"digest": digest}) from None
+    return StreamingChunks(first, chunks, length, status_code, headers)
+
+
+class StreamingChunks:
+    """Sends a first chunk, then the rest of a blocking iterator read in a thread."""
+
+    def __init__(
+        self,
+        first: bytes,
+        rest: Iterator[bytes],
+        length: int,
+        status_code: int,
+        headers: dict[str, str],
+    ) -> None:
+        self.first, self.rest, self.status_code = first, rest, status_code
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        self.headers.append((b"content-length", str(length).encode()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.headers}
+        )
+        chunk = self.first
+        try:
+            while chunk:
+                following = await asyncio.to_thread(next, self.rest, b"")
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                chunk = following
+        finally:
+            close = getattr(self.rest, "close", None)
+            if close is not None:
+                close()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

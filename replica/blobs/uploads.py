@@ -24,9 +24,10 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 
 from replica.blobs.mirror import PeerMirror
-from replica.blobs.store import BlobWriter
+from replica.blobs.store import BlobWriter, local_session_writer
 from replica.errors import BlobUploadUnknown, TooManyRequests
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
@@ -43,7 +44,15 @@ MAX_PER_USER = 64
 
 
 class Upload:
-    def __init__(self, session_id: str, repository: str, directory: str, user: str = "") -> None:
+    def __init__(
+        self,
+        session_id: str,
+        repository: str,
+        directory: str,
+        user: str = "",
+        new_writer: Callable[[str], BlobWriter] = local_session_writer,
+    ) -> None:
+        self._new_writer = new_writer
         self.id = session_id
         self.repository = repository
         self.directory = directory
@@ -57,7 +66,7 @@ class Upload:
     @property
     def writer(self) -> BlobWriter:
         if self._writer is None:
-            self._writer = BlobWriter(os.path.join(self.directory, "data"))
+            self._writer = self._new_writer(self.directory)
         return self._writer
 
     @property
@@ -77,7 +86,9 @@ class UploadSessions:
         replica_id: str = "",
         max_per_user: int = MAX_PER_USER,
         expire_after_s: float = ABANDONED_AFTER_S,
+        new_writer: Callable[[str], BlobWriter] = local_session_writer,
     ) -> None:
+        self._new_writer = new_writer  # the blob store's session_writer
         self._replica_id = replica_id
         self._root = os.path.join(root, "uploads")
         self._max_per_user = max_per_user
@@ -105,7 +116,7 @@ class UploadSessions:
             f.write(repository)
         with open(os.path.join(directory, "user"), "w") as f:
             f.write(user)
-        upload = Upload(session_id, repository, directory, user)
+        upload = Upload(session_id, repository, directory, user, self._new_writer)
         self._open[session_id] = upload
         self._per_user[user] = self._per_user.get(user, 0) + 1
         return upload
@@ -132,7 +143,8 @@ class UploadSessions:
                 repository = f.read()
         except FileNotFoundError:
             return None
-        upload = Upload(session_id, repository, directory, _read(os.path.join(directory, "user")))
+        user = _read(os.path.join(directory, "user"))
+        upload = Upload(session_id, repository, directory, user, self._new_writer)
         upload.touched = _last_touch(directory)
         self._open[session_id] = upload
         return upload
@@ -148,7 +160,7 @@ class UploadSessions:
         if upload.mirror is not None:
             upload.mirror.abort()
         if upload._writer is not None:
-            upload._writer.close()
+            upload._writer.discard()
         shutil.rmtree(upload.directory, ignore_errors=True)
 
     def purge_abandoned(self) -> int:

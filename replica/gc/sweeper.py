@@ -59,6 +59,11 @@ class FileSweeper:
         self._loop = asyncio.get_running_loop()
         self._totals: dict[int, SweepTotals] = {}  # per epoch, as recorded
         self.pending = 0  # digests told of, not yet handled
+        # With a shared store (object storage) one replica deletes for all: the leader.
+        self.is_leader: Callable[[], bool] = lambda: True
+
+    def _sweeps_here(self) -> bool:
+        return not self._store.shared or self.is_leader()
 
     def on_collect(self, began: float, epoch: int, digests: list[str]) -> None:
         """MetadataState.on_collect: runs on the Raft thread, so it only hands over."""
@@ -109,6 +114,12 @@ class FileSweeper:
 
     def _delete(self, began: float, epoch: int, digests: list[str]) -> None:
         totals = self._totals.setdefault(epoch, SweepTotals())
+        if not self._sweeps_here():
+            return
+        if self._store.shared:
+            # A copy committed by a replica that applied the collection before this one
+            # did is newer than this replica's moment less the clock allowance.
+            began -= CLOCK_SKEW_S
         for digest in digests:
             freed = self._delete_one(digest, began, totals)
             if freed is not None:
@@ -122,7 +133,7 @@ class FileSweeper:
             freed = self._store.delete_if_older(
                 digest, before, lambda: not self._state.view(gc.blob_recorded, digest)
             )
-        except OSError as e:
+        except (OSError, RegistryError) as e:
             totals.errors += 1
             totals.last_error = f"{digest}: {e}"[:300]
             self._metrics.gc_sweep_errors.inc()
@@ -162,7 +173,7 @@ class FileSweeper:
         """Delete files of blobs with no record that a collection removed, or that were
         never recorded, once old enough. Walks every file: run it off the event loop."""
         totals = SweepTotals()
-        if not self._state.view(gc.epoch):
+        if not self._state.view(gc.epoch) or not self._sweeps_here():
             return totals  # no collection ever ran: unrecorded files are not ours to judge
         buried = dict(self._state.view(lambda txn: list(gc.tombstones(txn))))
         now = time.time()

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replica.blobs.peer_fetch import PeerBlobResponse, fetch_to_disk
-from replica.blobs.streams import FileRangeResponse
+from replica.blobs.streams import store_range_response
 from replica.errors import API_HEADERS, RangeInvalid
 from replica.names import check_digest
 from replica.registry import Registry
@@ -35,13 +35,20 @@ async def get(registry: Registry, request: Request, name: str, digest: str) -> o
     if request.method == "HEAD":
         headers["Content-Length"] = str(length)
         return Response(status_code=status, headers=headers)
-    if registry.store.stat(digest) is None:
+    store = registry.store
+    if store.shared:  # every replica reads the same bucket: no peer is asked
+        url = store.redirect(digest)
+        if url is not None:  # the bytes go from the object store straight to the client
+            redirect = {k: headers[k] for k in ("Docker-Content-Digest",)}
+            return Response(status_code=307, headers={**API_HEADERS, **redirect, "Location": url})
+        return await store_range_response(store, digest, start, length, status, headers)
+    if store.stat(digest) is None:
         if header:  # a range of a blob only peers hold: fetch it whole first
             await fetch_to_disk(registry.replication, digest)
         else:
             headers["Content-Length"] = str(size)
             return PeerBlobResponse(registry.replication, digest, headers)
-    return FileRangeResponse(registry.store.path(digest), start, length, status, headers)
+    return await store_range_response(store, digest, start, length, status, headers)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from replica.blobs import ingest
 from replica.blobs.streams import receive_into
 from replica.blobs.uploads import Upload
 from replica.context import context
-from replica.errors import API_HEADERS, BlobUploadInvalid, DigestInvalid, RangeInvalid, StorageFull
+from replica.errors import API_HEADERS, BlobUploadInvalid, DigestInvalid, RangeInvalid, Unavailable
 from replica.names import check_digest, check_name
 from replica.registry import Registry
 
@@ -114,10 +114,23 @@ async def put(registry: Registry, request: Request, name: str, session_id: str) 
         raise DigestInvalid("the digest query parameter is required to finish an upload")
     check_digest(digest)
     async with upload.lock:
-        await _receive(registry, request, upload)
-        size, copies = await ingest.finish_session(
-            registry.replication, registry.uploads, upload, digest
-        )
+        if upload.size == 0:
+            # The whole blob in this PUT (oras, skopeo): with its digest known from the
+            # start, object storage receives it straight under its final key.
+            try:
+                size, copies = await ingest.whole(
+                    registry.replication,
+                    lambda writer, mirror: receive_into(request, writer, mirror),
+                    digest,
+                    _content_length(request),
+                )
+            finally:
+                registry.uploads.remove(upload)
+        else:
+            await _receive(registry, request, upload)
+            size, copies = await ingest.finish_session(
+                registry.replication, registry.uploads, upload, digest
+            )
         await registry.link_blob(name, digest, size, copies)
     return _created(name, digest)
 
@@ -138,8 +151,8 @@ async def _receive(registry: Registry, request: Request, upload: Upload) -> int:
     try:
         mirror = ingest.session_mirror(registry.replication, upload)
         return await receive_into(request, upload.writer, mirror)
-    except StorageFull:
-        # The session's file lacks bytes it was sent: it cannot go on.
+    except Unavailable:
+        # The session's file (or object) lacks bytes it was sent: it cannot go on.
         registry.uploads.remove(upload)
         raise
 

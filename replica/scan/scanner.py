@@ -25,6 +25,7 @@ from typing import Any
 from consensus import scans
 from proto import commands_pb2 as pb
 from replica.blobs.peer_fetch import copy_from_holders
+from replica.blobs.store import local_file
 from replica.errors import RegistryError
 from replica.metrics import Metrics
 from replica.registry import Registry
@@ -119,7 +120,7 @@ class Scanner:
 
     async def _build_index(self, database: pb.ScanDatabase) -> None:
         """This replica's index of the database's archives (fetched from peers if need be)."""
-        paths = []
+        digests = []
         for archive in database.archives:
             if self.registry.store.stat(archive.digest) is None:
                 seen = self.registry.replication.collections_seen()
@@ -129,19 +130,21 @@ class Scanner:
                     return
                 with contextlib.suppress(RegistryError):
                     await self.registry.replication.record_copy(archive.digest, size, seen)
-            paths.append(self.registry.store.path(archive.digest))
+            digests.append(archive.digest)
         target = os.path.join(self._root, f"v{database.version}")
         OsvIndex.remove(target)
 
         def build() -> OsvIndex:
             index = OsvIndex(target)
-            handles = [open(p, "rb") for p in paths]
-            try:
+            with contextlib.ExitStack() as files:
+                handles = [
+                    files.enter_context(open(files.enter_context(local_file(store, d)), "rb"))
+                    for d in digests
+                ]
                 index.build(handles)  # type: ignore[arg-type]
-            finally:
-                for h in handles:
-                    h.close()
             return index
+
+        store = self.registry.store
 
         started = time.monotonic()
         index = await asyncio.to_thread(build)

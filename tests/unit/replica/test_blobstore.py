@@ -4,19 +4,68 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+import secrets
+import tempfile
+from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from cli import ports
+from replica.blobs.s3store import PART, S3BlobStore, S3Settings
 from replica.blobs.store import BlobStore, LocalBlobStore
 from replica.errors import DigestInvalid, SizeInvalid
+from tests.object_store import ACCESS_KEY, SECRET_KEY, SeaweedFS, make_bucket, s3_client
 
-IMPLEMENTATIONS: dict[str, Callable[[str], BlobStore]] = {"local": LocalBlobStore}
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = ports.free_block(1)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
 
 
-@pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def store(request: pytest.FixtureRequest, tmp_path) -> BlobStore:
-    return IMPLEMENTATIONS[request.param](str(tmp_path))
+@pytest.fixture(scope="module")
+def seaweedfs() -> Iterator[SeaweedFS]:
+    with tempfile.TemporaryDirectory() as directory:
+        server = SeaweedFS(directory).start()
+        yield server
+        server.stop()
+
+
+def _bucket(endpoint: str) -> S3Settings:
+    """The one bucket (SeaweedFS gives each bucket volumes of its own: a few fill the
+    server), under a prefix of the test's own."""
+    settings = S3Settings(
+        endpoint=endpoint,
+        bucket="qreg-blobs",
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        prefix=f"contract-{secrets.token_hex(4)}",
+    )
+    make_bucket(settings)
+    return settings
+
+
+@pytest.fixture(params=["local", "moto", pytest.param("seaweedfs", marks=pytest.mark.slow)])
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[BlobStore]:
+    """Every implementation of the contract: a local directory, and a bucket of its own
+    on moto (an imitation, quick) and on SeaweedFS (a real object store, slow)."""
+    if request.param == "local":
+        yield LocalBlobStore(str(tmp_path))
+        return
+    endpoint = (
+        request.getfixturevalue("moto_endpoint")
+        if request.param == "moto"
+        else request.getfixturevalue("seaweedfs").endpoint
+    )
+    s3 = S3BlobStore(_bucket(endpoint), str(tmp_path), parts_in_flight=4, redirect_s=60)
+    yield s3
+    s3.close()
 
 
 def digest(data: bytes, algorithm: str = "sha256") -> str:
@@ -119,3 +168,100 @@ def test_a_file_committed_or_claimed_after_a_collection_is_kept(store: BlobStore
     assert store.stat(digest(b"layer")) is None
     assert store.claim(digest(b"layer")) is None
     assert store.delete_if_older(digest(b"layer"), later, lambda: True) is None
+
+
+def test_range_reads(store: BlobStore) -> None:
+    data = os.urandom(3 << 20)
+    writer = store.writer()
+    writer.write(data)
+    store.commit(writer, digest(data))
+    assert b"".join(store.read(digest(data), 0, len(data))) == data
+    assert b"".join(store.read(digest(data), 1000, 5)) == data[1000:1005]
+    assert b"".join(store.read(digest(data), len(data) - 7, 7)) == data[-7:]
+    assert b"".join(store.read(digest(data), 10, 0)) == b""
+
+
+def test_a_blob_of_many_parts_written_in_odd_chunks(store: BlobStore) -> None:
+    """More than two parts (so a writer waits for its older part), written in pieces
+    that do not line up with the parts; a writer that knows its digest and one that
+    learns it at commit both end with the same blob."""
+    data = os.urandom(2 * PART + 12345)
+    for expected in (digest(data), None):
+        writer = store.writer(expected)
+        for at in range(0, len(data), 3_000_001):
+            writer.write(data[at : at + 3_000_001])
+        assert store.commit(writer, digest(data)) == len(data)
+        assert b"".join(store.read(digest(data), PART - 3, 6)) == data[PART - 3 : PART + 3]
+    with store.open(digest(data)) as f:
+        assert hashlib.sha256(f.read()).hexdigest() == digest(data).split(":")[1]
+    assert list(store.walk()) == [digest(data)]
+
+
+def test_a_discarded_write_leaves_nothing(store: BlobStore, tmp_path) -> None:
+    data = os.urandom(PART + 10)
+    writer = store.writer()
+    writer.write(data)
+    writer.discard()
+    assert store.stat(digest(data)) is None and list(store.walk()) == []
+    if isinstance(store, S3BlobStore):  # no spooled part or upload is left behind
+        assert os.listdir(tmp_path / "spool") == []
+        listed = s3_client(store.settings).list_multipart_uploads(
+            Bucket=store.settings.bucket, Prefix=store.settings.prefix
+        )
+        assert listed.get("Uploads", []) == []
+
+
+def test_a_wrong_digest_after_many_parts_leaves_nothing(store: BlobStore) -> None:
+    data = os.urandom(PART + 10)
+    writer = store.writer()
+    writer.write(data)
+    with pytest.raises(DigestInvalid):
+        store.commit(writer, digest(b"something else"))
+    assert list(store.walk()) == []
+    if isinstance(store, S3BlobStore):
+        client = s3_client(store.settings)
+        found = client.list_objects_v2(
+            Bucket=store.settings.bucket, Prefix=store.settings.prefix
+        ).get("Contents", [])
+        assert found == []
+
+
+def test_redirects_are_presigned_and_expire_with_the_setting(store: BlobStore) -> None:
+    writer = store.writer()
+    writer.write(b"pulled from the bucket")
+    store.commit(writer, digest(b"pulled from the bucket"))
+    url = store.redirect(digest(b"pulled from the bucket"))
+    if isinstance(store, LocalBlobStore):
+        assert url is None
+        return
+    assert url is not None and "X-Amz-Expires=60" in url
+    answer = httpx.get(url, headers={"Range": "bytes=7-10"})
+    assert answer.status_code == 206 and answer.content == b"from"
+
+
+def test_the_wrong_secret_and_a_changed_redirect_are_refused(
+    seaweedfs: SeaweedFS, tmp_path
+) -> None:
+    """Only a real object store checks signatures (moto accepts anything)."""
+    from replica.blobs.s3store import ObjectStoreUnavailable
+
+    settings = seaweedfs.settings()
+    store = S3BlobStore(settings, str(tmp_path), redirect_s=60)
+    writer = store.writer()
+    writer.write(b"signed")
+    store.commit(writer, digest(b"signed"))
+    url = store.redirect(digest(b"signed"))
+    assert url is not None and httpx.get(url).content == b"signed"
+    other = store.key(digest(b"other")).rsplit("/", 1)[1]
+    assert httpx.get(url.replace(digest(b"signed").split(":")[1], other)).status_code == 403
+    store.delete(digest(b"signed"))
+    store.close()
+    wrong = S3BlobStore(S3Settings(**{**settings.__dict__, "secret_key": "wrong"}), str(tmp_path))
+    with pytest.raises(ObjectStoreUnavailable, match="SignatureDoesNotMatch|AccessDenied|403"):
+        wrong.check()
+    wrong.close()
+
+
+test_the_wrong_secret_and_a_changed_redirect_are_refused = pytest.mark.slow(
+    test_the_wrong_secret_and_a_changed_redirect_are_refused
+)

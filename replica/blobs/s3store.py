@@ -1,0 +1,522 @@
+"""Blob storage in an S3-compatible bucket that every replica shares.
+
+Object layout under the bucket (and its optional prefix):
+
+    blobs/sha256/ab/abcdef…      the verified bytes of blob sha256:abcdef…
+    uploads/<random>             a session's bytes between its last PATCH and its PUT
+
+A blob's key is written only by `commit`, after the digest of everything written
+was checked, and S3 makes an object visible whole or not at all, so no half-written
+blob is ever readable. A writer whose digest is known from the start (a monolithic
+PUT) streams a multipart upload straight to the blob's key; one whose digest comes
+last (POST, PATCH…, PUT) uploads under uploads/ and is copied in place by the
+store, the way distribution's S3 driver moves an upload. A blob under one part
+(8 MiB) goes up in one PutObject at commit.
+
+Parts are spooled in a local file, never held in memory: a writer holds at most
+two parts on disk and in flight, and the whole store at most `parts_in_flight`
+uploads at once (further writers wait), so memory stays bounded whatever the
+number of uploads.
+
+Garbage collection compares an object's LastModified (the object store's clock)
+with the collection's time, so a blob committed again refreshes its object
+(committing an existing blob rewrites it; `claim` copies it onto itself).
+
+boto3 rather than aiobotocore: the store is called from worker threads like the
+local one (its calls block on disk there), boto3's clients are thread-safe, and its
+transfer manager does multipart copies of objects over 5 GiB.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import boto3
+import botocore.config
+import botocore.exceptions
+from boto3.s3.transfer import TransferConfig
+
+from replica.blobs.store import BlobWriter, storage_error
+from replica.errors import BlobUploadUnknown, DigestInvalid, SizeInvalid, Unavailable
+from replica.names import new_hasher
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+PART = 8 << 20  # S3's parts are 5 MiB at least but the last
+_READ = 1 << 20
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint: str  # https://s3.example.com; empty: AWS's own for the region
+    bucket: str
+    region: str = "us-east-1"
+    access_key: str = ""  # empty: boto3's chain (AWS_ACCESS_KEY_ID, a profile, a role)
+    secret_key: str = ""
+    path_style: bool = True  # http://endpoint/bucket/key, as most self-hosted stores want
+    ca_bundle: str = ""  # a PEM file to verify the endpoint's certificate with
+    prefix: str = ""  # keys start with it: several registries can share a bucket
+
+
+class ObjectStoreUnavailable(Unavailable):
+    """The object store did not answer or refused: 503, and clients retry."""
+
+    def __init__(self, what: str, error: Exception) -> None:
+        super().__init__(
+            f"the object store is unreachable: {what} failed ({_brief(error)})",
+            headers={"Retry-After": "5"},
+        )
+
+
+def _brief(error: Exception) -> str:
+    if isinstance(error, botocore.exceptions.ClientError):
+        info = error.response.get("Error", {})
+        return f"{info.get('Code', '?')}: {info.get('Message', '')}".strip()
+    return type(error).__name__ + (f": {error}" if str(error) else "")
+
+
+def _missing(error: Exception) -> bool:
+    if isinstance(error, botocore.exceptions.ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        return code in ("404", "NoSuchKey", "NotFound")
+    return False
+
+
+def make_client(settings: S3Settings, pool: int = 32) -> S3Client:
+    config = botocore.config.Config(
+        region_name=settings.region,
+        s3={"addressing_style": "path" if settings.path_style else "virtual"},
+        signature_version="s3v4",
+        # A store that stops answering fails a push within seconds, not minutes.
+        connect_timeout=3,
+        read_timeout=30,
+        retries={"max_attempts": 3, "mode": "standard"},
+        max_pool_connections=pool,
+        # Every blob's sha256 is checked by us; CRC trailers would only cost CPU.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.endpoint or None,
+        aws_access_key_id=settings.access_key or None,
+        aws_secret_access_key=settings.secret_key or None,
+        verify=settings.ca_bundle or None,
+        config=config,
+    )
+
+
+class S3BlobWriter:
+    """Hashes what is written and uploads it in parts spooled through local files.
+    Not thread-safe (one writer thread at a time, as for the local writer)."""
+
+    def __init__(
+        self, store: S3BlobStore, spool_dir: str, key: str, algorithm: str = "sha256"
+    ) -> None:
+        self._store = store
+        self._spool_dir = spool_dir
+        self.key = key
+        self.algorithm = algorithm
+        self._hasher = new_hasher(algorithm + ":")
+        self.size = 0
+        self.failed: Exception | None = None
+        self._upload_id: str | None = None
+        self._parts: list[Future[dict[str, Any]]] = []
+        self._spool: BinaryIO | None = None
+        self._spool_path = ""
+        self._spooled = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._hasher.update(data)
+        self.size += len(data)
+        if self.failed is not None:
+            return
+        try:
+            if self._spool is None:
+                self._spool_path = os.path.join(self._spool_dir, secrets.token_hex(8))
+                self._spool = open(self._spool_path, "w+b")
+            self._spool.write(data)
+            self._spooled += len(data)
+            if self._spooled >= PART:
+                self._send_part()
+        except Exception as e:
+            self.failed = e
+            raise _as_registry_error(e, "uploading a part") from e
+
+    def _send_part(self) -> None:
+        assert self._spool is not None
+        if self._upload_id is None:
+            self._upload_id = self._store.start_multipart(self.key)
+        if len(self._parts) >= 2:  # two in flight per writer: wait for the older
+            self._parts[-2].result()
+        number = len(self._parts) + 1
+        spool, path = self._spool, self._spool_path
+        self._spool, self._spool_path, self._spooled = None, "", 0
+        self._parts.append(self._store.upload_part(self.key, self._upload_id, number, spool, path))
+
+    def hash_only(self) -> None:
+        """Write nothing more, only hash: for a stream verified but not kept."""
+        self.failed = OSError(errno.ECANCELED, "no copy is kept")
+
+    def digest(self, algorithm: str) -> str:
+        if algorithm != self.algorithm:
+            # Parts of an unfinished upload cannot be read back (commit can, once done).
+            raise DigestInvalid(f"this upload was hashed with {self.algorithm}")
+        return f"{algorithm}:{self._hasher.hexdigest()}"
+
+    def finish(self) -> None:
+        """Upload what is left and complete the multipart upload (or PutObject it)."""
+        if self.failed is not None:
+            raise _as_registry_error(self.failed, "uploading a part")
+        if self._upload_id is None:
+            body: BinaryIO | bytes = b""
+            if self._spool is not None:
+                self._spool.seek(0)
+                body = self._spool
+            try:
+                self._store.put(self.key, body, self.size)
+            finally:
+                self._close_spool()
+            return
+        if self._spool is not None:
+            self._send_part()
+        parts = [part.result() for part in self._parts]
+        self._store.complete_multipart(self.key, self._upload_id, parts)
+        self._upload_id = None
+
+    def discard(self) -> None:
+        for part in self._parts:
+            part.cancel()
+        for part in self._parts:
+            if not part.cancelled():
+                try:
+                    part.result()
+                except Exception:
+                    pass
+        self._parts = []
+        if self._upload_id is not None:
+            self._store.abort_multipart(self.key, self._upload_id)
+            self._upload_id = None
+        self._close_spool()
+
+    def _close_spool(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+        if self._spool_path:
+            _unlink(self._spool_path)
+            self._spool_path = ""
+
+
+class S3BlobStore:
+    """The BlobStore contract (store.py) over one bucket shared by every replica."""
+
+    shared = True
+
+    def __init__(
+        self,
+        settings: S3Settings,
+        spool_root: str,
+        parts_in_flight: int = 16,
+        redirect_s: int = 0,
+    ) -> None:
+        self.settings = settings
+        self.redirect_s = redirect_s
+        self.root = spool_root  # local: spooled parts; corrupt blobs are not moved
+        self._spool = os.path.join(spool_root, "spool")
+        os.makedirs(self._spool, exist_ok=True)
+        for name in os.listdir(self._spool):  # parts a crash left behind
+            _unlink(os.path.join(self._spool, name))
+        self.client = make_client(settings, pool=parts_in_flight + 16)
+        self._bucket = settings.bucket
+        self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
+        self._parts = ThreadPoolExecutor(parts_in_flight, thread_name_prefix="s3-part")
+        self._slots = threading.BoundedSemaphore(parts_in_flight)
+        self._copy = TransferConfig(multipart_threshold=1 << 30, multipart_chunksize=512 << 20)
+
+    # ---- keys -----------------------------------------------------------------------
+
+    def key(self, digest: str) -> str:
+        # The digest was validated by the grammar (algorithm:hex): no key escapes blobs/.
+        algorithm, hexpart = digest.split(":", 1)
+        return f"{self._prefix}blobs/{algorithm}/{hexpart[:2]}/{hexpart}"
+
+    def _call(self, what: str, fn: Callable[..., Any], **kw: Any) -> Any:
+        try:
+            return fn(Bucket=self._bucket, **kw)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            if _missing(e):
+                raise FileNotFoundError(kw.get("Key", "")) from e
+            raise ObjectStoreUnavailable(what, e) from e
+
+    # ---- the contract ---------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise ObjectStoreUnavailable unless the bucket answers (for /health)."""
+        self._call("HeadBucket", self.client.head_bucket)
+
+    def stat(self, digest: str) -> int | None:
+        try:
+            return int(
+                self._call("HeadObject", self.client.head_object, Key=self.key(digest))[
+                    "ContentLength"
+                ]
+            )
+        except FileNotFoundError:
+            return None
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            body = self._call("GetObject", self.client.get_object, Key=self.key(digest))["Body"]
+        except FileNotFoundError:
+            raise FileNotFoundError(digest) from None
+        return body  # type: ignore[no-any-return]
+
+    def read(self, digest: str, start: int, length: int) -> Iterator[bytes]:
+        """`length` bytes from `start`, in chunks of about 1 MiB (blocking)."""
+        if length <= 0:
+            return
+        body = self._call(
+            "GetObject",
+            self.client.get_object,
+            Key=self.key(digest),
+            Range=f"bytes={start}-{start + length - 1}",
+        )["Body"]
+        try:
+            while length > 0:
+                chunk = body.read(min(_READ, length))
+                if not chunk:
+                    raise ObjectStoreUnavailable("GetObject", EOFError("the object ended early"))
+                length -= len(chunk)
+                yield chunk
+        except (botocore.exceptions.BotoCoreError, OSError) as e:
+            raise ObjectStoreUnavailable("GetObject", e) from e
+        finally:
+            body.close()
+
+    def redirect(self, digest: str) -> str | None:
+        """A presigned GET of the blob, valid `redirect_s` seconds (0: no redirects)."""
+        if self.redirect_s <= 0:
+            return None
+        return str(
+            self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self._bucket, "Key": self.key(digest)},
+                ExpiresIn=self.redirect_s,
+            )
+        )
+
+    def writer(self, digest: str | None = None) -> S3BlobWriter:
+        """A writer; given the digest it should have, its bytes go straight to that key."""
+        key = self.key(digest) if digest else f"{self._prefix}uploads/{secrets.token_hex(16)}"
+        algorithm = digest.split(":", 1)[0] if digest else "sha256"
+        return S3BlobWriter(self, self._spool, key, algorithm)
+
+    def session_writer(self, directory: str) -> S3BlobWriter:
+        """A writer for an upload session; its parts spool in the session's directory.
+        A session cannot outlive its replica's process (hash state is not saved)."""
+        marker = os.path.join(directory, "s3")
+        if os.path.exists(marker):
+            raise BlobUploadUnknown(
+                "the replica holding this upload restarted since; start the upload again"
+            )
+        open(marker, "w").close()
+        return S3BlobWriter(self, directory, f"{self._prefix}uploads/{secrets.token_hex(16)}")
+
+    def commit(self, writer: BlobWriter, digest: str, size: int | None = None) -> int:
+        """Make the writer's bytes the blob `digest`, or raise and discard them."""
+        assert isinstance(writer, S3BlobWriter)
+        algorithm = digest.split(":", 1)[0]
+        final = self.key(digest)
+        try:
+            if size is not None and size != writer.size:
+                raise SizeInvalid(detail={"expected": size, "received": writer.size})
+            if algorithm == writer.algorithm:
+                actual = writer.digest(algorithm)
+                if actual != digest:
+                    raise DigestInvalid(detail={"expected": digest, "actual": actual})
+                writer.finish()
+            else:  # rare: hashed as it came with another algorithm, so read it back
+                assert writer.key != final
+                writer.finish()
+                actual = self._hash(writer.key, algorithm)
+                if actual != digest:
+                    self._delete_key(writer.key)
+                    raise DigestInvalid(detail={"expected": digest, "actual": actual})
+        except Exception:
+            writer.discard()
+            raise
+        if writer.key != final:
+            try:
+                self._call(
+                    "CopyObject",
+                    self.client.copy,
+                    CopySource={"Bucket": self._bucket, "Key": writer.key},
+                    Key=final,
+                    Config=self._copy,
+                )
+            finally:
+                self._delete_key(writer.key)
+        return writer.size
+
+    def _hash(self, key: str, algorithm: str) -> str:
+        hasher = new_hasher(algorithm + ":")
+        body = self._call("GetObject", self.client.get_object, Key=key)["Body"]
+        with body:
+            while chunk := body.read(_READ):
+                hasher.update(chunk)
+        return f"{algorithm}:{hasher.hexdigest()}"
+
+    def claim(self, digest: str) -> int | None:
+        """Keep an existing blob as if committed now: copied onto itself, which sets
+        its LastModified (a metadata-only copy in the stores we know)."""
+        key = self.key(digest)
+        size = self.stat(digest)
+        if size is None:
+            return None
+        try:
+            self._call(
+                "CopyObject",
+                self.client.copy_object,
+                CopySource={"Bucket": self._bucket, "Key": key},
+                Key=key,
+                MetadataDirective="REPLACE",
+                Metadata={"claimed": str(int(time.time()))},
+            )
+        except FileNotFoundError:
+            return None
+        return size
+
+    def delete_if_older(
+        self, digest: str, before: float, still_garbage: Callable[[], bool]
+    ) -> int | None:
+        try:
+            head = self._call("HeadObject", self.client.head_object, Key=self.key(digest))
+        except FileNotFoundError:
+            return None
+        # LastModified has whole seconds: a copy in the second of `before` is kept.
+        if head["LastModified"].timestamp() + 1.0 > before or not still_garbage():
+            return None
+        self._delete_key(self.key(digest))
+        return int(head["ContentLength"])
+
+    def delete(self, digest: str) -> bool:
+        if self.stat(digest) is None:
+            return False
+        self._delete_key(self.key(digest))
+        return True
+
+    def walk(self) -> Iterator[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=f"{self._prefix}blobs/"
+        )
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    parts = item["Key"][len(self._prefix) :].split("/")
+                    if len(parts) == 4:
+                        yield f"{parts[1]}:{parts[3]}"
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise ObjectStoreUnavailable("ListObjectsV2", e) from e
+
+    # ---- what the writer asks of the bucket -----------------------------------------
+
+    def put(self, key: str, body: BinaryIO | bytes, size: int) -> None:
+        self._call("PutObject", self.client.put_object, Key=key, Body=body, ContentLength=size)
+
+    def start_multipart(self, key: str) -> str:
+        return str(
+            self._call("CreateMultipartUpload", self.client.create_multipart_upload, Key=key)[
+                "UploadId"
+            ]
+        )
+
+    def upload_part(
+        self, key: str, upload_id: str, number: int, spool: BinaryIO, path: str
+    ) -> Future[dict[str, Any]]:
+        """Send a spooled part from a pool thread; the spool file goes once it is sent.
+        Blocks while the store has `parts_in_flight` parts going already."""
+        self._slots.acquire()
+
+        def send() -> dict[str, Any]:
+            try:
+                size = spool.tell()
+                spool.seek(0)
+                answer = self._call(
+                    "UploadPart",
+                    self.client.upload_part,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=spool,
+                    ContentLength=size,
+                )
+                return {"PartNumber": number, "ETag": answer["ETag"]}
+            finally:
+                spool.close()
+                _unlink(path)
+                self._slots.release()
+
+        try:
+            return self._parts.submit(send)
+        except BaseException:
+            self._slots.release()
+            spool.close()
+            _unlink(path)
+            raise
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        self._call(
+            "CompleteMultipartUpload",
+            self.client.complete_multipart_upload,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self._call(
+                "AbortMultipartUpload",
+                self.client.abort_multipart_upload,
+                Key=key,
+                UploadId=upload_id,
+            )
+        except (FileNotFoundError, Unavailable):
+            pass  # an upload never completed is never visible; the bucket's lifecycle rule
+            # for incomplete multipart uploads (see docs) reclaims its parts
+
+    def _delete_key(self, key: str) -> None:
+        try:
+            self._call("DeleteObject", self.client.delete_object, Key=key)
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        self._parts.shutdown(wait=False, cancel_futures=True)
+
+
+def _as_registry_error(e: Exception, what: str) -> Exception:
+    if isinstance(e, Unavailable):
+        return e
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return storage_error(e)
+    if isinstance(e, (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)):
+        return ObjectStoreUnavailable(what, e)
+    return e
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

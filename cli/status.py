@@ -29,7 +29,8 @@ def register(subparsers: Any) -> None:
         "ago the leader last heard from it; BLOBS TO SYNC is what it still lacks "
         "of the blobs the cluster holds (it copies them in the background); "
         "'held nowhere' counts blobs the metadata lists that no replica has (lost "
-        "with their replicas, or a restore without --blobs).",
+        "with their replicas, or a restore without --blobs). With blobs in object storage "
+        "HEALTH says when a replica cannot reach the bucket.",
         epilog="example:\n  qreg status --url https://127.0.0.1:5000 --ca ./data/ca.crt",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -84,6 +85,9 @@ def _health(member: dict[str, Any]) -> str:
         return f"DIVERGED at index {member['diverged_at']}"
     if not member["reachable"]:
         return "down"
+    store = member.get("blob_store") or {}
+    if store.get("reachable") is False:
+        return f"object store unreachable{': ' + store['error'] if store.get('error') else ''}"
     return "ok" if member["has_quorum"] else "no quorum"
 
 
@@ -115,7 +119,11 @@ def _ask(url: str, verify: ssl.SSLContext, headers: dict[str, str]) -> httpx.Res
 def _settled(body: dict[str, Any], expect: int) -> bool:
     members = body["replicas"]
     return len(members) >= expect and all(
-        m["reachable"] and m.get("has_quorum") and m.get("diverged_at") is None for m in members
+        m["reachable"]
+        and m.get("has_quorum")
+        and m.get("diverged_at") is None
+        and (m.get("blob_store") or {}).get("reachable", True)
+        for m in members
     )
 
 

@@ -18,8 +18,10 @@ from replica import cert_watch, pki
 from replica.auth import grants
 from replica.auth.service import AuthService, RealmPolicy
 from replica.auth.tokens import TokenKeys
+from replica.blobs.s3store import S3BlobStore, S3Settings
 from replica.blobs.scrub import Scrubber
-from replica.blobs.store import LocalBlobStore
+from replica.blobs.store import BlobStore, LocalBlobStore
+from replica.blobs.store_health import StoreHealth
 from replica.blobs.sync import BlobSync
 from replica.blobs.transfer import BlobClient, BlobServer
 from replica.blobs.uploads import UploadSessions
@@ -51,7 +53,7 @@ log = logging.getLogger("qreg.replica")
 @contextlib.asynccontextmanager
 async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[ReplicaContext]:
     state = MetadataState(config.path("metadata"))
-    store = LocalBlobStore(config.path("storage"))
+    store = blob_store(config)
     # Told of collections from the first entry Raft applies (a returning replica
     # catches up on them before it serves).
     sweeper = FileSweeper(config.replica_id, store, state, metrics)
@@ -68,6 +70,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
             state, config.raft_secret, config.tls_ca if os.path.isfile(config.tls_ca) else None
         ),
     )
+    sweeper.is_leader = raft.is_leader
     joining = None
     if existing := pending_join(config.data_dir):
         joining = asyncio.create_task(
@@ -104,6 +107,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
             config.replica_id,
             config.uploads_max_per_user,
             config.uploads_expire_after_s,
+            store.session_writer,
         ),
         state=state,
         raft=raft,
@@ -132,6 +136,9 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         config.scrub_rate_mib_s,
     )
     scrubbing = asyncio.create_task(scrubber.run())
+    store_health = StoreHealth(store)
+    await store_health.check_once()
+    store_checking = asyncio.create_task(store_health.run())
     expiring = asyncio.create_task(registry.uploads.expire_forever())
     monitor = DivergenceMonitor(registry, metrics, config.state_verify_interval_s)
     monitoring = asyncio.create_task(monitor.run())
@@ -154,6 +161,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         cache_health=health,
         blob_sync=sync,
         scrubber=scrubber,
+        store_health=store_health,
         divergence=monitor,
         removal=removal,
         collector=collector,
@@ -183,6 +191,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         bootstrap.cancel()
         syncing.cancel()
         scrubbing.cancel()
+        store_checking.cancel()
         expiring.cancel()
         monitoring.cancel()
         watching.cancel()
@@ -200,6 +209,26 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         await asyncio.to_thread(raft.close)
         state.sync()
         state.close()
+        if isinstance(store, S3BlobStore):
+            store.close()
+
+
+def blob_store(config: ReplicaConfig) -> BlobStore:
+    """The replica's blob store: its own disk, or the bucket every replica shares."""
+    if config.blobs_backend != "s3":
+        return LocalBlobStore(config.path("storage"))
+    settings = S3Settings(
+        endpoint=config.s3_endpoint.rstrip("/"),
+        bucket=config.s3_bucket,
+        region=config.s3_region,
+        access_key=config.s3_access_key,
+        secret_key=config.s3_secret_key,
+        path_style=config.s3_path_style,
+        ca_bundle=config.s3_ca_bundle,
+        prefix=config.s3_prefix,
+    )
+    redirect_s = config.blobs_redirect_s if config.blobs_redirect else 0
+    return S3BlobStore(settings, config.path("storage"), redirect_s=redirect_s)
 
 
 def _grant_keys(

@@ -83,6 +83,22 @@ class ReplicaConfig:
     # Replicas that keep each blob (0: all; never fewer than a majority). Set the
     # same value on every replica.
     blobs_replication_factor: int = 0
+    # Where blob bytes live: "local" (this replica's disk, copied to peers) or "s3" (one
+    # bucket every replica shares; [s3] says which). With s3 and blobs.redirect, pulls
+    # answer 307 to a URL presigned for redirect_s seconds: bytes skip the replica.
+    blobs_backend: str = "local"
+    blobs_redirect: bool = False
+    blobs_redirect_s: int = 1200
+    s3_endpoint: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    # Empty: boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an
+    # instance role). QREG_S3_SECRET_KEY_FILE reads the secret from a file.
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_path_style: bool = True
+    s3_ca_bundle: str = ""
+    s3_prefix: str = ""
     # How often (seconds; 0: only at start) a replica recounts its metadata digest to
     # catch changes behind the state machine's back (divergence.py).
     state_verify_interval_s: float = 3600.0
@@ -178,6 +194,17 @@ _KEYS: dict[tuple[str, str], tuple[str, type]] = {
     ("uploads", "max_per_user"): ("uploads_max_per_user", int),
     ("uploads", "expire_after_s"): ("uploads_expire_after_s", float),
     ("blobs", "replication_factor"): ("blobs_replication_factor", int),
+    ("blobs", "backend"): ("blobs_backend", str),
+    ("blobs", "redirect"): ("blobs_redirect", bool),
+    ("blobs", "redirect_s"): ("blobs_redirect_s", int),
+    ("s3", "endpoint"): ("s3_endpoint", str),
+    ("s3", "bucket"): ("s3_bucket", str),
+    ("s3", "region"): ("s3_region", str),
+    ("s3", "access_key"): ("s3_access_key", str),
+    ("s3", "secret_key"): ("s3_secret_key", str),
+    ("s3", "path_style"): ("s3_path_style", bool),
+    ("s3", "ca_bundle"): ("s3_ca_bundle", str),
+    ("s3", "prefix"): ("s3_prefix", str),
     ("state", "verify_interval_s"): ("state_verify_interval_s", float),
     ("scrub", "interval_s"): ("scrub_interval_s", float),
     ("scrub", "rate_mib_s"): ("scrub_rate_mib_s", float),
@@ -259,6 +286,7 @@ def load(
             "blobs.replication_factor: 0 (every replica) or more "
             f"(got {config.blobs_replication_factor})"
         )
+    _check_blobs(config)
     if config.gc_grace_s < 0:
         raise ConfigError(f"gc.grace_s: 0 or more seconds (got {config.gc_grace_s})")
     if config.scrub_rate_mib_s <= 0:
@@ -279,6 +307,25 @@ def load(
     if not 0 < config.http_port < 65536:
         raise ConfigError(f"http.port: {config.http_port} is not a TCP port")
     return config
+
+
+def _check_blobs(config: ReplicaConfig) -> None:
+    if config.blobs_backend not in ("local", "s3"):
+        raise ConfigError(f"blobs.backend: 'local' or 's3' (got {config.blobs_backend!r})")
+    if config.blobs_backend == "local":
+        if config.blobs_redirect:
+            raise ConfigError("blobs.redirect needs blobs.backend = 's3'")
+        return
+    if not config.s3_bucket:
+        raise ConfigError("s3.bucket is required with blobs.backend = 's3'")
+    if config.s3_endpoint and not re.fullmatch(r"https?://[^/\s]+/?", config.s3_endpoint):
+        raise ConfigError(f"s3.endpoint: {config.s3_endpoint!r} is not scheme://host[:port]")
+    if bool(config.s3_access_key) != bool(config.s3_secret_key):
+        raise ConfigError("s3.access_key and s3.secret_key go together (or neither)")
+    if config.s3_ca_bundle and not os.path.isfile(config.s3_ca_bundle):
+        raise ConfigError(f"s3.ca_bundle: {config.s3_ca_bundle} does not exist")
+    if not 1 <= config.blobs_redirect_s <= 7 * 86400:  # SigV4 URLs live a week at most
+        raise ConfigError(f"blobs.redirect_s: 1 to 604800 seconds (got {config.blobs_redirect_s})")
 
 
 def _field(section: str, key: str) -> str:

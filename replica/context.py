@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from replica.auth.grants import GrantSigner, GrantVerifier
     from replica.auth.service import AuthService
     from replica.blobs.scrub import Scrubber
+    from replica.blobs.store_health import StoreHealth
     from replica.blobs.sync import BlobSync
     from replica.cache_redirect import CacheHealth
     from replica.divergence import DivergenceMonitor
@@ -36,6 +37,7 @@ class ReplicaContext:
     cache_health: CacheHealth
     blob_sync: BlobSync
     scrubber: Scrubber
+    store_health: StoreHealth
     divergence: DivergenceMonitor
     removal: RemovalWatch
     collector: Collector

@@ -66,11 +66,10 @@ class SeaweedFS:
                 },
                 f,
             )
-        if not self.s3_port:
-            self.s3_port = ports.free_block(1)
-            self._others = [ports.free_block(1) for _ in range(7)]
-        master, volume, filer, mg, vg, fg, s3g = self._others
-        log = open(os.path.join(self.directory, "weed.log"), "ab")  # noqa: SIM115
+        if not self.s3_port:  # kept across a stop and start, as a real server's are
+            self.s3_port = ports.free_block(8)
+        master, volume, filer, mg, vg, fg, s3g = range(self.s3_port + 1, self.s3_port + 8)
+        log = open(os.path.join(self.directory, "weed.log"), "ab")
         self.process = subprocess.Popen(
             [
                 weed_binary(),

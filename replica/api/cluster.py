@@ -95,7 +95,10 @@ async def health(request: Request) -> Response:
     status = registry.raft.status()
     leader = registry.raft.leader_address()
     status["leader"] = registry.replica_id_of(leader) if leader else None
-    can_write = status["has_quorum"] and leader is not None and not status["halted"]
+    store = context(request).store_health
+    can_write = (
+        status["has_quorum"] and leader is not None and not status["halted"] and store.reachable
+    )
     sync = context(request).blob_sync
     applied, digest = registry.state.digest()
     body = {
@@ -105,6 +108,7 @@ async def health(request: Request) -> Response:
         "blobs_missing": sync.missing_blobs,
         "bytes_missing": sync.missing_bytes,
         "blobs_unavailable": sync.unavailable_blobs,
+        "blob_store": store.health(),  # the error only for operators: it names the endpoint
         "state_digest": digest,
         "state_digest_index": applied,
         **context(request).divergence.health(),
@@ -113,6 +117,7 @@ async def health(request: Request) -> Response:
     if removal is not None and removal.removed:
         body["removed"] = removal.removed
     if await operator(request, quiet=True):
+        body["blob_store"].update(store.detail())
         body.update(
             pid=os.getpid(),
             leader_address=leader,
@@ -148,6 +153,7 @@ def replica_rows(
                 "blobs_missing": view.get("blobs_missing"),
                 "bytes_missing": view.get("bytes_missing"),
                 "blobs_unavailable": view.get("blobs_unavailable"),
+                "blob_store": view.get("blob_store"),
                 "state_digest": view.get("state_digest"),
                 "state_digest_index": view.get("state_digest_index"),
                 "diverged_at": view.get("diverged_at"),

@@ -29,192 +29,28 @@ transfer manager does multipart copies of objects over 5 GiB.
 
 from __future__ import annotations
 
-import errno
+import contextlib
+import email.utils
 import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
-import boto3
-import botocore.config
 import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 
-from replica.blobs.store import BlobWriter, storage_error
+from replica.blobs.s3client import ObjectStoreUnavailable, S3Settings, is_missing, make_client
+from replica.blobs.s3writer import PART, S3BlobWriter, unlink_quietly
+from replica.blobs.store import BlobWriter
 from replica.errors import BlobUploadUnknown, DigestInvalid, SizeInvalid, Unavailable
 from replica.names import new_hasher
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+__all__ = ["PART", "ObjectStoreUnavailable", "S3BlobStore", "S3Settings"]
 
-PART = 8 << 20  # S3's parts are 5 MiB at least but the last
 _READ = 1 << 20
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    endpoint: str  # https://s3.example.com; empty: AWS's own for the region
-    bucket: str
-    region: str = "us-east-1"
-    access_key: str = ""  # empty: boto3's chain (AWS_ACCESS_KEY_ID, a profile, a role)
-    secret_key: str = ""
-    path_style: bool = True  # http://endpoint/bucket/key, as most self-hosted stores want
-    ca_bundle: str = ""  # a PEM file to verify the endpoint's certificate with
-    prefix: str = ""  # keys start with it: several registries can share a bucket
-
-
-class ObjectStoreUnavailable(Unavailable):
-    """The object store did not answer or refused: 503, and clients retry."""
-
-    def __init__(self, what: str, error: Exception) -> None:
-        super().__init__(
-            f"the object store is unreachable: {what} failed ({_brief(error)})",
-            headers={"Retry-After": "5"},
-        )
-
-
-def _brief(error: Exception) -> str:
-    if isinstance(error, botocore.exceptions.ClientError):
-        info = error.response.get("Error", {})
-        return f"{info.get('Code', '?')}: {info.get('Message', '')}".strip()
-    return type(error).__name__ + (f": {error}" if str(error) else "")
-
-
-def _missing(error: Exception) -> bool:
-    if isinstance(error, botocore.exceptions.ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        return code in ("404", "NoSuchKey", "NotFound")
-    return False
-
-
-def make_client(settings: S3Settings, pool: int = 32) -> S3Client:
-    config = botocore.config.Config(
-        region_name=settings.region,
-        s3={"addressing_style": "path" if settings.path_style else "virtual"},
-        signature_version="s3v4",
-        # A store that stops answering fails a push within seconds, not minutes.
-        connect_timeout=3,
-        read_timeout=30,
-        retries={"max_attempts": 3, "mode": "standard"},
-        max_pool_connections=pool,
-        # Every blob's sha256 is checked by us; CRC trailers would only cost CPU.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=settings.endpoint or None,
-        aws_access_key_id=settings.access_key or None,
-        aws_secret_access_key=settings.secret_key or None,
-        verify=settings.ca_bundle or None,
-        config=config,
-    )
-
-
-class S3BlobWriter:
-    """Hashes what is written and uploads it in parts spooled through local files.
-    Not thread-safe (one writer thread at a time, as for the local writer)."""
-
-    def __init__(
-        self, store: S3BlobStore, spool_dir: str, key: str, algorithm: str = "sha256"
-    ) -> None:
-        self._store = store
-        self._spool_dir = spool_dir
-        self.key = key
-        self.algorithm = algorithm
-        self._hasher = new_hasher(algorithm + ":")
-        self.size = 0
-        self.failed: Exception | None = None
-        self._upload_id: str | None = None
-        self._parts: list[Future[dict[str, Any]]] = []
-        self._spool: BinaryIO | None = None
-        self._spool_path = ""
-        self._spooled = 0
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._hasher.update(data)
-        self.size += len(data)
-        if self.failed is not None:
-            return
-        try:
-            if self._spool is None:
-                self._spool_path = os.path.join(self._spool_dir, secrets.token_hex(8))
-                self._spool = open(self._spool_path, "w+b")
-            self._spool.write(data)
-            self._spooled += len(data)
-            if self._spooled >= PART:
-                self._send_part()
-        except Exception as e:
-            self.failed = e
-            raise _as_registry_error(e, "uploading a part") from e
-
-    def _send_part(self) -> None:
-        assert self._spool is not None
-        if self._upload_id is None:
-            self._upload_id = self._store.start_multipart(self.key)
-        if len(self._parts) >= 2:  # two in flight per writer: wait for the older
-            self._parts[-2].result()
-        number = len(self._parts) + 1
-        spool, path = self._spool, self._spool_path
-        self._spool, self._spool_path, self._spooled = None, "", 0
-        self._parts.append(self._store.upload_part(self.key, self._upload_id, number, spool, path))
-
-    def hash_only(self) -> None:
-        """Write nothing more, only hash: for a stream verified but not kept."""
-        self.failed = OSError(errno.ECANCELED, "no copy is kept")
-
-    def digest(self, algorithm: str) -> str:
-        if algorithm != self.algorithm:
-            # Parts of an unfinished upload cannot be read back (commit can, once done).
-            raise DigestInvalid(f"this upload was hashed with {self.algorithm}")
-        return f"{algorithm}:{self._hasher.hexdigest()}"
-
-    def finish(self) -> None:
-        """Upload what is left and complete the multipart upload (or PutObject it)."""
-        if self.failed is not None:
-            raise _as_registry_error(self.failed, "uploading a part")
-        if self._upload_id is None:
-            body: BinaryIO | bytes = b""
-            if self._spool is not None:
-                self._spool.seek(0)
-                body = self._spool
-            try:
-                self._store.put(self.key, body, self.size)
-            finally:
-                self._close_spool()
-            return
-        if self._spool is not None:
-            self._send_part()
-        parts = [part.result() for part in self._parts]
-        self._store.complete_multipart(self.key, self._upload_id, parts)
-        self._upload_id = None
-
-    def discard(self) -> None:
-        for part in self._parts:
-            part.cancel()
-        for part in self._parts:
-            if not part.cancelled():
-                try:
-                    part.result()
-                except Exception:
-                    pass
-        self._parts = []
-        if self._upload_id is not None:
-            self._store.abort_multipart(self.key, self._upload_id)
-            self._upload_id = None
-        self._close_spool()
-
-    def _close_spool(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
-        if self._spool_path:
-            _unlink(self._spool_path)
-            self._spool_path = ""
 
 
 class S3BlobStore:
@@ -231,11 +67,12 @@ class S3BlobStore:
     ) -> None:
         self.settings = settings
         self.redirect_s = redirect_s
+        self.clock_offset = 0.0  # the store's clock less ours (seconds), from check()
         self.root = spool_root  # local: spooled parts; corrupt blobs are not moved
         self._spool = os.path.join(spool_root, "spool")
         os.makedirs(self._spool, exist_ok=True)
         for name in os.listdir(self._spool):  # parts a crash left behind
-            _unlink(os.path.join(self._spool, name))
+            unlink_quietly(os.path.join(self._spool, name))
         self.client = make_client(settings, pool=parts_in_flight + 16)
         self._bucket = settings.bucket
         self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
@@ -254,15 +91,23 @@ class S3BlobStore:
         try:
             return fn(Bucket=self._bucket, **kw)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-            if _missing(e):
+            if is_missing(e):
                 raise FileNotFoundError(kw.get("Key", "")) from e
             raise ObjectStoreUnavailable(what, e) from e
 
     # ---- the contract ---------------------------------------------------------------
 
     def check(self) -> None:
-        """Raise ObjectStoreUnavailable unless the bucket answers (for /health)."""
-        self._call("HeadBucket", self.client.head_bucket)
+        """Raise ObjectStoreUnavailable unless the bucket answers (for /health); learn
+        how far the store's clock is from ours (its LastModified times are its own)."""
+        asked = time.time()
+        answer = self._call("HeadBucket", self.client.head_bucket)
+        date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError):
+                # Date has whole seconds: the middle of that second is the best guess.
+                theirs = email.utils.parsedate_to_datetime(date).timestamp() + 0.5
+                self.clock_offset = theirs - (asked + time.time()) / 2
 
     def stat(self, digest: str) -> int | None:
         try:
@@ -403,8 +248,10 @@ class S3BlobStore:
             head = self._call("HeadObject", self.client.head_object, Key=self.key(digest))
         except FileNotFoundError:
             return None
-        # LastModified has whole seconds: a copy in the second of `before` is kept.
-        if head["LastModified"].timestamp() + 1.0 > before or not still_garbage():
+        # LastModified has whole seconds, on the store's clock: a copy in the second
+        # of `before` is kept.
+        modified = head["LastModified"].timestamp() - self.clock_offset
+        if modified + 1.0 > before or not still_garbage():
             return None
         self._delete_key(self.key(digest))
         return int(head["ContentLength"])
@@ -463,7 +310,7 @@ class S3BlobStore:
                 return {"PartNumber": number, "ETag": answer["ETag"]}
             finally:
                 spool.close()
-                _unlink(path)
+                unlink_quietly(path)
                 self._slots.release()
 
         try:
@@ -471,7 +318,7 @@ class S3BlobStore:
         except BaseException:
             self._slots.release()
             spool.close()
-            _unlink(path)
+            unlink_quietly(path)
             raise
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
@@ -503,20 +350,3 @@ class S3BlobStore:
 
     def close(self) -> None:
         self._parts.shutdown(wait=False, cancel_futures=True)
-
-
-def _as_registry_error(e: Exception, what: str) -> Exception:
-    if isinstance(e, Unavailable):
-        return e
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return storage_error(e)
-    if isinstance(e, (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)):
-        return ObjectStoreUnavailable(what, e)
-    return e
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -29,7 +29,8 @@ from replica.metrics import Metrics
 
 log = logging.getLogger("qreg.gc.sweep")
 
-CLOCK_SKEW_S = 60.0  # how far replicas' clocks may disagree, for tombstone times
+CLOCK_SKEW_S = 60.0
+SHARED_STORE_MARGIN_S = 3.0  # how far replicas' clocks may disagree, for tombstone times
 ORPHAN_AGE_S = 86_400.0  # an unrecorded file this old never gets its link
 ORPHAN_SWEEP_EVERY_S = 6 * 3600.0
 
@@ -54,7 +55,8 @@ class FileSweeper:
         self._store = store
         self._state = state
         self._metrics = metrics
-        self._collected: queue.SimpleQueue[tuple[float, int, list[str]]] = queue.SimpleQueue()
+        # (when its apply began, epoch, digests, whether this replica led then)
+        self._collected: queue.SimpleQueue[tuple[float, int, list[str], bool]] = queue.SimpleQueue()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._totals: dict[int, SweepTotals] = {}  # per epoch, as recorded
@@ -68,7 +70,7 @@ class FileSweeper:
     def on_collect(self, began: float, epoch: int, digests: list[str]) -> None:
         """MetadataState.on_collect: runs on the Raft thread, so it only hands over."""
         self.pending += len(digests)
-        self._collected.put((began, epoch, digests))
+        self._collected.put((began, epoch, digests, self.is_leader()))
         with contextlib.suppress(RuntimeError):  # the loop is closing: the orphan sweep
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -103,23 +105,25 @@ class FileSweeper:
         touched: set[int] = set()
         while True:
             try:
-                began, epoch, digests = self._collected.get_nowait()
+                began, epoch, digests, led = self._collected.get_nowait()
             except queue.Empty:
                 break
+            told = len(digests)
+            if self._store.shared and not led:
+                digests = []  # the leader of the moment deletes from the shared store
             await asyncio.to_thread(self._delete, began, epoch, digests)
-            self.pending = max(self.pending - len(digests), 0)
+            self.pending = max(self.pending - told, 0)
             touched.add(epoch)
         for epoch in sorted(touched):
             await self._record(epoch, propose)
 
     def _delete(self, began: float, epoch: int, digests: list[str]) -> None:
         totals = self._totals.setdefault(epoch, SweepTotals())
-        if not self._sweeps_here():
-            return
         if self._store.shared:
-            # A copy committed by a replica that applied the collection before this one
-            # did is newer than this replica's moment less the clock allowance.
-            began -= CLOCK_SKEW_S
+            # The leader applies an entry before any follower learns it is committed,
+            # so a copy a follower commits after its own apply is newer than this, less
+            # the store's clock resolution (whole seconds, and its offset from ours).
+            began -= SHARED_STORE_MARGIN_S
         for digest in digests:
             freed = self._delete_one(digest, began, totals)
             if freed is not None:

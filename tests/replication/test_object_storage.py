@@ -1,0 +1,221 @@
+"""Three replicas sharing one bucket on a real object store (SeaweedFS): skopeo pushes
+and pulls through different replicas, a replica killed, the object store killed and
+brought back, redirects to presigned URLs, and garbage collection deleting objects."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.clients.tools import dir_digests, skopeo
+from tests.cluster import LocalCluster
+from tests.images import image_layout, layer, sha256
+from tests.object_store import SeaweedFS, s3_client
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    server = SeaweedFS(str(tmp_path_factory.mktemp("seaweedfs"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(store: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    settings = store.settings()
+    env = {
+        "QREG_BLOBS_BACKEND": "s3",
+        "QREG_S3_ENDPOINT": settings.endpoint,
+        "QREG_S3_BUCKET": settings.bucket,
+        "QREG_S3_ACCESS_KEY": settings.access_key,
+        "QREG_S3_SECRET_KEY": settings.secret_key,
+        "QREG_GC_GRACE_S": "0",
+    }
+    cluster = LocalCluster(str(tmp_path_factory.mktemp("data")), replicas=3, env=env).start()
+    yield cluster
+    cluster.stop()
+
+
+def objects(store: SeaweedFS, under: str) -> dict[str, int]:
+    client = s3_client(store.settings())
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket="qreg-blobs", Prefix=under):
+        for item in page.get("Contents", []):
+            found[item["Key"]] = item["Size"]
+    return found
+
+
+def blob_key(digest: str) -> str:
+    hexpart = digest.split(":")[1]
+    return f"blobs/sha256/{hexpart[:2]}/{hexpart}"
+
+
+def local_blob_files(cluster: LocalCluster) -> list[str]:
+    found = []
+    for i in range(3):
+        for root, _, files in os.walk(os.path.join(cluster.data, f"replica-{i}", "storage")):
+            found += [os.path.join(root, f) for f in files]
+    return found
+
+
+def host(cluster: LocalCluster, index: int) -> str:
+    return cluster.urls[index].split("://", 1)[1]
+
+
+def test_skopeo_push_and_pull_through_different_replicas(
+    cluster: LocalCluster, store: SeaweedFS, tmp_path
+) -> None:
+    # 12 MiB layers: several parts each, uploaded as skopeo sends them (POST, PATCH, PUT).
+    layout, manifest = image_layout(str(tmp_path / "layout"), "s3-push", layer_size=12 << 20)
+    skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        f"oci:{layout}:latest",
+        f"docker://{host(cluster, 0)}/s3/app:1",
+    )
+    described = json.loads(manifest.data)["layers"]
+    layers = [entry["digest"] for entry in described]
+    held = objects(store, "blobs/")
+    for entry in described:
+        assert held[blob_key(entry["digest"])] == entry["size"] > 12 << 20
+    assert objects(store, "uploads/") == {}  # sessions' objects went once copied in place
+    assert local_blob_files(cluster) == []  # no replica keeps blob bytes of its own
+    for i in (1, 2):
+        out = str(tmp_path / f"out{i}")
+        skopeo(
+            "copy", "--src-tls-verify=false", f"docker://{host(cluster, i)}/s3/app:1", f"dir:{out}"
+        )
+        files = dir_digests(out)
+        assert files["manifest.json"] == manifest.digest
+        for digest in layers:
+            assert files[digest.split(":")[1]] == digest
+    with cluster.client(2) as client:  # ranges are read from the store too
+        r = client.get(f"/v2/s3/app/blobs/{layers[0]}", headers={"Range": "bytes=9000000-9000009"})
+        assert r.status_code == 206 and len(r.content) == 10
+        assert r.headers["content-range"] == f"bytes 9000000-9000009/{described[0]['size']}"
+        health = client.get("/health").json()
+        assert health["blob_store"] == {"backend": "s3", "reachable": True}
+
+
+def test_a_killed_replica_loses_nothing_and_needs_no_copying(
+    cluster: LocalCluster, store: SeaweedFS, tmp_path
+) -> None:
+    doomed = (cluster.leader() + 1) % 3
+    cluster.sigkill(doomed)
+    alive = [i for i in range(3) if i != doomed]
+    layout, manifest = image_layout(str(tmp_path / "layout"), "s3-kill", layer_size=3 << 20)
+    skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        f"oci:{layout}:latest",
+        f"docker://{host(cluster, alive[0])}/s3/kill:1",
+    )
+    cluster.restart(doomed)
+    out = str(tmp_path / "out")
+    # Served at once by the replica that was down: the bytes are in the bucket.
+    skopeo(
+        "copy",
+        "--src-tls-verify=false",
+        f"docker://{host(cluster, doomed)}/s3/kill:1",
+        f"dir:{out}",
+    )
+    assert dir_digests(out)["manifest.json"] == manifest.digest
+    assert cluster.health(doomed)["blobs_missing"] == 0
+
+
+def test_the_object_store_down_fails_pushes_cleanly_and_they_work_when_it_returns(
+    cluster: LocalCluster, store: SeaweedFS
+) -> None:
+    blob = layer("outage", 1 << 20)
+    store.stop()
+    try:
+        with cluster.client(0, timeout=60) as client:
+            r = client.post(
+                "/v2/s3/outage/blobs/uploads/", params={"digest": blob.digest}, content=blob.data
+            )
+            assert r.status_code == 503, r.text
+            assert r.json()["errors"][0]["code"] == "UNAVAILABLE"
+            assert "object store" in r.json()["errors"][0]["message"]
+            # Health says so within a check or two, and the replica stops taking writes.
+            deadline = time.monotonic() + 30
+            while (health := client.get("/health")).json()["blob_store"]["reachable"]:
+                assert time.monotonic() < deadline, "health never saw the store down"
+                time.sleep(0.5)
+            assert health.status_code == 503
+            assert client.head(f"/v2/s3/outage/blobs/{blob.digest}").status_code == 404
+    finally:
+        store.start()
+    with cluster.client(0, timeout=60) as client:
+        deadline = time.monotonic() + 30
+        while not client.get("/health").json()["blob_store"]["reachable"]:
+            assert time.monotonic() < deadline, "health never saw the store back"
+            time.sleep(0.5)
+        r = client.post(
+            "/v2/s3/outage/blobs/uploads/", params={"digest": blob.digest}, content=blob.data
+        )
+        assert r.status_code == 201, r.text
+        assert client.get(f"/v2/s3/outage/blobs/{blob.digest}").content == blob.data
+    assert objects(store, "uploads/") == {}
+
+
+def test_redirects_send_clients_to_presigned_urls(
+    cluster: LocalCluster, store: SeaweedFS, tmp_path
+) -> None:
+    layout, manifest = image_layout(str(tmp_path / "layout"), "s3-redirect", layer_size=2 << 20)
+    skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        f"oci:{layout}:latest",
+        f"docker://{host(cluster, 0)}/s3/redirect:1",
+    )
+    cluster.env["QREG_BLOBS_REDIRECT"] = "true"
+    try:
+        cluster.signal(2, signal.SIGTERM)
+        cluster.wait_stopped(2)
+        cluster.restart(2)
+    finally:
+        del cluster.env["QREG_BLOBS_REDIRECT"]
+    digest = json.loads(manifest.data)["layers"][0]["digest"]
+    with cluster.client(2) as client:
+        r = client.get(f"/v2/s3/redirect/blobs/{digest}")
+        assert r.status_code == 307
+        location = r.headers["location"]
+        assert location.startswith(store.endpoint) and "X-Amz-Signature=" in location
+        assert sha256(httpx.get(location).content) == digest
+        ranged = httpx.get(location, headers={"Range": "bytes=0-99"})
+        assert ranged.status_code == 206 and len(ranged.content) == 100
+    out = str(tmp_path / "out")
+    skopeo(
+        "copy", "--src-tls-verify=false", f"docker://{host(cluster, 2)}/s3/redirect:1", f"dir:{out}"
+    )
+    assert dir_digests(out)[digest.split(":")[1]] == digest
+
+
+def test_garbage_collection_deletes_each_object(cluster: LocalCluster, store: SeaweedFS) -> None:
+    from tests.replication.test_three_replicas import push_image
+
+    manifest = push_image(
+        cluster.urls[0], "s3/gc", "doomed", "s3-gc", verify=cluster.verify, auth=cluster.auth
+    )
+    with cluster.client(0) as client:
+        layers = [
+            e["digest"]
+            for e in json.loads(client.get("/v2/s3/gc/manifests/doomed").content)["layers"]
+        ]
+        assert blob_key(layers[0]) in objects(store, "blobs/")
+        assert client.delete(f"/v2/s3/gc/manifests/{manifest.digest}").status_code == 202
+        time.sleep(4)  # older than the sweep's allowance for the store's clock
+        run = client.post("/api/v0/gc/runs", json={}, timeout=60)
+        assert run.status_code == 200, run.text
+    deadline = time.monotonic() + 30
+    while blob_key(layers[0]) in objects(store, "blobs/"):
+        assert time.monotonic() < deadline, "the collected layer's object is still there"
+        time.sleep(0.5)

@@ -371,6 +371,20 @@ class MetadataState:
                         )
         return out
 
+    def blobs_after(self, after: str, limit: int) -> list[tuple[str, int]]:
+        """(digest, size) of up to `limit` blob records, in digest order after `after`."""
+        prefix = b"b" + _SEP
+        start = prefix + after.encode() + b"\0" if after else prefix
+        out: list[tuple[str, int]] = []
+        with self._env.begin() as txn:
+            cursor = txn.cursor()
+            if cursor.set_range(start):
+                for key, value in cursor:
+                    if not key.startswith(prefix) or len(out) >= limit:
+                        break
+                    out.append((key[len(prefix) :].decode(), pb.BlobRecord.FromString(value).size))
+        return out
+
     def replicas(self) -> list[pb.RegisterReplica]:
         with self._env.begin() as txn:
             cursor = txn.cursor()

@@ -324,6 +324,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/metrics", _metrics, methods=["GET"]),
         Route("/api/v0/replicas", cluster_api.list_replicas, methods=["GET"]),
         Route("/api/v0/backup", backup_api.download, methods=["GET"]),
+        Route("/api/v0/backup/blobs", backup_api.blob_list, methods=["GET"]),
         Route("/api/v0/backup/blobs/{digest}", backup_api.blob, methods=["GET"]),
         Route("/api/v0/scrub", _scrub, methods=["POST"]),
         Route("/api/v0/join", membership_api.join, methods=["POST"]),

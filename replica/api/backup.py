@@ -1,6 +1,8 @@
 """Backups, with the cluster's credentials.
 
 GET /api/v0/backup             a consistent snapshot of the metadata, as a file to download
+GET /api/v0/backup/blobs       every blob record, a page at a time (?after=DIGEST&n=N):
+                               what `qreg backup` and `qreg storage migrate` copy
 GET /api/v0/backup/blobs/{digest}  one blob's bytes, for `qreg backup --with-blobs`: from this
                                replica's disk, fetched from a holder first if need be
 """
@@ -14,13 +16,13 @@ import tempfile
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 
 from consensus import snapshot
 from replica.blobs.peer_fetch import copy_from_holders
 from replica.blobs.streams import FileRangeResponse, StreamingChunks, store_range_response
 from replica.context import context
-from replica.errors import BlobUnknown, RegistryError
+from replica.errors import BlobUnknown, InvalidInput, RegistryError
 from replica.names import check_digest
 from replica.peers import require_internal
 from replica.registry import Registry
@@ -40,6 +42,26 @@ async def download(request: Request) -> Response:
         filename=f"qreg-backup-{applied}.qreg",
         headers={"Qreg-Applied-Index": str(applied)},
         background=BackgroundTask(os.unlink, path),
+    )
+
+
+MAX_PAGE = 10_000
+
+
+async def blob_list(request: Request) -> Response:
+    require_internal(request)
+    after = request.query_params.get("after", "")
+    if after:
+        check_digest(after)
+    try:
+        n = min(max(int(request.query_params.get("n", MAX_PAGE)), 1), MAX_PAGE)
+    except ValueError:
+        raise InvalidInput("n is a number of blobs") from None
+    registry: Registry = context(request).registry
+    await registry.fresh()
+    page = registry.state.blobs_after(after, n)
+    return JSONResponse(
+        {"blobs": [[d, size] for d, size in page], "next": page[-1][0] if len(page) == n else None}
     )
 
 

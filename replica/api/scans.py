@@ -95,7 +95,7 @@ async def put_archive(request: Request) -> Response:
         newest_modified=report.newest_modified,
     )
     command = pb.SetScanArchive(archive=archive, at_ms=int(time.time() * 1000))
-    command.copies[registry.replica_id] = seen
+    command.copies[replicator.holder_id] = seen
     for replica, copy_seen in peers.items():
         command.copies[replica] = copy_seen
     result = await registry.propose_result(pb.Command(set_scan_archive=command))

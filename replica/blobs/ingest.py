@@ -39,7 +39,7 @@ async def whole(
             mirror.abort()
         raise
     peers = await replicator.replicate(digest, size, mirror)
-    return size, {replicator.replica_id: seen, **peers}
+    return size, {replicator.holder_id: seen, **peers}
 
 
 def session_mirror(replicator: BlobReplicator, upload: Upload) -> PeerMirror | None:
@@ -65,4 +65,4 @@ async def finish_session(
     upload.mirror = None  # handed over to the replication below
     sessions.remove(upload)
     peers = await replicator.replicate(digest, size, mirror)
-    return size, {replicator.replica_id: seen, **peers}
+    return size, {replicator.holder_id: seen, **peers}

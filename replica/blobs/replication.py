@@ -28,7 +28,10 @@ from replica.errors import RegistryError, Unavailable
 
 log = logging.getLogger("qreg.replication")
 
-REGISTRATION_WAIT_S = 5.0  # a new member between its vote and its blob service
+REGISTRATION_WAIT_S = 5.0
+# The holder recorded for a blob in a shared object store: no replica's own copy, so
+# a cluster moved back to local disks knows that no replica has it yet.
+SHARED_HOLDER = "@object-store"  # a new member between its vote and its blob service
 
 
 class BlobReplicator:
@@ -52,6 +55,11 @@ class BlobReplicator:
         self._background: set[asyncio.Future[None]] = set()
 
     # ---- who holds what -------------------------------------------------------------
+
+    @property
+    def holder_id(self) -> str:
+        """Who a copy this replica commits is recorded as held by."""
+        return SHARED_HOLDER if self.store.shared else self.replica_id
 
     def member_ids(self) -> list[str]:
         """Replica ids of the current Raft members."""
@@ -117,8 +125,8 @@ class BlobReplicator:
                 link_blob=pb.LinkBlob(
                     digest=digest,
                     size=size,
-                    replica_id=self.replica_id,
-                    seen={self.replica_id: seen},
+                    replica_id=self.holder_id,
+                    seen={self.holder_id: seen},
                 )
             )
         )

@@ -183,7 +183,9 @@ class BlobStore(Protocol):
 class LocalBlobStore:
     shared = False
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, owner: bool = True) -> None:
+        """`owner`: this process owns the directory, so unfinished writes in it are
+        leftovers of a crash (not so for a tool writing into a running replica's)."""
         self.root = root
         self._blobs = os.path.join(root, "blobs")
         self._tmp = os.path.join(root, "tmp")
@@ -191,7 +193,7 @@ class LocalBlobStore:
         os.makedirs(self._tmp, exist_ok=True)
         self._placing = threading.Lock()  # see the module's docstring
         # Leftovers of writes that a crash interrupted are never blobs.
-        for name in os.listdir(self._tmp):
+        for name in os.listdir(self._tmp) if owner else []:
             os.unlink(os.path.join(self._tmp, name))
 
     def path(self, digest: str) -> str:

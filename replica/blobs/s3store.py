@@ -295,31 +295,31 @@ class S3BlobStore:
         self._slots.acquire()
 
         def send() -> dict[str, Any]:
-            try:
-                size = spool.tell()
-                spool.seek(0)
-                answer = self._call(
-                    "UploadPart",
-                    self.client.upload_part,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=spool,
-                    ContentLength=size,
-                )
-                return {"PartNumber": number, "ETag": answer["ETag"]}
-            finally:
-                spool.close()
-                unlink_quietly(path)
-                self._slots.release()
+            size = spool.tell()
+            spool.seek(0)
+            answer = self._call(
+                "UploadPart",
+                self.client.upload_part,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=spool,
+                ContentLength=size,
+            )
+            return {"PartNumber": number, "ETag": answer["ETag"]}
 
-        try:
-            return self._parts.submit(send)
-        except BaseException:
-            self._slots.release()
+        def release(_: object) -> None:  # sent, failed or cancelled before it ran
             spool.close()
             unlink_quietly(path)
+            self._slots.release()
+
+        try:
+            future = self._parts.submit(send)
+        except BaseException:
+            release(None)
             raise
+        future.add_done_callback(release)
+        return future
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
         self._call(

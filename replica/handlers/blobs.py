@@ -9,6 +9,8 @@ from starlette.responses import Response
 
 from replica.blobs.peer_fetch import PeerBlobResponse, fetch_to_disk
 from replica.blobs.streams import store_range_response
+from replica.cache_redirect import follows_redirects
+from replica.context import context
 from replica.errors import API_HEADERS, RangeInvalid
 from replica.names import check_digest
 from replica.registry import Registry
@@ -37,7 +39,11 @@ async def get(registry: Registry, request: Request, name: str, digest: str) -> o
         return Response(status_code=status, headers=headers)
     store = registry.store
     if store.shared:  # every replica reads the same bucket: no peer is asked
-        url = store.redirect(digest)
+        # Only clients known to follow a 307 are sent to the bucket (as to caches; a
+        # cache's own fetch is not one of them: it is served here).
+        agent = request.headers.get("user-agent", "")
+        follows = follows_redirects(agent, context(request).redirect_clients)
+        url = store.redirect(digest) if follows else None
         if url is not None:  # the bytes go from the object store straight to the client
             redirect = {k: headers[k] for k in ("Docker-Content-Digest",)}
             return Response(status_code=307, headers={**API_HEADERS, **redirect, "Location": url})

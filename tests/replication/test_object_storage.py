@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.caches.common import PASSWORD, add_users, metric
 from tests.clients.tools import dir_digests, skopeo
 from tests.cluster import LocalCluster
 from tests.images import image_layout, layer, sha256
@@ -39,7 +40,9 @@ def cluster(store: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "QREG_S3_SECRET_KEY": settings.secret_key,
         "QREG_GC_GRACE_S": "0",
     }
-    cluster = LocalCluster(str(tmp_path_factory.mktemp("data")), replicas=3, env=env).start()
+    cluster = LocalCluster(
+        str(tmp_path_factory.mktemp("data")), replicas=3, env=env, caches=("eu",)
+    ).start()
     yield cluster
     cluster.stop()
 
@@ -185,7 +188,10 @@ def test_redirects_send_clients_to_presigned_urls(
         del cluster.env["QREG_BLOBS_REDIRECT"]
     digest = json.loads(manifest.data)["layers"][0]["digest"]
     with cluster.client(2) as client:
-        r = client.get(f"/v2/s3/redirect/blobs/{digest}")
+        # A client not known to follow redirects (curl without -L, a cache) gets bytes.
+        assert sha256(client.get(f"/v2/s3/redirect/blobs/{digest}").content) == digest
+        docker = {"User-Agent": "docker/27.5.1 go/go1.22.12 os/linux arch/amd64"}
+        r = client.get(f"/v2/s3/redirect/blobs/{digest}", headers=docker)
         assert r.status_code == 307
         location = r.headers["location"]
         assert location.startswith(store.endpoint) and "X-Amz-Signature=" in location
@@ -219,3 +225,27 @@ def test_garbage_collection_deletes_each_object(cluster: LocalCluster, store: Se
     while blob_key(layers[0]) in objects(store, "blobs/"):
         assert time.monotonic() < deadline, "the collected layer's object is still there"
         time.sleep(0.5)
+
+
+def test_a_cache_pulls_through_replicas_on_object_storage(
+    cluster: LocalCluster, store: SeaweedFS, tmp_path
+) -> None:
+    """Caches work unchanged: a user of the cache is redirected to it, and the cache's
+    own fetch is served bytes by the replica (never sent on to the bucket)."""
+    add_users(cluster, {"ahab": "read-only"})
+    with cluster.client() as admin:
+        r = admin.post("/api/v0/content_caches/eu/users", json={"users": ["ahab"]})
+        assert r.status_code == 200, r.text
+    layout, manifest = image_layout(str(tmp_path / "layout"), "s3-cache", layer_size=1 << 20)
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+           f"docker://{host(cluster, 0)}/s3/cached:1")  # fmt: skip
+    for i in range(3):  # through every replica, replica 2 with redirects to the bucket on
+        out = str(tmp_path / f"out{i}")
+        skopeo("copy", "--src-tls-verify=false", "--src-creds", f"ahab:{PASSWORD}",
+               f"docker://{host(cluster, i)}/s3/cached:1", f"dir:{out}")  # fmt: skip
+        assert dir_digests(out)["manifest.json"] == manifest.digest
+    cache = cluster.caches["eu"]
+    blobs = 1 + len(json.loads(manifest.data)["layers"])  # the config and the layers
+    # Each fetched from the cluster once, then served from the cache's disk.
+    assert metric(cache, "qreg_cache_upstream_fetches_total", cluster.verify) == blobs
+    assert metric(cache, "qreg_cache_hits_total", cluster.verify) >= 2 * blobs

@@ -265,3 +265,30 @@ def test_the_wrong_secret_and_a_changed_redirect_are_refused(
 test_the_wrong_secret_and_a_changed_redirect_are_refused = pytest.mark.slow(
     test_the_wrong_secret_and_a_changed_redirect_are_refused
 )
+
+
+def test_discarded_writers_give_their_part_slots_back(moto_endpoint: str, tmp_path) -> None:
+    """Parts cancelled before they were sent release their slot: with one slot, a
+    writer after many discarded ones still gets its parts out."""
+    import threading
+
+    store = S3BlobStore(_bucket(moto_endpoint), str(tmp_path), parts_in_flight=1)
+    data = os.urandom(PART + 10)
+
+    def churn() -> None:
+        for _ in range(4):
+            writer = store.writer()
+            writer.write(data)
+            writer.write(data)  # a second part waits for the one slot
+            writer.discard()
+        writer = store.writer()
+        writer.write(data + data)
+        store.commit(writer, digest(data + data))
+
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "a writer waited for a part slot that never came back"
+    assert store.stat(digest(data + data)) == 2 * len(data)
+    assert os.listdir(tmp_path / "spool") == []
+    store.close()

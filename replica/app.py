@@ -83,7 +83,12 @@ def _session(handler: Handler) -> Handler:
             return await _no_session(registry, request, name, session)
         owner = owner_of(session)
         if owner and owner != registry.replica_id:
-            return await upload_proxy.forward(registry, request, owner)
+            try:
+                return await upload_proxy.forward(registry, request, owner)
+            except upload_proxy.OwnerUnreachable:
+                if not registry.store.shared:
+                    raise
+                # Its bytes are in the shared store: the session goes on here.
         return await handler(registry, request, name, session)
 
     return call

@@ -108,6 +108,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
             config.uploads_max_per_user,
             config.uploads_expire_after_s,
             store.session_writer,
+            store.session_info if isinstance(store, S3BlobStore) else None,
         ),
         state=state,
         raft=raft,

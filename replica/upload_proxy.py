@@ -30,17 +30,24 @@ _ANSWER_HEADERS = (
 )
 
 
+class OwnerUnreachable(BlobUploadUnknown):
+    """The session's replica is gone or does not answer (with a shared blob store, the
+    session goes on here instead: s3sessions.py)."""
+
+
 async def forward(registry: Registry, request: Request, owner: str) -> Response:
     url = next((r.http_url for r in registry.state.replicas() if r.replica_id == owner), None)
-    if url is None or request.headers.get(FORWARDED_HEADER):
+    if request.headers.get(FORWARDED_HEADER):
         raise BlobUploadUnknown("no replica holds this upload session; start the upload again")
+    if url is None:
+        raise OwnerUnreachable("no replica holds this upload session; start the upload again")
     headers = {k: v for k, v in request.headers.items() if k.lower() in _REQUEST_HEADERS}
     headers[FORWARDED_HEADER] = registry.replica_id
     target = url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     try:
         answer = await registry.peers.forward(request.method, target, headers, request.stream())
     except PeerError:
-        raise BlobUploadUnknown(
+        raise OwnerUnreachable(
             "the replica holding this upload is unreachable; start the upload again"
         ) from None
     return Response(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import json
 import os
 import secrets
 import threading
@@ -43,9 +44,10 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 
 from replica.blobs.s3client import ObjectStoreUnavailable, S3Settings, is_missing, make_client
+from replica.blobs.s3sessions import S3SessionWriter
 from replica.blobs.s3writer import PART, S3BlobWriter, unlink_quietly
 from replica.blobs.store import BlobWriter
-from replica.errors import BlobUploadUnknown, DigestInvalid, SizeInvalid, Unavailable
+from replica.errors import DigestInvalid, SizeInvalid, Unavailable
 from replica.names import new_hasher
 
 __all__ = ["PART", "ObjectStoreUnavailable", "S3BlobStore", "S3Settings"]
@@ -166,51 +168,61 @@ class S3BlobStore:
         algorithm = digest.split(":", 1)[0] if digest else "sha256"
         return S3BlobWriter(self, self._spool, key, algorithm)
 
-    def session_writer(self, directory: str) -> S3BlobWriter:
-        """A writer for an upload session; its parts spool in the session's directory.
-        A session cannot outlive its replica's process (hash state is not saved)."""
-        marker = os.path.join(directory, "s3")
-        if os.path.exists(marker):
-            raise BlobUploadUnknown(
-                "the replica holding this upload restarted since; start the upload again"
-            )
-        open(marker, "w").close()
-        return S3BlobWriter(self, directory, f"{self._prefix}uploads/{secrets.token_hex(16)}")
+    def session_writer(self, directory: str) -> S3SessionWriter:
+        """An upload session's writer, carried on from the bucket if it was begun
+        (here before a restart, or on another replica): see s3sessions.py."""
+        return S3SessionWriter(self, directory, self._session_base(os.path.basename(directory)))
+
+    def session_info(self, session: str) -> tuple[str, str] | None:
+        """(repository, user) of a session begun on any replica, or None."""
+        state = self.read_json(self._session_base(session) + "state")
+        return None if state is None else (str(state["repository"]), str(state["user"]))
+
+    def _session_base(self, session: str) -> str:
+        # `session` was checked to be 32 hex digits: the key stays under uploads/.
+        return f"{self._prefix}uploads/{session}/"
 
     def commit(self, writer: BlobWriter, digest: str, size: int | None = None) -> int:
         """Make the writer's bytes the blob `digest`, or raise and discard them."""
         assert isinstance(writer, S3BlobWriter)
+        session = isinstance(writer, S3SessionWriter)
         algorithm = digest.split(":", 1)[0]
         final = self.key(digest)
         try:
             if size is not None and size != writer.size:
                 raise SizeInvalid(detail={"expected": size, "received": writer.size})
-            if algorithm == writer.algorithm:
-                actual = writer.digest(algorithm)
-                if actual != digest:
-                    raise DigestInvalid(detail={"expected": digest, "actual": actual})
+            verified = algorithm == writer.algorithm
+            if verified and (actual := writer.digest(algorithm)) != digest:
+                raise DigestInvalid(detail={"expected": digest, "actual": actual})
+            # Where the bytes land first: their key when checked already and the writer
+            # can put them there, else a key of the writer's own.
+            if isinstance(writer, S3SessionWriter):
+                landing = final if verified else writer.key + "whole"
+                writer.compose(landing)
+            else:
+                landing = writer.key
                 writer.finish()
-            else:  # rare: hashed as it came with another algorithm, so read it back
-                assert writer.key != final
-                writer.finish()
-                actual = self._hash(writer.key, algorithm)
+            if not verified:  # rare: hashed as it came with another algorithm
+                actual = self._hash(landing, algorithm)
                 if actual != digest:
-                    self._delete_key(writer.key)
+                    self._delete_key(landing)
                     raise DigestInvalid(detail={"expected": digest, "actual": actual})
         except Exception:
             writer.discard()
             raise
-        if writer.key != final:
+        if landing != final:
             try:
                 self._call(
                     "CopyObject",
                     self.client.copy,
-                    CopySource={"Bucket": self._bucket, "Key": writer.key},
+                    CopySource={"Bucket": self._bucket, "Key": landing},
                     Key=final,
                     Config=self._copy,
                 )
             finally:
-                self._delete_key(writer.key)
+                self._delete_key(landing)
+        if session:
+            writer.discard()  # the session's own objects
         return writer.size
 
     def _hash(self, key: str, algorithm: str) -> str:
@@ -278,7 +290,43 @@ class S3BlobStore:
     # ---- what the writer asks of the bucket -----------------------------------------
 
     def put(self, key: str, body: BinaryIO | bytes, size: int) -> None:
+        if isinstance(body, bytes):
+            size = len(body)
         self._call("PutObject", self.client.put_object, Key=key, Body=body, ContentLength=size)
+
+    def read_key(self, key: str) -> Iterator[bytes]:
+        """An object's bytes in chunks; none if it does not exist."""
+        try:
+            body = self._call("GetObject", self.client.get_object, Key=key)["Body"]
+        except FileNotFoundError:
+            return
+        with body:
+            while chunk := body.read(_READ):
+                yield chunk
+
+    def read_json(self, key: str) -> dict[str, Any] | None:
+        raw = b"".join(self.read_key(key))
+        return json.loads(raw) if raw else None
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every object under `prefix` (a session's few objects)."""
+        try:
+            listed = self._call("ListObjectsV2", self.client.list_objects_v2, Prefix=prefix)
+        except FileNotFoundError:
+            return
+        for item in listed.get("Contents", []):
+            self._delete_key(item["Key"])
+
+    def copy_part(self, key: str, upload_id: str, number: int, source: str) -> dict[str, Any]:
+        answer = self._call(
+            "UploadPartCopy",
+            self.client.upload_part_copy,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            CopySource={"Bucket": self._bucket, "Key": source},
+        )
+        return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
 
     def start_multipart(self, key: str) -> str:
         return str(
@@ -290,23 +338,45 @@ class S3BlobStore:
     def upload_part(
         self, key: str, upload_id: str, number: int, spool: BinaryIO, path: str
     ) -> Future[dict[str, Any]]:
-        """Send a spooled part from a pool thread; the spool file goes once it is sent.
-        Blocks while the store has `parts_in_flight` parts going already."""
-        self._slots.acquire()
+        """Send a spooled part of a multipart upload from a pool thread."""
 
-        def send() -> dict[str, Any]:
-            size = spool.tell()
-            spool.seek(0)
+        def send(body: BinaryIO, size: int) -> dict[str, Any]:
             answer = self._call(
                 "UploadPart",
                 self.client.upload_part,
                 Key=key,
                 UploadId=upload_id,
                 PartNumber=number,
-                Body=spool,
+                Body=body,
                 ContentLength=size,
             )
             return {"PartNumber": number, "ETag": answer["ETag"]}
+
+        return self._send(spool, path, send)
+
+    def send_object(self, key: str, spool: BinaryIO, path: str) -> Future[dict[str, Any]]:
+        """PutObject a spooled file from a pool thread."""
+
+        def send(body: BinaryIO, size: int) -> dict[str, Any]:
+            self.put(key, body, size)
+            return {"Key": key}
+
+        return self._send(spool, path, send)
+
+    def _send(
+        self,
+        spool: BinaryIO,
+        path: str,
+        send: Callable[[BinaryIO, int], dict[str, Any]],
+    ) -> Future[dict[str, Any]]:
+        """Run `send` on a spool file in a pool thread; the file goes once it is done.
+        Blocks while the store has `parts_in_flight` sends going already."""
+        self._slots.acquire()
+
+        def run() -> dict[str, Any]:
+            size = spool.tell()
+            spool.seek(0)
+            return send(spool, size)
 
         def release(_: object) -> None:  # sent, failed or cancelled before it ran
             spool.close()
@@ -314,7 +384,7 @@ class S3BlobStore:
             self._slots.release()
 
         try:
-            future = self._parts.submit(send)
+            future = self._parts.submit(run)
         except BaseException:
             release(None)
             raise

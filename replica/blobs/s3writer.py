@@ -57,7 +57,7 @@ class S3BlobWriter:
                 self._send_part()
         except Exception as e:
             self.failed = e
-            raise _as_registry_error(e, "uploading a part") from e
+            raise as_registry_error(e, "uploading a part") from e
 
     def _send_part(self) -> None:
         assert self._spool is not None
@@ -69,6 +69,9 @@ class S3BlobWriter:
         spool, path = self._spool, self._spool_path
         self._spool, self._spool_path, self._spooled = None, "", 0
         self._parts.append(self._store.upload_part(self.key, self._upload_id, number, spool, path))
+
+    def checkpoint(self) -> None:
+        pass  # a one-request blob (sessions: s3sessions.py)
 
     def hash_only(self) -> None:
         """Write nothing more, only hash: for a stream verified but not kept."""
@@ -83,7 +86,7 @@ class S3BlobWriter:
     def finish(self) -> None:
         """Upload what is left and complete the multipart upload (or PutObject it)."""
         if self.failed is not None:
-            raise _as_registry_error(self.failed, "uploading a part")
+            raise as_registry_error(self.failed, "uploading a part")
         if self._upload_id is None:
             body: BinaryIO | bytes = b""
             if self._spool is not None:
@@ -124,7 +127,7 @@ class S3BlobWriter:
             self._spool_path = ""
 
 
-def _as_registry_error(e: Exception, what: str) -> Exception:
+def as_registry_error(e: Exception, what: str) -> Exception:
     if isinstance(e, Unavailable):
         return e
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -43,6 +43,11 @@ class BlobWriter(Protocol):
     failed: Exception | None  # set once it stopped keeping bytes (it still hashes)
 
     def write(self, data: bytes | memoryview) -> None: ...
+    def checkpoint(self) -> None:
+        """Make what was written resumable elsewhere (an upload session between
+        requests; a no-op where the bytes stay on this replica's disk)."""
+        ...
+
     def hash_only(self) -> None: ...
     def digest(self, algorithm: str) -> str: ...
     def discard(self) -> None: ...
@@ -101,6 +106,9 @@ class FileBlobWriter:
         except OSError as e:
             self.failed = e
             raise storage_error(e) from e
+
+    def checkpoint(self) -> None:
+        pass  # a session's file is found again by the replica that holds it
 
     def hash_only(self) -> None:
         """Write nothing more, only hash: for a stream verified but not kept."""

@@ -63,6 +63,12 @@ class Upload:
         # Streams the session's bytes to peers as they arrive (see mirror.py).
         self.mirror: PeerMirror | None = None
 
+    async def open(self) -> None:
+        """Make the writer off the event loop: a session carried on after a restart
+        or from another replica hashes its bytes so far again first."""
+        if self._writer is None:
+            self._writer = await asyncio.to_thread(self._new_writer, self.directory)
+
     @property
     def writer(self) -> BlobWriter:
         if self._writer is None:
@@ -71,12 +77,7 @@ class Upload:
 
     @property
     def size(self) -> int:
-        if self._writer is not None:
-            return self._writer.size
-        try:
-            return os.stat(os.path.join(self.directory, "data")).st_size
-        except FileNotFoundError:
-            return 0
+        return self.writer.size
 
 
 class UploadSessions:
@@ -87,8 +88,11 @@ class UploadSessions:
         max_per_user: int = MAX_PER_USER,
         expire_after_s: float = ABANDONED_AFTER_S,
         new_writer: Callable[[str], BlobWriter] = local_session_writer,
+        shared_info: Callable[[str], tuple[str, str] | None] | None = None,
     ) -> None:
         self._new_writer = new_writer  # the blob store's session_writer
+        # With a shared store: (repository, user) of a session any replica began.
+        self._shared_info = shared_info
         self._replica_id = replica_id
         self._root = os.path.join(root, "uploads")
         self._max_per_user = max_per_user
@@ -130,14 +134,20 @@ class UploadSessions:
         upload.touched = time.time()
         return upload
 
+    def __contains__(self, session_id: str) -> bool:
+        return session_id in self._open
+
     def in_progress(self, user: str) -> int:
         return self._per_user.get(user, 0)
 
     def _load(self, session_id: str) -> Upload | None:
         local = session_id.rsplit(".", 1)[-1]
-        if not _SESSION_ID.fullmatch(local) or owner_of(session_id) != self._replica_id:
+        if not _SESSION_ID.fullmatch(local):
             return None
+        mine = owner_of(session_id) == self._replica_id
         directory = os.path.join(self._root, local)
+        if not mine or not os.path.isdir(directory):
+            return self._take_over(local) if self._shared_info is not None else None
         try:
             with open(os.path.join(directory, "repository")) as f:
                 repository = f.read()
@@ -147,6 +157,27 @@ class UploadSessions:
         upload = Upload(session_id, repository, directory, user, self._new_writer)
         upload.touched = _last_touch(directory)
         self._open[session_id] = upload
+        return upload
+
+    def _take_over(self, local: str) -> Upload | None:
+        """A session whose bytes are in the shared store, begun by another replica
+        (down, or restarted without it): carried on here, under an id naming this one."""
+        assert self._shared_info is not None
+        session_id = f"{self._replica_id}.{local}" if self._replica_id else local
+        if session_id in self._open:
+            return self._open[session_id]
+        info = self._shared_info(local)
+        if info is None:
+            return None
+        repository, user = info
+        directory = os.path.join(self._root, local)
+        os.makedirs(directory, exist_ok=True)
+        for name, value in (("repository", repository), ("user", user)):
+            with open(os.path.join(directory, name), "w") as f:
+                f.write(value)
+        upload = Upload(session_id, repository, directory, user, self._new_writer)
+        self._open[session_id] = upload
+        self._per_user[user] = self._per_user.get(user, 0) + 1
         return upload
 
     def remove(self, upload: Upload) -> None:

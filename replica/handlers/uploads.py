@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from starlette.requests import Request
@@ -71,12 +72,14 @@ async def start(registry: Registry, request: Request, name: str) -> Response:
         else f"@{request.client.host if request.client else ''}"
     )
     upload = registry.uploads.create(name, owner)
+    await upload.open()
     return Response(status_code=202, headers=_session_headers(name, upload))
 
 
 async def patch(registry: Registry, request: Request, name: str, session_id: str) -> Response:
     upload = registry.uploads.get(name, session_id)
     async with upload.lock:
+        await upload.open()
         header = request.headers.get("content-range")
         if header:
             m = _CONTENT_RANGE.fullmatch(header.strip())
@@ -92,7 +95,12 @@ async def patch(registry: Registry, request: Request, name: str, session_id: str
                     headers=_session_headers(name, upload),
                 )
         before = upload.size
-        received = await _receive(registry, request, upload)
+        try:
+            received = await _receive(registry, request, upload)
+        finally:
+            if upload.id in registry.uploads:  # not ended by a failure
+                # Between requests a session may go on on another replica.
+                await asyncio.to_thread(upload.writer.checkpoint)
         expected = _content_length(request)
         if expected is not None and received != expected:
             raise BlobUploadInvalid(
@@ -114,6 +122,7 @@ async def put(registry: Registry, request: Request, name: str, session_id: str) 
         raise DigestInvalid("the digest query parameter is required to finish an upload")
     check_digest(digest)
     async with upload.lock:
+        await upload.open()
         if upload.size == 0:
             # The whole blob in this PUT (oras, skopeo): with its digest known from the
             # start, object storage receives it straight under its final key.
@@ -137,6 +146,8 @@ async def put(registry: Registry, request: Request, name: str, session_id: str) 
 
 async def status(registry: Registry, request: Request, name: str, session_id: str) -> Response:
     upload = registry.uploads.get(name, session_id)
+    async with upload.lock:
+        await upload.open()
     return Response(status_code=204, headers=_session_headers(name, upload))
 
 

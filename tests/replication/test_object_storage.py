@@ -249,3 +249,43 @@ def test_a_cache_pulls_through_replicas_on_object_storage(
     # Each fetched from the cluster once, then served from the cache's disk.
     assert metric(cache, "qreg_cache_upstream_fetches_total", cluster.verify) == blobs
     assert metric(cache, "qreg_cache_hits_total", cluster.verify) >= 2 * blobs
+
+
+def test_an_upload_goes_on_through_another_replica_when_its_own_dies(
+    cluster: LocalCluster, store: SeaweedFS
+) -> None:
+    """Chunked upload: the first PATCH lands on a replica that is then killed; the
+    next goes to another, which carries the session on from the bucket."""
+    data = os.urandom(20 << 20)
+    digest = sha256(data)
+    owner = (cluster.leader() + 1) % 3
+    other = (owner + 1) % 3
+    with cluster.client(owner, timeout=60) as client:
+        r = client.post("/v2/s3/resumed/blobs/uploads/")
+        assert r.status_code == 202
+        location = r.headers["location"]
+        half = 12 << 20
+        r = client.patch(location, content=data[:half],
+                         headers={"Content-Range": f"0-{half - 1}"})  # fmt: skip
+        assert r.status_code == 202, r.text
+    cluster.sigkill(owner)
+    try:
+        with cluster.client(other, timeout=60) as client:
+            r = client.get(location)  # where does it stand? asked of a replica that never saw it
+            assert r.status_code == 204 and r.headers["range"] == f"0-{half - 1}"
+            r = client.patch(location, content=data[half:],
+                             headers={"Content-Range": f"{half}-{len(data) - 1}"})  # fmt: skip
+            assert r.status_code == 202, r.text
+            moved = r.headers["location"]
+            assert cluster_id(cluster, other) in moved  # the session now names this replica
+            r = client.put(moved, params={"digest": digest})
+            assert r.status_code == 201, r.text
+        with cluster.client((owner + 2) % 3) as client:
+            assert sha256(client.get(f"/v2/s3/resumed/blobs/{digest}").content) == digest
+    finally:
+        cluster.restart(owner)
+    assert objects(store, "uploads/") == {}
+
+
+def cluster_id(cluster: LocalCluster, index: int) -> str:
+    return str(cluster.health(index)["replica_id"])

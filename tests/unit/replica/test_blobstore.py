@@ -292,3 +292,41 @@ def test_discarded_writers_give_their_part_slots_back(moto_endpoint: str, tmp_pa
     assert store.stat(digest(data + data)) == 2 * len(data)
     assert os.listdir(tmp_path / "spool") == []
     store.close()
+
+
+@pytest.mark.parametrize("server", ["moto", pytest.param("seaweedfs", marks=pytest.mark.slow)])
+def test_a_session_goes_on_on_another_replica(
+    server: str, request: pytest.FixtureRequest, tmp_path
+) -> None:
+    """Two replicas share a bucket: a session begun on one (two whole parts and a tail,
+    checkpointed) is carried on by the other from the bucket alone, and committed."""
+    endpoint = (
+        request.getfixturevalue("moto_endpoint")
+        if server == "moto"
+        else request.getfixturevalue("seaweedfs").endpoint
+    )
+    settings = _bucket(endpoint)
+    first = S3BlobStore(settings, str(tmp_path / "r0"))
+    second = S3BlobStore(settings, str(tmp_path / "r1"))
+    session = secrets.token_hex(16)
+    here, there = tmp_path / "r0" / "uploads" / session, tmp_path / "r1" / "uploads" / session
+    for directory in (here, there):
+        directory.mkdir(parents=True)
+    (here / "repository").write_text("team/app")
+    (here / "user").write_text("ahab")
+    data = os.urandom(2 * PART + 3_000_000)
+    writer = first.session_writer(str(here))
+    writer.write(data[: 2 * PART + 1000])
+    writer.checkpoint()
+    assert second.session_info(session) == ("team/app", "ahab")
+    taken = second.session_writer(str(there))
+    assert taken.size == 2 * PART + 1000
+    taken.write(data[2 * PART + 1000 :])
+    taken.checkpoint()
+    assert second.commit(taken, digest(data)) == len(data)
+    assert b"".join(second.read(digest(data), 0, len(data))) == data
+    assert second.session_info(session) is None  # the session's own objects are gone
+    listed = s3_client(settings).list_objects_v2(Bucket=settings.bucket, Prefix=settings.prefix)
+    assert [o["Key"] for o in listed["Contents"]] == [second.key(digest(data))]
+    first.close()
+    second.close()

@@ -4,7 +4,7 @@ Layout under the store's prefix, for session <hex> (the id's part after the dot)
 
     uploads/<hex>/part-00001 …   whole parts (8 MiB or a little more), as objects
     uploads/<hex>/tail           the bytes after the last whole part, as of the last request
-    uploads/<hex>/state          {"parts": N, "size": S, "repository": R, "user": U}
+    uploads/<hex>/state          {"parts": N, "tail": T, "size": S, "repository": R, "user": U}
 
 Parts are plain objects, not parts of a multipart upload, because a replica that takes
 a session over (its owner down, or restarted) must read the bytes back to hash them
@@ -47,8 +47,9 @@ class S3SessionWriter(S3BlobWriter):
                 self._hasher.update(chunk)
                 self.size += len(chunk)
             self.part_keys.append(key)
-        for chunk in self._store.read_key(self.base + "tail"):
-            super().write(chunk)  # hashed, and spooled again: the next bytes follow it
+        if int(state.get("tail", 0)):
+            for chunk in self._store.read_key(self.base + "tail"):
+                super().write(chunk)  # hashed, and spooled again: the next bytes follow it
         if self.size != int(state["size"]):
             raise BlobUploadUnknown("the upload's stored bytes do not match its state")
 
@@ -68,9 +69,11 @@ class S3SessionWriter(S3BlobWriter):
             raise as_registry_error(self.failed, "uploading a part")
         for part in self._parts:
             part.result()
-        self._put_spooled(self.base + "tail")
+        if self._spooled:  # the state says how much of the tail object counts
+            self._put_spooled(self.base + "tail")
         state = {
             "parts": len(self.part_keys),
+            "tail": self._spooled,
             "size": self.size,
             "repository": _read(os.path.join(self._directory, "repository")),
             "user": _read(os.path.join(self._directory, "user")),
@@ -97,10 +100,7 @@ class S3SessionWriter(S3BlobWriter):
             return
         upload_id = self._store.start_multipart(key)
         try:
-            done = [
-                self._store.copy_part(key, upload_id, n, source)
-                for n, source in enumerate(self.part_keys, 1)
-            ]
+            done = self._store.copy_parts(key, upload_id, self.part_keys)
             if self._spooled:
                 assert self._spool is not None
                 last = self._store.upload_part(

@@ -317,16 +317,22 @@ class S3BlobStore:
         for item in listed.get("Contents", []):
             self._delete_key(item["Key"])
 
-    def copy_part(self, key: str, upload_id: str, number: int, source: str) -> dict[str, Any]:
-        answer = self._call(
-            "UploadPartCopy",
-            self.client.upload_part_copy,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=number,
-            CopySource={"Bucket": self._bucket, "Key": source},
-        )
-        return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+    def copy_parts(self, key: str, upload_id: str, sources: list[str]) -> list[dict[str, Any]]:
+        """UploadPartCopy each source object as parts 1..N, eight at a time."""
+
+        def copy(number: int, source: str) -> dict[str, Any]:
+            answer = self._call(
+                "UploadPartCopy",
+                self.client.upload_part_copy,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": self._bucket, "Key": source},
+            )
+            return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+
+        with ThreadPoolExecutor(8, thread_name_prefix="s3-compose") as pool:
+            return list(pool.map(copy, range(1, len(sources) + 1), sources))
 
     def start_multipart(self, key: str) -> str:
         return str(

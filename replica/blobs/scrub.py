@@ -62,6 +62,8 @@ class Scrubber:
             return
         while True:
             await asyncio.sleep(self._interval)
+            if self._replicator.store.shared and not self._replicator.leads():
+                continue  # the leader scrubs the shared store for every replica
             try:
                 await self.scrub_once()
             except Exception:
@@ -72,8 +74,6 @@ class Scrubber:
             started = time.monotonic()
             report = ScrubReport()
             store = self._replicator.store
-            if store.shared and not self._replicator.leads():
-                return report  # the leader scrubs the shared store for every replica
             for digest in await asyncio.to_thread(lambda: list(store.walk())):
                 size = await asyncio.to_thread(self._hash_matches, digest)
                 if size is None:

@@ -182,6 +182,10 @@ def attention(
     for member, view in views:
         if not view.get("reachable"):
             found.append(("bad", f"Replica {member.replica_id} does not answer", "/cluster"))
+        elif (view.get("blob_store") or {}).get("reachable") is False:
+            found.append(
+                ("bad", f"Replica {member.replica_id} cannot reach the object store", "/cluster")
+            )
         elif commit - int(view.get("applied_index", 0)) > 1000:
             found.append(
                 (

@@ -289,3 +289,31 @@ def test_an_upload_goes_on_through_another_replica_when_its_own_dies(
 
 def cluster_id(cluster: LocalCluster, index: int) -> str:
     return str(cluster.health(index)["replica_id"])
+
+
+def test_scrub_finds_an_object_rotten_in_the_bucket(
+    cluster: LocalCluster, store: SeaweedFS
+) -> None:
+    """The bucket is the only copy: a scrub reports a corrupt object (no peer can
+    repair it), and pushing the blob again puts it right."""
+    from tests.replication.test_storage_migration import qreg
+
+    blob = layer("rotten", 1 << 20)
+    with cluster.client(0) as client:
+        r = client.post(
+            "/v2/s3/rotten/blobs/uploads/", params={"digest": blob.digest}, content=blob.data
+        )
+        assert r.status_code == 201, r.text
+    bucket = s3_client(store.settings())
+    bucket.put_object(Bucket="qreg-blobs", Key=blob_key(blob.digest), Body=b"x" + blob.data[1:])
+    config = os.path.join(cluster.data, "replica-1", "replica.toml")
+    scrub = qreg({}, "scrub", "--config", config)
+    assert scrub.returncode == 1, scrub.stdout + scrub.stderr
+    assert f"{blob.digest}  NOT REPAIRED" in scrub.stdout
+    with cluster.client(2) as client:
+        r = client.post(
+            "/v2/s3/rotten/blobs/uploads/", params={"digest": blob.digest}, content=blob.data
+        )
+        assert r.status_code == 201, r.text
+    scrub = qreg({}, "scrub", "--config", config)
+    assert scrub.returncode == 0 and ": 0 corrupt" in scrub.stdout, scrub.stdout

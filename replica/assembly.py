@@ -18,6 +18,7 @@ from replica import cert_watch, pki
 from replica.auth import grants
 from replica.auth.service import AuthService, RealmPolicy
 from replica.auth.tokens import TokenKeys
+from replica.blobs import s3sessions
 from replica.blobs.backend import blob_store
 from replica.blobs.s3store import S3BlobStore
 from replica.blobs.scrub import Scrubber
@@ -137,9 +138,16 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         config.scrub_rate_mib_s,
     )
     scrubbing = asyncio.create_task(scrubber.run())
-    store_health = StoreHealth(store)
+    store_health = StoreHealth(store, metrics)
     await store_health.check_once()
     store_checking = asyncio.create_task(store_health.run())
+    purging = (
+        asyncio.create_task(
+            s3sessions.purge_forever(store, raft.is_leader, config.uploads_expire_after_s)
+        )
+        if isinstance(store, S3BlobStore)
+        else None
+    )
     expiring = asyncio.create_task(registry.uploads.expire_forever())
     monitor = DivergenceMonitor(registry, metrics, config.state_verify_interval_s)
     monitoring = asyncio.create_task(monitor.run())
@@ -193,6 +201,8 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         syncing.cancel()
         scrubbing.cancel()
         store_checking.cancel()
+        if purging is not None:
+            purging.cancel()
         expiring.cancel()
         monitoring.cancel()
         watching.cancel()

@@ -162,6 +162,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.blob_store_reachable = Gauge(
+            "qreg_blob_store_reachable",
+            "1 while this replica reaches its blob store (an object store is asked "
+            "every 5 s; a local disk always counts)",
+            registry=self.registry,
+        )
+        self.blob_store_reachable.set(1)
+
         self.state_diverged = Gauge(
             "qreg_state_diverged",
             "1 when this replica's metadata differs from its own digest "

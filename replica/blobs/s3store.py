@@ -308,6 +308,32 @@ class S3BlobStore:
         raw = b"".join(self.read_key(key))
         return json.loads(raw) if raw else None
 
+    def purge_uploads(self, before: float) -> int:
+        """Delete objects under uploads/ last written before `before` (our clock), and
+        abort multipart uploads begun before it; how many went."""
+        gone = 0
+        cutoff = before + self.clock_offset
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=f"{self._prefix}uploads/"
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    if item["LastModified"].timestamp() < cutoff:
+                        self._delete_key(item["Key"])
+                        gone += 1
+            uploads = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self._bucket, Prefix=self._prefix
+            )
+            for listed in uploads:
+                for upload in listed.get("Uploads", []):
+                    if upload["Initiated"].timestamp() < cutoff:
+                        self.abort_multipart(upload["Key"], upload["UploadId"])
+                        gone += 1
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+            raise ObjectStoreUnavailable("listing uploads", e) from e
+        return gone
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object under `prefix` (a session's few objects)."""
         try:

@@ -15,6 +15,7 @@ from typing import Any
 from replica.blobs.s3store import S3BlobStore
 from replica.blobs.store import BlobStore
 from replica.errors import RegistryError
+from replica.metrics import Metrics
 
 log = logging.getLogger("qreg.blobs")
 
@@ -22,8 +23,9 @@ CHECK_EVERY_S = 5.0
 
 
 class StoreHealth:
-    def __init__(self, store: BlobStore) -> None:
+    def __init__(self, store: BlobStore, metrics: Metrics) -> None:
         self._store = store
+        self._metrics = metrics
         self.reachable = True
         self.error = ""
         self.since = time.time()  # when `reachable` last changed
@@ -47,6 +49,7 @@ class StoreHealth:
             else:
                 log.error("the object store is unreachable: %s", error)
         self.reachable, self.error = reachable, error
+        self._metrics.blob_store_reachable.set(1 if reachable else 0)
 
     async def run(self) -> None:
         while isinstance(self._store, S3BlobStore):

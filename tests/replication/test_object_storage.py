@@ -18,6 +18,7 @@ from tests.clients.tools import dir_digests, skopeo
 from tests.cluster import LocalCluster
 from tests.images import image_layout, layer, sha256
 from tests.object_store import SeaweedFS, s3_client
+from tests.replication.test_storage_migration import qreg
 
 pytestmark = pytest.mark.slow
 
@@ -154,6 +155,10 @@ def test_the_object_store_down_fails_pushes_cleanly_and_they_work_when_it_return
                 time.sleep(0.5)
             assert health.status_code == 503
             assert client.head(f"/v2/s3/outage/blobs/{blob.digest}").status_code == 404
+            assert "qreg_blob_store_reachable 0.0" in client.get("/metrics").text
+        config = os.path.join(cluster.data, "replica-0", "replica.toml")
+        status = qreg({}, "status", "--config", config)
+        assert "object store unreachable" in status.stdout, status.stdout + status.stderr
     finally:
         store.start()
     with cluster.client(0, timeout=60) as client:

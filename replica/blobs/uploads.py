@@ -19,6 +19,7 @@ directory, and it is checked before it touches a path.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import secrets
@@ -27,8 +28,10 @@ import time
 from collections.abc import Callable
 
 from replica.blobs.mirror import PeerMirror
-from replica.blobs.store import BlobWriter, local_session_writer
+from replica.blobs.store import BlobWriter, FileBlobWriter, local_session_writer
 from replica.errors import BlobUploadUnknown, TooManyRequests
+
+log = logging.getLogger("qreg.uploads")
 
 _SESSION_ID = re.compile(r"[a-f0-9]{32}")
 
@@ -99,6 +102,7 @@ class UploadSessions:
         self.expire_after_s = expire_after_s
         os.makedirs(self._root, exist_ok=True)
         self._open: dict[str, Upload] = {}
+        self._dropping: set[asyncio.Future[None]] = set()  # ended sessions' objects going
         self._per_user: dict[str, int] = {}
         self.purge_abandoned()
         for name in os.listdir(self._root):  # sessions from before a restart count too
@@ -190,9 +194,15 @@ class UploadSessions:
                 self._per_user.pop(upload.user, None)
         if upload.mirror is not None:
             upload.mirror.abort()
-        if upload._writer is not None:
-            upload._writer.discard()
-        shutil.rmtree(upload.directory, ignore_errors=True)
+        writer, upload._writer = upload._writer, None
+        if writer is None or isinstance(writer, FileBlobWriter):
+            if writer is not None:
+                writer.discard()
+            shutil.rmtree(upload.directory, ignore_errors=True)
+            return
+        # A session in object storage: deleting its objects takes requests, which must
+        # not hold up the event loop.
+        _in_background(writer, upload.directory, self._dropping)
 
     def purge_abandoned(self) -> int:
         """Remove sessions untouched for expire_after_s; how many went."""
@@ -220,6 +230,29 @@ class UploadSessions:
         while True:
             await asyncio.sleep(min(every_s, self.expire_after_s))
             self.purge_abandoned()
+
+
+def _in_background(writer: BlobWriter, directory: str, pending: set[asyncio.Future[None]]) -> None:
+    def drop() -> None:
+        try:
+            writer.discard()
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # no loop (tools, tests): now
+        drop()
+        return
+    future = loop.run_in_executor(None, drop)
+    pending.add(future)  # held until done: the loop keeps only weak references
+
+    def done(f: asyncio.Future[None]) -> None:
+        pending.discard(f)
+        if not f.cancelled() and f.exception() is not None:
+            log.warning("removing an ended upload's objects failed: %s", f.exception())
+
+    future.add_done_callback(done)
 
 
 def _read(path: str) -> str:

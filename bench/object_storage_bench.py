@@ -24,14 +24,13 @@ import sys
 import tempfile
 import time
 
-import httpx
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from bench.registry_bench import (
     Credentials,
     make_blob,
     push_chunked,
     push_monolithic,
+    serve_until_ready,
     skopeo,
 )
 from tests.cluster import LocalCluster, free_port_block
@@ -113,17 +112,7 @@ def start_distribution(
         )
     # Its AWS SDK refuses AWS_CA_BUNDLE with its own HTTP transport (a panic at start).
     env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
-    process = subprocess.Popen(
-        [binary, "serve", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(url + "/v2/").status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    sys.exit("distribution did not start")
+    return serve_until_ready([binary, "serve", config], port, "distribution", env)
 
 
 def restart_all(cluster: LocalCluster) -> None:
@@ -147,15 +136,7 @@ def main() -> int:
         print("preparing the blob", file=sys.stderr, flush=True)
         size = args.size_mib * MiB
         blob = make_blob(work, size)
-        settings = store.settings()
-        env = {
-            "QREG_BLOBS_BACKEND": "s3",
-            "QREG_S3_ENDPOINT": settings.endpoint,
-            "QREG_S3_BUCKET": settings.bucket,
-            "QREG_S3_ACCESS_KEY": settings.access_key,
-            "QREG_S3_SECRET_KEY": settings.secret_key,
-            "QREG_S3_PREFIX": "quorum",
-        }
+        env = store.replica_env(prefix="quorum")
         cluster = LocalCluster(os.path.join(work, "qreg"), replicas=3, env=env).start()
         ours = Credentials(cluster.url, "admin", cluster.admin_password, cluster.verify)
         columns: dict[str, dict[str, float]] = {}

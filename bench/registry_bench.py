@@ -282,9 +282,14 @@ def distribution(work: str, name: str, extra: str = "") -> tuple[str, str, int]:
 
 def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
     binary, config, port = distribution(work, "distribution")
-    process = subprocess.Popen(
-        [binary, "serve", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    return serve_until_ready([binary, "serve", config], port, "distribution")
+
+
+def serve_until_ready(
+    argv: list[str], port: int, name: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a reference server on loopback and return it once its /v2/ answers 200."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -292,7 +297,8 @@ def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
                 return process, url
         except httpx.HTTPError:
             time.sleep(0.1)
-    sys.exit("distribution did not start")
+    process.kill()
+    sys.exit(f"{name} did not start")
 
 
 def main() -> int:

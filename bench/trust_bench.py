@@ -24,10 +24,8 @@ import tempfile
 import time
 from collections.abc import Callable
 
-import httpx
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench.registry_bench import Credentials, start_distribution, wrk
+from bench.registry_bench import Credentials, serve_until_ready, start_distribution, wrk
 from tests.cluster import LocalCluster, free_port_block
 from tests.images import OCI_MANIFEST, image_layout
 from tests.trust.signers import Notary
@@ -79,17 +77,7 @@ def start_notary_server(work: str) -> tuple[subprocess.Popen[bytes], str]:
             },
             f,
         )
-    process = subprocess.Popen(
-        ["notary-server", "-config", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(url + "/v2/").status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    sys.exit("notary-server did not start")
+    return serve_until_ready(["notary-server", "-config", config], port, "notary-server")
 
 
 def policy_cost(cluster: LocalCluster, work: str, seconds: int) -> dict:

@@ -18,7 +18,7 @@ from replica import cert_watch, pki
 from replica.auth import grants
 from replica.auth.service import AuthService, RealmPolicy
 from replica.auth.tokens import TokenKeys
-from replica.blobs import s3sessions
+from replica.blobs import s3purge
 from replica.blobs.backend import blob_store
 from replica.blobs.s3store import S3BlobStore
 from replica.blobs.scrub import Scrubber
@@ -143,7 +143,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     store_checking = asyncio.create_task(store_health.run())
     purging = (
         asyncio.create_task(
-            s3sessions.purge_forever(store, raft.is_leader, config.uploads_expire_after_s)
+            s3purge.purge_forever(store, raft.is_leader, config.uploads_expire_after_s)
         )
         if isinstance(store, S3BlobStore)
         else None

@@ -50,6 +50,18 @@ class SeaweedFS:
             **kw,  # type: ignore[arg-type]
         )
 
+    def replica_env(self, prefix: str = "") -> dict[str, str]:
+        """The environment that puts a replica's blobs in this server's bucket."""
+        settings = self.settings()
+        return {
+            "QREG_BLOBS_BACKEND": "s3",
+            "QREG_S3_ENDPOINT": settings.endpoint,
+            "QREG_S3_BUCKET": settings.bucket,
+            "QREG_S3_ACCESS_KEY": settings.access_key,
+            "QREG_S3_SECRET_KEY": settings.secret_key,
+            "QREG_S3_PREFIX": prefix,
+        }
+
     def start(self) -> SeaweedFS:
         os.makedirs(os.path.join(self.directory, "data"), exist_ok=True)
         identities = os.path.join(self.directory, "identities.json")

@@ -16,13 +16,10 @@ commit, once the digest matched, the blob is composed under its key by the store
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import secrets
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from replica.blobs.s3writer import PART, S3BlobWriter, as_registry_error
@@ -137,20 +134,3 @@ def _read(path: str) -> str:
 
 
 assert PART >= 5 << 20  # every part but the last of a composed blob must be 5 MiB or more
-
-
-async def purge_forever(
-    store: S3BlobStore, leads: Callable[[], bool], older_than_s: float, every_s: float = 3600.0
-) -> None:
-    """On the leader: remove what abandoned uploads left in the bucket (sessions whose
-    replica died before it could purge them, multipart uploads of a killed replica)."""
-    while True:
-        await asyncio.sleep(every_s)
-        if not leads():
-            continue
-        try:
-            gone = await asyncio.to_thread(store.purge_uploads, time.time() - older_than_s)
-            if gone:
-                log.info("removed %d objects and uploads of abandoned uploads", gone)
-        except Exception:
-            log.exception("purging abandoned uploads failed; it runs again")

@@ -76,8 +76,8 @@ class S3BlobStore:
         for name in os.listdir(self._spool):  # parts a crash left behind
             unlink_quietly(os.path.join(self._spool, name))
         self.client = make_client(settings, pool=parts_in_flight + 16)
-        self._bucket = settings.bucket
-        self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
+        self.bucket = settings.bucket
+        self.prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
         self._parts = ThreadPoolExecutor(parts_in_flight, thread_name_prefix="s3-part")
         self._slots = threading.BoundedSemaphore(parts_in_flight)
         self._copy = TransferConfig(multipart_threshold=1 << 30, multipart_chunksize=512 << 20)
@@ -87,11 +87,11 @@ class S3BlobStore:
     def key(self, digest: str) -> str:
         # The digest was validated by the grammar (algorithm:hex): no key escapes blobs/.
         algorithm, hexpart = digest.split(":", 1)
-        return f"{self._prefix}blobs/{algorithm}/{hexpart[:2]}/{hexpart}"
+        return f"{self.prefix}blobs/{algorithm}/{hexpart[:2]}/{hexpart}"
 
     def _call(self, what: str, fn: Callable[..., Any], **kw: Any) -> Any:
         try:
-            return fn(Bucket=self._bucket, **kw)
+            return fn(Bucket=self.bucket, **kw)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
             if is_missing(e):
                 raise FileNotFoundError(kw.get("Key", "")) from e
@@ -157,14 +157,14 @@ class S3BlobStore:
         return str(
             self.client.generate_presigned_url(
                 "get_object",
-                Params={"Bucket": self._bucket, "Key": self.key(digest)},
+                Params={"Bucket": self.bucket, "Key": self.key(digest)},
                 ExpiresIn=self.redirect_s,
             )
         )
 
     def writer(self, digest: str | None = None) -> S3BlobWriter:
         """A writer; given the digest it should have, its bytes go straight to that key."""
-        key = self.key(digest) if digest else f"{self._prefix}uploads/{secrets.token_hex(16)}"
+        key = self.key(digest) if digest else f"{self.prefix}uploads/{secrets.token_hex(16)}"
         algorithm = digest.split(":", 1)[0] if digest else "sha256"
         return S3BlobWriter(self, self._spool, key, algorithm)
 
@@ -180,7 +180,7 @@ class S3BlobStore:
 
     def _session_base(self, session: str) -> str:
         # `session` was checked to be 32 hex digits: the key stays under uploads/.
-        return f"{self._prefix}uploads/{session}/"
+        return f"{self.prefix}uploads/{session}/"
 
     def commit(self, writer: BlobWriter, digest: str, size: int | None = None) -> int:
         """Make the writer's bytes the blob `digest`, or raise and discard them."""
@@ -205,7 +205,7 @@ class S3BlobStore:
             if not verified:  # rare: hashed as it came with another algorithm
                 actual = self._hash(landing, algorithm)
                 if actual != digest:
-                    self._delete_key(landing)
+                    self.delete_key(landing)
                     raise DigestInvalid(detail={"expected": digest, "actual": actual})
         except Exception:
             writer.discard()
@@ -215,12 +215,12 @@ class S3BlobStore:
                 self._call(
                     "CopyObject",
                     self.client.copy,
-                    CopySource={"Bucket": self._bucket, "Key": landing},
+                    CopySource={"Bucket": self.bucket, "Key": landing},
                     Key=final,
                     Config=self._copy,
                 )
             finally:
-                self._delete_key(landing)
+                self.delete_key(landing)
         if session:
             writer.discard()  # the session's own objects
         return writer.size
@@ -244,7 +244,7 @@ class S3BlobStore:
             self._call(
                 "CopyObject",
                 self.client.copy_object,
-                CopySource={"Bucket": self._bucket, "Key": key},
+                CopySource={"Bucket": self.bucket, "Key": key},
                 Key=key,
                 MetadataDirective="REPLACE",
                 Metadata={"claimed": str(int(time.time()))},
@@ -265,23 +265,23 @@ class S3BlobStore:
         modified = head["LastModified"].timestamp() - self.clock_offset
         if modified + 1.0 > before or not still_garbage():
             return None
-        self._delete_key(self.key(digest))
+        self.delete_key(self.key(digest))
         return int(head["ContentLength"])
 
     def delete(self, digest: str) -> bool:
         if self.stat(digest) is None:
             return False
-        self._delete_key(self.key(digest))
+        self.delete_key(self.key(digest))
         return True
 
     def walk(self) -> Iterator[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self._bucket, Prefix=f"{self._prefix}blobs/"
+            Bucket=self.bucket, Prefix=f"{self.prefix}blobs/"
         )
         try:
             for page in pages:
                 for item in page.get("Contents", []):
-                    parts = item["Key"][len(self._prefix) :].split("/")
+                    parts = item["Key"][len(self.prefix) :].split("/")
                     if len(parts) == 4:
                         yield f"{parts[1]}:{parts[3]}"
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
@@ -308,32 +308,6 @@ class S3BlobStore:
         raw = b"".join(self.read_key(key))
         return json.loads(raw) if raw else None
 
-    def purge_uploads(self, before: float) -> int:
-        """Delete objects under uploads/ last written before `before` (our clock), and
-        abort multipart uploads begun before it; how many went."""
-        gone = 0
-        cutoff = before + self.clock_offset
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self._bucket, Prefix=f"{self._prefix}uploads/"
-            )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    if item["LastModified"].timestamp() < cutoff:
-                        self._delete_key(item["Key"])
-                        gone += 1
-            uploads = self.client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self._bucket, Prefix=self._prefix
-            )
-            for listed in uploads:
-                for upload in listed.get("Uploads", []):
-                    if upload["Initiated"].timestamp() < cutoff:
-                        self.abort_multipart(upload["Key"], upload["UploadId"])
-                        gone += 1
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-            raise ObjectStoreUnavailable("listing uploads", e) from e
-        return gone
-
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object under `prefix` (a session's few objects)."""
         try:
@@ -341,7 +315,7 @@ class S3BlobStore:
         except FileNotFoundError:
             return
         for item in listed.get("Contents", []):
-            self._delete_key(item["Key"])
+            self.delete_key(item["Key"])
 
     def copy_parts(self, key: str, upload_id: str, sources: list[str]) -> list[dict[str, Any]]:
         """UploadPartCopy each source object as parts 1..N, eight at a time."""
@@ -353,7 +327,7 @@ class S3BlobStore:
                 Key=key,
                 UploadId=upload_id,
                 PartNumber=number,
-                CopySource={"Bucket": self._bucket, "Key": source},
+                CopySource={"Bucket": self.bucket, "Key": source},
             )
             return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
 
@@ -444,7 +418,7 @@ class S3BlobStore:
             pass  # an upload never completed is never visible; the bucket's lifecycle rule
             # for incomplete multipart uploads (see docs) reclaims its parts
 
-    def _delete_key(self, key: str) -> None:
+    def delete_key(self, key: str) -> None:
         try:
             self._call("DeleteObject", self.client.delete_object, Key=key)
         except FileNotFoundError:

@@ -32,15 +32,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
 
 @pytest.fixture(scope="module")
 def cluster(store: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    settings = store.settings()
-    env = {
-        "QREG_BLOBS_BACKEND": "s3",
-        "QREG_S3_ENDPOINT": settings.endpoint,
-        "QREG_S3_BUCKET": settings.bucket,
-        "QREG_S3_ACCESS_KEY": settings.access_key,
-        "QREG_S3_SECRET_KEY": settings.secret_key,
-        "QREG_GC_GRACE_S": "0",
-    }
+    env = {**store.replica_env(), "QREG_GC_GRACE_S": "0"}
     cluster = LocalCluster(
         str(tmp_path_factory.mktemp("data")), replicas=3, env=env, caches=("eu",)
     ).start()

@@ -55,13 +55,7 @@ def pulls_everywhere(cluster: LocalCluster, images: dict[str, str]) -> None:
 def test_migrate_to_object_storage_and_back(tmp_path) -> None:
     store = SeaweedFS(str(tmp_path / "seaweedfs")).start()
     settings = store.settings(prefix="moved")
-    s3_env = {
-        "QREG_S3_ENDPOINT": settings.endpoint,
-        "QREG_S3_BUCKET": settings.bucket,
-        "QREG_S3_ACCESS_KEY": settings.access_key,
-        "QREG_S3_SECRET_KEY": settings.secret_key,
-        "QREG_S3_PREFIX": "moved",
-    }
+    s3_env = store.replica_env(prefix="moved")
     cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
     config = os.path.join(cluster.data, "replica-0", "replica.toml")
     try:
@@ -78,7 +72,7 @@ def test_migrate_to_object_storage_and_back(tmp_path) -> None:
         listed = s3_client(settings).list_objects_v2(Bucket=settings.bucket, Prefix="moved/")
         assert len(listed["Contents"]) == 8
 
-        cluster.env.update(s3_env, QREG_BLOBS_BACKEND="s3")
+        cluster.env.update(s3_env)
         rolling_restart(cluster)
         # Pushed to a replica still on local disk would be copied by the second run;
         # pushed now it goes to the bucket straight away.
@@ -96,7 +90,7 @@ def test_migrate_to_object_storage_and_back(tmp_path) -> None:
                     "--config", config)  # fmt: skip
         assert back.returncode == 0, back.stderr
         assert "2 blobs copied, 8 already there" in back.stdout
-        for key in [*s3_env, "QREG_BLOBS_BACKEND"]:
+        for key in s3_env:
             del cluster.env[key]
         rolling_restart(cluster)
         deadline = time.monotonic() + 60

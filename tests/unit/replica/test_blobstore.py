@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from cli import ports
+from replica.blobs.s3purge import purge_uploads
 from replica.blobs.s3store import PART, S3BlobStore, S3Settings
 from replica.blobs.store import BlobStore, LocalBlobStore
 from replica.errors import DigestInvalid, SizeInvalid
@@ -349,8 +350,8 @@ def test_the_leader_purges_what_abandoned_uploads_left(seaweedfs: SeaweedFS, tmp
     kept = store.writer()
     kept.write(b"a blob")
     store.commit(kept, digest(b"a blob"))
-    assert store.purge_uploads(time.time() - 3600) == 0  # nothing that old yet
-    assert store.purge_uploads(time.time() + 5) == 4  # part, tail, state, multipart upload
+    assert purge_uploads(store, time.time() - 3600) == 0  # nothing that old yet
+    assert purge_uploads(store, time.time() + 5) == 4  # part, tail, state, multipart upload
     client = s3_client(store.settings)
     left = client.list_objects_v2(Bucket=store.settings.bucket, Prefix=store.settings.prefix)
     assert [o["Key"] for o in left["Contents"]] == [store.key(digest(b"a blob"))]

@@ -11,6 +11,7 @@ import sys
 
 from cli import (
     accounts,
+    auth,
     backups,
     caches,
     configfile,
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         tls,
         session,
         accounts,
+        auth,
         caches,
         gc,
         policies,

@@ -250,7 +250,14 @@ def _revoke_access_token(txn: lmdb.Transaction, c: pb.RevokeAccessToken) -> pb.R
 
 # The commands after which a bearer token issued earlier may no longer stand.
 VOIDS_TOKENS = frozenset(
-    {"put_account", "delete_account", "put_access_token", "revoke_access_token"}
+    {
+        "put_account",
+        "delete_account",
+        "put_access_token",
+        "revoke_access_token",
+        "set_auth_settings",
+        "sync_directory",
+    }
 )
 
 APPLY: dict[str, Callable[[lmdb.Transaction, object], pb.Result]] = {
@@ -275,6 +282,15 @@ def record(txn: lmdb.Transaction, index: int, command: pb.Command, result: pb.Re
     fields.pop("passwordHash", None)
     fields.pop("secretHash", None)
     fields.pop("sealedPrivate", None)
+    if kind == "set_auth_settings":
+        fields.get("settings", {}).get("ldap", {}).pop("sealedBindPassword", None)
+    if kind == "sync_directory":  # what changed, not the whole directory
+        sync = command.sync_directory
+        fields = {
+            "users": len(sync.users),
+            "deactivated": [u.name for u in sync.users if not u.active][:100],
+            "teams": [f"{t.org}/{t.team}" for t in sync.teams][:100],
+        }
     if kind == "publish_trust":  # the roles and versions, not the metadata itself
         fields["files"] = [
             {"role": f.role, "version": f.version} for f in command.publish_trust.files

@@ -12,7 +12,17 @@ from typing import Any
 
 import lmdb
 
-from consensus import accounts, caches, gc, gc_manifests, gc_runs, policies, scans, trust
+from consensus import (
+    accounts,
+    caches,
+    directory,
+    gc,
+    gc_manifests,
+    gc_runs,
+    policies,
+    scans,
+    trust,
+)
 from consensus.accounts import key as _key
 from consensus.accounts import scan
 from proto import commands_pb2 as pb
@@ -247,6 +257,7 @@ _APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
     "unregister_replica": _unregister_replica,
     **accounts.APPLY,
     **caches.APPLY,
+    **directory.APPLY,
     **gc.APPLY,
     **gc_runs.APPLY,
     **policies.APPLY,

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from consensus import accounts, caches, content, policies, state_digest, trust
+from consensus import accounts, caches, content, directory, policies, state_digest, trust
 from proto import commands_pb2 as pb
 
 T = TypeVar("T")
@@ -276,6 +276,7 @@ class MetadataState:
             if (
                 kind in accounts.APPLY
                 or kind in caches.APPLY
+                or kind in directory.APPLY
                 or kind in policies.AUDITED
                 or kind in trust.AUDITED
             ):

@@ -146,20 +146,26 @@ class DeleteAccount(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class Account(_message.Message):
-    __slots__ = ("name", "is_org", "password_hash", "global_role", "created_ms", "password_changed_ms")
+    __slots__ = ("name", "is_org", "password_hash", "global_role", "created_ms", "password_changed_ms", "source", "directory_dn", "deactivated")
     NAME_FIELD_NUMBER: _ClassVar[int]
     IS_ORG_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_HASH_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_ROLE_FIELD_NUMBER: _ClassVar[int]
     CREATED_MS_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_CHANGED_MS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DIRECTORY_DN_FIELD_NUMBER: _ClassVar[int]
+    DEACTIVATED_FIELD_NUMBER: _ClassVar[int]
     name: str
     is_org: bool
     password_hash: str
     global_role: str
     created_ms: int
     password_changed_ms: int
-    def __init__(self, name: _Optional[str] = ..., is_org: _Optional[bool] = ..., password_hash: _Optional[str] = ..., global_role: _Optional[str] = ..., created_ms: _Optional[int] = ..., password_changed_ms: _Optional[int] = ...) -> None: ...
+    source: str
+    directory_dn: str
+    deactivated: bool
+    def __init__(self, name: _Optional[str] = ..., is_org: _Optional[bool] = ..., password_hash: _Optional[str] = ..., global_role: _Optional[str] = ..., created_ms: _Optional[int] = ..., password_changed_ms: _Optional[int] = ..., source: _Optional[str] = ..., directory_dn: _Optional[str] = ..., deactivated: _Optional[bool] = ...) -> None: ...
 
 class PutTeam(_message.Message):
     __slots__ = ("org", "team", "create_only")
@@ -530,7 +536,7 @@ class PutScanReport(_message.Message):
     def __init__(self, manifest: _Optional[str] = ..., db_version: _Optional[int] = ..., at_ms: _Optional[int] = ..., summary: _Optional[_Mapping[str, int]] = ..., findings: _Optional[bytes] = ..., error: _Optional[str] = ..., scanned_by: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags", "collect_manifests", "put_inventory", "set_scan_archive", "put_scan_report", "publish_trust", "put_trust_key", "delete_trust")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags", "collect_manifests", "put_inventory", "set_scan_archive", "put_scan_report", "publish_trust", "put_trust_key", "delete_trust", "set_auth_settings", "sync_directory", "set_team_directory_group")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -571,6 +577,9 @@ class Command(_message.Message):
     PUBLISH_TRUST_FIELD_NUMBER: _ClassVar[int]
     PUT_TRUST_KEY_FIELD_NUMBER: _ClassVar[int]
     DELETE_TRUST_FIELD_NUMBER: _ClassVar[int]
+    SET_AUTH_SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    SYNC_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    SET_TEAM_DIRECTORY_GROUP_FIELD_NUMBER: _ClassVar[int]
     version: int
     actor: str
     at_ms: int
@@ -611,7 +620,120 @@ class Command(_message.Message):
     publish_trust: PublishTrust
     put_trust_key: PutTrustKey
     delete_trust: DeleteTrust
-    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ..., collect_manifests: _Optional[_Union[CollectManifests, _Mapping]] = ..., put_inventory: _Optional[_Union[PutInventory, _Mapping]] = ..., set_scan_archive: _Optional[_Union[SetScanArchive, _Mapping]] = ..., put_scan_report: _Optional[_Union[PutScanReport, _Mapping]] = ..., publish_trust: _Optional[_Union[PublishTrust, _Mapping]] = ..., put_trust_key: _Optional[_Union[PutTrustKey, _Mapping]] = ..., delete_trust: _Optional[_Union[DeleteTrust, _Mapping]] = ...) -> None: ...
+    set_auth_settings: SetAuthSettings
+    sync_directory: SyncDirectory
+    set_team_directory_group: SetTeamDirectoryGroup
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ..., collect_manifests: _Optional[_Union[CollectManifests, _Mapping]] = ..., put_inventory: _Optional[_Union[PutInventory, _Mapping]] = ..., set_scan_archive: _Optional[_Union[SetScanArchive, _Mapping]] = ..., put_scan_report: _Optional[_Union[PutScanReport, _Mapping]] = ..., publish_trust: _Optional[_Union[PublishTrust, _Mapping]] = ..., put_trust_key: _Optional[_Union[PutTrustKey, _Mapping]] = ..., delete_trust: _Optional[_Union[DeleteTrust, _Mapping]] = ..., set_auth_settings: _Optional[_Union[SetAuthSettings, _Mapping]] = ..., sync_directory: _Optional[_Union[SyncDirectory, _Mapping]] = ..., set_team_directory_group: _Optional[_Union[SetTeamDirectoryGroup, _Mapping]] = ...) -> None: ...
+
+class LdapSettings(_message.Message):
+    __slots__ = ("url", "start_tls", "allow_plain", "ca_pem", "bind_dn", "sealed_bind_password", "user_base_dn", "user_filter", "username_attribute", "admin_group_dn", "member_attribute", "keep_managed", "sync_interval_s")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    START_TLS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PLAIN_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    BIND_DN_FIELD_NUMBER: _ClassVar[int]
+    SEALED_BIND_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    USER_BASE_DN_FIELD_NUMBER: _ClassVar[int]
+    USER_FILTER_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_GROUP_DN_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ATTRIBUTE_FIELD_NUMBER: _ClassVar[int]
+    KEEP_MANAGED_FIELD_NUMBER: _ClassVar[int]
+    SYNC_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    start_tls: bool
+    allow_plain: bool
+    ca_pem: str
+    bind_dn: str
+    sealed_bind_password: bytes
+    user_base_dn: str
+    user_filter: str
+    username_attribute: str
+    admin_group_dn: str
+    member_attribute: str
+    keep_managed: bool
+    sync_interval_s: int
+    def __init__(self, url: _Optional[str] = ..., start_tls: _Optional[bool] = ..., allow_plain: _Optional[bool] = ..., ca_pem: _Optional[str] = ..., bind_dn: _Optional[str] = ..., sealed_bind_password: _Optional[bytes] = ..., user_base_dn: _Optional[str] = ..., user_filter: _Optional[str] = ..., username_attribute: _Optional[str] = ..., admin_group_dn: _Optional[str] = ..., member_attribute: _Optional[str] = ..., keep_managed: _Optional[bool] = ..., sync_interval_s: _Optional[int] = ...) -> None: ...
+
+class ClientCa(_message.Message):
+    __slots__ = ("name", "pem", "added_ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PEM_FIELD_NUMBER: _ClassVar[int]
+    ADDED_MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    pem: str
+    added_ms: int
+    def __init__(self, name: _Optional[str] = ..., pem: _Optional[str] = ..., added_ms: _Optional[int] = ...) -> None: ...
+
+class AuthSettings(_message.Message):
+    __slots__ = ("mode", "ldap", "client_cas", "certificate_identity", "revoked_serials", "crl_pem", "revision")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    LDAP_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_CAS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_SERIALS_FIELD_NUMBER: _ClassVar[int]
+    CRL_PEM_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    ldap: LdapSettings
+    client_cas: _containers.RepeatedCompositeFieldContainer[ClientCa]
+    certificate_identity: str
+    revoked_serials: _containers.RepeatedScalarFieldContainer[str]
+    crl_pem: str
+    revision: int
+    def __init__(self, mode: _Optional[str] = ..., ldap: _Optional[_Union[LdapSettings, _Mapping]] = ..., client_cas: _Optional[_Iterable[_Union[ClientCa, _Mapping]]] = ..., certificate_identity: _Optional[str] = ..., revoked_serials: _Optional[_Iterable[str]] = ..., crl_pem: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class SetAuthSettings(_message.Message):
+    __slots__ = ("settings", "expected_revision")
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
+    settings: AuthSettings
+    expected_revision: int
+    def __init__(self, settings: _Optional[_Union[AuthSettings, _Mapping]] = ..., expected_revision: _Optional[int] = ...) -> None: ...
+
+class DirectoryUser(_message.Message):
+    __slots__ = ("name", "dn", "active", "set_role", "admin")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DN_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    SET_ROLE_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dn: str
+    active: bool
+    set_role: bool
+    admin: bool
+    def __init__(self, name: _Optional[str] = ..., dn: _Optional[str] = ..., active: _Optional[bool] = ..., set_role: _Optional[bool] = ..., admin: _Optional[bool] = ...) -> None: ...
+
+class DirectoryTeam(_message.Message):
+    __slots__ = ("org", "team", "members")
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    org: str
+    team: str
+    members: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, org: _Optional[str] = ..., team: _Optional[str] = ..., members: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SyncDirectory(_message.Message):
+    __slots__ = ("users", "teams", "at_ms")
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    TEAMS_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[DirectoryUser]
+    teams: _containers.RepeatedCompositeFieldContainer[DirectoryTeam]
+    at_ms: int
+    def __init__(self, users: _Optional[_Iterable[_Union[DirectoryUser, _Mapping]]] = ..., teams: _Optional[_Iterable[_Union[DirectoryTeam, _Mapping]]] = ..., at_ms: _Optional[int] = ...) -> None: ...
+
+class SetTeamDirectoryGroup(_message.Message):
+    __slots__ = ("org", "team", "group_dn")
+    ORG_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    GROUP_DN_FIELD_NUMBER: _ClassVar[int]
+    org: str
+    team: str
+    group_dn: str
+    def __init__(self, org: _Optional[str] = ..., team: _Optional[str] = ..., group_dn: _Optional[str] = ...) -> None: ...
 
 class TrustFile(_message.Message):
     __slots__ = ("role", "version", "data")

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from consensus import NoQuorum
 from replica import cache_redirect, errors, upload_proxy
 from replica.api import accounts as accounts_api
+from replica.api import auth_settings as auth_settings_api
 from replica.api import backup as backup_api
 from replica.api import caches as caches_api
 from replica.api import cluster as cluster_api
@@ -343,6 +344,7 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/_internal/state-digests", state_api.recent_digests, methods=["GET"]),
         Route("/_internal/state-ranges", state_api.range_digests, methods=["GET"]),
         *accounts_api.ROUTES,
+        *auth_settings_api.ROUTES,
         *repositories_api.ROUTES,
         *tags_api.ROUTES,
         *gc_api.ROUTES,

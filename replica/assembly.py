@@ -16,6 +16,7 @@ from consensus import MetadataState, RaftNode, accounts, gc
 from proto import commands_pb2 as pb
 from replica import cert_watch, pki
 from replica.auth import grants
+from replica.auth.directory import Directory
 from replica.auth.service import AuthService, RealmPolicy
 from replica.auth.tokens import TokenKeys
 from replica.blobs import s3purge
@@ -118,6 +119,10 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         replication_factor=config.blobs_replication_factor,
     )
     auth = _auth_service(config, state)
+    directory = Directory(state, registry.propose, config.raft_secret or "")
+    directory_syncing = asyncio.create_task(directory.sync_forever(raft.is_leader))
+    if auth is not None:
+        auth.directory = directory
     grant_signer, grant_verifier = _grant_keys(config)
     health = CacheHealth(registry, config.tls_ca)
     checking = asyncio.create_task(health.run())
@@ -198,6 +203,8 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         if joining is not None:
             joining.cancel()
         bootstrap.cancel()
+        directory_syncing.cancel()
+        directory.close()
         syncing.cancel()
         scrubbing.cancel()
         store_checking.cancel()

@@ -105,6 +105,8 @@ def _account_json(account: pb.Account, full: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": account.name, "is_org": account.is_org}
     if full and not account.is_org:
         out["global_role"] = account.global_role or "none"
+        out["source"] = account.source or "managed"
+        out["active"] = not account.deactivated
     return out
 
 

@@ -26,13 +26,23 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from consensus import MetadataState, accounts
+from consensus import MetadataState, accounts, directory
+from proto import commands_pb2 as pb
 from replica.auth import passwords, permissions, sessions
+from replica.auth.directory import Directory
+from replica.auth.ldap import DirectoryUnavailable
 from replica.auth.login_guard import HashingBusy, HashingPool, LoginLimiter
 from replica.auth.tokens import ACCESS_TTL_S, Claims, InvalidToken, TokenKeys
 from replica.auth.verified_tokens import VerifiedTokens
 from replica.bodies import read_limited
-from replica.errors import Denied, InvalidInput, NameInvalid, TooManyRequests, Unauthorized
+from replica.errors import (
+    Denied,
+    InvalidInput,
+    NameInvalid,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 from replica.names import check_name, repository_of_gun
 
 log = logging.getLogger("qreg.auth")
@@ -98,13 +108,33 @@ class AuthService:
         self.state = state
         self.keys = keys
         self.verified = VerifiedTokens()
-        self.enabled = enabled
+        self._enabled = enabled
+        self._settings: tuple[int, pb.AuthSettings] | None = None
+        self.directory: Directory | None = None  # set once the registry can propose
         self.realm = (realms or RealmPolicy()).realm
         self.limiter = LoginLimiter()
         self.hashing = HashingPool()
         _dummy_hash()  # once, at start, not on the event loop of the first failed login
         # This replica's latest authentication failures, for the audit API.
         self.recent_failures: deque[dict[str, Any]] = deque(maxlen=1000)
+
+    def settings(self) -> pb.AuthSettings:
+        """The cluster's authentication settings, read again after every change."""
+        generation = self.state.accounts_generation
+        if self._settings is None or self._settings[0] != generation:
+            settings = self.state.view(directory.settings)
+            if settings.mode == "none" and self._enabled:
+                log.warning(
+                    "AUTHENTICATION IS OFF (mode none): anyone who reaches this registry "
+                    "may push, pull and delete images; set a mode with `qreg auth mode`"
+                )
+            self._settings = (generation, settings)
+        return self._settings[1]
+
+    @property
+    def enabled(self) -> bool:
+        """Whether /v2 requests need a token (not in mode none, nor with auth off)."""
+        return self._enabled and self.settings().mode != "none"
 
     def _failed(self, reason: str, address: str, user: str = "") -> None:
         self.recent_failures.append(
@@ -140,8 +170,8 @@ class AuthService:
         try:
             ok, token_id = await self._check_secret(username, secret)
             failed = not ok
-        except HashingBusy:
-            failed = False  # not a guess: this replica was busy
+        except (HashingBusy, Unavailable):
+            failed = False  # not a guess: this replica, or the directory, was busy or down
             raise
         finally:
             self.limiter.release(keys, failed)
@@ -152,7 +182,7 @@ class AuthService:
 
     async def _check_secret(self, username: str, secret: str) -> tuple[bool, str]:
         account = self.state.view(accounts.account, username)
-        is_user = account is not None and not account.is_org
+        is_user = account is not None and not account.is_org and not account.deactivated
         parsed = passwords.parse_access_token(secret)
         if parsed is not None:
             token_id, token_secret = parsed
@@ -163,9 +193,33 @@ class AuthService:
                 not record.expires_ms or record.expires_ms > time.time() * 1000
             )
             return matches and live, token_id
+        if self._by_directory(account):
+            return await self._directory_login(username, secret), ""
         stored = account.password_hash if account is not None and is_user else ""
         matches = await self.hashing.run(passwords.check_password, secret, stored or _dummy_hash())
         return matches and bool(stored), ""
+
+    def _by_directory(self, account: pb.Account | None) -> bool:
+        """In ldap mode passwords are the directory's, but for managed accounts with
+        a password here when the settings keep them (the bootstrap admin, robots)."""
+        settings = self.settings()
+        if settings.mode != "ldap":
+            return False
+        managed = account is not None and account.source != directory.LDAP
+        return not (managed and account is not None and account.password_hash
+                    and settings.ldap.keep_managed)  # fmt: skip
+
+    async def _directory_login(self, username: str, secret: str) -> bool:
+        if self.directory is None:
+            raise Unavailable("this replica has no directory client yet")
+        try:
+            return await self.directory.login(username, secret)
+        except DirectoryUnavailable as e:
+            log.warning("a directory login could not be checked: %s", e)
+            raise Unavailable(
+                f"sign-in is checked by the directory (LDAP), which cannot be reached: {e}",
+                headers={"Retry-After": "10"},
+            ) from None
 
     async def basic_user(self, request: Request) -> tuple[str | None, str]:
         """The user named by Basic credentials (None without any), and a PAT id."""
@@ -219,7 +273,7 @@ class AuthService:
         if not claims.subject:
             return claims.expires_at
         account = self.state.view(accounts.account, claims.subject)
-        if account is None or account.is_org:
+        if account is None or account.is_org or account.deactivated:
             return 0.0
         if claims.issued_at * 1000 < account.password_changed_ms:
             return 0.0

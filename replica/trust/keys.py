@@ -15,7 +15,6 @@ import base64
 import binascii
 import datetime
 import hashlib
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from replica.sealing import Sealer
 from replica.trust import canonical
 
 _METHODS = {
@@ -169,10 +167,7 @@ class KeySeal:
     cluster secret, so any replica can sign and the state alone (a backup) cannot."""
 
     def __init__(self, secret: str) -> None:
-        derived = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"qreg trust keys"
-        ).derive(secret.encode())
-        self._aead = AESGCM(derived)
+        self._sealer = Sealer(secret, b"qreg trust keys")
 
     def new_key(self) -> tuple[PublicKey, bytes]:
         """A new P-256 key: its public half and its sealed private half."""
@@ -185,12 +180,11 @@ class KeySeal:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        nonce = os.urandom(12)
-        sealed = nonce + self._aead.encrypt(nonce, der, public)
+        sealed = self._sealer.seal(der, public)
         return from_public("ecdsa", public), sealed
 
     def open(self, public: bytes, sealed: bytes) -> HeldKey:
-        der = self._aead.decrypt(sealed[:12], sealed[12:], public)
+        der = self._sealer.open(sealed, public)
         private = serialization.load_der_private_key(der, password=None)
         assert isinstance(private, ec.EllipticCurvePrivateKey)
         return HeldKey(from_public("ecdsa", public), private)

@@ -70,6 +70,7 @@ class Page:
         self, template: str, title: str, section: str = "", status: int = 200, **values: Any
     ) -> HTMLResponse:
         host = self.request.url.netloc
+        auth = self.ctx.auth
         public = self.ctx.public_url
         if public:
             host = public.split("://", 1)[-1]
@@ -81,6 +82,7 @@ class Page:
             nav=NAV,
             section=section,
             host=host,
+            open_registry=auth is not None and auth.settings().mode == "none",
             **values,
         )
         return HTMLResponse(html, status_code=status, headers=_HEADERS)

@@ -1,5 +1,6 @@
 """`qreg auth`: how the cluster signs people in (managed accounts, a directory over
-LDAP, or nobody), the directory's settings, its test and its sync."""
+LDAP, or nobody), the directory's settings, its test and its sync, and trusted client
+certificate CAs."""
 
 from __future__ import annotations
 
@@ -47,6 +48,46 @@ def register(subparsers: Any) -> None:
     )
     m.set_defaults(func=signed_in("auth mode", _mode))
     _register_ldap(sub)
+    _register_client_cas(sub)
+
+
+def _register_client_cas(sub: Any) -> None:
+    p = sub.add_parser(
+        "client-ca",
+        help="trust client certificates from a CA: their holders sign in without a password",
+        description="A client presenting, over TLS, a certificate from a trusted client CA "
+        "is signed in as the user the certificate names (its CN, or with `identity` its "
+        "e-mail or DNS name), for docker/skopeo (--cert-dir), the token service and the "
+        "management API. The user must have an active account. Replicas ask for client "
+        "certificates within seconds of the first CA being added.",
+        epilog="examples:\n"
+        "  qreg auth client-ca add corp ./corp-ca.pem\n"
+        "  qreg tls issue --ca ./data --for user --name alice --out ./alice-certs   # a trial\n"
+        "  qreg auth client-ca revoke 5f3a9c...\n"
+        "  qreg auth client-ca crl ./corp.crl.pem\n"
+        "  qreg auth client-ca remove corp",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cas = p.add_subparsers(dest="ca_command", required=True, metavar="ACTION")
+    a = cas.add_parser("add", help="trust a CA (PEM file)")
+    a.add_argument("name")
+    a.add_argument("file")
+    a.set_defaults(func=signed_in("auth client-ca add", _ca_add))
+    cas.add_parser("list", help="the trusted client CAs").set_defaults(
+        func=signed_in("auth client-ca list", _ca_list)
+    )
+    r = cas.add_parser("remove", help="stop trusting a CA")
+    r.add_argument("name")
+    r.set_defaults(func=signed_in("auth client-ca remove", _ca_remove))
+    v = cas.add_parser("revoke", help="refuse certificates by serial number (hex)")
+    v.add_argument("serial", nargs="+")
+    v.set_defaults(func=signed_in("auth client-ca revoke", _ca_revoke))
+    c = cas.add_parser("crl", help="refuse what a CA's revocation list (PEM) lists")
+    c.add_argument("file", help="the CRL, PEM; '' removes it")
+    c.set_defaults(func=signed_in("auth client-ca crl", _ca_crl))
+    i = cas.add_parser("identity", help="what in a certificate names the user")
+    i.add_argument("identity", choices=("cn", "email", "dns"))
+    i.set_defaults(func=signed_in("auth client-ca identity", _ca_identity))
 
 
 def _register_ldap(sub: Any) -> None:
@@ -209,3 +250,53 @@ def _ldap_team(client: ManagementClient, args: argparse.Namespace) -> int:
 
 def _when(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def _ca_add(client: ManagementClient, args: argparse.Namespace) -> int:
+    with open(args.file) as f:
+        found = client.call("POST", "/auth/client-cas", {"name": args.name, "pem": f.read()})
+    added = next(ca for ca in found["client_cas"] if ca["name"] == args.name)
+    print(f"trusted {args.name}: {added['subject']} (sha256 {added['fingerprint'][:16]}…)")
+    return 0
+
+
+def _ca_list(client: ManagementClient, args: argparse.Namespace) -> int:
+    found = client.call("GET", "/auth/settings")
+    rows = [
+        [ca["name"], ca["subject"], _when(ca["expires_ms"]), ca["fingerprint"][:16]]
+        for ca in found["client_cas"]
+    ]
+    print(table(["name", "subject", "expires", "sha256"], rows) if rows else "no client CAs")
+    print(
+        f"identity: {found['certificate_identity']}; {len(found['revoked_serials'])} serials "
+        f"revoked; CRL {'set' if found['crl_set'] else 'none'}"
+    )
+    return 0
+
+
+def _ca_remove(client: ManagementClient, args: argparse.Namespace) -> int:
+    client.call("DELETE", f"/auth/client-cas/{args.name}")
+    print(f"{args.name} is no longer trusted")
+    return 0
+
+
+def _ca_revoke(client: ManagementClient, args: argparse.Namespace) -> int:
+    found = client.call("PUT", "/auth/client-certificates", {"revoke": args.serial})
+    print(f"revoked; {len(found['revoked_serials'])} serials revoked in all")
+    return 0
+
+
+def _ca_crl(client: ManagementClient, args: argparse.Namespace) -> int:
+    pem = ""
+    if args.file:
+        with open(args.file) as f:
+            pem = f.read()
+    client.call("PUT", "/auth/client-certificates", {"crl_pem": pem})
+    print("CRL set" if pem else "CRL removed")
+    return 0
+
+
+def _ca_identity(client: ManagementClient, args: argparse.Namespace) -> int:
+    client.call("PUT", "/auth/client-certificates", {"identity": args.identity})
+    print(f"certificates name users by their {args.identity}")
+    return 0

@@ -32,7 +32,9 @@ def register(subparsers: Any) -> None:
         "  qreg tls issue --ca ./tls --name replica-0 --san replica-0 "
         "--san registry.example.com --out ./tls/replica-0\n"
         "  qreg tls issue --ca ./tls --for cache --name cache-eu "
-        "--san eu.registry.example.com --out ./tls/cache-eu",
+        "--san eu.registry.example.com --out ./tls/cache-eu\n"
+        "  qreg tls issue --ca ./tls --for user --name alice --out ~/.config/containers/"
+        "certs.d/registry.example.com",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -54,9 +56,17 @@ def register(subparsers: Any) -> None:
     issue.add_argument(
         "--for",
         dest="role",
-        choices=("replica", "cache"),
+        choices=("replica", "cache", "user"),
         default="replica",
-        help="a cache gets cache.crt and the CA certificate, never the CA key (default replica)",
+        help="a cache gets cache.crt and the CA certificate, never the CA key; a user gets "
+        "NAME.cert and NAME.key, a client certificate that signs NAME in once the CA is "
+        "trusted (qreg auth client-ca add) (default replica)",
+    )
+    issue.add_argument(
+        "--email", action="append", default=[], help="with --for user: an e-mail SAN"
+    )
+    issue.add_argument(
+        "--days", type=int, default=365, help="with --for user: validity (default 365)"
     )
     issue.set_defaults(func=issue_cert)
     renew = verbs.add_parser(
@@ -141,6 +151,16 @@ def issue_cert(args: argparse.Namespace) -> int:
     except OSError as e:
         return fail("tls issue", f"cannot read the CA: {e}")
     names = args.san or [args.name]
+    if args.role == "user":  # the files skopeo's and docker's --cert-dir pick up
+        cert, key = pki.issue_client(ca_cert, ca_key, args.name, args.email, args.days)
+        os.makedirs(args.out, exist_ok=True)
+        pki.write_private(os.path.join(args.out, f"{args.name}.key"), key)
+        pki.write_private(os.path.join(args.out, f"{args.name}.cert"), cert)
+        print(
+            f"wrote {args.out}/{args.name}.cert and .key: a client certificate for "
+            f"{args.name}, serial {pki.serial(cert)}"
+        )
+        return 0
     if args.role == "cache":  # a cache checks grants with the CA certificate; no key
         cert, key = pki.issue(ca_cert, ca_key, args.name, names)
         pki.write_private(os.path.join(args.out, "cache.key"), key)

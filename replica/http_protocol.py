@@ -30,6 +30,8 @@ import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from replica.client_certs import pem_of
+
 log = logging.getLogger("qreg.http")
 
 
@@ -71,13 +73,23 @@ class _HeaderDeadlineProtocol(HttpToolsProtocol):
     _header_timer: asyncio.TimerHandle | None = None
     _closed = False
 
+    _client_cert: list[str] | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = _OneWriteTransport(transport, self.loop)  # type: ignore[assignment]
+        tls = transport.get_extra_info("ssl_object")
+        der = tls.getpeercert(binary_form=True) if tls is not None else None
+        if der:  # checked by the handshake against the trusted client CAs
+            self._client_cert = [pem_of(der)]
         self._arm()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self._client_cert:  # the ASGI TLS extension, for client-certificate sign-in
+            extensions = dict(self.scope.get("extensions") or {})
+            extensions["tls"] = {"client_cert_chain": self._client_cert}
+            self.scope["extensions"] = extensions
         self._arm()
 
     def on_headers_complete(self) -> None:

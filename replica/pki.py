@@ -147,6 +147,35 @@ def issue(
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
+def issue_client(
+    ca_cert_pem: bytes, ca_key_pem: bytes, user: str, emails: list[str], days: int = 365
+) -> tuple[bytes, bytes]:
+    """A client certificate that signs `user` in (CN, and e-mail SANs if given), for
+    client authentication only: (cert PEM, key PEM)."""
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    ca_key = load_ca_key(ca_key_pem)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - datetime.timedelta(minutes=5))
+        .not_valid_after(_now() + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+    )
+    if emails:
+        sans = x509.SubjectAlternativeName([x509.RFC822Name(e) for e in emails])
+        builder = builder.add_extension(sans, critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
+
+
 def common_name(cert_pem: bytes) -> str:
     cert = x509.load_pem_x509_certificate(cert_pem)
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -176,6 +205,11 @@ def fingerprint(cert_pem: bytes) -> str:
     """sha256 of the certificate's DER form, hex: what a join token pins."""
     der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
     return hashlib.sha256(der).hexdigest()
+
+
+def serial(cert_pem: bytes) -> str:
+    """The certificate's serial number in lower-case hex (what revocation lists)."""
+    return format(x509.load_pem_x509_certificate(cert_pem).serial_number, "x")
 
 
 def write_private(path: str, data: bytes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import uvicorn
+from starlette.applications import Starlette
 
 from replica import data_lock, logs
 from replica.app import create_app
@@ -24,9 +25,10 @@ def serve(config: ReplicaConfig) -> None:
     secure = not config.http_insecure
     cert = (config.tls_public_cert or config.tls_cert) if secure else None
     key = (config.tls_public_key or config.tls_key) if secure else None
+    app = create_app(config)
     server = ReloadingServer(
         uvicorn.Config(
-            create_app(config),
+            app,
             host=config.http_host,
             port=config.http_port,
             log_config=None,
@@ -42,5 +44,14 @@ def serve(config: ReplicaConfig) -> None:
         ),
         cert,
         key,
+        client_cas=lambda: trusted_client_cas(app),
     )
     server.run()
+
+
+def trusted_client_cas(app: Starlette) -> list[str] | None:
+    """The PEMs of the cluster's trusted client CAs (None before the replica is ready)."""
+    replica = getattr(app.state, "context", None)
+    if replica is None or replica.auth is None:
+        return None
+    return [ca.pem for ca in replica.auth.settings().client_cas]

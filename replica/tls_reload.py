@@ -1,5 +1,6 @@
 """A renewed certificate (`qreg tls renew`) taken up without a restart: the HTTPS
-listener loads it into its live TLS context, the gRPC blob service hands it to new
+listener loads it into its live TLS context (and the trusted client CAs, as they
+change: client_certs.py), the gRPC blob service hands it to new
 handshakes, and the blob client makes new channels with it. Connections already open
 keep the certificate they were made with."""
 
@@ -17,6 +18,7 @@ from collections.abc import Callable
 import grpc
 import uvicorn
 
+from replica.client_certs import follow_client_cas
 from replica.pki import TlsFiles
 
 log = logging.getLogger("qreg.tls")
@@ -60,16 +62,26 @@ class FileStamp:
 class ReloadingServer(uvicorn.Server):
     """uvicorn, with its TLS context's certificate reloaded when the files change."""
 
-    def __init__(self, config: uvicorn.Config, cert: str | None, key: str | None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        cert: str | None,
+        key: str | None,
+        client_cas: Callable[[], list[str] | None] | None = None,
+    ) -> None:
         super().__init__(config)
         self._files = (cert, key)
-        self._watching: asyncio.Task[None] | None = None
+        self._client_cas = client_cas
+        self._watching: list[asyncio.Task[None]] = []
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         cert, key = self._files
         if self.config.ssl is not None and cert and key:
-            self._watching = asyncio.create_task(self._watch(cert, key))
+            self._watching.append(asyncio.create_task(self._watch(cert, key)))
+        if self.config.ssl is not None and self._client_cas is not None:
+            following = follow_client_cas(self.config.ssl, self._client_cas)
+            self._watching.append(asyncio.create_task(following))
 
     async def _watch(self, cert: str, key: str) -> None:
         stamp = FileStamp([cert, key])

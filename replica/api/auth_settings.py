@@ -1,7 +1,7 @@
 """Authentication settings in the management API: the mode, the directory (LDAP), its
-sync, teams that follow directory groups. Administrators only (a team's group: its
-organization's owners too); every change is a Raft command, so it is in the audit log
-and applies on every replica at once.
+sync, teams that follow directory groups, trusted client CAs and revocations.
+Administrators only (a team's group: its organization's owners too); every change is a
+Raft command, so it is in the audit log and applies on every replica at once.
 
     GET  /api/v0/auth/settings                    the settings (never the bind password)
     PUT  /api/v0/auth/mode       {"mode": "managed" | "ldap" | "none", "force": false}
@@ -13,10 +13,15 @@ and applies on every replica at once.
     POST /api/v0/auth/ldap/sync                         sync now; what changed
     GET  /api/v0/auth/ldap/sync                         this replica's last sync
     PUT  /api/v0/accounts/{org}/teams/{team}/directory-group   {"group_dn": DN or ""}
+    POST   /api/v0/auth/client-cas         {name, pem}   trust a client CA
+    DELETE /api/v0/auth/client-cas/{name}
+    PUT    /api/v0/auth/client-certificates {identity: cn|email|dns, revoke: [serial hex],
+                                             crl_pem: PEM or ""}
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -26,11 +31,12 @@ from starlette.routing import Route
 
 from consensus import accounts, directory
 from proto import commands_pb2 as pb
-from replica.api.accounts import Context, endpoint
+from replica import client_certs, pki
+from replica.api.accounts import Context, endpoint, now_ms, valid_name
 from replica.api.json_body import read_body
 from replica.auth.directory import Directory
 from replica.auth.ldap import DirectoryUnavailable, LdapDirectory
-from replica.errors import Conflict, InvalidInput, Unavailable
+from replica.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Unavailable
 
 _LDAP_TEXT = (
     "url",
@@ -44,6 +50,7 @@ _LDAP_TEXT = (
 )
 _LDAP_FLAGS = ("start_tls", "allow_plain", "keep_managed")
 _MAX_TEXT = 64 * 1024  # a CA bundle
+_SERIAL = re.compile(r"[0-9a-f]{1,40}")
 
 
 def settings_json(settings: pb.AuthSettings) -> dict[str, Any]:
@@ -57,9 +64,21 @@ def settings_json(settings: pb.AuthSettings) -> dict[str, Any]:
             "sync_interval_s": ldap.sync_interval_s,
             "bind_password_set": bool(ldap.sealed_bind_password),
         },
-        "client_cas": [{"name": ca.name, "added_ms": ca.added_ms} for ca in settings.client_cas],
+        "client_cas": [_ca_json(ca) for ca in settings.client_cas],
+        "crl_set": bool(settings.crl_pem),
         "certificate_identity": settings.certificate_identity or "cn",
         "revoked_serials": list(settings.revoked_serials),
+    }
+
+
+def _ca_json(ca: pb.ClientCa) -> dict[str, Any]:
+    cert = client_certs.parse_ca(ca.pem)
+    return {
+        "name": ca.name,
+        "added_ms": ca.added_ms,
+        "subject": cert.subject.rfc4514_string(),
+        "fingerprint": pki.fingerprint(ca.pem.encode()),
+        "expires_ms": int(cert.not_valid_after_utc.timestamp() * 1000),
     }
 
 
@@ -209,6 +228,75 @@ async def last_sync(request: Request, ctx: Context) -> Response:
     return JSONResponse(last.json() if last else {})
 
 
+# ---- client certificates -----------------------------------------------------------
+
+
+async def add_client_ca(request: Request, ctx: Context) -> Response:
+    ctx.admin()
+    ctx.full_credential("change how the registry signs people in")
+    body = await read_body(request)
+    name, pem = valid_name(body.get("name")), body.get("pem")
+    if not isinstance(pem, str) or len(pem) > _MAX_TEXT:
+        raise InvalidInput("pem must be the CA certificate (PEM, at most 64 KiB)")
+    client_certs.parse_ca(pem)
+
+    def edit(settings: pb.AuthSettings) -> None:
+        if any(ca.name == name for ca in settings.client_cas):
+            raise AlreadyExists(f"a client CA named {name} is trusted already")
+        settings.client_cas.append(
+            pb.ClientCa(name=name, pem=pem.strip() + "\n", added_ms=now_ms())
+        )
+
+    return JSONResponse(settings_json(await change_settings(ctx, edit)), status_code=201)
+
+
+async def remove_client_ca(request: Request, ctx: Context) -> Response:
+    ctx.admin()
+    ctx.full_credential("change how the registry signs people in")
+    name = request.path_params["name"]
+
+    def edit(settings: pb.AuthSettings) -> None:
+        kept = [ca for ca in settings.client_cas if ca.name != name]
+        if len(kept) == len(settings.client_cas):
+            raise NotFound(f"no client CA named {name}")
+        del settings.client_cas[:]
+        settings.client_cas.extend(kept)
+
+    return JSONResponse(settings_json(await change_settings(ctx, edit)))
+
+
+async def set_client_certificates(request: Request, ctx: Context) -> Response:
+    """{"identity": "cn"|"email"|"dns", "revoke": [serials], "crl_pem": PEM or ""}"""
+    ctx.admin()
+    ctx.full_credential("change how the registry signs people in")
+    body = await read_body(request)
+    identity, crl, revoke = body.get("identity"), body.get("crl_pem"), body.get("revoke", [])
+    if identity is not None and identity not in directory.IDENTITIES:
+        raise InvalidInput(f"identity is one of {', '.join(directory.IDENTITIES)}")
+    if crl is not None and (not isinstance(crl, str) or len(crl) > 1 << 20):
+        raise InvalidInput("crl_pem must be a PEM CRL (at most 1 MiB), or empty")
+    if crl:
+        client_certs.parse_crl(crl)
+    if not isinstance(revoke, list) or not all(
+        isinstance(x, str) and _SERIAL.fullmatch(x.lower().removeprefix("0x")) for x in revoke
+    ):
+        raise InvalidInput("revoke is a list of certificate serial numbers in hex")
+
+    def edit(settings: pb.AuthSettings) -> None:
+        if identity is not None:
+            settings.certificate_identity = identity
+        if crl is not None:
+            settings.crl_pem = crl
+        for serial in revoke:
+            serial = serial.lower().removeprefix("0x").lstrip("0") or "0"
+            if serial not in settings.revoked_serials:
+                settings.revoked_serials.append(serial)
+        if len(settings.revoked_serials) > 10_000:
+            raise InvalidInput("over 10,000 revoked serials: publish a CRL instead")
+
+    return JSONResponse(settings_json(await change_settings(ctx, edit)))
+
+
 async def set_team_group(request: Request, ctx: Context) -> Response:
     org, team = request.path_params["name"], request.path_params["team"]
     ctx.owner_of(org)
@@ -229,6 +317,9 @@ ROUTES = [
     Route("/api/v0/auth/ldap/test", endpoint(test_ldap), methods=["POST"]),
     Route("/api/v0/auth/ldap/sync", endpoint(sync_now), methods=["POST"]),
     Route("/api/v0/auth/ldap/sync", endpoint(last_sync), methods=["GET"]),
+    Route("/api/v0/auth/client-cas", endpoint(add_client_ca), methods=["POST"]),
+    Route("/api/v0/auth/client-cas/{name}", endpoint(remove_client_ca), methods=["DELETE"]),
+    Route("/api/v0/auth/client-certificates", endpoint(set_client_certificates), methods=["PUT"]),
     Route(
         "/api/v0/accounts/{name}/teams/{team}/directory-group",
         endpoint(set_team_group),

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from replica.api.openapi_auth import AUTH_PATHS
 from replica.api.openapi_schemas import (
     ACCESS,
     COUNT,
@@ -324,7 +325,7 @@ PATHS: dict[str, dict[str, Any]] = {
 
 def document() -> dict[str, Any]:
     paths = {}
-    for path, operations in PATHS.items():
+    for path, operations in {**PATHS, **AUTH_PATHS}.items():
         paths[path] = (
             {"parameters": _path_params(path), **operations} if "{" in path else operations
         )
@@ -334,8 +335,9 @@ def document() -> dict[str, Any]:
             "title": "Quorum Registry management API",
             "version": "0",
             "description": "Accounts, organizations, teams, repositories and their "
-            "policies, personal access tokens, garbage collection, usage and the audit "
-            "log. Every change is replicated through Raft and recorded with who made it.",
+            "policies, personal access tokens, sign-in (LDAP, client certificates), garbage "
+            "collection, usage and the audit log. Every change is replicated through Raft "
+            "and recorded with who made it.",
         },
         "security": [{"basic": []}, {"bearer": []}],
         "paths": paths,

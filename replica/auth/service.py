@@ -35,6 +35,7 @@ from replica.auth.login_guard import HashingBusy, HashingPool, LoginLimiter
 from replica.auth.tokens import ACCESS_TTL_S, Claims, InvalidToken, TokenKeys
 from replica.auth.verified_tokens import VerifiedTokens
 from replica.bodies import read_limited
+from replica.client_certs import CertificateSignIn, name_of, peer_certificate
 from replica.errors import (
     Denied,
     InvalidInput,
@@ -111,6 +112,7 @@ class AuthService:
         self._enabled = enabled
         self._settings: tuple[int, pb.AuthSettings] | None = None
         self.directory: Directory | None = None  # set once the registry can propose
+        self.certificates = CertificateSignIn()
         self.realm = (realms or RealmPolicy()).realm
         self.limiter = LoginLimiter()
         self.hashing = HashingPool()
@@ -221,11 +223,23 @@ class AuthService:
                 headers={"Retry-After": "10"},
             ) from None
 
+    def certificate_user(self, request: Request) -> str | None:
+        """The user a trusted client certificate names (client_certs.py), or None
+        without one; a certificate that no longer stands is refused, not ignored."""
+        cert = peer_certificate(request.scope)
+        if cert is None:
+            return None
+        try:
+            return self.certificates.user(self.state.view, self.settings(), cert)
+        except Unauthorized as e:
+            self._failed(e.message, client_address(request), name_of(cert, "cn"))
+            raise
+
     async def basic_user(self, request: Request) -> tuple[str | None, str]:
         """The user named by Basic credentials (None without any), and a PAT id."""
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("basic "):
-            return None, ""
+            return self.certificate_user(request), ""
         try:
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
             username, _, secret = decoded.partition(":")

@@ -6,6 +6,7 @@ from openapi_spec_validator import validate
 
 from replica.api import (
     accounts,
+    auth_settings,
     caches,
     gc,
     logs,
@@ -25,6 +26,7 @@ def test_every_route_is_documented_and_nothing_else() -> None:
     mounted = {
         (r.path, m.lower())
         for r in accounts.ROUTES
+        + auth_settings.ROUTES
         + repositories.ROUTES
         + caches.ROUTES
         + gc.ROUTES

@@ -8,7 +8,8 @@ Raft command, so it is in the audit log and applies on every replica at once.
     PUT  /api/v0/auth/ldap       {url, start_tls, allow_plain, ca_pem, bind_dn,
                                   bind_password, user_base_dn, user_filter,
                                   username_attribute, admin_group_dn, member_attribute,
-                                  keep_managed, sync_interval_s}   (keys given replace)
+                                  keep_managed, sync_interval_s}   (keys given replace;
+                                  an empty bind_password keeps the one set)
     POST /api/v0/auth/ldap/test  {username, password}   (both optional) what the directory says
     POST /api/v0/auth/ldap/sync                         sync now; what changed
     GET  /api/v0/auth/ldap/sync                         this replica's last sync
@@ -157,7 +158,8 @@ def _ldap_changes(body: dict[str, Any], directory_client: Directory) -> dict[str
         password = body["bind_password"]
         if not isinstance(password, str) or len(password) > 1024:
             raise InvalidInput("bind_password must be a string")
-        changes["sealed_bind_password"] = directory_client.seal(password) if password else b""
+        if password:  # empty keeps the one set (a form that does not show it sends "")
+            changes["sealed_bind_password"] = directory_client.seal(password)
     unknown = set(body) - set(_LDAP_TEXT) - set(_LDAP_FLAGS) - {"sync_interval_s", "bind_password"}
     if unknown:
         raise InvalidInput(f"unknown settings: {', '.join(sorted(unknown))}")

@@ -20,6 +20,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from consensus import accounts, caches, policies, scans
+from proto import commands_pb2 as pb
+from replica.api.auth_settings import settings_json
 from replica.api.cluster import member_views
 from replica.api.policies import policy_json
 from replica.api.same_origin import from_own_origin
@@ -357,6 +359,7 @@ async def scan_report(request: Request, page: Page) -> Response:
 async def settings(request: Request, page: Page) -> Response:
     gc_settings, runs = views.gc_settings(page.ctx)
     auth = page.ctx.auth
+    directory = auth.directory if auth else None
     return page.render(
         "settings.html",
         "Settings",
@@ -364,6 +367,8 @@ async def settings(request: Request, page: Page) -> Response:
         gc=gc_settings,
         runs=runs,
         auth_enabled=bool(auth and auth.enabled),
+        auth=settings_json(auth.settings() if auth else pb.AuthSettings()),
+        last_sync=directory.last.json() if directory and directory.last else None,
         caches=page.ctx.registry.state.view(caches.caches),
         public_url=page.ctx.public_url,
     )

@@ -112,7 +112,9 @@ class Directory:
         """Whether the directory takes this password for `name`; the account is made
         (or reactivated, its role set) on the way. Raises DirectoryUnavailable."""
         account = self.state.view(accounts.account, name)
-        if account is not None and account.is_org:
+        if account is not None and (account.is_org or account.source != directory.LDAP):
+            # Never a managed account or an organization: a directory entry named
+            # "admin" must not become the cluster's admin.
             return False
         settings = self.state.view(directory.settings)
         found = await self.call(self.client(settings).authenticate, name, password)
@@ -127,7 +129,7 @@ class Directory:
             or account.directory_dn != user.dn
             or (set_role and (account.global_role == "admin") != admin)
         )
-        if stale and (account is None or account.source == directory.LDAP):
+        if stale:
             wanted = pb.DirectoryUser(
                 name=name, dn=user.dn, active=True, set_role=set_role, admin=admin
             )
@@ -192,6 +194,13 @@ class Directory:
         report: SyncReport,
     ) -> list[pb.SyncDirectory]:
         known = self.state.view(directory.directory_accounts)
+        if not found and known:
+            # A wrong base DN or filter, or a directory answering half-way, looks like
+            # everyone left: deactivate nobody on an empty answer.
+            raise DirectoryUnavailable(
+                f"the directory returned no users (the state has {len(known)}): check the "
+                "user base DN and filter; nobody was deactivated"
+            )
         set_role = bool(settings.ldap.admin_group_dn)
         changes: list[pb.DirectoryUser] = []
         for name, (dn, admin) in sorted(found.items()):

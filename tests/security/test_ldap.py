@@ -256,3 +256,40 @@ def test_switching_modes_applies_on_every_replica(lab: Lab) -> None:
     finally:
         lab.qreg("auth", "mode", "ldap")
     assert lab.token("moby", repo).status_code == 200
+
+
+def test_the_directory_never_takes_over_a_managed_account_nor_empties_the_registry(
+    lab: Lab,
+) -> None:
+    lab.slapd.add_person("admin", "directory-admin-pw")
+    # A token for the management API: gordon's own sign-in needs the directory's base DN,
+    # which this test breaks on purpose.
+    token = httpx.get(lab.cluster.urls[1] + "/auth/token", verify=lab.cluster.verify,
+                      params={"service": "quorum-registry", "scope": "registry:api:*"},
+                      auth=("gordon", PEOPLE_PASSWORDS["gordon"])).json()["token"]  # fmt: skip
+    gordon = httpx.Client(base_url=lab.cluster.urls[1], verify=lab.cluster.verify, timeout=30,
+                          headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    try:
+        impostor = ("admin", "directory-admin-pw")
+        r = httpx.get(lab.cluster.url + "/auth/token", verify=lab.cluster.verify, auth=impostor)
+        assert r.status_code == 401
+        # Without keep_managed the bootstrap admin cannot sign in, and still the
+        # directory's "admin" is not the cluster's.
+        assert gordon.put("/api/v0/auth/ldap", json={"keep_managed": False}).status_code == 200
+        r = httpx.get(lab.cluster.url + "/auth/token", verify=lab.cluster.verify, auth=impostor)
+        assert r.status_code == 401
+        assert lab.admin.get("/api/v0/auth/settings").status_code == 401
+        # A wrong base DN finds nobody: the sync refuses to deactivate everyone.
+        r = gordon.put("/api/v0/auth/ldap", json={"user_base_dn": "ou=nowhere,dc=example,dc=org"})
+        assert r.status_code == 200
+        r = gordon.post("/api/v0/auth/ldap/sync")
+        assert r.status_code == 503 and "returned no users" in r.text, r.text
+        assert lab.token("moby", "engineering/madrid").status_code == 401  # not found now
+    finally:
+        r = gordon.put("/api/v0/auth/ldap", json={"keep_managed": True, "user_base_dn": PEOPLE})
+        assert r.status_code == 200, r.text
+        gordon.close()
+        lab.slapd.remove_person("admin")
+    accounts = {a["name"]: a for a in lab.admin.get("/api/v0/accounts").json()["accounts"]}
+    assert accounts["moby"]["active"] and accounts["admin"]["source"] == "managed"
+    assert lab.token("moby", "engineering/madrid").status_code == 200

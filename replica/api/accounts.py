@@ -67,10 +67,13 @@ class Context:
         return self.caller
 
     def full_credential(self, what: str) -> None:
-        """Refuse `what` to a personal access token: whoever holds one must not be able
-        to take the whole account over with it."""
+        """Refuse `what` to a personal access token or a client certificate: whoever
+        holds one must not be able to take the whole account over with it."""
         if self.via_access_token:
-            raise Denied(f"a personal access token cannot {what}; sign in with the password")
+            raise Denied(
+                f"a personal access token or a client certificate cannot {what}; sign in "
+                "with the password"
+            )
 
     def is_admin(self) -> bool:
         return bool(self.caller) and bool(self.view(permissions.is_admin, self.caller))

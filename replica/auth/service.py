@@ -65,7 +65,8 @@ API_SCOPE_KEY = "registry:api"
 @dataclass(frozen=True)
 class Caller:
     """A management API caller: None when anonymous. A credential that came from a
-    personal access token never changes passwords, makes tokens or deletes accounts."""
+    personal access token or a client certificate never changes passwords or sign-in
+    settings, makes tokens or deletes accounts (none of it may outlive a revocation)."""
 
     name: str | None
     via_access_token: bool = False
@@ -266,7 +267,8 @@ class AuthService:
                 )
             return Caller(claims.subject or None, via_access_token=bool(claims.token_id))
         user, token_id = await self.basic_user(request)
-        return Caller(user, via_access_token=bool(token_id))
+        limited = bool(token_id) or _by_certificate(request, user)
+        return Caller(user, via_access_token=limited)
 
     def session_caller(self, request: Request) -> Caller:
         """A browser signed in to the web UI (sessions.py): its session must be valid,
@@ -345,8 +347,10 @@ class AuthService:
         self._check_service(request.query_params.get("service"))
         user, token_id = await self.basic_user(request)
         scopes = request.query_params.getlist("scope")
+        # No refresh token for a certificate: it would outlive the certificate's revocation.
+        offline = request.query_params.get("offline_token") == "true"
         return self._tokens(
-            user, token_id, scopes, offline=request.query_params.get("offline_token") == "true"
+            user, token_id, scopes, offline=offline and not _by_certificate(request, user)
         )
 
     async def token_post(self, request: Request) -> Response:
@@ -487,6 +491,11 @@ class AuthService:
         claims = self.claims(request, "registry:catalog:*")
         user = claims.subject or None
         return lambda txn, name: "pull" in permissions.actions(txn, user, name)
+
+
+def _by_certificate(request: Request, user: str | None) -> bool:
+    """Whether `user` was signed in by a client certificate (no credentials sent)."""
+    return user is not None and not request.headers.get("authorization")
 
 
 def client_address(request: Request) -> str:

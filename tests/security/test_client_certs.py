@@ -151,6 +151,14 @@ def test_a_certificate_signs_its_user_in_without_a_password(setup: Setup) -> Non
     # The management API knows her too.
     r = httpx.get(setup.cluster.url + "/api/v0/accounts/alice", verify=_tls(alice))
     assert r.status_code == 200, r.text
+    # Nothing that would outlive the certificate's revocation: no personal access token,
+    # no refresh token.
+    r = httpx.post(setup.cluster.url + "/api/v0/accounts/alice/tokens", verify=_tls(alice),
+                   json={"name": "ci", "expires_in_days": 30})  # fmt: skip
+    assert r.status_code == 403 and "client certificate" in r.text, r.text
+    r = httpx.get(setup.cluster.url + "/auth/token", verify=_tls(alice),
+                  params={"service": "quorum-registry", "offline_token": "true"})  # fmt: skip
+    assert r.status_code == 200 and "refresh_token" not in r.json()
     # Without a certificate nothing is pushed.
     bare = os.path.join(setup.home, "bare")
     os.makedirs(bare)

@@ -282,6 +282,8 @@ def record(txn: lmdb.Transaction, index: int, command: pb.Command, result: pb.Re
     fields.pop("passwordHash", None)
     fields.pop("secretHash", None)
     fields.pop("sealedPrivate", None)
+    if kind == "put_webhook":
+        fields.get("webhook", {}).pop("sealedSecret", None)
     if kind == "set_auth_settings":
         fields.get("settings", {}).get("ldap", {}).pop("sealedBindPassword", None)
     if kind == "sync_directory":  # what changed, not the whole directory

@@ -16,12 +16,14 @@ from consensus import (
     accounts,
     caches,
     directory,
+    events,
     gc,
     gc_manifests,
     gc_runs,
     policies,
     scans,
     trust,
+    webhooks,
 )
 from consensus.accounts import key as _key
 from consensus.accounts import scan
@@ -258,11 +260,13 @@ _APPLY: dict[str, Callable[[Any, Any], pb.Result]] = {
     **accounts.APPLY,
     **caches.APPLY,
     **directory.APPLY,
+    **events.APPLY,
     **gc.APPLY,
     **gc_runs.APPLY,
     **policies.APPLY,
     **scans.APPLY,
     **trust.APPLY,
+    **webhooks.APPLY,
     "delete_repository": _delete_repository,
     "prune_tags": _prune_tags,
     "collect_manifests": _collect_manifests,

@@ -121,6 +121,9 @@ class RaftNode:
     async def propose(self, command: pb.Command, timeout: float = 5.0) -> pb.Result:
         """Replicate `command` and return what applying it gave, once committed."""
         command.version = command.version or COMMAND_VERSION
+        # Every command carries when it was proposed (the proposer's clock, in the log:
+        # applying stays deterministic); events and the audit log read it.
+        command.at_ms = command.at_ms or int(time.time() * 1000)
         data = command.SerializeToString()
         kind = command.WhichOneof("kind")
         deadline = time.monotonic() + timeout

@@ -37,7 +37,17 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from consensus import accounts, caches, content, directory, policies, state_digest, trust
+from consensus import (
+    accounts,
+    caches,
+    content,
+    directory,
+    events,
+    policies,
+    state_digest,
+    trust,
+    webhooks,
+)
 from proto import commands_pb2 as pb
 
 T = TypeVar("T")
@@ -279,8 +289,11 @@ class MetadataState:
                 or kind in directory.APPLY
                 or kind in policies.AUDITED
                 or kind in trust.AUDITED
+                or kind in webhooks.AUDITED
             ):
                 accounts.record(writes, index, command, result)  # type: ignore[arg-type]
+            if kind in events.SOURCES and not result.error_code:
+                events.record(writes, index, command)  # type: ignore[arg-type]
             state_digest.store(txn, writes.digest)
             txn.put(_APPLIED, struct.pack(">Q", index))
         self._remember(index, writes.digest)

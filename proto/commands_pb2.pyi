@@ -511,7 +511,7 @@ class ScanDatabase(_message.Message):
     def __init__(self, version: _Optional[int] = ..., updated_ms: _Optional[int] = ..., archives: _Optional[_Iterable[_Union[ScanArchive, _Mapping]]] = ...) -> None: ...
 
 class PutScanReport(_message.Message):
-    __slots__ = ("manifest", "db_version", "at_ms", "summary", "findings", "error", "scanned_by")
+    __slots__ = ("manifest", "db_version", "at_ms", "summary", "findings", "error", "scanned_by", "repository")
     class SummaryEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -526,6 +526,7 @@ class PutScanReport(_message.Message):
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     SCANNED_BY_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     manifest: str
     db_version: int
     at_ms: int
@@ -533,10 +534,11 @@ class PutScanReport(_message.Message):
     findings: bytes
     error: str
     scanned_by: str
-    def __init__(self, manifest: _Optional[str] = ..., db_version: _Optional[int] = ..., at_ms: _Optional[int] = ..., summary: _Optional[_Mapping[str, int]] = ..., findings: _Optional[bytes] = ..., error: _Optional[str] = ..., scanned_by: _Optional[str] = ...) -> None: ...
+    repository: str
+    def __init__(self, manifest: _Optional[str] = ..., db_version: _Optional[int] = ..., at_ms: _Optional[int] = ..., summary: _Optional[_Mapping[str, int]] = ..., findings: _Optional[bytes] = ..., error: _Optional[str] = ..., scanned_by: _Optional[str] = ..., repository: _Optional[str] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags", "collect_manifests", "put_inventory", "set_scan_archive", "put_scan_report", "publish_trust", "put_trust_key", "delete_trust", "set_auth_settings", "sync_directory", "set_team_directory_group")
+    __slots__ = ("version", "actor", "at_ms", "link_blob", "unlink_blob", "put_manifest", "delete_manifest", "delete_tag", "register_replica", "unregister_replica", "put_account", "delete_account", "put_team", "delete_team", "set_team_member", "put_repository", "delete_repository", "set_team_access", "put_access_token", "revoke_access_token", "put_cache", "delete_cache", "set_cache_preference", "revoke_join_tokens", "begin_collection", "collect_blobs", "finish_collection", "record_sweep", "claim_collector", "set_collection_schedule", "set_repository_policy", "set_namespace_quota", "prune_tags", "collect_manifests", "put_inventory", "set_scan_archive", "put_scan_report", "publish_trust", "put_trust_key", "delete_trust", "set_auth_settings", "sync_directory", "set_team_directory_group", "set_event_retention", "record_event", "put_webhook", "delete_webhook", "claim_webhook", "record_deliveries")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -580,6 +582,12 @@ class Command(_message.Message):
     SET_AUTH_SETTINGS_FIELD_NUMBER: _ClassVar[int]
     SYNC_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
     SET_TEAM_DIRECTORY_GROUP_FIELD_NUMBER: _ClassVar[int]
+    SET_EVENT_RETENTION_FIELD_NUMBER: _ClassVar[int]
+    RECORD_EVENT_FIELD_NUMBER: _ClassVar[int]
+    PUT_WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    DELETE_WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    RECORD_DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     version: int
     actor: str
     at_ms: int
@@ -623,7 +631,135 @@ class Command(_message.Message):
     set_auth_settings: SetAuthSettings
     sync_directory: SyncDirectory
     set_team_directory_group: SetTeamDirectoryGroup
-    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ..., collect_manifests: _Optional[_Union[CollectManifests, _Mapping]] = ..., put_inventory: _Optional[_Union[PutInventory, _Mapping]] = ..., set_scan_archive: _Optional[_Union[SetScanArchive, _Mapping]] = ..., put_scan_report: _Optional[_Union[PutScanReport, _Mapping]] = ..., publish_trust: _Optional[_Union[PublishTrust, _Mapping]] = ..., put_trust_key: _Optional[_Union[PutTrustKey, _Mapping]] = ..., delete_trust: _Optional[_Union[DeleteTrust, _Mapping]] = ..., set_auth_settings: _Optional[_Union[SetAuthSettings, _Mapping]] = ..., sync_directory: _Optional[_Union[SyncDirectory, _Mapping]] = ..., set_team_directory_group: _Optional[_Union[SetTeamDirectoryGroup, _Mapping]] = ...) -> None: ...
+    set_event_retention: SetEventRetention
+    record_event: RecordEvent
+    put_webhook: PutWebhook
+    delete_webhook: DeleteWebhook
+    claim_webhook: ClaimWebhook
+    record_deliveries: RecordDeliveries
+    def __init__(self, version: _Optional[int] = ..., actor: _Optional[str] = ..., at_ms: _Optional[int] = ..., link_blob: _Optional[_Union[LinkBlob, _Mapping]] = ..., unlink_blob: _Optional[_Union[UnlinkBlob, _Mapping]] = ..., put_manifest: _Optional[_Union[PutManifest, _Mapping]] = ..., delete_manifest: _Optional[_Union[DeleteManifest, _Mapping]] = ..., delete_tag: _Optional[_Union[DeleteTag, _Mapping]] = ..., register_replica: _Optional[_Union[RegisterReplica, _Mapping]] = ..., unregister_replica: _Optional[_Union[UnregisterReplica, _Mapping]] = ..., put_account: _Optional[_Union[PutAccount, _Mapping]] = ..., delete_account: _Optional[_Union[DeleteAccount, _Mapping]] = ..., put_team: _Optional[_Union[PutTeam, _Mapping]] = ..., delete_team: _Optional[_Union[DeleteTeam, _Mapping]] = ..., set_team_member: _Optional[_Union[SetTeamMember, _Mapping]] = ..., put_repository: _Optional[_Union[PutRepository, _Mapping]] = ..., delete_repository: _Optional[_Union[DeleteRepository, _Mapping]] = ..., set_team_access: _Optional[_Union[SetTeamAccess, _Mapping]] = ..., put_access_token: _Optional[_Union[PutAccessToken, _Mapping]] = ..., revoke_access_token: _Optional[_Union[RevokeAccessToken, _Mapping]] = ..., put_cache: _Optional[_Union[PutCache, _Mapping]] = ..., delete_cache: _Optional[_Union[DeleteCache, _Mapping]] = ..., set_cache_preference: _Optional[_Union[SetCachePreference, _Mapping]] = ..., revoke_join_tokens: _Optional[_Union[RevokeJoinTokens, _Mapping]] = ..., begin_collection: _Optional[_Union[BeginCollection, _Mapping]] = ..., collect_blobs: _Optional[_Union[CollectBlobs, _Mapping]] = ..., finish_collection: _Optional[_Union[FinishCollection, _Mapping]] = ..., record_sweep: _Optional[_Union[RecordSweep, _Mapping]] = ..., claim_collector: _Optional[_Union[ClaimCollector, _Mapping]] = ..., set_collection_schedule: _Optional[_Union[SetCollectionSchedule, _Mapping]] = ..., set_repository_policy: _Optional[_Union[SetRepositoryPolicy, _Mapping]] = ..., set_namespace_quota: _Optional[_Union[SetNamespaceQuota, _Mapping]] = ..., prune_tags: _Optional[_Union[PruneTags, _Mapping]] = ..., collect_manifests: _Optional[_Union[CollectManifests, _Mapping]] = ..., put_inventory: _Optional[_Union[PutInventory, _Mapping]] = ..., set_scan_archive: _Optional[_Union[SetScanArchive, _Mapping]] = ..., put_scan_report: _Optional[_Union[PutScanReport, _Mapping]] = ..., publish_trust: _Optional[_Union[PublishTrust, _Mapping]] = ..., put_trust_key: _Optional[_Union[PutTrustKey, _Mapping]] = ..., delete_trust: _Optional[_Union[DeleteTrust, _Mapping]] = ..., set_auth_settings: _Optional[_Union[SetAuthSettings, _Mapping]] = ..., sync_directory: _Optional[_Union[SyncDirectory, _Mapping]] = ..., set_team_directory_group: _Optional[_Union[SetTeamDirectoryGroup, _Mapping]] = ..., set_event_retention: _Optional[_Union[SetEventRetention, _Mapping]] = ..., record_event: _Optional[_Union[RecordEvent, _Mapping]] = ..., put_webhook: _Optional[_Union[PutWebhook, _Mapping]] = ..., delete_webhook: _Optional[_Union[DeleteWebhook, _Mapping]] = ..., claim_webhook: _Optional[_Union[ClaimWebhook, _Mapping]] = ..., record_deliveries: _Optional[_Union[RecordDeliveries, _Mapping]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("id", "at_ms", "type", "repository", "tag", "digest", "media_type", "actor", "detail")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    at_ms: int
+    type: str
+    repository: str
+    tag: str
+    digest: str
+    media_type: str
+    actor: str
+    detail: str
+    def __init__(self, id: _Optional[int] = ..., at_ms: _Optional[int] = ..., type: _Optional[str] = ..., repository: _Optional[str] = ..., tag: _Optional[str] = ..., digest: _Optional[str] = ..., media_type: _Optional[str] = ..., actor: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class SetEventRetention(_message.Message):
+    __slots__ = ("max_events", "days")
+    MAX_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    max_events: int
+    days: int
+    def __init__(self, max_events: _Optional[int] = ..., days: _Optional[int] = ...) -> None: ...
+
+class RecordEvent(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: Event
+    def __init__(self, event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
+
+class Webhook(_message.Message):
+    __slots__ = ("id", "scope", "url", "event_types", "sealed_secret", "ca_pem", "allow_private", "active", "created_by", "created_ms", "after_event")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    SEALED_SECRET_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PRIVATE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_EVENT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    scope: str
+    url: str
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    sealed_secret: bytes
+    ca_pem: str
+    allow_private: bool
+    active: bool
+    created_by: str
+    created_ms: int
+    after_event: int
+    def __init__(self, id: _Optional[str] = ..., scope: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., sealed_secret: _Optional[bytes] = ..., ca_pem: _Optional[str] = ..., allow_private: _Optional[bool] = ..., active: _Optional[bool] = ..., created_by: _Optional[str] = ..., created_ms: _Optional[int] = ..., after_event: _Optional[int] = ...) -> None: ...
+
+class PutWebhook(_message.Message):
+    __slots__ = ("webhook", "create_only")
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    CREATE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    webhook: Webhook
+    create_only: bool
+    def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ..., create_only: _Optional[bool] = ...) -> None: ...
+
+class DeleteWebhook(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ClaimWebhook(_message.Message):
+    __slots__ = ("id", "replica_id", "at_ms", "until_ms")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_MS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    replica_id: str
+    at_ms: int
+    until_ms: int
+    def __init__(self, id: _Optional[str] = ..., replica_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., until_ms: _Optional[int] = ...) -> None: ...
+
+class Delivery(_message.Message):
+    __slots__ = ("event", "status", "code", "attempts", "at_ms", "replica_id", "excerpt", "millis")
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    EXCERPT_FIELD_NUMBER: _ClassVar[int]
+    MILLIS_FIELD_NUMBER: _ClassVar[int]
+    event: int
+    status: str
+    code: int
+    attempts: int
+    at_ms: int
+    replica_id: str
+    excerpt: str
+    millis: int
+    def __init__(self, event: _Optional[int] = ..., status: _Optional[str] = ..., code: _Optional[int] = ..., attempts: _Optional[int] = ..., at_ms: _Optional[int] = ..., replica_id: _Optional[str] = ..., excerpt: _Optional[str] = ..., millis: _Optional[int] = ...) -> None: ...
+
+class RecordDeliveries(_message.Message):
+    __slots__ = ("id", "replica_id", "deliveries", "settled", "redeliver")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_FIELD_NUMBER: _ClassVar[int]
+    REDELIVER_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    replica_id: str
+    deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
+    settled: int
+    redeliver: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[str] = ..., replica_id: _Optional[str] = ..., deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ..., settled: _Optional[int] = ..., redeliver: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class LdapSettings(_message.Message):
     __slots__ = ("url", "start_tls", "allow_plain", "ca_pem", "bind_dn", "sealed_bind_password", "user_base_dn", "user_filter", "username_attribute", "admin_group_dn", "member_attribute", "keep_managed", "sync_interval_s")

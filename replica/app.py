@@ -26,6 +26,7 @@ from replica.api import auth_settings as auth_settings_api
 from replica.api import backup as backup_api
 from replica.api import caches as caches_api
 from replica.api import cluster as cluster_api
+from replica.api import events as events_api
 from replica.api import gc as gc_api
 from replica.api import logs as logs_api
 from replica.api import membership as membership_api
@@ -35,6 +36,7 @@ from replica.api import repositories as repositories_api
 from replica.api import scans as scans_api
 from replica.api import state as state_api
 from replica.api import tags as tags_api
+from replica.api import webhooks as webhooks_api
 from replica.assembly import running
 from replica.auth import grants
 from replica.auth.service import AuthService
@@ -345,6 +347,8 @@ def create_app(config: ReplicaConfig) -> Starlette:
         Route("/_internal/state-ranges", state_api.range_digests, methods=["GET"]),
         *accounts_api.ROUTES,
         *auth_settings_api.ROUTES,
+        *events_api.ROUTES,
+        *webhooks_api.ROUTES,
         *repositories_api.ROUTES,
         *tags_api.ROUTES,
         *gc_api.ROUTES,

@@ -48,6 +48,7 @@ from replica.snapshot_fetch import make_fetcher
 from replica.trust.keys import KeySeal
 from replica.trust.service import TrustService
 from replica.trust.status import SignedTags
+from replica.webhooks.deliverer import Deliverer
 
 log = logging.getLogger("qreg.replica")
 
@@ -163,6 +164,12 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     scanner = Scanner(registry, config.data_dir, metrics)
     registry.on_manifest = scanner.pushed
     scanning = asyncio.create_task(scanner.run())
+    deliverer = (
+        Deliverer(registry, config.raft_secret, _registry_host(config))
+        if config.raft_secret
+        else None
+    )
+    delivering = asyncio.create_task(deliverer.run()) if deliverer is not None else None
     collector = Collector(registry, metrics, config.gc_grace_s)
     gc_schedule = Schedule(collector)
     scheduling = asyncio.create_task(gc_schedule.run())
@@ -190,6 +197,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         ca_key_path=config.tls_ca_key,
         public_url=config.http_public_url,
         redirect_clients=tuple(c.lower() for c in config.caches_redirect_clients),
+        webhooks=deliverer,
     )
     log.info("replica %s ready", config.replica_id)
     try:
@@ -205,6 +213,9 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         bootstrap.cancel()
         directory_syncing.cancel()
         directory.close()
+        if delivering is not None and deliverer is not None:
+            delivering.cancel()
+            deliverer.close()
         syncing.cancel()
         scrubbing.cancel()
         store_checking.cancel()
@@ -229,6 +240,12 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         state.close()
         if isinstance(store, S3BlobStore):
             store.close()
+
+
+def _registry_host(config: ReplicaConfig) -> str:
+    """host[:port] clients pull from, for the pull references events carry."""
+    url = config.http_public_url or config.http_url
+    return url.split("://", 1)[-1].rstrip("/")
 
 
 def _grant_keys(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from replica.scan.scanner import Scanner
     from replica.trust.service import TrustService
     from replica.trust.status import SignedTags
+    from replica.webhooks.deliverer import Deliverer
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class ReplicaContext:
     ca_key_path: str
     public_url: str
     redirect_clients: tuple[str, ...]
+    webhooks: Deliverer | None = None  # None without the cluster secret that seals secrets
     # /api/v0/replicas answers shared by users who are not operators (api/cluster.py).
     shared: dict[str, Any] = field(default_factory=dict)
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from replica.api.openapi_auth import AUTH_PATHS
+from replica.api.openapi_events import EVENT_PATHS
 from replica.api.openapi_schemas import (
     ACCESS,
     COUNT,
@@ -325,7 +326,7 @@ PATHS: dict[str, dict[str, Any]] = {
 
 def document() -> dict[str, Any]:
     paths = {}
-    for path, operations in {**PATHS, **AUTH_PATHS}.items():
+    for path, operations in {**PATHS, **AUTH_PATHS, **EVENT_PATHS}.items():
         paths[path] = (
             {"parameters": _path_params(path), **operations} if "{" in path else operations
         )

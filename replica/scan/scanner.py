@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from replica.blobs.store import local_file
 from replica.errors import RegistryError
 from replica.metrics import Metrics
 from replica.registry import Registry
+from replica.rendezvous import ranked
 from replica.scan import layers, matching
 from replica.scan.osv import OsvIndex
 
@@ -41,14 +41,6 @@ _INDEXES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
-
-
-def ranked(digest: str, members: list[str]) -> list[str]:
-    """Who scans `digest`: the first member, then, if it has not after TAKEOVER_S, the
-    second, and so on (rendezvous hashing: the order is the same on every replica)."""
-    return sorted(
-        members, key=lambda m: hashlib.sha256(f"{m}\0{digest}".encode()).digest(), reverse=True
-    )
 
 
 class Scanner:
@@ -239,6 +231,7 @@ class Scanner:
             findings=zlib.compress(json.dumps(findings, separators=(",", ":")).encode()),
             error=error,
             scanned_by=self.registry.replica_id,
+            repository=repository,
         )
         for severity, n in counts.items():
             report.summary[severity] = n

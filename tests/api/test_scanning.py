@@ -229,7 +229,7 @@ def test_a_pushed_image_is_scanned_and_rescanned_when_the_database_changes(tmp_p
 
 
 def test_when_the_replica_that_owns_a_scan_dies_another_takes_it(tmp_path) -> None:
-    from replica.scan.scanner import ranked
+    from replica.rendezvous import ranked
 
     cluster = LocalCluster(str(tmp_path / "data"), replicas=3).start()
     try:

@@ -8,6 +8,7 @@ from replica.api import (
     accounts,
     auth_settings,
     caches,
+    events,
     gc,
     logs,
     openapi,
@@ -15,6 +16,7 @@ from replica.api import (
     repositories,
     scans,
     tags,
+    webhooks,
 )
 
 
@@ -27,6 +29,8 @@ def test_every_route_is_documented_and_nothing_else() -> None:
         (r.path, m.lower())
         for r in accounts.ROUTES
         + auth_settings.ROUTES
+        + events.ROUTES
+        + webhooks.ROUTES
         + repositories.ROUTES
         + caches.ROUTES
         + gc.ROUTES

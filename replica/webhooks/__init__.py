@@ -1,0 +1,1 @@
+"""Webhooks: the registry tells other systems what happened (events.py in consensus/)."""

@@ -29,6 +29,7 @@ from cli import (
     up,
     upgrade_check,
     verify,
+    webhooks,
 )
 
 _EPILOG = """\
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         gc,
         policies,
         scan,
+        webhooks,
     ):
         module.register(subparsers)
     return parser

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import lmdb
-from google.protobuf import json_format
 
 from consensus.accounts import key, scan
 from proto import commands_pb2 as pb
@@ -223,10 +222,17 @@ def by_id(txn: lmdb.Transaction, event_id: int) -> pb.Event | None:
 
 
 def event_json(event: pb.Event) -> dict[str, Any]:
-    out = json_format.MessageToDict(event, preserving_proto_field_name=True)
-    out["id"] = event.id
-    out["detail"] = json.loads(event.detail) if event.detail else {}
-    return out
+    return {
+        "id": event.id,
+        "at_ms": event.at_ms,
+        "type": event.type,
+        "repository": event.repository,
+        "tag": event.tag,
+        "digest": event.digest,
+        "media_type": event.media_type,
+        "actor": event.actor,
+        "detail": json.loads(event.detail) if event.detail else {},
+    }
 
 
 APPLY: dict[str, Any] = {

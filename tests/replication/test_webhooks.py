@@ -5,7 +5,10 @@ targets refused without the administrator's override, test and redeliver."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -155,3 +158,32 @@ def test_events_are_listed_for_those_who_may_read_them(cluster: LocalCluster) ->
     with httpx.Client(base_url=cluster.url, auth=("orca", "orca-password-1")) as orca:
         seen = {e["repository"] for e in orca.get("/api/v0/events").json()["events"]}
         assert seen == {"orca/private"}  # their own namespace only
+
+
+def test_the_command_line(cluster: LocalCluster, receiver: Receiver, tmp_path) -> None:
+    env = {**os.environ, "QREG_LOGIN_FILE": str(tmp_path / "login.json")}
+
+    def qreg(*args: str, stdin: str = "") -> str:
+        done = subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    qreg("login", cluster.url, "-u", "admin", "--password-stdin",
+         stdin=cluster.admin_password + "\n")  # fmt: skip
+    ca = tmp_path / "receiver-ca.pem"
+    ca.write_text(receiver.ca_pem)
+    out = qreg("webhook", "add", receiver.url + "/cli", "--scope", "cli/", "--event", "push",
+               "--ca-file", str(ca), "--allow-private")  # fmt: skip
+    hook_id = out.split()[1]
+    secret = out.split("secret (shown once; verify X-Qreg-Signature-256 with it): ")[1].strip()
+    assert hook_id in qreg("webhook", "list")
+    push_image(cluster.url, "cli/app", "7", "cli")
+    _wait("the delivery", lambda: len(receiver.on("/cli")) == 1)
+    assert receiver.on("/cli")[0].signed_with(secret)
+    events = qreg("events", "--repository", "cli/", "--type", "push", "--since", "1h")
+    assert "push" in events and "cli/app" in events and "7" in events
+    _wait("the log", lambda: "delivered" in qreg("webhook", "show", hook_id))
+    assert "ping: 200" in qreg("webhook", "test", hook_id)
+    qreg("webhook", "remove", hook_id)
+    assert hook_id not in qreg("webhook", "list")

@@ -41,6 +41,7 @@ from replica.joining import pending as pending_join
 from replica.metrics import Metrics
 from replica.peers import PeerClient
 from replica.pki import TlsFiles
+from replica.refusal_events import RefusalEvents
 from replica.registry import Registry
 from replica.removal import RemovalWatch
 from replica.scan.scanner import Scanner
@@ -197,6 +198,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         ca_key_path=config.tls_ca_key,
         public_url=config.http_public_url,
         redirect_clients=tuple(c.lower() for c in config.caches_redirect_clients),
+        refusals=RefusalEvents(registry),
         webhooks=deliverer,
     )
     log.info("replica %s ready", config.replica_id)

@@ -8,7 +8,13 @@ from starlette.responses import Response
 from consensus import policies
 from replica import manifests
 from replica.context import context
-from replica.errors import API_HEADERS, ManifestInvalid, ManifestUnknown, RegistryError
+from replica.errors import (
+    API_HEADERS,
+    Denied,
+    ManifestInvalid,
+    ManifestUnknown,
+    RegistryError,
+)
 from replica.names import check_reference
 from replica.registry import Registry
 from replica.scan.pull_policy import check_pull
@@ -45,11 +51,14 @@ async def get(registry: Registry, request: Request, name: str, reference: str) -
         headers["Content-Length"] = str(len(manifest.body))
         return Response(status_code=200, headers=headers)
     rules = registry.state.view(policies.policy, name)  # one read for both policies
-    check_pull(registry.state, rules, name, manifest.digest)
     claims = getattr(request.state, "claims", None)
-    context(request).signed_tags.check_pull(
-        rules, name, reference, manifest.digest, claims.subject if claims is not None else ""
-    )
+    user = claims.subject if claims is not None else ""
+    try:
+        check_pull(registry.state, rules, name, manifest.digest)
+        context(request).signed_tags.check_pull(rules, name, reference, manifest.digest, user)
+    except Denied as refused:
+        context(request).refusals.note(name, reference, manifest.digest, user, refused.message)
+        raise
     return Response(manifest.body, status_code=200, headers=headers)
 
 

@@ -305,6 +305,24 @@ def test_signed_only_policy_refuses_unsigned_and_moved_tags(signed_in) -> None:
     assert publishes[-1]["actor"] == "admin"
     assert publishes[-1]["fields"]["signers"][0].startswith("targets:")
 
+    # Refused pulls and signing are events too (refusals are recorded in the background).
+    def listed(kind: str) -> list[dict]:
+        query = {"repository": "lib/app", "type": kind}
+        return list(client.get("/api/v0/events", params=query, **api).json()["events"])
+
+    deadline = time.monotonic() + 10
+    while len(listed("refusal")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    refusals = listed("refusal")
+    assert {(e["tag"], e["digest"] == signed_digest) for e in refusals} >= {
+        ("unsigned", False), ("", True),
+    }  # fmt: skip
+    assert all(e["actor"] == "admin" and e["detail"]["reason"] for e in refusals)
+    client.get("/v2/lib/app/manifests/unsigned", headers=accept)  # the same again: no event
+    time.sleep(0.3)
+    assert len(listed("refusal")) == len(refusals)
+    assert [e["actor"] for e in listed("sign")] == ["admin", "admin"]  # init, then a target
+
 
 def test_canonical_json_matches_notary_s() -> None:
     value = {"b": [1, 2.0, True, None], "a": 'q"\\<>&\n\u00e9', "é": {}}

@@ -285,18 +285,27 @@ def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
     return serve_until_ready([binary, "serve", config], port, "distribution")
 
 
+def reference_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for distribution: none of the REGISTRY_* variables, which it reads
+    as configuration (REGISTRY_AUTH_FILE, for skopeo and podman, breaks its auth section)."""
+    return {k: v for k, v in (env or os.environ).items() if not k.startswith("REGISTRY_")}
+
+
 def serve_until_ready(
     argv: list[str], port: int, name: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start a reference server on loopback and return it once its /v2/ answers 200."""
+    env = reference_env(env)
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         try:
             if httpx.get(url + "/v2/").status_code == 200:
                 return process, url
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     process.kill()
     sys.exit(f"{name} did not start")
 

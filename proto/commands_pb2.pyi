@@ -676,7 +676,7 @@ class RecordEvent(_message.Message):
     def __init__(self, event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
 
 class Webhook(_message.Message):
-    __slots__ = ("id", "scope", "url", "event_types", "sealed_secret", "ca_pem", "allow_private", "active", "created_by", "created_ms", "after_event")
+    __slots__ = ("id", "scope", "url", "event_types", "sealed_secret", "ca_pem", "allow_private", "active", "created_by", "created_ms", "after_event", "kind", "username", "sealed_password", "tag_pattern")
     ID_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -688,6 +688,10 @@ class Webhook(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     CREATED_MS_FIELD_NUMBER: _ClassVar[int]
     AFTER_EVENT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    SEALED_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    TAG_PATTERN_FIELD_NUMBER: _ClassVar[int]
     id: str
     scope: str
     url: str
@@ -699,7 +703,11 @@ class Webhook(_message.Message):
     created_by: str
     created_ms: int
     after_event: int
-    def __init__(self, id: _Optional[str] = ..., scope: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., sealed_secret: _Optional[bytes] = ..., ca_pem: _Optional[str] = ..., allow_private: _Optional[bool] = ..., active: _Optional[bool] = ..., created_by: _Optional[str] = ..., created_ms: _Optional[int] = ..., after_event: _Optional[int] = ...) -> None: ...
+    kind: str
+    username: str
+    sealed_password: bytes
+    tag_pattern: str
+    def __init__(self, id: _Optional[str] = ..., scope: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., sealed_secret: _Optional[bytes] = ..., ca_pem: _Optional[str] = ..., allow_private: _Optional[bool] = ..., active: _Optional[bool] = ..., created_by: _Optional[str] = ..., created_ms: _Optional[int] = ..., after_event: _Optional[int] = ..., kind: _Optional[str] = ..., username: _Optional[str] = ..., sealed_password: _Optional[bytes] = ..., tag_pattern: _Optional[str] = ...) -> None: ...
 
 class PutWebhook(_message.Message):
     __slots__ = ("webhook", "create_only")

@@ -20,10 +20,11 @@ from replica import pki
 
 @dataclass
 class Received:
-    at: float
+    at: float  # time.monotonic()
     path: str
     headers: dict[str, str]
     body: bytes
+    wall: float = 0.0  # time.time(), to compare with an event's time
 
     def json(self) -> dict[str, Any]:
         return dict(json.loads(self.body))
@@ -64,7 +65,8 @@ class Receiver:
                 with receiver._lock:
                     receiver.received.append(
                         Received(time.monotonic(), self.path,
-                                 {k.lower(): v for k, v in self.headers.items()}, body)
+                                 {k.lower(): v for k, v in self.headers.items()}, body,
+                                 time.time())
                     )  # fmt: skip
                     planned = receiver.failures.get(self.path) or []
                     status = planned.pop(0) if planned else 200

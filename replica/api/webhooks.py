@@ -9,9 +9,12 @@
     POST   /api/v0/webhooks/{id}/deliveries/{event}/redeliver
 
 Scope "" (every repository: administrators), "ns/" (a namespace: its owners), or
-"ns/name" (a repository: its administrators). Reaching loopback, private or other
-internal addresses (`allow_private`) is for administrators only. A secret not given is
-made and shown once; it is kept sealed and never shown again.
+"ns/name" (a repository: its administrators). A push mirror ({"kind": "push_mirror",
+"scope": "ns/name", "url": "https://other.example/ns/name", "username", "password",
+"tag_pattern"}) copies each tag pushed to the repository to the other registry; its
+delivery log is the status per tag, and the password is kept sealed. Reaching
+loopback, private or other internal addresses (`allow_private`) is for administrators
+only. A secret not given is made and shown once; it is kept sealed, never shown again.
 """
 
 from __future__ import annotations
@@ -32,12 +35,17 @@ from replica.api.json_body import read_body
 from replica.auth import permissions
 from replica.context import context
 from replica.errors import Denied, InvalidInput, NameInvalid, NotFound
+from replica.mirror.push import PUSH_MIRROR
+from replica.mirror.remote import RemoteError, split_target
 from replica.names import check_name
 from replica.webhooks.deliverer import Deliverer
 from replica.webhooks.delivery import encode, payload, send
 from replica.webhooks.targets import TargetRefused, resolve
 
-_KEYS = {"scope", "url", "events", "secret", "ca_pem", "allow_private", "active"}
+_KEYS = {
+    "scope", "url", "events", "secret", "ca_pem", "allow_private", "active",
+    "kind", "username", "password", "tag_pattern",
+}  # fmt: skip
 
 
 def _scope(value: Any) -> str:
@@ -84,7 +92,10 @@ def _json(ctx: Context, hook: pb.Webhook, full: bool = False) -> dict[str, Any]:
         "ca_pem_set": bool(hook.ca_pem),
         "created_by": hook.created_by,
         "created_ms": hook.created_ms,
+        "kind": hook.kind or "webhook",
     }
+    if hook.kind == PUSH_MIRROR:
+        out.update(username=hook.username, tag_pattern=hook.tag_pattern or "*")
     if full:
         lease = ctx.view(webhooks.lease, hook.id)
         out["delivered_by"] = lease.replica_id if lease else None
@@ -137,6 +148,12 @@ async def _apply(request: Request, ctx: Context, hook: pb.Webhook, body: dict[st
         if not isinstance(body["ca_pem"], str) or len(body["ca_pem"]) > 64 * 1024:
             raise InvalidInput("ca_pem must be a PEM bundle (at most 64 KiB)")
         hook.ca_pem = body["ca_pem"]
+    if "kind" in body and body["kind"] not in ("webhook", PUSH_MIRROR):
+        raise InvalidInput(f'kind is "webhook" or "{PUSH_MIRROR}"')
+    if "kind" in body:
+        hook.kind = "" if body["kind"] == "webhook" else body["kind"]
+    if hook.kind == PUSH_MIRROR:
+        return _mirror(request, hook, body)
     made = ""
     secret = body.get("secret")
     if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 256):
@@ -144,11 +161,36 @@ async def _apply(request: Request, ctx: Context, hook: pb.Webhook, body: dict[st
     if secret or not hook.sealed_secret:
         made = "" if secret else secrets.token_urlsafe(32)
         hook.sealed_secret = _deliverer(request).seal((secret or made).encode())
+    return made
+
+
+async def _reachable(hook: pb.Webhook) -> None:
     try:
         await asyncio.to_thread(resolve, hook.url, hook.allow_private)
     except TargetRefused as e:
-        raise InvalidInput(f"the webhook's URL is refused: {e}") from None
-    return made
+        raise InvalidInput(f"the URL is refused: {e}") from None
+
+
+def _mirror(request: Request, hook: pb.Webhook, body: dict[str, Any]) -> str:
+    """A push mirror's own keys: a repository's pushes, to a repository elsewhere."""
+    if not hook.scope or hook.scope.endswith("/"):
+        raise InvalidInput("a push mirror's scope is one repository (namespace/name)")
+    try:
+        split_target(hook.url)
+    except RemoteError as e:
+        raise InvalidInput(str(e)) from None
+    del hook.event_types[:]
+    hook.event_types.append("push")
+    for key in ("username", "tag_pattern"):
+        if key in body:
+            if not isinstance(body[key], str) or len(body[key]) > 256:
+                raise InvalidInput(f"{key} must be a string")
+            setattr(hook, key, body[key])
+    if "password" in body:
+        if not isinstance(body["password"], str) or len(body["password"]) > 4096:
+            raise InvalidInput("password must be a string")
+        hook.sealed_password = _deliverer(request).seal(body["password"].encode())
+    return ""
 
 
 async def list_hooks(request: Request, ctx: Context) -> Response:
@@ -166,6 +208,7 @@ async def create_hook(request: Request, ctx: Context) -> Response:
         id=secrets.token_hex(8), active=True, created_by=caller, created_ms=int(time.time() * 1000)
     )
     made = await _apply(request, ctx, hook, body)
+    await _reachable(hook)
     await ctx.change(put_webhook=pb.PutWebhook(webhook=hook, create_only=True))
     out = _json(ctx, hook)
     if made:
@@ -180,6 +223,7 @@ async def get_hook(request: Request, ctx: Context) -> Response:
 async def update_hook(request: Request, ctx: Context) -> Response:
     hook = _hook(ctx, request.path_params["id"])
     made = await _apply(request, ctx, hook, await read_body(request))
+    await _reachable(hook)
     await ctx.change(put_webhook=pb.PutWebhook(webhook=hook))
     return JSONResponse({**_json(ctx, hook), **({"secret": made} if made else {})})
 

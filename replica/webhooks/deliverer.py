@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from consensus import events, webhooks
 from proto import commands_pb2 as pb
 from replica.errors import RegistryError
+from replica.mirror import push as mirror_push
 from replica.registry import Registry
 from replica.rendezvous import ranked
 from replica.sealing import Sealer
@@ -147,7 +148,8 @@ class Deliverer:
         if len(duty.queue) < QUEUED_MAX:  # a receiver down for long: memory stays bounded
             found, duty.scanned = self.state.view(webhooks.due_events, hook, duty.scanned)
         for event in found:
-            duty.queue.setdefault(event.id, _Pending(event))
+            if hook.kind != mirror_push.PUSH_MIRROR or mirror_push.mirrors(hook, event):
+                duty.queue.setdefault(event.id, _Pending(event))
         for event_id in self.state.view(webhooks.redeliveries, hook.id):
             if event_id not in duty.queue:
                 again = self.state.view(events.by_id, event_id)
@@ -168,15 +170,18 @@ class Deliverer:
 
     async def _attempt(self, hook: pb.Webhook, duty: _Duty, pending: _Pending) -> None:
         event = pending.event
-        body = encode(payload(hook, event, self.host))
-        delivery_id = f"{hook.id}:{event.id}"
         try:
-            secret = self.open_secret(hook)
-            outcome: Outcome = await asyncio.get_running_loop().run_in_executor(
-                self._pool, send, hook, secret, event.type, delivery_id, body
-            )
-        except Exception as e:  # a secret sealed elsewhere, an executor shut down
-            outcome = Outcome(False, 0, f"{type(e).__name__}: {e}", 0)
+            if hook.kind == mirror_push.PUSH_MIRROR:
+                outcome = await self._mirror(hook, event)
+            else:
+                body = encode(payload(hook, event, self.host))
+                delivery_id = f"{hook.id}:{event.id}"
+                secret = self.open_secret(hook)
+                outcome = await asyncio.get_running_loop().run_in_executor(
+                    self._pool, send, hook, secret, event.type, delivery_id, body
+                )
+        except Exception as e:  # a secret sealed elsewhere, an image gone, a shutdown
+            outcome = Outcome(False, 0, f"{type(e).__name__}: {e}"[:500], 0)
         pending.running = False
         pending.failures += 0 if outcome.ok else 1
         too_old = time.time() * 1000 - event.at_ms > GIVE_UP_MS
@@ -201,6 +206,20 @@ class Deliverer:
                 hook.id, event.id, outcome.code or "no answer", outcome.excerpt[:100],
                 backoff_s(pending.failures),
             )  # fmt: skip
+
+    async def _mirror(self, hook: pb.Webhook, event: pb.Event) -> Outcome:
+        """Copy a pushed tag's image to the mirror's repository on another registry."""
+        await mirror_push.ensure_local(self.registry, event.repository, event.digest)
+        password = self._sealer.open(hook.sealed_password).decode() if hook.sealed_password else ""
+
+        def copy() -> Outcome:
+            remote, target = mirror_push.remote_of(hook, password)
+            with remote:
+                return mirror_push.push(
+                    self.registry.state, self.registry.store, event, remote, target
+                )
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, copy)
 
     async def _record(self, hook: pb.Webhook, duty: _Duty) -> None:
         settled = min(duty.queue) - 1 if duty.queue else duty.scanned

@@ -1,0 +1,1 @@
+"""Mirroring: images pushed to, and pulled from, other registries."""

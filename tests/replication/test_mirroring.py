@@ -1,0 +1,150 @@
+"""Push mirroring to a real second registry: distribution 2.8 (Debian's docker-registry),
+without authentication and with htpasswd; checked with skopeo."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from bench.registry_bench import distribution, reference_env, serve_until_ready
+from tests.clients.tools import skopeo
+from tests.cluster import LocalCluster
+from tests.images import image_layout
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if shutil.which("docker-registry") is None:
+        pytest.fail("distribution is not installed; the test command installs docker-registry")
+    return str(tmp_path_factory.mktemp("mirroring"))
+
+
+@pytest.fixture(scope="module")
+def plain(work: str) -> Iterator[str]:
+    binary, config, port = distribution(work, "plain")
+    process, url = serve_until_ready([binary, "serve", config], port, "distribution")
+    yield url
+    process.terminate()
+    process.wait()
+
+
+@pytest.fixture(scope="module")
+def guarded(work: str) -> Iterator[str]:
+    htpasswd = os.path.join(work, "htpasswd")
+    with open(htpasswd, "w") as f:
+        f.write(subprocess.run(["htpasswd", "-Bbn", "mirror", "mirror-password"],
+                               capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    extra = f"auth:\n  htpasswd:\n    realm: guarded\n    path: {htpasswd}\n"
+    binary, config, port = distribution(work, "guarded", extra)
+    process = subprocess.Popen([binary, "serve", config], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=reference_env())  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:  # /v2/ answers 401 here: up once it answers at all
+        try:
+            if httpx.get(url + "/v2/").status_code == 401:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "distribution did not start"
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(work: str) -> Iterator[LocalCluster]:
+    running = LocalCluster(os.path.join(work, "data"), replicas=2).start()
+    yield running
+    running.stop()
+
+
+def _mirror(cluster: LocalCluster, repo: str, url: str, **extra: object) -> str:
+    with cluster.client() as admin:
+        body = {"kind": "push_mirror", "scope": repo, "url": url, "allow_private": True}
+        r = admin.post("/api/v0/webhooks", json={**body, **extra})
+        assert r.status_code == 201, r.text
+        assert "secret" not in r.json() and "password" not in r.text
+        return str(r.json()["id"])
+
+
+def _push(cluster: LocalCluster, work: str, repo: str, tag: str, replica: int = 0) -> None:
+    layout, _ = image_layout(os.path.join(work, f"layout-{repo.replace('/', '-')}-{tag}"),
+                             f"{repo}{tag}", layers=2, layer_size=300_000)  # fmt: skip
+    host = cluster.urls[replica].removeprefix("http://")
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+           f"docker://{host}/{repo}:{tag}")  # fmt: skip
+
+
+def _digest(reference: str, *creds: str) -> str:
+    raw = skopeo("inspect", "--raw", "--tls-verify=false", *creds, f"docker://{reference}")
+    return "sha256:" + hashlib.sha256(raw.encode()).hexdigest() if raw else ""
+
+
+def _log(cluster: LocalCluster, mirror: str) -> list[dict]:
+    with cluster.client() as admin:
+        return list(admin.get(f"/api/v0/webhooks/{mirror}").json()["deliveries"])
+
+
+def _wait(what: str, check, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+
+
+def test_pushes_are_mirrored_to_another_registry(
+    cluster: LocalCluster, plain: str, work: str
+) -> None:
+    mirror = _mirror(cluster, "team/app", f"{plain}/mirrored/app", tag_pattern="v*")
+    _push(cluster, work, "team/app", "v1", replica=1)
+    _push(cluster, work, "team/app", "dev")
+    _wait("v1 mirrored", lambda: any(d["status"] == "delivered" for d in _log(cluster, mirror)))
+    ours = _digest(f"{cluster.host}/team/app:v1")
+    theirs = _digest(f"{plain.removeprefix('http://')}/mirrored/app:v1")
+    assert ours == theirs
+    tags = httpx.get(f"{plain}/v2/mirrored/app/tags/list").json()["tags"]
+    assert tags == ["v1"]  # dev does not match the pattern
+    status = _log(cluster, mirror)[0]
+    assert status["code"] == 201 and "v1 copied" in status["excerpt"], status
+    # The same image again under a new tag sends no blob: the other side has them.
+    source, again = f"docker://{cluster.host}/team/app:v1", f"docker://{cluster.host}/team/app:v1.0"
+    skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false", source, again)
+    _wait("v1.0 mirrored", lambda: len([d for d in _log(cluster, mirror)
+                                        if d["status"] == "delivered"]) == 2)  # fmt: skip
+    assert "(0 blobs sent)" in _log(cluster, mirror)[0]["excerpt"]
+
+
+def test_a_mirror_with_credentials_and_one_with_wrong_ones(
+    cluster: LocalCluster, guarded: str, work: str
+) -> None:
+    good = _mirror(cluster, "team/secure", f"{guarded}/secure/app",
+                   username="mirror", password="mirror-password")  # fmt: skip
+    bad = _mirror(cluster, "team/secure", f"{guarded}/other/app",
+                  username="mirror", password="wrong")  # fmt: skip
+    _push(cluster, work, "team/secure", "1.0")
+    _wait("mirrored with credentials",
+          lambda: any(d["status"] == "delivered" for d in _log(cluster, good)))  # fmt: skip
+    creds = "--creds=mirror:mirror-password"
+    assert _digest(f"{guarded.removeprefix('http://')}/secure/app:1.0", creds) == _digest(
+        f"{cluster.host}/team/secure:1.0"
+    )
+    time.sleep(4)  # three attempts at least: 1 s and 2 s apart
+    with cluster.client() as admin:
+        found = admin.get(f"/api/v0/webhooks/{bad}").json()
+    assert found["deliveries"] == []  # still being retried: nothing settled yet
+    with cluster.client() as admin:
+        events = admin.get("/api/v0/events", params={"repository": "team/secure"}).json()
+    assert [e["tag"] for e in events["events"]] == ["1.0"]
+    assert json.dumps(found).count("wrong") == 0  # the password is never shown

@@ -75,6 +75,7 @@ class Docker:
         check: bool = True,
         stdin: str | None = None,
         env: dict[str, str] | None = None,
+        timeout: float = 180,
     ) -> subprocess.CompletedProcess:
         done = subprocess.run(
             ["docker", f"--host=unix://{self.socket}", *args],
@@ -82,7 +83,7 @@ class Docker:
             text=True,
             env={**self.env, **(env or {})},
             input=stdin,
-            timeout=180,
+            timeout=timeout,
         )
         if check:
             assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"

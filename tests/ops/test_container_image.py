@@ -50,6 +50,7 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
             "--build-arg=BASE=qreg-base:bookworm",
             f"--tag={IMAGE}",
             REPO,
+            timeout=900,  # vfs copies the filesystem at every step: minutes on a slow disk
         )
         running.build_seconds = time.monotonic() - started  # type: ignore[attr-defined]
         yield running

@@ -29,7 +29,7 @@ from replica.mirror import push as mirror_push
 from replica.registry import Registry
 from replica.rendezvous import ranked
 from replica.sealing import Sealer
-from replica.webhooks.delivery import Outcome, encode, payload, send
+from replica.webhooks.delivery import Clients, Outcome, encode, payload, send
 
 log = logging.getLogger("qreg.webhooks")
 
@@ -37,7 +37,7 @@ POLL_S = 0.2
 LEASE_MS = 10_000
 RENEW_MS = 3_000
 TAKEOVER_S = 2.0
-IN_FLIGHT_PER_HOOK = 4
+IN_FLIGHT_PER_HOOK = 8
 QUEUED_MAX = 1000
 GIVE_UP_MS = 86_400_000
 MAX_BACKOFF_S = 3600.0
@@ -79,6 +79,7 @@ class Deliverer:
         self.host = registry_host
         self._duties: dict[str, _Duty] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._clients = Clients()
         self._pool = concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="webhook")
 
     def seal(self, secret: bytes) -> bytes:
@@ -155,6 +156,12 @@ class Deliverer:
                 again = self.state.view(events.by_id, event_id)
                 if again is not None:
                     duty.queue[event_id] = _Pending(again)
+        self._pump(hook, duty)
+        await self._record(hook, duty)
+
+    def _pump(self, hook: pb.Webhook, duty: _Duty) -> None:
+        """Start attempts that are due, up to IN_FLIGHT_PER_HOOK (also as each ends:
+        a busy webhook is not held to one batch per round)."""
         running = sum(1 for p in duty.queue.values() if p.running)
         now = time.monotonic()
         for pending in sorted(duty.queue.values(), key=lambda p: p.event.id):
@@ -166,7 +173,6 @@ class Deliverer:
                 task = asyncio.create_task(self._attempt(hook, duty, pending))
                 self._tasks.add(task)  # held until done: the loop keeps only weak references
                 task.add_done_callback(self._tasks.discard)
-        await self._record(hook, duty)
 
     async def _attempt(self, hook: pb.Webhook, duty: _Duty, pending: _Pending) -> None:
         event = pending.event
@@ -178,7 +184,7 @@ class Deliverer:
                 delivery_id = f"{hook.id}:{event.id}"
                 secret = self.open_secret(hook)
                 outcome = await asyncio.get_running_loop().run_in_executor(
-                    self._pool, send, hook, secret, event.type, delivery_id, body
+                    self._pool, send, hook, secret, event.type, delivery_id, body, self._clients
                 )
         except Exception as e:  # a secret sealed elsewhere, an image gone, a shutdown
             outcome = Outcome(False, 0, f"{type(e).__name__}: {e}"[:500], 0)
@@ -206,6 +212,11 @@ class Deliverer:
                 hook.id, event.id, outcome.code or "no answer", outcome.excerpt[:100],
                 backoff_s(pending.failures),
             )  # fmt: skip
+        self._after_attempt(hook, duty)
+
+    def _after_attempt(self, hook: pb.Webhook, duty: _Duty) -> None:
+        if self._duties.get(hook.id) is duty:
+            self._pump(hook, duty)
 
     async def _mirror(self, hook: pb.Webhook, event: pb.Event) -> Outcome:
         """Copy a pushed tag's image to the mirror's repository on another registry."""
@@ -241,3 +252,4 @@ class Deliverer:
         for task in self._tasks:
             task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._clients.close()

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +63,42 @@ def signature(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+class Clients:
+    """One HTTP client per webhook and CA, its connections kept alive between
+    deliveries (a TLS handshake per event would cap a webhook at a few dozen a second)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str], httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def get(self, hook: pb.Webhook) -> httpx.Client:
+        key = (hook.id, hook.ca_pem)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                verify: ssl.SSLContext | bool = True
+                if hook.ca_pem:
+                    verify = ssl.create_default_context(cadata=hook.ca_pem)
+                limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+                client = httpx.Client(verify=verify, timeout=TIMEOUT_S, limits=limits,
+                                      follow_redirects=False)  # fmt: skip
+                self._clients[key] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+
 def send(
-    hook: pb.Webhook, secret: bytes, event_type: str, delivery_id: str, body: bytes
+    hook: pb.Webhook,
+    secret: bytes,
+    event_type: str,
+    delivery_id: str,
+    body: bytes,
+    clients: Clients | None = None,
 ) -> Outcome:
     """POST one delivery (blocking: DNS, connect, TLS, the answer's head and excerpt)."""
     started = time.monotonic()
@@ -71,9 +106,8 @@ def send(
         target = resolve(hook.url, hook.allow_private)
     except TargetRefused as e:
         return Outcome(False, 0, f"refused: {e}", 0)
-    verify: ssl.SSLContext | bool = True
-    if hook.ca_pem:
-        verify = ssl.create_default_context(cadata=hook.ca_pem)
+    own = clients is None
+    client = (clients or Clients()).get(hook)
     headers = {
         "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
         "Content-Type": "application/json",
@@ -83,23 +117,25 @@ def send(
         "X-Qreg-Signature-256": signature(secret, body),
     }
     try:
-        with httpx.Client(verify=verify, timeout=TIMEOUT_S, follow_redirects=False) as client:
-            request = client.build_request(
-                "POST", target.url, content=body, headers=headers,
-                extensions={"sni_hostname": target.host},
-            )  # fmt: skip
-            response = client.send(request, stream=True)
-            try:
-                excerpt = b""
-                for chunk in response.iter_bytes():
-                    excerpt += chunk
-                    if len(excerpt) >= EXCERPT or time.monotonic() - started > TIMEOUT_S:
-                        break
-            finally:
-                response.close()
+        request = client.build_request(
+            "POST", target.url, content=body, headers=headers,
+            extensions={"sni_hostname": target.host},
+        )  # fmt: skip
+        response = client.send(request, stream=True)
+        try:
+            excerpt = b""
+            for chunk in response.iter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= EXCERPT or time.monotonic() - started > TIMEOUT_S:
+                    break
+        finally:
+            response.close()
     except httpx.HTTPError as e:
         millis = int((time.monotonic() - started) * 1000)
         return Outcome(False, 0, f"{type(e).__name__}: {e}"[:EXCERPT], millis)
+    finally:
+        if own:
+            client.close()
     millis = int((time.monotonic() - started) * 1000)
     text = excerpt[:EXCERPT].decode("utf-8", "replace")
     return Outcome(200 <= response.status_code < 300, response.status_code, text, millis)

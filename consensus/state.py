@@ -58,6 +58,13 @@ _APPLIED = b"m\0applied"
 COMMAND_VERSION = 1
 
 
+# The commands kept in the audit log (applied or refused), with who asked.
+_AUDITED = frozenset(
+    [*accounts.APPLY, *caches.APPLY, *directory.APPLY]
+    + [*policies.AUDITED, *trust.AUDITED, *webhooks.AUDITED]
+)
+
+
 class UnknownCommand(Exception):
     """A committed command this version cannot apply: a newer replica wrote it."""
 
@@ -283,14 +290,7 @@ class MetadataState:
                 txn.put(state_digest.COMMAND_VERSION_KEY, struct.pack(">I", command.version))
             writes = state_digest.DigestingTxn(txn, state_digest.stored(txn) or 0)
             result = content.apply(writes, command)  # type: ignore[arg-type]
-            if (
-                kind in accounts.APPLY
-                or kind in caches.APPLY
-                or kind in directory.APPLY
-                or kind in policies.AUDITED
-                or kind in trust.AUDITED
-                or kind in webhooks.AUDITED
-            ):
+            if kind in _AUDITED:
                 accounts.record(writes, index, command, result)  # type: ignore[arg-type]
             if kind in events.SOURCES and not result.error_code:
                 events.record(writes, index, command)  # type: ignore[arg-type]

@@ -17,7 +17,8 @@ from proto import commands_pb2 as pb
 from replica import cert_watch, pki
 from replica.auth import grants
 from replica.auth.directory import Directory
-from replica.auth.service import AuthService, RealmPolicy
+from replica.auth.realm import RealmPolicy
+from replica.auth.service import AuthService
 from replica.auth.tokens import TokenKeys
 from replica.blobs import s3purge
 from replica.blobs.backend import blob_store

@@ -29,9 +29,11 @@ from starlette.responses import JSONResponse, Response
 from consensus import MetadataState, accounts, directory
 from proto import commands_pb2 as pb
 from replica.auth import passwords, permissions, sessions
+from replica.auth.access import granted
 from replica.auth.directory import Directory
 from replica.auth.ldap import DirectoryUnavailable
 from replica.auth.login_guard import HashingBusy, HashingPool, LoginLimiter
+from replica.auth.realm import RealmPolicy
 from replica.auth.tokens import ACCESS_TTL_S, Claims, InvalidToken, TokenKeys
 from replica.auth.verified_tokens import VerifiedTokens
 from replica.bodies import read_limited
@@ -39,12 +41,11 @@ from replica.client_certs import CertificateSignIn, name_of, peer_certificate
 from replica.errors import (
     Denied,
     InvalidInput,
-    NameInvalid,
     TooManyRequests,
     Unauthorized,
     Unavailable,
 )
-from replica.names import check_name, repository_of_gun
+from replica.names import repository_of_gun
 
 log = logging.getLogger("qreg.auth")
 
@@ -70,33 +71,6 @@ class Caller:
 
     name: str | None
     via_access_token: bool = False
-
-
-@dataclass(frozen=True)
-class RealmPolicy:
-    """Where a 401 challenge sends clients for a token.
-
-    Never simply the request's Host header: a forged Host would make the registry
-    send clients, and their passwords, elsewhere. The configured public URL when
-    there is one; else the request's host if this replica's certificate names it
-    (and the port is ours); else the replica's own URL.
-    """
-
-    public_url: str = ""
-    fallback_url: str = ""
-    known_hosts: frozenset[str] = frozenset()
-    port: int = 0
-
-    def realm(self, request: Request) -> str:
-        if self.public_url:
-            return f"{self.public_url.rstrip('/')}/auth/token"
-        url = request.url
-        default_port = 443 if url.scheme == "https" else 80
-        if url.hostname in self.known_hosts and (url.port or default_port) == self.port:
-            return f"{url.scheme}://{url.netloc}/auth/token"
-        if self.fallback_url:
-            return f"{self.fallback_url.rstrip('/')}/auth/token"
-        return f"{url.scheme}://{url.netloc}/auth/token"
 
 
 class AuthService:
@@ -303,46 +277,6 @@ class AuthService:
 
     # ---- issuing tokens -----------------------------------------------------------------
 
-    def grant(self, user: str | None, scopes: list[str]) -> list[dict[str, Any]]:
-        """The access claim: for each scope asked, what of it the account may do."""
-        access = []
-        for scope in scopes:
-            kind, _, rest = scope.partition(":")
-            name, _, wanted = rest.rpartition(":")
-            asked = {a.strip() for a in wanted.split(",") if a.strip()}
-            if kind == "repository" and name:
-                if "*" in asked:
-                    asked = set(permissions.ALL)
-                access += self._repository_access(user, name, asked)
-            elif kind == "registry" and name == "api" and "*" in asked and user:
-                # The management API acts as the account, within its own permission checks.
-                access.append({"type": "registry", "name": "api", "actions": ["*"]})
-            elif kind == "registry" and name == "catalog" and "*" in asked:
-                # Listing is filtered by what the account may pull, at listing time.
-                access.append({"type": "registry", "name": "catalog", "actions": ["*"]})
-        return access
-
-    def _repository_access(
-        self, user: str | None, name: str, asked: set[str]
-    ) -> list[dict[str, Any]]:
-        """A repository scope's grant. A content-trust GUN (`host:port/lib/app`) gets a
-        `trust` entry with what the account may do to `lib/app`: never a repository
-        entry under the GUN's own name, which may itself be a valid repository name."""
-        try:
-            repository = repository_of_gun(name)
-        except NameInvalid:
-            return []
-        allowed = self.state.view(permissions.actions, user, repository)
-        if repository == name:
-            return [{"type": "repository", "name": name, "actions": sorted(asked & allowed)}]
-        granted = [{"type": "trust", "name": name, "actions": sorted(asked & allowed)}]
-        try:
-            check_name(name)
-        except NameInvalid:
-            return granted
-        own = self.state.view(permissions.actions, user, name)
-        return [{"type": "repository", "name": name, "actions": sorted(asked & own)}, *granted]
-
     async def token_get(self, request: Request) -> Response:
         self._check_service(request.query_params.get("service"))
         user, token_id = await self.basic_user(request)
@@ -398,7 +332,7 @@ class AuthService:
         offline: bool = False,
         oauth: bool = False,
     ) -> Response:
-        access = self.grant(user, scopes)
+        access = granted(self.state, user, scopes)
         token = self.keys.issue(user or "", access, token_id)
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         body: dict[str, Any] = {"access_token": token, "expires_in": ACCESS_TTL_S, "issued_at": now}

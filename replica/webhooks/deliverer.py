@@ -151,8 +151,9 @@ class Deliverer:
         for event in found:
             if hook.kind != mirror_push.PUSH_MIRROR or mirror_push.mirrors(hook, event):
                 duty.queue.setdefault(event.id, _Pending(event))
+        recording = {d.event for d in duty.done}  # delivered, the record not yet applied
         for event_id in self.state.view(webhooks.redeliveries, hook.id):
-            if event_id not in duty.queue:
+            if event_id not in duty.queue and event_id not in recording:
                 again = self.state.view(events.by_id, event_id)
                 if again is not None:
                     duty.queue[event_id] = _Pending(again)

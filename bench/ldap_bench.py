@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -26,6 +25,7 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench.registry_bench import print_figures
 from tests.cluster import LocalCluster
 from tests.directory import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, group_dn
 
@@ -137,10 +137,7 @@ def main() -> int:
         cluster.stop()
         slapd.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=2)
+    print_figures(figures, args.json)
     return 0
 
 

@@ -9,7 +9,6 @@ copy` of the same image between the same two registries; medians of --runs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -18,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench.registry_bench import distribution, serve_until_ready, skopeo
+from bench.registry_bench import distribution, print_figures, serve_until_ready, skopeo
 from tests.cluster import LocalCluster
 from tests.images import image_layout
 
@@ -91,10 +90,7 @@ def main() -> int:
         "skopeo_mib_s": round(size_mib / skopeo_s, 1),
         "ratio_skopeo_time_to_mirror_time": round(skopeo_s / mirror_s, 2),
     }
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=2)
+    print_figures(figures, args.json)
     return 0
 
 

@@ -285,6 +285,14 @@ def start_distribution(work: str) -> tuple[subprocess.Popen[bytes], str]:
     return serve_until_ready([binary, "serve", config], port, "distribution")
 
 
+def print_figures(figures: dict[str, object], path: str | None) -> None:
+    """A benchmark's figures as JSON on stdout, and into `path` if given."""
+    print(json.dumps(figures, indent=2))
+    if path:
+        with open(path, "w") as f:
+            json.dump(figures, f, indent=2)
+
+
 def reference_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for distribution: none of the REGISTRY_* variables, which it reads
     as configuration (REGISTRY_AUTH_FILE, for skopeo and podman, breaks its auth section)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import json
 import os
 import shutil
 import statistics
@@ -24,6 +23,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench.registry_bench import print_figures
 from tests.cluster import LocalCluster
 from tests.images import OCI_MANIFEST, image
 from tests.webhook_receiver import Receiver
@@ -86,10 +86,7 @@ def main() -> int:
         cluster.stop()
         receiver.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(figures, indent=2))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=2)
+    print_figures(figures, args.json)
     return 0
 
 

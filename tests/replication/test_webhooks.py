@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -16,6 +14,7 @@ import httpx
 import pytest
 
 from tests.cluster import LocalCluster
+from tests.qreg_cli import qreg as run_qreg
 from tests.replication.test_three_replicas import push_image
 from tests.webhook_receiver import Receiver
 
@@ -164,10 +163,7 @@ def test_the_command_line(cluster: LocalCluster, receiver: Receiver, tmp_path) -
     env = {**os.environ, "QREG_LOGIN_FILE": str(tmp_path / "login.json")}
 
     def qreg(*args: str, stdin: str = "") -> str:
-        done = subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, env=env,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
+        return run_qreg(*args, env=env, stdin=stdin)
 
     qreg("login", cluster.url, "-u", "admin", "--password-stdin",
          stdin=cluster.admin_password + "\n")  # fmt: skip

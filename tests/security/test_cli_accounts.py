@@ -4,33 +4,15 @@ HTTPS; what they set up is then checked with skopeo."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
 from tests.images import image_layout
+from tests.qreg_cli import qreg
 
 pytestmark = pytest.mark.slow
-
-
-def qreg(*args: str, stdin: str = "", env: dict[str, str], ok: bool = True) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if ok:
-        assert done.returncode == 0, done.stderr
-    else:
-        assert done.returncode != 0, done.stdout
-        return done.stderr
-    return done.stdout
 
 
 def test_accounts_from_the_command_line(tmp_path) -> None:

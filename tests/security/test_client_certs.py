@@ -10,8 +10,6 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -26,6 +24,7 @@ from replica import pki
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
 from tests.images import image_layout
+from tests.qreg_cli import qreg
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +44,7 @@ class Setup:
         self.layout = layout
 
     def qreg(self, *args: str, stdin: str = "", ok: bool = True) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "cli.main", *args],
-            input=stdin,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert (done.returncode == 0) == ok, done.stdout + done.stderr
-        return done.stdout + done.stderr
+        return qreg(*args, env=self.env, stdin=stdin, ok=ok)
 
     def cert_dir(
         self, name: str, cert: bytes | None = None, key: bytes | None = None, directory: str = ""

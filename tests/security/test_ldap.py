@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -24,6 +22,7 @@ from tests.directory import (
     group_dn,
 )
 from tests.images import image_layout
+from tests.qreg_cli import qreg
 
 pytestmark = pytest.mark.slow
 
@@ -57,16 +56,7 @@ class Lab:
         )
 
     def qreg(self, *args: str, stdin: str = "", ok: bool = True) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "cli.main", *args],
-            input=stdin,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert (done.returncode == 0) == ok, done.stdout + done.stderr
-        return done.stdout + done.stderr
+        return qreg(*args, env=self.env, stdin=stdin, ok=ok)
 
     def token(
         self, user: str, repo: str, actions: str = "pull", replica: int = 0

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 from cli.cluster_client import ClusterClient
-from consensus import snapshot
+from consensus import blob_records, snapshot
 from consensus.state import MetadataState
 from replica.names import new_hasher
 
@@ -31,7 +31,9 @@ def blobs_of(backup_file: str) -> list[tuple[str, int]]:
             snapshot.extract_lmdb(f, tmp)
         state = MetadataState(tmp)
         try:
-            return sorted((digest, size) for digest, size, _ in state.blobs_missing_from(""))
+            return sorted(
+                (digest, size) for digest, size, _ in state.view(blob_records.missing_from, "")
+            )
         finally:
             state.close()
 

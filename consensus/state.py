@@ -368,37 +368,6 @@ class MetadataState:
                     out.append(name)
             return out
 
-    def blobs_missing_from(self, replica_id: str) -> list[tuple[str, int, list[str]]]:
-        """(digest, size, holders) of every blob that `replica_id` does not hold."""
-        prefix = b"b" + _SEP
-        out = []
-        with self._env.begin() as txn:
-            cursor = txn.cursor()
-            if cursor.set_range(prefix):
-                for key, value in cursor:
-                    if not key.startswith(prefix):
-                        break
-                    record = pb.BlobRecord.FromString(value)
-                    if replica_id not in record.replicas:
-                        out.append(
-                            (key[len(prefix) :].decode(), record.size, list(record.replicas))
-                        )
-        return out
-
-    def blobs_after(self, after: str, limit: int) -> list[tuple[str, int]]:
-        """(digest, size) of up to `limit` blob records, in digest order after `after`."""
-        prefix = b"b" + _SEP
-        start = prefix + after.encode() + b"\0" if after else prefix
-        out: list[tuple[str, int]] = []
-        with self._env.begin() as txn:
-            cursor = txn.cursor()
-            if cursor.set_range(start):
-                for key, value in cursor:
-                    if not key.startswith(prefix) or len(out) >= limit:
-                        break
-                    out.append((key[len(prefix) :].decode(), pb.BlobRecord.FromString(value).size))
-        return out
-
     def replicas(self) -> list[pb.RegisterReplica]:
         with self._env.begin() as txn:
             cursor = txn.cursor()

@@ -18,7 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from consensus import snapshot
+from consensus import blob_records, snapshot
 from replica.blobs.peer_fetch import copy_from_holders
 from replica.blobs.streams import FileRangeResponse, StreamingChunks, store_range_response
 from replica.context import context
@@ -59,7 +59,7 @@ async def blob_list(request: Request) -> Response:
         raise InvalidInput("n is a number of blobs") from None
     registry: Registry = context(request).registry
     await registry.fresh()
-    page = registry.state.blobs_after(after, n)
+    page = registry.state.view(blob_records.after, after, n)
     return JSONResponse(
         {"blobs": [[d, size] for d, size in page], "next": page[-1][0] if len(page) == n else None}
     )

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from consensus import MetadataState, RaftNode, gc
+from consensus import MetadataState, RaftNode, blob_records, gc
 from proto import commands_pb2 as pb
 from replica.blobs.mirror import PeerMirror
 from replica.blobs.placement import fills_gap, target_copies
@@ -97,7 +97,7 @@ class BlobReplicator:
         store). Scans every blob record: call it off the event loop."""
         if self.store.shared:
             return []
-        missing = self._state.blobs_missing_from(self.replica_id)
+        missing = self._state.view(blob_records.missing_from, self.replica_id)
         if self.replication_factor <= 0:
             return missing
         members = self.member_ids()

@@ -19,6 +19,7 @@ from cli import (
     install,
     maintenance,
     membership,
+    mirrors,
     policies,
     scan,
     serve,
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         policies,
         scan,
         webhooks,
+        mirrors,
     ):
         module.register(subparsers)
     return parser

@@ -140,9 +140,10 @@ def _add(client: ManagementClient, args: argparse.Namespace) -> int:
 
 def _list(client: ManagementClient, args: argparse.Namespace) -> int:
     hooks = client.call("GET", "/webhooks")["webhooks"]
-    rows = [[h["id"], h["scope"] or "(all)", ", ".join(h["events"]) or "all", h["url"],
-             "on" if h["active"] else "paused"] for h in hooks]  # fmt: skip
-    print(table(["id", "scope", "events", "url", "state"], rows) if rows else "no webhooks")
+    rows = [[h["id"], h["kind"], h["scope"] or "(all)", ", ".join(h["events"]) or "all",
+             h["url"], "on" if h["active"] else "paused"] for h in hooks]  # fmt: skip
+    headers = ["id", "kind", "scope", "events", "url", "state"]
+    print(table(headers, rows) if rows else "no webhooks, mirrors or proxies")
     return 0
 
 
@@ -151,9 +152,11 @@ def _show(client: ManagementClient, args: argparse.Namespace) -> int:
     state = "on" if hook["active"] else "paused"
     by = hook["delivered_by"] or "nobody yet"
     print(f"{hook['id']}: {hook['url']} ({state}), scope {hook['scope'] or '(all)'}, by {by}")
-    rows = [[d["event"], d["status"], d["code"] or "-", d["attempts"], _when(d["at_ms"]),
-             f"{d['millis']} ms", d["excerpt"][:40]] for d in hook["deliveries"]]  # fmt: skip
-    headers = ["event", "status", "code", "attempts", "when", "took", "answer"]
+    rows = [[d.get("tag") or d["event"], d["status"], d["code"] or "-", d["attempts"],
+             _when(d["at_ms"]), f"{d['millis']} ms", d["excerpt"][:60]]
+            for d in hook["deliveries"]]  # fmt: skip
+    headers = ["tag" if hook["kind"] == "pull_mirror" else "event", "status", "code",
+               "attempts", "when", "took", "answer"]  # fmt: skip
     print(table(headers, rows) if rows else "no deliveries yet")
     return 0
 

@@ -133,6 +133,7 @@ class MetadataState:
         # Moves on every applied change that can void a bearer token, and on a restored
         # snapshot: what the replica's verified-token cache checks its entries against.
         self.accounts_generation = 0
+        self.webhooks_generation = 0  # moves when a webhook, mirror or proxy changes
         self._ensure_digest()
 
     def _ensure_digest(self) -> None:
@@ -249,6 +250,7 @@ class MetadataState:
         with self._recent_lock:
             self._recent.clear()
         self.accounts_generation += 1
+        self.webhooks_generation += 1
         self._ensure_digest()
 
     def sync(self) -> None:
@@ -299,6 +301,8 @@ class MetadataState:
         self._remember(index, writes.digest)
         if kind in accounts.VOIDS_TOKENS:
             self.accounts_generation += 1
+        if kind in webhooks.AUDITED:
+            self.webhooks_generation += 1
         if kind == "collect_blobs" and self.on_collect is not None:
             collected = command.collect_blobs
             self.on_collect(began, collected.epoch, [b.digest for b in collected.blobs])

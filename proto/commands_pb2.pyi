@@ -676,7 +676,7 @@ class RecordEvent(_message.Message):
     def __init__(self, event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
 
 class Webhook(_message.Message):
-    __slots__ = ("id", "scope", "url", "event_types", "sealed_secret", "ca_pem", "allow_private", "active", "created_by", "created_ms", "after_event", "kind", "username", "sealed_password", "tag_pattern")
+    __slots__ = ("id", "scope", "url", "event_types", "sealed_secret", "ca_pem", "allow_private", "active", "created_by", "created_ms", "after_event", "kind", "username", "sealed_password", "tag_pattern", "interval_s")
     ID_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -692,6 +692,7 @@ class Webhook(_message.Message):
     USERNAME_FIELD_NUMBER: _ClassVar[int]
     SEALED_PASSWORD_FIELD_NUMBER: _ClassVar[int]
     TAG_PATTERN_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     id: str
     scope: str
     url: str
@@ -707,7 +708,8 @@ class Webhook(_message.Message):
     username: str
     sealed_password: bytes
     tag_pattern: str
-    def __init__(self, id: _Optional[str] = ..., scope: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., sealed_secret: _Optional[bytes] = ..., ca_pem: _Optional[str] = ..., allow_private: _Optional[bool] = ..., active: _Optional[bool] = ..., created_by: _Optional[str] = ..., created_ms: _Optional[int] = ..., after_event: _Optional[int] = ..., kind: _Optional[str] = ..., username: _Optional[str] = ..., sealed_password: _Optional[bytes] = ..., tag_pattern: _Optional[str] = ...) -> None: ...
+    interval_s: int
+    def __init__(self, id: _Optional[str] = ..., scope: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., sealed_secret: _Optional[bytes] = ..., ca_pem: _Optional[str] = ..., allow_private: _Optional[bool] = ..., active: _Optional[bool] = ..., created_by: _Optional[str] = ..., created_ms: _Optional[int] = ..., after_event: _Optional[int] = ..., kind: _Optional[str] = ..., username: _Optional[str] = ..., sealed_password: _Optional[bytes] = ..., tag_pattern: _Optional[str] = ..., interval_s: _Optional[int] = ...) -> None: ...
 
 class PutWebhook(_message.Message):
     __slots__ = ("webhook", "create_only")
@@ -736,7 +738,7 @@ class ClaimWebhook(_message.Message):
     def __init__(self, id: _Optional[str] = ..., replica_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., until_ms: _Optional[int] = ...) -> None: ...
 
 class Delivery(_message.Message):
-    __slots__ = ("event", "status", "code", "attempts", "at_ms", "replica_id", "excerpt", "millis")
+    __slots__ = ("event", "status", "code", "attempts", "at_ms", "replica_id", "excerpt", "millis", "tag")
     EVENT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
@@ -745,6 +747,7 @@ class Delivery(_message.Message):
     REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
     EXCERPT_FIELD_NUMBER: _ClassVar[int]
     MILLIS_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
     event: int
     status: str
     code: int
@@ -753,7 +756,8 @@ class Delivery(_message.Message):
     replica_id: str
     excerpt: str
     millis: int
-    def __init__(self, event: _Optional[int] = ..., status: _Optional[str] = ..., code: _Optional[int] = ..., attempts: _Optional[int] = ..., at_ms: _Optional[int] = ..., replica_id: _Optional[str] = ..., excerpt: _Optional[str] = ..., millis: _Optional[int] = ...) -> None: ...
+    tag: str
+    def __init__(self, event: _Optional[int] = ..., status: _Optional[str] = ..., code: _Optional[int] = ..., attempts: _Optional[int] = ..., at_ms: _Optional[int] = ..., replica_id: _Optional[str] = ..., excerpt: _Optional[str] = ..., millis: _Optional[int] = ..., tag: _Optional[str] = ...) -> None: ...
 
 class RecordDeliveries(_message.Message):
     __slots__ = ("id", "replica_id", "deliveries", "settled", "redeliver")

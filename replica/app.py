@@ -194,6 +194,10 @@ async def _route(request: Request) -> Any:
             # Cancelling an upload is part of pushing; deleting content needs delete.
             action = "push" if route == "uploads" else _ACTIONS[request.method]
             auth.require(request, name, action)
+        proxies = context(request).proxies
+        if proxies is not None:
+            await proxies.before(request.method, route, name, m.group(2) or "")
+        if auth is not None and not request.headers.get(grants.HEADER):
             claims = getattr(request.state, "claims", None)
             if route == "blobs" and request.method == "GET" and claims is not None:
                 moved = await cache_redirect.redirect(

@@ -40,6 +40,8 @@ from replica.internal_auth import internal_token
 from replica.joining import become_member
 from replica.joining import pending as pending_join
 from replica.metrics import Metrics
+from replica.mirror.importer import Importer
+from replica.mirror.proxy import Proxies
 from replica.peers import PeerClient
 from replica.pki import TlsFiles
 from replica.refusal_events import RefusalEvents
@@ -166,11 +168,13 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
     scanner = Scanner(registry, config.data_dir, metrics)
     registry.on_manifest = scanner.pushed
     scanning = asyncio.create_task(scanner.run())
+    importer = Importer(registry)
     deliverer = (
-        Deliverer(registry, config.raft_secret, _registry_host(config))
+        Deliverer(registry, config.raft_secret, _registry_host(config), importer)
         if config.raft_secret
         else None
     )
+    proxies = Proxies(importer, deliverer.open_password) if deliverer is not None else None
     delivering = asyncio.create_task(deliverer.run()) if deliverer is not None else None
     collector = Collector(registry, metrics, config.gc_grace_s)
     gc_schedule = Schedule(collector)
@@ -201,6 +205,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         redirect_clients=tuple(c.lower() for c in config.caches_redirect_clients),
         refusals=RefusalEvents(registry),
         webhooks=deliverer,
+        proxies=proxies,
     )
     log.info("replica %s ready", config.replica_id)
     try:
@@ -219,6 +224,9 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         if delivering is not None and deliverer is not None:
             delivering.cancel()
             deliverer.close()
+        if proxies is not None:
+            proxies.close()
+        importer.close()
         syncing.cancel()
         scrubbing.cancel()
         store_checking.cancel()

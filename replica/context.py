@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from replica.gc.schedule import Schedule
     from replica.gc.sweeper import FileSweeper
     from replica.metrics import Metrics
+    from replica.mirror.proxy import Proxies
     from replica.refusal_events import RefusalEvents
     from replica.registry import Registry
     from replica.removal import RemovalWatch
@@ -56,6 +57,7 @@ class ReplicaContext:
     redirect_clients: tuple[str, ...]
     refusals: RefusalEvents
     webhooks: Deliverer | None = None  # None without the cluster secret that seals secrets
+    proxies: Proxies | None = None  # proxy repositories; None as webhooks
     # /api/v0/replicas answers shared by users who are not operators (api/cluster.py).
     shared: dict[str, Any] = field(default_factory=dict)
 

@@ -9,10 +9,17 @@
     POST   /api/v0/webhooks/{id}/deliveries/{event}/redeliver
 
 Scope "" (every repository: administrators), "ns/" (a namespace: its owners), or
-"ns/name" (a repository: its administrators). A push mirror ({"kind": "push_mirror",
-"scope": "ns/name", "url": "https://other.example/ns/name", "username", "password",
-"tag_pattern"}) copies each tag pushed to the repository to the other registry; its
-delivery log is the status per tag, and the password is kept sealed. Reaching
+"ns/name" (a repository: its administrators). The same records hold mirrors and
+proxies, with credentials for the other registry ("username", "password": kept sealed):
+- a push mirror ({"kind": "push_mirror", "scope": "ns/name", "url":
+  "https://other.example/ns/name", "tag_pattern"}) copies each tag pushed to the
+  repository to the other registry; its log is the status per tag;
+- a pull mirror ({"kind": "pull_mirror", "scope": "ns/name", "url":
+  "https://other.example/ns/name", "tag_pattern", "interval_s"}) copies in the other
+  repository's new or moved tags every interval_s (default 300); its log, per tag;
+- a proxy ({"kind": "proxy", "scope": "ns/", "url": "https://upstream.example[/prefix]",
+  "interval_s"}: administrators) makes the namespace a read-through cache of the
+  upstream; a cached tag is checked upstream again after interval_s (default 3600). Reaching
 loopback, private or other internal addresses (`allow_private`) is for administrators
 only. A secret not given is made and shown once; it is kept sealed, never shown again.
 """
@@ -35,6 +42,8 @@ from replica.api.json_body import read_body
 from replica.auth import permissions
 from replica.context import context
 from replica.errors import Denied, InvalidInput, NameInvalid, NotFound
+from replica.mirror.proxy import PROXY, upstream_of
+from replica.mirror.pull import MIN_INTERVAL_S, PULL_MIRROR
 from replica.mirror.push import PUSH_MIRROR
 from replica.mirror.remote import RemoteError, split_target
 from replica.names import check_name
@@ -44,8 +53,9 @@ from replica.webhooks.targets import TargetRefused, resolve
 
 _KEYS = {
     "scope", "url", "events", "secret", "ca_pem", "allow_private", "active",
-    "kind", "username", "password", "tag_pattern",
+    "kind", "username", "password", "tag_pattern", "interval_s",
 }  # fmt: skip
+_KINDS = {"webhook": "", PUSH_MIRROR: PUSH_MIRROR, PULL_MIRROR: PULL_MIRROR, PROXY: PROXY}
 
 
 def _scope(value: Any) -> str:
@@ -94,8 +104,12 @@ def _json(ctx: Context, hook: pb.Webhook, full: bool = False) -> dict[str, Any]:
         "created_ms": hook.created_ms,
         "kind": hook.kind or "webhook",
     }
-    if hook.kind == PUSH_MIRROR:
-        out.update(username=hook.username, tag_pattern=hook.tag_pattern or "*")
+    if hook.kind:
+        out.update(username=hook.username)
+    if hook.kind in (PUSH_MIRROR, PULL_MIRROR):
+        out.update(tag_pattern=hook.tag_pattern or "*")
+    if hook.kind in (PULL_MIRROR, PROXY):
+        out.update(interval_s=hook.interval_s)
     if full:
         lease = ctx.view(webhooks.lease, hook.id)
         out["delivered_by"] = lease.replica_id if lease else None
@@ -104,7 +118,7 @@ def _json(ctx: Context, hook: pb.Webhook, full: bool = False) -> dict[str, Any]:
             {
                 "event": d.event, "status": d.status, "code": d.code, "attempts": d.attempts,
                 "at_ms": d.at_ms, "replica": d.replica_id, "millis": d.millis,
-                "excerpt": d.excerpt,
+                "excerpt": d.excerpt, "tag": d.tag,
             }
             for d in ctx.view(webhooks.deliveries, hook.id)
         ]  # fmt: skip
@@ -148,12 +162,12 @@ async def _apply(request: Request, ctx: Context, hook: pb.Webhook, body: dict[st
         if not isinstance(body["ca_pem"], str) or len(body["ca_pem"]) > 64 * 1024:
             raise InvalidInput("ca_pem must be a PEM bundle (at most 64 KiB)")
         hook.ca_pem = body["ca_pem"]
-    if "kind" in body and body["kind"] not in ("webhook", PUSH_MIRROR):
-        raise InvalidInput(f'kind is "webhook" or "{PUSH_MIRROR}"')
+    if "kind" in body and body["kind"] not in _KINDS:
+        raise InvalidInput(f"kind is one of {', '.join(_KINDS)}")
     if "kind" in body:
-        hook.kind = "" if body["kind"] == "webhook" else body["kind"]
-    if hook.kind == PUSH_MIRROR:
-        return _mirror(request, hook, body)
+        hook.kind = _KINDS[body["kind"]]
+    if hook.kind:
+        return _mirror(request, ctx, hook, body)
     made = ""
     secret = body.get("secret")
     if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 256):
@@ -171,21 +185,33 @@ async def _reachable(hook: pb.Webhook) -> None:
         raise InvalidInput(f"the URL is refused: {e}") from None
 
 
-def _mirror(request: Request, hook: pb.Webhook, body: dict[str, Any]) -> str:
-    """A push mirror's own keys: a repository's pushes, to a repository elsewhere."""
-    if not hook.scope or hook.scope.endswith("/"):
-        raise InvalidInput("a push mirror's scope is one repository (namespace/name)")
+def _mirror(request: Request, ctx: Context, hook: pb.Webhook, body: dict[str, Any]) -> str:
+    """The keys of a mirror or a proxy: a repository (a proxy: a namespace) here and
+    one on another registry, with credentials there."""
     try:
-        split_target(hook.url)
-    except RemoteError as e:
+        if hook.kind == PROXY:
+            upstream_of(hook.url)
+        else:
+            split_target(hook.url)
+    except (RemoteError, ValueError) as e:
         raise InvalidInput(str(e)) from None
+    if hook.kind == PROXY and not (hook.scope.endswith("/") and ctx.is_admin()):
+        raise InvalidInput("a proxy's scope is a namespace (ns/), set by an administrator")
+    if hook.kind != PROXY and (not hook.scope or hook.scope.endswith("/")):
+        raise InvalidInput("a mirror's scope is one repository (namespace/name)")
     del hook.event_types[:]
-    hook.event_types.append("push")
+    if hook.kind == PUSH_MIRROR:
+        hook.event_types.append("push")
     for key in ("username", "tag_pattern"):
         if key in body:
             if not isinstance(body[key], str) or len(body[key]) > 256:
                 raise InvalidInput(f"{key} must be a string")
             setattr(hook, key, body[key])
+    if "interval_s" in body:
+        value = body["interval_s"]
+        if not isinstance(value, int) or not MIN_INTERVAL_S <= value <= 30 * 86400:
+            raise InvalidInput(f"interval_s is {MIN_INTERVAL_S} to {30 * 86400} seconds")
+        hook.interval_s = value
     if "password" in body:
         if not isinstance(body["password"], str) or len(body["password"]) > 4096:
             raise InvalidInput("password must be a string")
@@ -237,6 +263,8 @@ async def delete_hook(request: Request, ctx: Context) -> Response:
 async def test_hook(request: Request, ctx: Context) -> Response:
     """A ping delivered now by this replica; the answer is returned, not recorded."""
     hook = _hook(ctx, request.path_params["id"])
+    if hook.kind:
+        raise InvalidInput("a ping is for webhooks; a mirror's or proxy's log shows its work")
     deliverer = _deliverer(request)
     ping = pb.Event(type="ping", at_ms=int(time.time() * 1000), actor=ctx.caller or "")
     body = encode(payload(hook, ping, deliverer.host))
@@ -255,6 +283,8 @@ async def test_hook(request: Request, ctx: Context) -> Response:
 
 async def redeliver(request: Request, ctx: Context) -> Response:
     hook = _hook(ctx, request.path_params["id"])
+    if hook.kind in (PULL_MIRROR, PROXY):
+        raise InvalidInput("a pull mirror or proxy has no events to deliver again")
     raw = request.path_params["event"]
     if not raw.isdigit() or ctx.view(events.by_id, int(raw)) is None:
         raise NotFound(f"no event {raw} (it may be older than the retention)")

@@ -32,7 +32,7 @@ async def receive_into(
     Hashing and writing run in a worker thread (hashlib and os.write release the
     GIL) while the event loop gathers the next batch.
     """
-    write = writer.write if mirror is None else _mirrored(writer, mirror)
+    write = writer.write if mirror is None else mirrored_write(writer, mirror)
     received = 0
     pending: asyncio.Future[Any] | None = None
     # Two buffers, filled in turn: one is hashed and written in a thread while the
@@ -78,7 +78,7 @@ async def receive_into(
     return received
 
 
-def _mirrored(writer: BlobWriter, mirror: PeerMirror) -> Callable[[memoryview], None]:
+def mirrored_write(writer: BlobWriter, mirror: PeerMirror) -> Callable[[memoryview], None]:
     def write(data: memoryview) -> None:
         mirror.write(data)  # queued for the peers, so they work while the local disk does
         try:

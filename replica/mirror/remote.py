@@ -10,6 +10,8 @@ loopback, private or other internal address unless an administrator allowed it.
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import re
 import ssl
 import urllib.parse
@@ -17,10 +19,12 @@ from collections.abc import Iterator
 
 import httpx
 
+from replica.manifests import MAX_MANIFEST_BYTES
 from replica.webhooks.targets import TargetRefused, resolve
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 TIMEOUT_S = 60.0
+MAX_TAGS = 10_000
 ACCEPT = ", ".join(
     [
         "application/vnd.oci.image.index.v1+json",
@@ -163,20 +167,35 @@ class RemoteRegistry:
         _expect(r, 201, f"pushing the manifest {reference}")
 
     def manifest(self, repository: str, reference: str) -> tuple[str, bytes, str]:
-        """(media type, body, digest) of a manifest."""
+        """(media type, body, announced digest) of a manifest."""
         r = self.request("GET", f"/v2/{repository}/manifests/{reference}", _pull(repository),
-                         {"Accept": ACCEPT})  # fmt: skip
-        _expect(r, 200, f"reading the manifest {reference}")
+                         {"Accept": ACCEPT}, stream=True)  # fmt: skip
+        with contextlib.closing(r):
+            _expect(r, 200, f"reading the manifest {reference}")
+            body = _bounded(r, MAX_MANIFEST_BYTES, f"the manifest {reference}")
         media_type = r.headers.get("content-type", "").split(";")[0].strip()
-        return media_type, r.content, r.headers.get("docker-content-digest", "")
+        return media_type, body, r.headers.get("docker-content-digest", "")
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """The digest a tag names now (HEAD); None if the registry does not know it."""
+        r = self.request("HEAD", f"/v2/{repository}/manifests/{reference}", _pull(repository),
+                         {"Accept": ACCEPT})  # fmt: skip
+        if r.status_code == 404:
+            return None
+        _expect(r, 200, f"looking up {reference}")
+        return r.headers.get("docker-content-digest") or None
 
     def tags(self, repository: str) -> list[str]:
         found: list[str] = []
         url = f"/v2/{repository}/tags/list?n=1000"
         while url:
-            r = self.request("GET", url, _pull(repository))
-            _expect(r, 200, "listing tags")
-            found += r.json().get("tags") or []
+            r = self.request("GET", url, _pull(repository), stream=True)
+            with contextlib.closing(r):
+                _expect(r, 200, "listing tags")
+                page = json.loads(_bounded(r, 4 << 20, "a page of tags"))
+            found += [t for t in page.get("tags") or [] if isinstance(t, str)]
+            if len(found) > MAX_TAGS:
+                raise RemoteError(f"{repository} has more than {MAX_TAGS} tags")
             link = r.headers.get("link", "")
             url = link[link.index("<") + 1 : link.index(">")] if "<" in link else ""
         return found
@@ -196,6 +215,16 @@ class RemoteRegistry:
         return r
 
 
+def _bounded(r: httpx.Response, limit: int, what: str) -> bytes:
+    """A streamed answer's body, refused past `limit` bytes (never held whole)."""
+    body = bytearray()
+    for chunk in r.iter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise RemoteError(f"{what} is larger than {limit} bytes")
+    return bytes(body)
+
+
 def _push(repository: str) -> str:
     return f"repository:{repository}:pull,push"
 
@@ -210,5 +239,8 @@ def _basic(username: str, password: str) -> str:
 
 def _expect(r: httpx.Response, status: int, what: str) -> None:
     if r.status_code != status:
-        text = r.text[:300] if not r.is_stream_consumed else ""
+        try:
+            text = r.text[:300]
+        except httpx.ResponseNotRead:  # a streamed answer: its body is not read for this
+            text = ""
         raise RemoteError(f"{what}: {r.status_code} {text}", r.status_code)

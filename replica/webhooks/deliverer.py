@@ -25,7 +25,11 @@ from dataclasses import dataclass, field
 from consensus import events, webhooks
 from proto import commands_pb2 as pb
 from replica.errors import RegistryError
+from replica.mirror import pull as mirror_pull
 from replica.mirror import push as mirror_push
+from replica.mirror.importer import Importer
+from replica.mirror.proxy import PROXY
+from replica.mirror.remote import RemoteError
 from replica.registry import Registry
 from replica.rendezvous import ranked
 from replica.sealing import Sealer
@@ -68,11 +72,16 @@ class _Duty:
     scanned: int  # every event up to this id is queued or was settled
     queue: dict[int, _Pending] = field(default_factory=dict)
     done: list[pb.Delivery] = field(default_factory=list)
+    next_poll: float = 0.0  # a pull mirror's next look at its source (monotonic)
+    polling: bool = False
 
 
 class Deliverer:
-    def __init__(self, registry: Registry, secret: str, registry_host: str) -> None:
+    def __init__(
+        self, registry: Registry, secret: str, registry_host: str, importer: Importer
+    ) -> None:
         self.registry = registry
+        self.importer = importer
         self.state = registry.state
         self.me = registry.replica_id
         self._sealer = sealer(secret)
@@ -88,11 +97,16 @@ class Deliverer:
     def open_secret(self, hook: pb.Webhook) -> bytes:
         return self._sealer.open(hook.sealed_secret) if hook.sealed_secret else b""
 
+    def open_password(self, hook: pb.Webhook) -> str:
+        """A mirror's or proxy's password on the other registry ("" if none)."""
+        return self._sealer.open(hook.sealed_password).decode() if hook.sealed_password else ""
+
     async def run(self) -> None:
         while True:
             await asyncio.sleep(POLL_S)
             try:
-                hooks = self.state.view(webhooks.webhooks)
+                # A proxy is served by every replica, on demand: nothing to deliver.
+                hooks = [h for h in self.state.view(webhooks.webhooks) if h.kind != PROXY]
                 for gone in set(self._duties) - {h.id for h in hooks if h.active}:
                     del self._duties[gone]
                 for hook in hooks:
@@ -122,7 +136,10 @@ class Deliverer:
             settled = self.state.view(webhooks.settled, hook.id)
             duty = self._duties[hook.id] = _Duty(now_ms + LEASE_MS, settled)
             log.info("delivering webhook %s from event %d", hook.id, settled)
-        await self._deliver(hook, duty)
+        if hook.kind == mirror_pull.PULL_MIRROR:
+            self._poll(hook, duty)
+        else:
+            await self._deliver(hook, duty)
 
     def _my_turn(self, hook: pb.Webhook, lease: pb.ClaimWebhook | None, now_ms: int) -> bool:
         members = self.registry.replication.member_ids() or [self.me]
@@ -222,7 +239,7 @@ class Deliverer:
     async def _mirror(self, hook: pb.Webhook, event: pb.Event) -> Outcome:
         """Copy a pushed tag's image to the mirror's repository on another registry."""
         await mirror_push.ensure_local(self.registry, event.repository, event.digest)
-        password = self._sealer.open(hook.sealed_password).decode() if hook.sealed_password else ""
+        password = self.open_password(hook)
 
         def copy() -> Outcome:
             remote, target = mirror_push.remote_of(hook, password)
@@ -248,6 +265,36 @@ class Deliverer:
                 self._duties.pop(hook.id, None)
             else:
                 duty.done = done + duty.done  # no quorum now: the next round retries
+
+    # ---- pull mirrors ------------------------------------------------------------------
+
+    def _poll(self, hook: pb.Webhook, duty: _Duty) -> None:
+        if duty.polling or time.monotonic() < duty.next_poll:
+            return
+        duty.polling = True
+        task = asyncio.create_task(self._poll_once(hook, duty))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _poll_once(self, hook: pb.Webhook, duty: _Duty) -> None:
+        started = time.monotonic()
+        try:
+            records = await mirror_pull.poll(self.importer, hook, self.open_password(hook), self.me)
+        except Exception as e:  # the source unreachable, refused, or its tags unreadable
+            now_ms = int(time.time() * 1000)
+            excerpt = f"{type(e).__name__}: {e}"[:500]
+            records = [pb.Delivery(event=now_ms * 1000, status="failed", attempts=1,
+                                   at_ms=now_ms, replica_id=self.me, excerpt=excerpt,
+                                   code=e.code if isinstance(e, RemoteError) else 0)]  # fmt: skip
+        finally:
+            duty.polling = False
+            duty.next_poll = started + mirror_pull.interval_s(hook)
+        if records and self._duties.get(hook.id) is duty:
+            record = pb.RecordDeliveries(id=hook.id, replica_id=self.me, deliveries=records)
+            try:
+                await self.registry.propose(pb.Command(record_deliveries=record))
+            except RegistryError as e:
+                log.warning("pull mirror %s: its log not recorded: %s", hook.id, e)
 
     def close(self) -> None:
         for task in self._tasks:

@@ -1,5 +1,5 @@
-"""Push mirroring to a real second registry: distribution 2.8 (Debian's docker-registry),
-without authentication and with htpasswd; checked with skopeo."""
+"""Push and pull mirroring with a real second registry: distribution 2.8 (Debian's
+docker-registry), without authentication and with htpasswd; checked with skopeo."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import pytest
 from bench.registry_bench import distribution, reference_env, serve_until_ready
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
-from tests.images import image_layout
+from tests.images import image_layout, multi_platform_layout
+from tests.qreg_cli import qreg as run_qreg
 
 pytestmark = pytest.mark.slow
 
@@ -70,9 +71,11 @@ def cluster(work: str) -> Iterator[LocalCluster]:
     running.stop()
 
 
-def _mirror(cluster: LocalCluster, repo: str, url: str, **extra: object) -> str:
+def _mirror(
+    cluster: LocalCluster, repo: str, url: str, kind: str = "push_mirror", **extra: object
+) -> str:
     with cluster.client() as admin:
-        body = {"kind": "push_mirror", "scope": repo, "url": url, "allow_private": True}
+        body = {"kind": kind, "scope": repo, "url": url, "allow_private": True}
         r = admin.post("/api/v0/webhooks", json={**body, **extra})
         assert r.status_code == 201, r.text
         assert "secret" not in r.json() and "password" not in r.text
@@ -148,3 +151,67 @@ def test_a_mirror_with_credentials_and_one_with_wrong_ones(
         events = admin.get("/api/v0/events", params={"repository": "team/secure"}).json()
     assert [e["tag"] for e in events["events"]] == ["1.0"]
     assert json.dumps(found).count("wrong") == 0  # the password is never shown
+
+
+def _push_there(
+    work: str, registry: str, repo: str, tag: str, *creds: str, index: bool = False
+) -> str:
+    """An image pushed straight to the other registry; its digest."""
+    path = os.path.join(work, f"there-{repo.replace('/', '-')}-{tag}")
+    make = multi_platform_layout if index else image_layout
+    layout, manifest = make(path, f"there {repo} {tag} {time.time()}")
+    skopeo("copy", "--all", "--dest-tls-verify=false", *creds, f"oci:{layout}:latest",
+           f"docker://{registry.removeprefix('http://')}/{repo}:{tag}")  # fmt: skip
+    return manifest.digest
+
+
+def _tags(cluster: LocalCluster, repo: str) -> list[str]:
+    with cluster.client(1) as admin:
+        r = admin.get(f"/v2/{repo}/tags/list")
+        return list(r.json().get("tags") or []) if r.status_code == 200 else []
+
+
+def test_a_pull_mirror_copies_in_new_and_moved_tags(
+    cluster: LocalCluster, plain: str, guarded: str, work: str
+) -> None:
+    v1 = _push_there(work, plain, "upstream/app", "v1")
+    _push_there(work, plain, "upstream/app", "dev")
+    mirror = _mirror(cluster, "team/pulled", f"{plain}/upstream/app", kind="pull_mirror",
+                     tag_pattern="v*", interval_s=10)  # fmt: skip
+    _wait("v1 copied in", lambda: _tags(cluster, "team/pulled") == ["v1"])
+    other = cluster.urls[1].removeprefix("http://")
+    assert _digest(f"{other}/team/pulled:v1") == v1  # served by either replica
+    entry = _log(cluster, mirror)[0]
+    assert entry["status"] == "delivered" and entry["tag"] == "v1", entry
+    # A new tag (a multi-platform index: children first) and a moved one, next poll.
+    v2 = _push_there(work, plain, "upstream/app", "v2", index=True)
+    moved = _push_there(work, plain, "upstream/app", "v1")
+    _wait("v2 and the moved v1 copied in", lambda: _tags(cluster, "team/pulled") == ["v1", "v2"]
+          and _digest(f"{cluster.host}/team/pulled:v1") == moved, timeout=40)  # fmt: skip
+    assert _digest(f"{cluster.host}/team/pulled:v2") == v2
+    skopeo("copy", "--all", "--src-tls-verify=false", f"docker://{cluster.host}/team/pulled:v2",
+           f"dir:{os.path.join(work, 'pulled-v2')}")  # fmt: skip
+    logged = [d["tag"] for d in _log(cluster, mirror) if d["status"] == "delivered"]
+    assert sorted(logged) == ["v1", "v1", "v2"], logged  # an unchanged tag is not copied again
+
+    # From a registry that wants credentials: copied with them, refused without.
+    creds = "--dest-creds=mirror:mirror-password"
+    secured = _push_there(work, guarded, "secured/app", "1.0", creds)
+    env = {**os.environ, "QREG_LOGIN_FILE": os.path.join(work, "login.json")}
+    run_qreg("login", cluster.url, "-u", "admin", "--password-stdin",
+             stdin=cluster.admin_password + "\n", env=env)  # fmt: skip
+    out = run_qreg("mirror", "pull", "team/pulled-secure", f"{guarded}/secured/app",
+                   "--username", "mirror", "--password-stdin", "--allow-private",
+                   stdin="mirror-password\n", env=env)  # fmt: skip
+    good = out.split()[2].rstrip(":")
+    bad = _mirror(cluster, "team/pulled-refused", f"{guarded}/secured/app", kind="pull_mirror",
+                  username="mirror", password="wrong")  # fmt: skip
+    _wait("copied in with credentials", lambda: _tags(cluster, "team/pulled-secure") == ["1.0"])
+    assert _digest(f"{cluster.host}/team/pulled-secure:1.0") == secured
+    _wait("the refusal logged", lambda: bool(_log(cluster, bad)))
+    refused = _log(cluster, bad)[0]
+    assert refused["status"] == "failed" and refused["code"] == 401, refused
+    assert _tags(cluster, "team/pulled-refused") == []
+    listed = run_qreg("webhook", "list", env=env)
+    assert good in listed and "pull_mirror" in listed and "mirror-password" not in listed
+    assert "copied in as" in run_qreg("webhook", "show", good, env=env)

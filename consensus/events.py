@@ -172,11 +172,9 @@ def events(
         event = pb.Event.FromString(v)
         last = event.id
         if (
-            (not types or event.type in types)
-            and matches(event.repository, repository)
+            _wanted(txn, event, repository, types, visible)
             and event.at_ms >= since_ms
             and (not until_ms or event.at_ms < until_ms)
-            and (visible is None or visible(txn, event.repository))
         ):
             out.append(event)
             if len(out) >= limit:
@@ -186,6 +184,45 @@ def events(
         if read >= scanned_at_most:
             return out, last
     return out, 0
+
+
+def latest(
+    txn: lmdb.Transaction,
+    limit: int = 100,
+    repository: str = "",
+    types: frozenset[str] = frozenset(),
+    visible: Callable[[lmdb.Transaction, str], bool] | None = None,
+    scanned_at_most: int = 20_000,
+) -> list[pb.Event]:
+    """The newest `limit` events that match, newest first (at most `scanned_at_most`
+    read: a rare filter shows what the newest ones hold)."""
+    out: list[pb.Event] = []
+    cursor = txn.cursor()
+    placed = cursor.prev() if cursor.set_range(_PREFIX + b"9" * 20) else cursor.last()
+    read = 0
+    while placed and bytes(cursor.key()).startswith(_PREFIX) and read < scanned_at_most:
+        read += 1
+        event = pb.Event.FromString(bytes(cursor.value()))
+        if _wanted(txn, event, repository, types, visible):
+            out.append(event)
+            if len(out) >= limit:
+                break
+        placed = cursor.prev()
+    return out
+
+
+def _wanted(
+    txn: lmdb.Transaction,
+    event: pb.Event,
+    repository: str,
+    types: frozenset[str],
+    visible: Callable[[lmdb.Transaction, str], bool] | None,
+) -> bool:
+    return (
+        (not types or event.type in types)
+        and matches(event.repository, repository)
+        and (visible is None or visible(txn, event.repository))
+    )
 
 
 def matches(repository: str, scope: str) -> bool:

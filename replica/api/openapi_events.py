@@ -22,6 +22,24 @@ _EVENT: dict[str, Any] = {
         "detail": {"type": "object"},
     },
 }
+_MIRROR: dict[str, Any] = {
+    "kind": {
+        "enum": ["webhook", "push_mirror", "pull_mirror", "proxy"],
+        "description": "push_mirror: tags pushed to the scope's repository are copied to url "
+        "(https://host/ns/name); pull_mirror: url's new or moved tags are copied into the "
+        "scope's repository every interval_s; proxy (administrators): the scope's namespace "
+        "(ns/) is a read-through cache of the registry at url (https://host[/prefix])",
+    },
+    "username": {"type": "string", "description": "an account on the other registry"},
+    "password": {"type": "string", "description": "its password or token; kept sealed"},
+    "tag_pattern": {"type": "string", "description": "mirrors: only tags matching this glob"},
+    "interval_s": {
+        "type": "integer",
+        "minimum": 10,
+        "description": "pull_mirror: seconds between polls (300); proxy: seconds before a "
+        "cached tag is checked upstream again (3600)",
+    },
+}
 _WEBHOOK: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -32,6 +50,7 @@ _WEBHOOK: dict[str, Any] = {
         "active": {"type": "boolean"},
         "allow_private": {"type": "boolean"},
         "secret": {"type": "string", "description": "only in the answer that made it"},
+        **{k: v for k, v in _MIRROR.items() if k != "password"},
     },
 }
 _WEBHOOK_BODY: dict[str, Any] = {
@@ -44,6 +63,7 @@ _WEBHOOK_BODY: dict[str, Any] = {
         "ca_pem": _TEXT,
         "allow_private": {"type": "boolean"},
         "active": {"type": "boolean"},
+        **_MIRROR,
     },
 }
 
@@ -90,7 +110,12 @@ EVENT_PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/v0/webhooks": {
         "get": op("The webhooks you manage", "anyone signed in", answer={"type": "object"}),
-        "post": op("Make a webhook", "admins; namespace owners; repository admins", 201, _WEBHOOK)
+        "post": op(
+            "Make a webhook, mirror or proxy",
+            "admins; namespace owners; repository admins",
+            201,
+            _WEBHOOK,
+        )
         | request_body(_WEBHOOK_BODY),  # fmt: skip
     },
     "/api/v0/webhooks/{id}": {

@@ -72,16 +72,20 @@ def _scope(value: Any) -> str:
     return value
 
 
-def _manages(ctx: Context, scope: str) -> bool:
-    caller = ctx.signed_in()
-    if ctx.is_admin():
+def manages(txn: Any, caller: str, scope: str) -> bool:
+    """Whether `caller` manages the webhooks, mirrors and proxies of `scope`."""
+    if permissions.is_admin(txn, caller):
         return True
     if not scope:
         return False
     if scope.endswith("/"):
         namespace = scope[:-1]
-        return caller == namespace or bool(ctx.view(permissions.manages_org, caller, namespace))
-    return "delete" in ctx.view(permissions.actions, caller, scope)
+        return caller == namespace or bool(permissions.manages_org(txn, caller, namespace))
+    return "delete" in permissions.actions(txn, caller, scope)
+
+
+def _manages(ctx: Context, scope: str) -> bool:
+    return bool(ctx.view(manages, ctx.signed_in(), scope))
 
 
 def _hook(ctx: Context, webhook_id: str) -> pb.Webhook:

@@ -47,6 +47,7 @@ NAV = [
     ("/repositories", "Repositories", False),
     ("/orgs", "Organizations", False),
     ("/users", "Users", True),
+    ("/activity", "Activity", False),
     ("/cluster", "Cluster", False),
     ("/settings", "Settings", True),
     ("/logs", "Logs", True),
@@ -397,10 +398,11 @@ ROUTES = [
 def routes() -> list[BaseRoute]:
     """Every route of the UI (the account pages import this module, hence the late import)."""
     from replica.ui import account_pages as accounts_ui
-    from replica.ui import cluster_pages
+    from replica.ui import activity_pages, cluster_pages
 
     return [
         Route("/cluster", page(cluster_pages.cluster), methods=["GET"]),
+        Route("/activity", page(activity_pages.activity), methods=["GET"]),
         Route("/logs", page(cluster_pages.logs, admin=True), methods=["GET"]),
         Route("/orgs", page(accounts_ui.organizations), methods=["GET"]),
         Route("/orgs/{org}", page(accounts_ui.organization), methods=["GET"]),

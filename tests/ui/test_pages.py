@@ -191,6 +191,8 @@ PAGES = [
     "/users",
     "/users/admin",
     "/cluster",
+    "/activity",
+    "/activity?tab=hooks",
     "/settings",
     "/logs",
     "/logs?tab=audit",
@@ -266,3 +268,40 @@ def test_a_signed_tag_shows_signed_and_the_policy_is_set_from_settings(
             time.sleep(0.1)
     assert signing == {"signed_only": True, "accepted_signers": ["targets/releases"]}
     watched.clean()
+
+
+def test_the_activity_page_shows_events_and_webhooks(
+    cluster: LocalCluster, watched, tmp_path
+) -> None:
+    layout, _ = image_layout(str(tmp_path / "image"), "activity")
+    skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:latest",
+           f"docker://{cluster.host}/admin/activity:1")  # fmt: skip
+    with cluster.client() as admin:
+        hook = {"scope": "admin/", "url": "http://127.0.0.1:9/hook", "allow_private": True}
+        r = admin.post("/api/v0/webhooks", json={**hook, "events": ["push"]})
+        assert r.status_code == 201, r.text
+        hook_id = r.json()["id"]
+        r = admin.post("/api/v0/accounts", json={"name": "outsider", "password": "outsider pw 1"})
+        assert r.status_code == 201, r.text
+    page = watched.page
+    sign_in(page, cluster.url, "admin", cluster.admin_password)
+    page.goto(cluster.url + "/activity?repository=admin/")
+    row = page.locator("main tbody tr", has_text="admin/activity").first
+    assert "push" in row.inner_text() and "1" in row.inner_text()
+    page.select_option("#ev-type", "tag_delete")
+    page.click("main form button[type=submit]")
+    page.locator(".card.empty").wait_for()
+    assert "type=tag_delete" in page.url
+    watched.shot("activity-events")
+    page.goto(cluster.url + "/activity?tab=hooks")
+    card = page.locator("section.card", has_text=hook_id)
+    assert "http://127.0.0.1:9/hook" in card.inner_text() and "admin/" in card.inner_text()
+    watched.shot("activity-hooks")
+    watched.clean()
+    # Someone who may not pull the repository sees neither its events nor the webhook.
+    with httpx.Client(base_url=cluster.url, follow_redirects=False) as browser:
+        token = re.search(r'name="csrf" value="([^"]+)"', browser.get("/login").text).group(1)
+        browser.post("/login", data={"csrf": token, "username": "outsider",
+                                     "password": "outsider pw 1"})  # fmt: skip
+        assert "admin/activity" not in browser.get("/activity").text
+        assert hook_id not in browser.get("/activity?tab=hooks").text

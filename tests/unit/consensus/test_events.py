@@ -55,6 +55,10 @@ def test_filters_and_cursors(cluster: Cluster) -> None:
     assert [e.tag for e in timed] == ["2", "3"]
     none, _ = cluster.state.view(events.events, 0, 10, "", frozenset({"scan"}))
     assert none == []
+    newest = cluster.state.view(events.latest, 2, "ns0/")
+    assert [e.tag for e in newest] == ["4", "2"]
+    hidden = cluster.state.view(events.latest, 10, "", frozenset(), lambda txn, r: r != "ns0/app")
+    assert [e.tag for e in hidden] == ["3", "1"]
 
 
 def test_retention_by_count_and_age(cluster: Cluster) -> None:

@@ -1,13 +1,13 @@
 """The compose examples, brought up by their READMEs' commands as written (with
-Debian's docker-compose standing in for `docker compose`), on a dockerd of the test's
-own with user-defined bridge networks: three replicas behind haproxy (a push and a
-pull, then a replica killed and a pull again), and the same with two geographic
-caches (a user of the eu cache pulls through it).
+Debian's docker-compose standing in for `docker compose`), on the container tests'
+dockerd (tests/ops/conftest.py) with user-defined bridge networks: three replicas
+behind haproxy (a push and a pull, then a replica killed and a pull again), and the
+same with two geographic caches (a user of the eu cache pulls through it).
 
 No image can be pulled here: the replicas' image is built from the Dockerfile on a
 Debian base made with debootstrap (QREG_BASE), and `haproxy:2.8` is a stand-in built
-from Debian's haproxy package, run as the official image runs it. Both tests share one
-dockerd, so the image is built once."""
+from Debian's haproxy package, run as the official image runs it. The image is built
+once for all container tests; the READMEs' `up --build` finds its layers cached."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -27,14 +26,14 @@ from tests.clients.dockerd import Docker
 from tests.clients.tools import skopeo
 from tests.cluster import free_port_block
 from tests.images import image_layout
-from tests.ops.container_base import base_tar
+from tests.ops.conftest import BASE
 
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PASSWORD = "compose admin password"
 ORCA_PASSWORD = "orca pulls from eu"
-HAPROXY = """FROM qreg-base:bookworm
+HAPROXY = f"""FROM {BASE}
 RUN apt-get update && apt-get install -y --no-install-recommends haproxy \\
     && rm -rf /var/lib/apt/lists/*
 CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
@@ -49,9 +48,11 @@ LATER = {"QREG_RAFT_SECRET": "-", "QREG_ADMIN_PASSWORD_HASH": "-"}
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def site(
+    tmp_path_factory: pytest.TempPathFactory, image_docker: Docker
+) -> tuple[str, dict[str, str]]:
     """A copy of the repository (make-certs.sh writes into the examples) and the
-    environment of a shell on this machine whose docker is the test's dockerd."""
+    environment of a shell on this machine whose docker is the tests' dockerd."""
     if shutil.which("docker-compose") is None:
         pytest.fail("docker-compose is not installed; the test command installs it")
     base = tmp_path_factory.mktemp("compose")
@@ -62,30 +63,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
         ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", ".*cache"),
     )
     (base / "home").mkdir()
-    docker = Docker(str(base / "dockerd"))
+    docker = image_docker
     env = {
         **docker.env,
         "DOCKER_HOST": f"unix://{docker.socket}",
         "HOME": str(base / "home"),  # qreg login keeps its session there
         "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
         "PORT": str(free_port_block()),
-        "QREG_BASE": "qreg-base:bookworm",
+        "QREG_BASE": BASE,
         "QREG_BUILD_NETWORK": "host",  # pip and apt reach the network; no default bridge
     }
-    try:
-        with open(base_tar(), "rb") as f:
-            subprocess.run(
-                ["docker", "import", "-", "qreg-base:bookworm"],
-                stdin=f, env=env, check=True, capture_output=True,
-            )  # fmt: skip
-        stand_in = base / "haproxy"
-        stand_in.mkdir()
-        (stand_in / "Dockerfile").write_text(HAPROXY)
-        docker.run("build", "--network=host", "--tag=haproxy:2.8", str(stand_in))
-        image_layout(str(repo / "cluster-examples" / "three-replicas" / "my-layout"), "compose")
-        yield str(repo), env
-    finally:
-        docker.stop()
+    stand_in = base / "haproxy"
+    stand_in.mkdir()
+    (stand_in / "Dockerfile").write_text(HAPROXY)
+    docker.run("build", "--network=host", "--tag=haproxy:2.8", str(stand_in))
+    image_layout(str(repo / "cluster-examples" / "three-replicas" / "my-layout"), "compose")
+    return str(repo), env
 
 
 def readme_commands(example: str) -> str:

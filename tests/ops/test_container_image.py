@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -20,42 +19,18 @@ from tests.clients.dockerd import Docker
 from tests.clients.tools import skopeo
 from tests.cluster import free_port_block
 from tests.images import image_layout
-from tests.ops.container_base import base_tar
+from tests.ops.conftest import IMAGE
 
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-IMAGE = "quorum-registry:test"
 ADDRESSES = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
 UID = 10001  # the image's qreg user
 
 
 @pytest.fixture(scope="module")
-def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
-    tar = base_tar()
-    running = Docker(str(tmp_path_factory.mktemp("image-dockerd")))
-    try:
-        with open(tar, "rb") as f:
-            subprocess.run(
-                ["docker", f"--host=unix://{running.socket}", "import", "-", "qreg-base:bookworm"],
-                stdin=f,
-                env=running.env,
-                check=True,
-                capture_output=True,
-            )
-        started = time.monotonic()
-        running.run(
-            "build",
-            "--network=host",  # pip reaches PyPI; dockerd here has no bridge
-            "--build-arg=BASE=qreg-base:bookworm",
-            f"--tag={IMAGE}",
-            REPO,
-            timeout=900,  # vfs copies the filesystem at every step: minutes on a slow disk
-        )
-        running.build_seconds = time.monotonic() - started  # type: ignore[attr-defined]
-        yield running
-    finally:
-        running.stop()
+def docker(image_docker: Docker) -> Docker:
+    return image_docker
 
 
 def qreg(docker: Docker, data: str, *args: str, mounts: tuple[str, ...] = ()) -> str:

@@ -5,10 +5,15 @@ verifies tokens that any other issued. An access token lives five minutes; a
 refresh token (OAuth2, for `docker login`) ninety days, a browser's session (the web
 UI's cookie) eight hours. All name the time they were issued, so a password change
 refuses every token from before it.
+
+The header's `kid` is the signing key's libtrust fingerprint, as Docker's token spec
+has it: a registry configured with this token service (distribution's `auth.token`
+with the cluster CA as its root certificate bundle) finds the key by it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -26,6 +31,16 @@ ACCESS_TTL_S = 300
 REFRESH_TTL_S = 90 * 24 * 3600
 SESSION_TTL_S = 8 * 3600  # a browser's sign-in (the web UI's cookie)
 LEEWAY_S = 5  # for clocks a little apart between replicas
+
+
+def libtrust_key_id(public_key: Any) -> str:
+    """The first 240 bits of the SHA-256 of the key's DER SubjectPublicKeyInfo, in
+    base32, in twelve groups of four joined by colons."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    text = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
+    return ":".join(text[i : i + 4] for i in range(0, len(text), 4))
 
 
 class InvalidToken(Exception):
@@ -46,6 +61,7 @@ class TokenKeys:
     def __init__(self, ca_key_pem: bytes, ca_cert_pem: bytes, service: str) -> None:
         self._private = pki.load_ca_key(ca_key_pem)
         self._public = pki.ca_public_key(ca_cert_pem)
+        self.key_id = libtrust_key_id(self._public)
         self.service = service
         self._mac_key: bytes | None = None
 
@@ -87,7 +103,7 @@ class TokenKeys:
         }
         if token_id:
             claims["pat"] = token_id
-        return jwt.encode(claims, self._private, algorithm="ES256")
+        return jwt.encode(claims, self._private, algorithm="ES256", headers={"kid": self.key_id})
 
     def verify(self, token: str, kind: str = "access") -> Claims:
         try:

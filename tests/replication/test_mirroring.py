@@ -1,5 +1,7 @@
 """Push and pull mirroring with a real second registry: distribution 2.8 (Debian's
-docker-registry), without authentication and with htpasswd; checked with skopeo."""
+docker-registry) without authentication, with htpasswd, and with token authentication
+(this cluster as its token service: distribution trusts the cluster CA's key, found by
+the tokens' libtrust key id); checked with skopeo."""
 
 from __future__ import annotations
 
@@ -69,6 +71,29 @@ def cluster(work: str) -> Iterator[LocalCluster]:
     running = LocalCluster(os.path.join(work, "data"), replicas=2).start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def tokened(work: str, cluster: LocalCluster) -> Iterator[str]:
+    """distribution whose clients get their tokens from the cluster's token service."""
+    extra = (f"auth:\n  token:\n    realm: {cluster.url}/auth/token\n"
+             f"    service: quorum-registry\n    issuer: quorum-registry\n"
+             f"    rootcertbundle: {cluster.ca}\n")  # fmt: skip
+    binary, config, port = distribution(work, "tokened", extra)
+    process = subprocess.Popen([binary, "serve", config], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=reference_env())  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    _wait("distribution up", lambda: _answers(url + "/v2/") == 401, timeout=10)
+    yield url
+    process.terminate()
+    process.wait()
+
+
+def _answers(url: str) -> int:
+    try:
+        return httpx.get(url).status_code
+    except httpx.HTTPError:
+        return 0
 
 
 def _mirror(
@@ -215,3 +240,20 @@ def test_a_pull_mirror_copies_in_new_and_moved_tags(
     listed = run_qreg("webhook", "list", env=env)
     assert good in listed and "pull_mirror" in listed and "mirror-password" not in listed
     assert "copied in as" in run_qreg("webhook", "show", good, env=env)
+
+
+def test_mirrors_to_and_from_a_registry_that_takes_our_tokens(
+    cluster: LocalCluster, tokened: str, work: str
+) -> None:
+    account = {"username": "admin", "password": cluster.admin_password}
+    push = _mirror(cluster, "team/tokened", f"{tokened}/tokened/app", **account)
+    _push(cluster, work, "team/tokened", "1")
+    _wait("mirrored with a token",
+          lambda: any(d["status"] == "delivered" for d in _log(cluster, push)))  # fmt: skip
+    creds = f"--creds=admin:{cluster.admin_password}"
+    there = _digest(f"{tokened.removeprefix('http://')}/tokened/app:1", creds)
+    assert there and there == _digest(f"{cluster.host}/team/tokened:1")
+    # And back in, through a pull mirror authenticating the same way.
+    _mirror(cluster, "team/tokened-back", f"{tokened}/tokened/app", kind="pull_mirror", **account)
+    _wait("copied back in", lambda: _tags(cluster, "team/tokened-back") == ["1"])
+    assert _digest(f"{cluster.host}/team/tokened-back:1") == there

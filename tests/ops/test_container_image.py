@@ -90,7 +90,11 @@ def test_a_cluster_of_three_containers(docker: Docker, containers, tmp_path) -> 
     ca = os.path.join(homes[0], "tls", "ca.crt")
 
     for n in (1, 2):
-        token = qreg(docker, homes[0], "join-token", "--config", "/data/replica.toml").strip()
+        # On a member, as an operator would: in its running container (with vfs, every
+        # new container is a copy of the image's whole filesystem).
+        token = docker.run(
+            "exec", "replica-0", "qreg", "join-token", "--config", "/data/replica.toml"
+        ).stdout.strip()
         token_file = tmp_path / f"join-token-{n}"
         token_file.write_text(token + "\n")
         os.chown(token_file, UID, UID)

@@ -13,9 +13,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.api.test_scanning import osv_zip
 from tests.cluster import LocalCluster
 from tests.qreg_cli import qreg as run_qreg
 from tests.replication.test_three_replicas import push_image
+from tests.unit.replica.test_scan import ADVISORIES
 from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -144,6 +146,22 @@ def test_a_failing_receiver_gets_the_event_again_at_the_backoff(
         r = admin.post(f"/api/v0/webhooks/{hook['id']}/test")
         assert r.json()["ok"] and r.json()["code"] == 200
         assert receiver.on("/flaky")[-1].headers["x-qreg-event"] == "ping"
+
+
+def test_a_scan_result_is_delivered(cluster: LocalCluster, receiver: Receiver, tmp_path) -> None:
+    hook = _hook(cluster, receiver, "/scans", scope="scanned/", events=["scan"])
+    advisories = osv_zip(tmp_path / "Debian.zip", [r for r in ADVISORIES if r["id"][:4] != "GHSA"])
+    with cluster.client() as admin, open(advisories, "rb") as f:
+        r = admin.put("/api/v0/scan/database/Debian", content=f.read())
+        assert r.status_code in (200, 201), r.text
+    manifest = push_image(cluster.url, "scanned/app", "1", "scanned")
+    _wait("the scan delivered", lambda: bool(receiver.on("/scans")), timeout=90)
+    delivery = receiver.on("/scans")[0]
+    assert delivery.signed_with(SECRET) and delivery.headers["x-qreg-event"] == "scan"
+    body = delivery.json()
+    assert body["repository"] == "scanned/app" and body["digest"] == manifest.digest
+    assert "db_version" in body["detail"] and "summary" in body["detail"], body
+    assert hook["events"] == ["scan"]
 
 
 def test_events_are_listed_for_those_who_may_read_them(cluster: LocalCluster) -> None:

@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable
 
 from consensus import webhooks
 from proto import commands_pb2 as pb
-from replica.errors import Denied, Unavailable
+from replica.errors import Denied, RegistryError, Unavailable
 from replica.mirror.importer import Importer
 from replica.mirror.remote import RemoteError, RemoteRegistry
-from replica.names import is_tag
+from replica.names import check_digest, check_reference, is_tag
 
 log = logging.getLogger("qreg.proxy")
 
@@ -70,6 +70,10 @@ class Proxies:
             return
         if method not in ("GET", "HEAD"):
             raise Denied(f"{hook.scope} is a proxy of {hook.url}: it is read-only")
+        try:  # nothing malformed goes upstream; the handler answers it with its error
+            check_reference(reference) if route == "manifests" else check_digest(reference)
+        except RegistryError:
+            return
         if route == "manifests":
             await self._once(
                 (repository, reference), lambda: self._manifest(hook, repository, reference)

@@ -127,10 +127,13 @@ def test_a_proxy_namespace_fetches_once_and_serves_with_the_upstream_down(
     _pull(cluster, 1, f"proxy/library/app@{manifest.digest}", os.path.join(work, "second-c"))
     assert len(upstream.requests()) == seen
 
-    # Read-only: upstream is its only source.
+    # Read-only: upstream is its only source. Nothing malformed is passed on to it.
     with cluster.client() as admin:
         r = admin.post("/v2/proxy/library/app/blobs/uploads/")
         assert r.status_code == 403 and r.json()["errors"][0]["code"] == "DENIED", r.text
+        assert admin.get("/v2/proxy/library/app/manifests/x%3Fn=1").status_code == 404
+        assert admin.get("/v2/proxy/library/app/blobs/sha256:..%2F..").status_code in (400, 404)
+    assert len(upstream.requests()) == seen
 
     # The upstream stopped: what is cached stays pullable, from a replica that never
     # checked the tag; what is not cached is UNAVAILABLE.

@@ -175,6 +175,7 @@ async def running(config: ReplicaConfig, metrics: Metrics) -> AsyncIterator[Repl
         else None
     )
     proxies = Proxies(importer, deliverer.open_password) if deliverer is not None else None
+    metrics.watch_imports(importer, proxies)
     delivering = asyncio.create_task(deliverer.run()) if deliverer is not None else None
     collector = Collector(registry, metrics, config.gc_grace_s)
     gc_schedule = Schedule(collector)

@@ -16,6 +16,35 @@ from replica import pki
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+class _ImportCollector(Collector):
+    def __init__(self, importer: Any, proxies: Any) -> None:
+        self._importer = importer
+        self._proxies = proxies
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "qreg_import_blobs",
+            "Blobs this replica fetched from other registries (pull mirrors, proxies)",
+            value=self._importer.blobs_fetched,
+        )
+        yield CounterMetricFamily(
+            "qreg_import_bytes",
+            "Bytes of those blobs",
+            value=self._importer.bytes_fetched,
+        )
+        if self._proxies is not None:
+            yield CounterMetricFamily(
+                "qreg_proxy_upstream_checks",
+                "Tags of proxy repositories looked up upstream by this replica",
+                value=self._proxies.upstream_checks,
+            )
+            yield CounterMetricFamily(
+                "qreg_proxy_served_stale",
+                "Cached tags served while their upstream could not be reached",
+                value=self._proxies.served_stale,
+            )
+
+
 class _RaftCollector(Collector):
     def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
         self._status = status
@@ -260,6 +289,10 @@ class Metrics:
 
     def watch_raft(self, status: Callable[[], dict[str, Any]]) -> None:
         self.registry.register(_RaftCollector(status))
+
+    def watch_imports(self, importer: Any, proxies: Any) -> None:
+        """Images copied in from other registries (pull mirrors, proxy repositories)."""
+        self.registry.register(_ImportCollector(importer, proxies))
 
     def watch_blob_sync(self, sync: Any) -> None:
         self.registry.register(_BlobSyncCollector(sync))

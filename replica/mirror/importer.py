@@ -33,6 +33,7 @@ class Importer:
         self._fetching: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="import")
         self.blobs_fetched = 0  # from other registries, since this replica started
+        self.bytes_fetched = 0
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -109,6 +110,7 @@ class Importer:
         replicator = self.registry.replication
         size, copies = await ingest.whole(replicator, receive, digest, length)
         self.blobs_fetched += 1
+        self.bytes_fetched += size
         await self.registry.link_blob(repository, digest, size, copies)
 
 

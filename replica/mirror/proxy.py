@@ -51,6 +51,8 @@ class Proxies:
         self._remotes: dict[str, tuple[bytes, RemoteRegistry]] = {}
         self._checked: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._running: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self.upstream_checks = 0  # tags looked up upstream (for the metrics)
+        self.served_stale = 0  # cached tags served with the upstream unreachable
 
     def proxy_of(self, repository: str) -> pb.Webhook | None:
         generation = self.state.webhooks_generation
@@ -116,6 +118,7 @@ class Proxies:
         if ours is not None and checked is not None and time.monotonic() - checked < interval:
             return
         remote, source = self._remote(hook, repository)
+        self.upstream_checks += 1
         try:
             theirs = await self.importer.call(remote.manifest_digest, source, reference)
         except RemoteError as e:
@@ -124,6 +127,7 @@ class Proxies:
             log.warning(
                 "proxy %s: serving %s:%s as cached: %s", hook.scope, repository, reference, e
             )
+            self.served_stale += 1
             self._check(key)  # asked again after the interval, not at every pull
             return
         if theirs is not None and theirs != ours:
@@ -152,9 +156,7 @@ class Proxies:
         if kept is None or kept[0] != fingerprint:
             if kept is not None:
                 kept[1].close()
-            remote = RemoteRegistry(
-                base, hook.username, self._password_of(hook), hook.ca_pem, hook.allow_private
-            )
+            remote = RemoteRegistry.of(hook, self._password_of(hook), base)
             kept = self._remotes[hook.id] = (fingerprint, remote)
         return kept[1], prefix + repository[len(hook.scope) :]
 

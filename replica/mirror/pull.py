@@ -13,7 +13,7 @@ import time
 
 from proto import commands_pb2 as pb
 from replica.mirror.importer import Importer
-from replica.mirror.remote import RemoteError, RemoteRegistry, split_target
+from replica.mirror.remote import RemoteError, remote_of
 
 PULL_MIRROR = "pull_mirror"
 DEFAULT_INTERVAL_S = 300
@@ -26,11 +26,11 @@ def interval_s(hook: pb.Webhook) -> float:
 
 async def poll(importer: Importer, hook: pb.Webhook, password: str, me: str) -> list[pb.Delivery]:
     """One look at the source: the log entries of the tags copied in (or not)."""
-    base, source = split_target(hook.url)
+    remote, source = remote_of(hook, password)
     repository = hook.scope
     state = importer.registry.state
     records: list[pb.Delivery] = []
-    with RemoteRegistry(base, hook.username, password, hook.ca_pem, hook.allow_private) as remote:
+    with remote:
         tags = await importer.call(remote.tags, source)
         for tag in sorted(t for t in tags if fnmatch.fnmatchcase(t, hook.tag_pattern or "*")):
             started = time.monotonic()

@@ -15,7 +15,7 @@ from consensus.state import Manifest
 from proto import commands_pb2 as pb
 from replica.blobs.peer_fetch import fetch_to_disk
 from replica.blobs.store import BlobStore
-from replica.mirror.remote import RemoteError, RemoteRegistry, split_target
+from replica.mirror.remote import RemoteError, RemoteRegistry
 from replica.registry import Registry
 from replica.webhooks.delivery import Outcome
 
@@ -90,9 +90,3 @@ def _chunks(store: BlobStore, digest: str) -> Iterator[bytes]:
     if size is None:
         raise RemoteError(f"{digest} is not on this replica")
     yield from store.read(digest, 0, size)
-
-
-def remote_of(hook: pb.Webhook, password: str) -> tuple[RemoteRegistry, str]:
-    base, target = split_target(hook.url)
-    remote = RemoteRegistry(base, hook.username, password, hook.ca_pem, hook.allow_private)
-    return remote, target

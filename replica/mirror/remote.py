@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import httpx
 
+from proto import commands_pb2 as pb
 from replica.manifests import MAX_MANIFEST_BYTES
 from replica.webhooks.targets import TargetRefused, resolve
 
@@ -52,7 +53,18 @@ def split_target(url: str) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", repository
 
 
+def remote_of(hook: pb.Webhook, password: str) -> tuple[RemoteRegistry, str]:
+    """A mirror's other registry, and the repository there."""
+    base, repository = split_target(hook.url)
+    return RemoteRegistry.of(hook, password, base), repository
+
+
 class RemoteRegistry:
+    @classmethod
+    def of(cls, hook: pb.Webhook, password: str, base_url: str) -> RemoteRegistry:
+        """The registry at `base_url` as a mirror's or proxy's settings reach it."""
+        return cls(base_url, hook.username, password, hook.ca_pem, hook.allow_private)
+
     def __init__(
         self,
         base_url: str,

@@ -29,7 +29,7 @@ from replica.mirror import pull as mirror_pull
 from replica.mirror import push as mirror_push
 from replica.mirror.importer import Importer
 from replica.mirror.proxy import PROXY
-from replica.mirror.remote import RemoteError
+from replica.mirror.remote import RemoteError, remote_of
 from replica.registry import Registry
 from replica.rendezvous import ranked
 from replica.sealing import Sealer
@@ -242,7 +242,7 @@ class Deliverer:
         password = self.open_password(hook)
 
         def copy() -> Outcome:
-            remote, target = mirror_push.remote_of(hook, password)
+            remote, target = remote_of(hook, password)
             with remote:
                 return mirror_push.push(
                     self.registry.state, self.registry.store, event, remote, target

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from bench.registry_bench import reference_env
+from tests.caches.common import metric
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster, free_port_block
 from tests.images import image_layout
@@ -118,6 +119,8 @@ def test_a_proxy_namespace_fetches_once_and_serves_with_the_upstream_down(
     assert len(pulled) == 2 and pulled[0] == pulled[1] == manifest.data.decode()
     fetched = [m.group(1) for line in upstream.requests()[before:] if (m := _BLOB_GET.search(line))]
     assert len(fetched) == 4 and len(set(fetched)) == 4, fetched  # a config and three layers
+    assert metric(cluster.urls[0], "qreg_import_blobs_total", False) == 4
+    assert metric(cluster.urls[0], "qreg_import_bytes_total", False) >= 3 * 400_000
 
     # Again, from another replica: served from the cluster, the upstream untouched (a
     # tag is checked upstream on a replica's first pull of it, then once an hour).
@@ -139,6 +142,7 @@ def test_a_proxy_namespace_fetches_once_and_serves_with_the_upstream_down(
     # checked the tag; what is not cached is UNAVAILABLE.
     upstream.stop()
     assert _pull(cluster, 2, "proxy/library/app:3", os.path.join(work, "down")) == pulled[0]
+    assert metric(cluster.urls[2], "qreg_proxy_served_stale_total", False) == 1
     with cluster.client(2) as admin:
         r = admin.get("/v2/proxy/library/other/manifests/1")
         assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE", r.text

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import IO
 
 import httpx
 
@@ -263,9 +264,12 @@ def measure(
     return results
 
 
-def distribution(work: str, name: str, extra: str = "") -> tuple[str, str, int]:
+def distribution(
+    work: str, name: str, extra: str = "", access_log: bool = False
+) -> tuple[str, str, int]:
     """distribution 2.8's binary, and a config for it under WORK (NAME.yml, storage in
-    WORK/NAME) on a free loopback port: (binary, config path, port)."""
+    WORK/NAME) on a free loopback port: (binary, config path, port). Its access log
+    (on standard output) only with `access_log`."""
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if binary is None:
         sys.exit("distribution is not installed: apt-get install -y docker-registry")
@@ -273,7 +277,8 @@ def distribution(work: str, name: str, extra: str = "") -> tuple[str, str, int]:
     config = os.path.join(work, f"{name}.yml")
     with open(config, "w") as f:
         f.write(
-            f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+            f"version: 0.1\nlog:\n  level: error\n  accesslog:\n"
+            f"    disabled: {'false' if access_log else 'true'}\n"
             f"storage:\n  filesystem:\n    rootdirectory: {work}/{name}\n"
             f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}"
         )
@@ -300,16 +305,23 @@ def reference_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def serve_until_ready(
-    argv: list[str], port: int, name: str, env: dict[str, str] | None = None
+    argv: list[str],
+    port: int,
+    name: str,
+    env: dict[str, str] | None = None,
+    ready: int = 200,
+    output: IO[bytes] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a reference server on loopback and return it once its /v2/ answers 200."""
+    """Start a reference server on loopback and return it once its /v2/ answers
+    `ready` (401 where it wants credentials); its output to `output`, or nowhere."""
     env = reference_env(env)
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    sink: IO[bytes] | int = output if output is not None else subprocess.DEVNULL
+    process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/v2/").status_code == 200:
+            if httpx.get(url + "/v2/").status_code == ready:
                 return process, url
         except httpx.HTTPError:
             pass

@@ -7,6 +7,7 @@ from typing import Any
 
 from cli.client import ManagementClient, signed_in
 from cli.session import read_password
+from cli.webhooks import add_target_options, target_settings
 
 _KINDS = {"push": "push_mirror", "pull": "pull_mirror", "proxy": "proxy"}
 
@@ -51,9 +52,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="read its password or token from stdin (else asked for with --username)",
     )
-    p.add_argument("--ca-file", help="the other registry's CA (PEM), if not a public one")
-    p.add_argument("--allow-private", action="store_true",
-                   help="let it reach loopback or private addresses (administrators)")  # fmt: skip
+    add_target_options(p, "the other registry")
     p.set_defaults(func=signed_in("mirror", _add))
 
 
@@ -67,11 +66,7 @@ def _add(client: ManagementClient, args: argparse.Namespace) -> int:
     if args.username:
         body["username"] = args.username
         body["password"] = read_password(args.password_stdin, f"Password of {args.username}: ")
-    if args.ca_file:
-        with open(args.ca_file) as f:
-            body["ca_pem"] = f.read()
-    if args.allow_private:
-        body["allow_private"] = True
+    body.update(target_settings(args))
     made = client.call("POST", "/webhooks", body)
     what = {
         "push": f"tags pushed to {made['scope']} are copied to {made['url']}",

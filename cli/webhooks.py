@@ -54,9 +54,7 @@ def _register_webhooks(subparsers: Any) -> None:
     a.add_argument("url")
     a.add_argument("--scope", default="", help="NS/NAME, NS/ (a namespace), or all (admins)")
     a.add_argument("--event", action="append", default=[], help=f"one of {_TYPES} (default all)")
-    a.add_argument("--ca-file", help="the receiver's CA (PEM), if not a public one")
-    a.add_argument("--allow-private", action="store_true",
-                   help="let it reach loopback or private addresses (administrators)")  # fmt: skip
+    add_target_options(a, "the receiver")
     a.set_defaults(func=signed_in("webhook add", _add))
     sub.add_parser("list", help="the webhooks you manage").set_defaults(
         func=signed_in("webhook list", _list)
@@ -75,6 +73,27 @@ def _register_webhooks(subparsers: Any) -> None:
     r.add_argument("id")
     r.add_argument("event", type=int)
     r.set_defaults(func=signed_in("webhook redeliver", _redeliver))
+
+
+def add_target_options(parser: argparse.ArgumentParser, whose: str) -> None:
+    """--ca-file and --allow-private: how a webhook, mirror or proxy reaches its target."""
+    parser.add_argument("--ca-file", help=f"{whose}'s CA (PEM), if not a public one")
+    parser.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="let it reach loopback or private addresses (administrators)",
+    )
+
+
+def target_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The API keys of the options add_target_options made."""
+    settings: dict[str, Any] = {}
+    if args.ca_file:
+        with open(args.ca_file) as f:
+            settings["ca_pem"] = f.read()
+    if args.allow_private:
+        settings["allow_private"] = True
+    return settings
 
 
 def _since(text: str) -> str:
@@ -124,12 +143,8 @@ def _add(client: ManagementClient, args: argparse.Namespace) -> int:
         "url": args.url,
         "scope": "" if args.scope in ("", "all") else args.scope,
         "events": args.event,
+        **target_settings(args),
     }
-    if args.ca_file:
-        with open(args.ca_file) as f:
-            body["ca_pem"] = f.read()
-    if args.allow_private:
-        body["allow_private"] = True
     made = client.call("POST", "/webhooks", body)
     print(f"webhook {made['id']} posts {', '.join(made['events']) or 'every event'} of "
           f"{made['scope'] or 'every repository'} to {made['url']}")  # fmt: skip

@@ -195,8 +195,9 @@ async def _route(request: Request) -> Any:
             action = "push" if route == "uploads" else _ACTIONS[request.method]
             auth.require(request, name, action)
         proxies = context(request).proxies
-        if proxies is not None:
-            await proxies.before(request.method, route, name, m.group(2) or "")
+        proxy = proxies.proxy_of(name) if proxies is not None else None
+        if proxies is not None and proxy is not None:  # no coroutine for other repositories
+            await proxies.before(proxy, request.method, route, name, m.group(2) or "")
         if auth is not None and not request.headers.get(grants.HEADER):
             claims = getattr(request.state, "claims", None)
             if route == "blobs" and request.method == "GET" and claims is not None:

@@ -21,6 +21,7 @@ from replica.blobs.mirror import PeerMirror
 from replica.blobs.store import BlobWriter
 from replica.blobs.streams import mirrored_write
 from replica.mirror.remote import RemoteError, RemoteRegistry
+from replica.mirror.single_flight import SingleFlight
 from replica.names import digest_of, is_tag
 from replica.registry import Registry
 
@@ -30,7 +31,7 @@ _CHUNK = 1 << 20
 class Importer:
     def __init__(self, registry: Registry, threads: int = 8) -> None:
         self.registry = registry
-        self._fetching: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._fetching = SingleFlight()
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="import")
         self.blobs_fetched = 0  # from other registries, since this replica started
         self.bytes_fetched = 0
@@ -80,25 +81,9 @@ class Importer:
         if held is not None:
             await self.registry.link_blob(repository, digest, held)
             return
-        key = (repository, digest)
-        running = self._fetching.get(key)
-        if running is not None:
-            await asyncio.shield(running)
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._fetching[key] = done
-        try:
-            await self._fetch(remote, source, digest, repository, length)
-            done.set_result(None)
-        except asyncio.CancelledError:
-            done.cancel()
-            raise
-        except Exception as e:
-            done.set_exception(e)
-            done.exception()  # retrieved: nobody may be waiting
-            raise
-        finally:
-            del self._fetching[key]
+        await self._fetching.run(
+            (repository, digest), lambda: self._fetch(remote, source, digest, repository, length)
+        )
 
     async def _fetch(
         self, remote: RemoteRegistry, source: str, digest: str, repository: str, length: int | None

@@ -8,11 +8,12 @@ checked upstream again (one HEAD) once `interval_s` has passed since it was last
 a digest, immutable, never is. With the upstream down, what is cached stays pullable. On
 one replica each image and each blob is fetched once at a time (replica/mirror/importer.py).
 Pushes and deletions in a proxy namespace are refused: upstream is its only source.
+app.py asks `proxy_of` for every /v2 request (while no proxy changes, an integer
+compare and a prefix check per proxy) and calls `before` only for a proxy's repositories.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import urllib.parse
@@ -24,6 +25,7 @@ from proto import commands_pb2 as pb
 from replica.errors import Denied, RegistryError, Unavailable
 from replica.mirror.importer import Importer
 from replica.mirror.remote import RemoteError, RemoteRegistry
+from replica.mirror.single_flight import SingleFlight
 from replica.names import check_digest, check_reference, is_tag
 
 log = logging.getLogger("qreg.proxy")
@@ -50,7 +52,7 @@ class Proxies:
         self._known: tuple[int, list[pb.Webhook]] = (-1, [])
         self._remotes: dict[str, tuple[bytes, RemoteRegistry]] = {}
         self._checked: OrderedDict[tuple[str, str], float] = OrderedDict()
-        self._running: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._running = SingleFlight()  # one look upstream per (repository, reference)
         self.upstream_checks = 0  # tags looked up upstream (for the metrics)
         self.served_stale = 0  # cached tags served with the upstream unreachable
 
@@ -64,12 +66,11 @@ class Proxies:
                 return hook
         return None
 
-    async def before(self, method: str, route: str, repository: str, reference: str) -> None:
-        """Called before a /v2 request on a repository is served: a proxy's content
-        fetched if it is not here (or a tag is due a check); writes refused."""
-        hook = self.proxy_of(repository)
-        if hook is None:
-            return
+    async def before(
+        self, hook: pb.Webhook, method: str, route: str, repository: str, reference: str
+    ) -> None:
+        """Called before a /v2 request on a repository of the proxy `hook` is served:
+        its content fetched if it is not here (or a tag is due a check); writes refused."""
         if method not in ("GET", "HEAD"):
             raise Denied(f"{hook.scope} is a proxy of {hook.url}: it is read-only")
         try:  # nothing malformed goes upstream; the handler answers it with its error
@@ -77,33 +78,11 @@ class Proxies:
         except RegistryError:
             return
         if route == "manifests":
-            await self._once(
-                (repository, reference), lambda: self._manifest(hook, repository, reference)
-            )
+            key = (repository, reference)
+            await self._running.run(key, lambda: self._manifest(hook, repository, reference))
         elif route == "blobs" and self.state.blob_link(repository, reference) is None:
             remote, source = self._remote(hook, repository)
             await self._guard(self.importer.blob(remote, source, reference, repository))
-
-    async def _once(self, key: tuple[str, str], work: Callable[[], Awaitable[None]]) -> None:
-        """`work`, unless the same is under way: then its outcome."""
-        running = self._running.get(key)
-        if running is not None:
-            await asyncio.shield(running)
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._running[key] = done
-        try:
-            await work()
-            done.set_result(None)
-        except asyncio.CancelledError:
-            done.cancel()
-            raise
-        except Exception as e:
-            done.set_exception(e)
-            done.exception()  # retrieved: nobody may be waiting
-            raise
-        finally:
-            del self._running[key]
 
     async def _manifest(self, hook: pb.Webhook, repository: str, reference: str) -> None:
         ours = self.state.resolve(repository, reference)

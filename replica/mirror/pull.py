@@ -25,13 +25,21 @@ def interval_s(hook: pb.Webhook) -> float:
 
 
 async def poll(importer: Importer, hook: pb.Webhook, password: str, me: str) -> list[pb.Delivery]:
-    """One look at the source: the log entries of the tags copied in (or not)."""
-    remote, source = remote_of(hook, password)
+    """One look at the source: the log entries of the tags copied in (or not), or one
+    entry saying why the source could not be read."""
     repository = hook.scope
     state = importer.registry.state
     records: list[pb.Delivery] = []
+    started = time.monotonic()
+    try:
+        remote, source = remote_of(hook, password)
+    except RemoteError as e:
+        return [_entry(records, "", started, me, *_failure(e))]
     with remote:
-        tags = await importer.call(remote.tags, source)
+        try:
+            tags = await importer.call(remote.tags, source)
+        except Exception as e:  # unreachable, refused, or its tags unreadable
+            return [_entry(records, "", started, me, *_failure(e))]
         for tag in sorted(t for t in tags if fnmatch.fnmatchcase(t, hook.tag_pattern or "*")):
             started = time.monotonic()
             try:
@@ -39,23 +47,32 @@ async def poll(importer: Importer, hook: pb.Webhook, password: str, me: str) -> 
                 if theirs is None or theirs == state.resolve(repository, tag):
                     continue
                 digest = await importer.image(remote, source, tag, repository, tag)
-                ok, code, excerpt = True, 201, f"{tag} copied in as {digest}"
-            except RemoteError as e:
-                ok, code, excerpt = False, e.code, f"{tag}: {e}"
-            except Exception as e:  # the cluster refused it (quota, no quorum, bad manifest)
-                ok, code, excerpt = False, 0, f"{tag}: {type(e).__name__}: {e}"
-            now_ms = int(time.time() * 1000)
-            records.append(
-                pb.Delivery(
-                    event=now_ms * 1000 + len(records),  # the log's order: when
-                    status="delivered" if ok else "failed",
-                    code=code,
-                    attempts=1,
-                    at_ms=now_ms,
-                    replica_id=me,
-                    excerpt=excerpt[:500],
-                    millis=int((time.monotonic() - started) * 1000),
-                    tag=tag,
-                )
-            )
+                outcome = (True, 201, f"{tag} copied in as {digest}")
+            except Exception as e:  # the source, or the cluster (quota, no quorum), refused
+                ok, code, excerpt = _failure(e)
+                outcome = (ok, code, f"{tag}: {excerpt}")
+            records.append(_entry(records, tag, started, me, *outcome))
     return records
+
+
+def _failure(e: Exception) -> tuple[bool, int, str]:
+    if isinstance(e, RemoteError):
+        return False, e.code, str(e)
+    return False, 0, f"{type(e).__name__}: {e}"
+
+
+def _entry(
+    records: list[pb.Delivery], tag: str, started: float, me: str, ok: bool, code: int, excerpt: str
+) -> pb.Delivery:
+    now_ms = int(time.time() * 1000)
+    return pb.Delivery(
+        event=now_ms * 1000 + len(records),  # the log's order: when
+        status="delivered" if ok else "failed",
+        code=code,
+        attempts=1,
+        at_ms=now_ms,
+        replica_id=me,
+        excerpt=excerpt[:500],
+        millis=int((time.monotonic() - started) * 1000),
+        tag=tag,
+    )

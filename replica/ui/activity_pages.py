@@ -4,7 +4,6 @@ manage with each one's latest deliveries or copies."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -14,14 +13,11 @@ from consensus import events, webhooks
 from replica.api.webhooks import manages
 from replica.auth import permissions
 from replica.ui.pages import Page
+from replica.ui.views import when
 
 SHOWN = 100
 _KINDS = {"": "webhook", "push_mirror": "push mirror", "pull_mirror": "pull mirror",
           "proxy": "proxy"}  # fmt: skip
-
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if ms else "—"
 
 
 async def activity(request: Request, page: Page) -> Response:
@@ -45,8 +41,8 @@ def _events(request: Request, page: Page) -> dict[str, Any]:
     found = page.ctx.registry.state.view(events.latest, SHOWN, repository, types, visible)
     rows = [
         {
-            "id": e.id, "when": _when(e.at_ms), "type": e.type, "repository": e.repository,
-            "tag": e.tag, "digest": e.digest, "actor": e.actor,
+            "id": e.id, "when": when(e.at_ms, seconds=True), "type": e.type,
+            "repository": e.repository, "tag": e.tag, "digest": e.digest, "actor": e.actor,
         }
         for e in found
     ]  # fmt: skip
@@ -72,8 +68,8 @@ def _hooks(page: Page) -> list[dict[str, Any]]:
                 "log": [
                     {
                         "what": d.tag or d.event, "status": d.status, "code": d.code,
-                        "attempts": d.attempts, "when": _when(d.at_ms), "millis": d.millis,
-                        "excerpt": d.excerpt[:200],
+                        "attempts": d.attempts, "when": when(d.at_ms, seconds=True),
+                        "millis": d.millis, "excerpt": d.excerpt[:200],
                     }
                     for d in state.view(webhooks.deliveries, hook.id, 10)
                 ],

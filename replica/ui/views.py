@@ -28,10 +28,11 @@ _INDEXES = (
 )
 
 
-def when(ms: int) -> str:
+def when(ms: int, seconds: bool = False) -> str:
     if not ms:
         return "—"
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    shape = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M UTC"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime(shape)
 
 
 def readable(ctx: ReplicaContext, user: str | None, q: str, page: int) -> tuple[list[str], bool]:

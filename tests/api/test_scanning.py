@@ -20,6 +20,7 @@ import pytest
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
 from tests.images import OCI_LAYER, OCI_MANIFEST, Blob, image_of, layer_tar, write_layout
+from tests.qreg_cli import qreg
 from tests.unit.replica.test_scan import ADVISORIES, BOOKWORM, record
 
 pytestmark = pytest.mark.slow
@@ -47,18 +48,6 @@ def osv_zip(path, records: list[dict]) -> str:
     with open(path, "wb") as f:
         f.write(buffer.getvalue())
     return str(path)
-
-
-def qreg(*args: str, env: dict) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def wait_report(

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bench.registry_bench import distribution, reference_env, serve_until_ready
+from bench.registry_bench import distribution, serve_until_ready
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
 from tests.images import image_layout, multi_platform_layout
@@ -49,18 +49,7 @@ def guarded(work: str) -> Iterator[str]:
                                capture_output=True, text=True, check=True).stdout)  # fmt: skip
     extra = f"auth:\n  htpasswd:\n    realm: guarded\n    path: {htpasswd}\n"
     binary, config, port = distribution(work, "guarded", extra)
-    process = subprocess.Popen([binary, "serve", config], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=reference_env())  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while True:  # /v2/ answers 401 here: up once it answers at all
-        try:
-            if httpx.get(url + "/v2/").status_code == 401:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "distribution did not start"
-        time.sleep(0.1)
+    process, url = serve_until_ready([binary, "serve", config], port, "distribution", ready=401)
     yield url
     process.terminate()
     process.wait()
@@ -80,20 +69,10 @@ def tokened(work: str, cluster: LocalCluster) -> Iterator[str]:
              f"    service: quorum-registry\n    issuer: quorum-registry\n"
              f"    rootcertbundle: {cluster.ca}\n")  # fmt: skip
     binary, config, port = distribution(work, "tokened", extra)
-    process = subprocess.Popen([binary, "serve", config], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=reference_env())  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    _wait("distribution up", lambda: _answers(url + "/v2/") == 401, timeout=10)
+    process, url = serve_until_ready([binary, "serve", config], port, "distribution", ready=401)
     yield url
     process.terminate()
     process.wait()
-
-
-def _answers(url: str) -> int:
-    try:
-        return httpx.get(url).status_code
-    except httpx.HTTPError:
-        return 0
 
 
 def _mirror(

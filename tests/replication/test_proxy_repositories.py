@@ -8,18 +8,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from bench.registry_bench import reference_env
+from bench.registry_bench import distribution, serve_until_ready
 from tests.caches.common import metric
 from tests.clients.tools import skopeo
-from tests.cluster import LocalCluster, free_port_block
+from tests.cluster import LocalCluster
 from tests.images import image_layout
 
 pytestmark = pytest.mark.slow
@@ -31,30 +28,14 @@ class Upstream:
     """distribution with its access log in a file."""
 
     def __init__(self, work: str) -> None:
-        binary = shutil.which("docker-registry")
-        if binary is None:
+        if shutil.which("docker-registry") is None:
             pytest.fail("distribution is not installed; the test command installs docker-registry")
-        self.port = free_port_block()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = os.path.join(work, "upstream.yml")
-        with open(config, "w") as f:
-            f.write(
-                f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-                f"    rootdirectory: {work}/upstream\nhttp:\n  addr: 127.0.0.1:{self.port}\n"
-            )
+        binary, config, self.port = distribution(work, "upstream", access_log=True)
         self.log_path = os.path.join(work, "upstream.log")
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen([binary, "serve", config], stdout=self._log,
-                                        stderr=subprocess.STDOUT, env=reference_env())  # fmt: skip
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(self.url + "/v2/").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "distribution did not start"
-            time.sleep(0.1)
+        self.process, self.url = serve_until_ready(
+            [binary, "serve", config], self.port, "distribution", output=self._log
+        )
 
     def requests(self) -> list[str]:
         with open(self.log_path) as f:

@@ -11,8 +11,6 @@ import concurrent.futures
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -21,6 +19,7 @@ import pytest
 from tests.clients.tools import skopeo
 from tests.cluster import LocalCluster
 from tests.images import image_layout
+from tests.qreg_cli import qreg
 from tests.trust.signers import Notary, signer_files
 from tests.tuf import key_id
 
@@ -108,36 +107,14 @@ def test_a_session_through_three_replicas(cluster, tmp_path) -> None:
     assert v1["digest"] == digest and v1["signed"] and v1["signers"] == ["targets/releases"]
 
     env = {**os.environ, "QREG_LOGIN_FILE": str(tmp_path / "login.json")}
-    _qreg(
-        env,
-        "login",
-        cluster.urls[2],
-        "-u",
-        "admin",
-        "--ca",
-        cluster.ca,
-        "--password-stdin",
-        stdin=cluster.admin_password + "\n",
-    )
-    table = _qreg(env, "repo", "tags", "admin/app")
+    qreg("login", cluster.urls[2], "-u", "admin", "--ca", cluster.ca, "--password-stdin",
+         stdin=cluster.admin_password + "\n", env=env)  # fmt: skip
+    table = qreg("repo", "tags", "admin/app", env=env)
     assert "v1" in table and "signed: targets/releases" in table
 
     first.run("delete", gun, "--remote")
     gone = notary(cluster, tmp_path, "after-delete", replica=1).run("list", gun, check=False)
     assert gone.returncode != 0 and "does not have trust data" in gone.stdout + gone.stderr
-
-
-def _qreg(env: dict[str, str], *args: str, stdin: str = "") -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_the_leader_killed_between_two_publishes_loses_nothing(cluster, tmp_path) -> None:
